@@ -1,0 +1,379 @@
+"""Reference profiles: what "normal" looks like for each monitored signal.
+
+A profile is built once from reference data and then never changes; every
+window is compared against it. Numeric signals keep quantile bin edges (the
+outer bins open-ended), the count and the sum of values per bin (so each bin's
+mean is exact, which keeps binned Wasserstein close to the raw-sample value),
+moments, and the missing count. Categorical signals keep a frequency table,
+an ``other`` slot for reference categories past ``max_categories`` and an
+``unseen`` slot that the reference has zero in. Windows are binned against the
+same edges and slots, so window state is a fixed-size vector of counts that
+merges by addition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detectors.arrays import decode_array, encode_array
+
+SignalKind = Literal["numeric", "categorical"]
+SignalRole = Literal["feature", "prediction"]
+
+PROFILE_STATE_VERSION = 1
+COARSE_BINS = 10
+"""PSI and Jensen-Shannon use about ten reference-decile bins (fine bins merged),
+the convention their thresholds were calibrated on; KS and Wasserstein use the
+fine bins, where more resolution means a smaller binning error."""
+
+MAX_OTHER_CATEGORIES = 10_000
+"""Reference categories past ``max_categories`` are remembered (up to this many)
+so that the window counts them as ``other``, not as unseen."""
+
+MISSING = -1
+"""Code of a missing categorical value."""
+
+
+def category_key(value: object) -> str:
+    """The string a category is compared by: JSON ``true`` and ``"true"`` are one category."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class NumericProfile:
+    """Reference distribution of one numeric signal."""
+
+    name: str
+    role: SignalRole
+    edges: NDArray[np.float64]
+    counts: NDArray[np.int64]
+    sums: NDArray[np.float64]
+    coarse_starts: NDArray[np.int64]
+    missing: int
+    minimum: float
+    maximum: float
+    mean: float
+    std: float
+    kind: SignalKind = field(default="numeric", init=False)
+
+    @property
+    def bins(self) -> int:
+        return int(self.counts.size)
+
+    @property
+    def present(self) -> int:
+        return int(self.counts.sum())
+
+    def bin_index(self, values: NDArray[np.float64]) -> NDArray[np.intp]:
+        """Bin of each (non-missing) value: bin i holds ``edges[i-1] <= x < edges[i]``."""
+        return np.searchsorted(self.edges, values, side="right")
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "kind": "numeric",
+            "name": self.name,
+            "role": self.role,
+            "edges": encode_array(self.edges),
+            "counts": encode_array(self.counts),
+            "sums": encode_array(self.sums),
+            "coarse_starts": encode_array(self.coarse_starts),
+            "missing": self.missing,
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+            "mean": self.mean,
+            "std": self.std,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> NumericProfile:
+        return cls(
+            name=str(state["name"]),
+            role=_role(state["role"]),
+            edges=decode_array(state["edges"]),
+            counts=decode_array(state["counts"]),
+            sums=decode_array(state["sums"]),
+            coarse_starts=decode_array(state["coarse_starts"]),
+            missing=int(state["missing"]),
+            minimum=float(state["minimum"]),
+            maximum=float(state["maximum"]),
+            mean=float(state["mean"]),
+            std=float(state["std"]),
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CategoricalProfile:
+    """Reference frequency table of one categorical signal.
+
+    Slots: ``categories`` in order, then ``other`` (reference categories past
+    the cap), then ``unseen`` (never in the reference).
+    """
+
+    name: str
+    role: SignalRole
+    categories: tuple[str, ...]
+    other_categories: frozenset[str]
+    counts: NDArray[np.int64]
+    missing: int
+    kind: SignalKind = field(default="categorical", init=False)
+    _lookup: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        lookup = {category: slot for slot, category in enumerate(self.categories)}
+        lookup.update(dict.fromkeys(self.other_categories, self.other_slot))
+        object.__setattr__(self, "_lookup", lookup)
+
+    @property
+    def other_slot(self) -> int:
+        return len(self.categories)
+
+    @property
+    def unseen_slot(self) -> int:
+        return len(self.categories) + 1
+
+    @property
+    def slots(self) -> int:
+        return len(self.categories) + 2
+
+    @property
+    def present(self) -> int:
+        return int(self.counts.sum())
+
+    def encode(self, values: Sequence[object]) -> NDArray[np.int64]:
+        """Slot of each value (``MISSING`` for None); values are already category keys."""
+        lookup, unseen = self._lookup, self.unseen_slot
+        return np.fromiter(
+            (MISSING if v is None else lookup.get(v, unseen) for v in values),  # type: ignore[call-overload]
+            dtype=np.int64,
+            count=len(values),
+        )
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "kind": "categorical",
+            "name": self.name,
+            "role": self.role,
+            "categories": list(self.categories),
+            "other_categories": sorted(self.other_categories),
+            "counts": encode_array(self.counts),
+            "missing": self.missing,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> CategoricalProfile:
+        return cls(
+            name=str(state["name"]),
+            role=_role(state["role"]),
+            categories=tuple(str(c) for c in state["categories"]),
+            other_categories=frozenset(str(c) for c in state["other_categories"]),
+            counts=decode_array(state["counts"]),
+            missing=int(state["missing"]),
+        )
+
+
+SignalProfile = NumericProfile | CategoricalProfile
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ReferenceProfile:
+    """Every signal of one model, as seen in its reference data, with a version id."""
+
+    model: str
+    id: str
+    created_at: float
+    events: int
+    source: str
+    signals: tuple[SignalProfile, ...]
+
+    def signal(self, name: str) -> SignalProfile:
+        for signal in self.signals:
+            if signal.name == name:
+                return signal
+        raise KeyError(f"reference {self.id} has no signal {name!r}")
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "kind": "reference_profile",
+                "v": PROFILE_STATE_VERSION,
+                "model": self.model,
+                "id": self.id,
+                "created_at": self.created_at,
+                "events": self.events,
+                "source": self.source,
+                "signals": [s.to_state() for s in self.signals],
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ReferenceProfile:
+        state = json.loads(text)
+        if state.get("kind") != "reference_profile" or state.get("v") != PROFILE_STATE_VERSION:
+            raise ValueError(
+                f"not a version-{PROFILE_STATE_VERSION} reference profile "
+                f"(kind={state.get('kind')!r}, v={state.get('v')!r}); rebuild it"
+            )
+        signals: list[SignalProfile] = []
+        for s in state["signals"]:
+            if s["kind"] == "numeric":
+                signals.append(NumericProfile.from_state(s))
+            elif s["kind"] == "categorical":
+                signals.append(CategoricalProfile.from_state(s))
+            else:
+                raise ValueError(f"unknown signal kind {s['kind']!r} in reference profile")
+        return cls(
+            model=str(state["model"]),
+            id=str(state["id"]),
+            created_at=float(state["created_at"]),
+            events=int(state["events"]),
+            source=str(state["source"]),
+            signals=tuple(signals),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SignalSpec:
+    """What a model declares about one signal: its name, kind and role."""
+
+    name: str
+    kind: SignalKind
+    role: SignalRole
+
+
+def build_numeric_profile(
+    name: str, role: SignalRole, values: NDArray[np.float64], *, bins: int
+) -> NumericProfile:
+    """Quantile bins from the reference; NaN is missing."""
+    present = values[~np.isnan(values)]
+    missing = int(values.size - present.size)
+    if present.size == 0:
+        edges = np.empty(0, dtype=np.float64)
+        stats = (math.nan, math.nan, 0.0, 0.0)
+    else:
+        quantiles = np.quantile(present, np.linspace(0.0, 1.0, bins + 1)[1:-1])
+        # Ties (integer-valued or spiky features) give repeated quantiles: keep one edge each.
+        edges = np.unique(quantiles)
+        stats = (
+            float(present.min()),
+            float(present.max()),
+            float(present.mean()),
+            float(present.std()),
+        )
+    index = np.searchsorted(edges, present, side="right")
+    counts = np.bincount(index, minlength=edges.size + 1).astype(np.int64)
+    sums = np.bincount(index, weights=present, minlength=edges.size + 1).astype(np.float64)
+    return NumericProfile(
+        name=name,
+        role=role,
+        edges=edges.astype(np.float64),
+        counts=counts,
+        sums=sums,
+        coarse_starts=coarse_bin_starts(counts),
+        missing=missing,
+        minimum=stats[0],
+        maximum=stats[1],
+        mean=stats[2],
+        std=stats[3],
+    )
+
+
+def coarse_bin_starts(counts: NDArray[np.int64], groups: int = COARSE_BINS) -> NDArray[np.int64]:
+    """First fine bin of each coarse bin: cut where the reference's share passes k/groups."""
+    total = counts.sum()
+    if total == 0 or counts.size <= groups:
+        return np.arange(counts.size, dtype=np.int64)
+    cumulative = np.cumsum(counts) / total
+    cuts = np.searchsorted(cumulative, np.arange(1, groups) / groups, side="left") + 1
+    starts = np.unique(np.concatenate(([0], cuts)))
+    return starts[starts < counts.size].astype(np.int64)
+
+
+def build_categorical_profile(
+    name: str, role: SignalRole, values: Sequence[object], *, max_categories: int
+) -> CategoricalProfile:
+    """The most frequent categories get a slot each; ties break by name, so builds reproduce."""
+    frequencies = Counter(category_key(v) for v in values if v is not None)
+    missing = sum(v is None for v in values)
+    ranked = sorted(frequencies.items(), key=lambda item: (-item[1], item[0]))
+    kept = ranked[:max_categories]
+    rest = ranked[max_categories:]
+    counts = np.zeros(len(kept) + 2, dtype=np.int64)
+    counts[: len(kept)] = [count for _, count in kept]
+    counts[len(kept)] = sum(count for _, count in rest)
+    return CategoricalProfile(
+        name=name,
+        role=role,
+        categories=tuple(category for category, _ in kept),
+        other_categories=frozenset(category for category, _ in rest[:MAX_OTHER_CATEGORIES]),
+        counts=counts,
+        missing=missing,
+    )
+
+
+def build_reference_profile(
+    model: str,
+    specs: Sequence[SignalSpec],
+    columns: Mapping[str, NDArray[Any]],
+    *,
+    bins: int,
+    max_categories: int,
+    created_at: float,
+    source: str,
+) -> ReferenceProfile:
+    """Profile every declared signal (numeric columns: float64, NaN missing; else objects)."""
+    if not specs:
+        raise ValueError("a reference profile needs at least one signal")
+    lengths = {spec.name: len(columns[spec.name]) for spec in specs}
+    events = next(iter(lengths.values()))
+    if any(n != events for n in lengths.values()):
+        raise ValueError(f"reference columns differ in length: {lengths}")
+    if events == 0:
+        raise ValueError(f"reference data for model {model!r} holds no events")
+    signals: list[SignalProfile] = []
+    for spec in specs:
+        column = columns[spec.name]
+        if spec.kind == "numeric":
+            signals.append(
+                build_numeric_profile(
+                    spec.name, spec.role, np.asarray(column, np.float64), bins=bins
+                )
+            )
+        else:
+            signals.append(
+                build_categorical_profile(
+                    spec.name, spec.role, list(column), max_categories=max_categories
+                )
+            )
+    digest = hashlib.sha256()
+    for signal in signals:
+        digest.update(json.dumps(signal.to_state(), sort_keys=True).encode())
+    return ReferenceProfile(
+        model=model,
+        id=f"{model}@{digest.hexdigest()[:12]}",
+        created_at=created_at,
+        events=events,
+        source=source,
+        signals=tuple(signals),
+    )
+
+
+def _role(value: Any) -> SignalRole:
+    if value == "feature":
+        return "feature"
+    if value == "prediction":
+        return "prediction"
+    raise ValueError(f"unknown signal role {value!r}")

@@ -1,0 +1,287 @@
+"""Two-sample statistics computed from binned counts, never from raw samples.
+
+The daemon keeps no raw values. For a numeric signal the reference profile
+holds interior quantile ``edges`` (``k - 1`` increasing values, so ``k``
+bins; bin ``i`` is ``[edges[i-1], edges[i])`` and the two outer bins are
+open-ended, i.e. ``np.searchsorted(edges, x, side="right")``), the count of
+values in each bin and the sum of the values in each bin. A window keeps the
+same against the reference's edges, so windows merge by addition. For a
+categorical signal both sides hold counts per category in one shared order.
+
+Every function here takes those per-bin arrays and returns plain floats or a
+small frozen result, so the caller can pair a significance test with an
+effect size (see ``detectors.methods``). What binning costs each statistic:
+
+* PSI, Jensen-Shannon and chi-square are defined on the bins: exact.
+* Kolmogorov-Smirnov: the CDFs are known only at the edges, so ``D`` is a
+  lower bound of the raw-sample ``D``, low by at most the largest bin share
+  (:func:`ks_from_bins`).
+* Wasserstein: each bin's mass sits at the bin's exact mean; the result is
+  exact except inside bins where the two CDFs cross
+  (:func:`wasserstein_from_bins`).
+
+Pure computation: numpy and scipy only, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import special
+from scipy import stats as sps
+
+Counts: TypeAlias = NDArray[np.integer[Any]] | NDArray[np.floating[Any]]
+"""Non-negative counts (or weights) per bin or category."""
+
+Means: TypeAlias = NDArray[np.floating[Any]]
+"""Mean value of each bin; ignored (may be NaN) where the bin's count is 0."""
+
+__all__ = [
+    "ChiSquareResult",
+    "KSResult",
+    "ProportionResult",
+    "chi_square_from_counts",
+    "jensen_shannon_distance",
+    "ks_from_bins",
+    "population_stability_index",
+    "two_proportion_test",
+    "wasserstein_from_bins",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class KSResult:
+    """Two-sample Kolmogorov-Smirnov statistic ``D`` and its asymptotic p-value."""
+
+    statistic: float
+    p_value: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChiSquareResult:
+    """Pearson chi-square test of a 2 x k table, with Cramér's V as effect size."""
+
+    statistic: float
+    p_value: float
+    dof: int
+    cramers_v: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProportionResult:
+    """Difference of two rates (window minus reference) and its two-sided p-value."""
+
+    difference: float
+    p_value: float
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _counts(name: str, values: Counts) -> NDArray[np.float64]:
+    """Return ``values`` as a 1-D float64 array of finite, non-negative counts."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite")
+    if np.any(array < 0):
+        raise ValueError(f"{name} must be non-negative")
+    return array
+
+
+def _pair(
+    ref_counts: Counts, win_counts: Counts
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Validate two count vectors over the same bins, each with a positive total."""
+    ref = _counts("ref_counts", ref_counts)
+    win = _counts("win_counts", win_counts)
+    if ref.shape != win.shape:
+        raise ValueError(
+            f"ref_counts and win_counts must cover the same bins: lengths {ref.size} and {win.size}"
+        )
+    for name, array in (("ref_counts", ref), ("win_counts", win)):
+        if array.sum() <= 0:
+            raise ValueError(f"{name} is empty: its total is 0")
+    return ref, win
+
+
+def _atoms(
+    prefix: str, means: Means, counts: Counts
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Return (values, weights) of the non-empty bins of one distribution."""
+    weights = _counts(f"{prefix}_counts", counts)
+    values = np.asarray(means, dtype=np.float64)
+    if values.shape != weights.shape:
+        raise ValueError(
+            f"{prefix}_means and {prefix}_counts must have the same length: "
+            f"{values.size} and {weights.size}"
+        )
+    occupied = weights > 0
+    if not occupied.any():
+        raise ValueError(f"{prefix}_counts is empty: its total is 0")
+    if not np.all(np.isfinite(values[occupied])):
+        raise ValueError(f"{prefix}_means must be finite wherever {prefix}_counts is positive")
+    return values[occupied], weights[occupied]
+
+
+# --------------------------------------------------------------------------- effect sizes
+
+
+def population_stability_index(
+    ref_counts: Counts, win_counts: Counts, *, epsilon: float = 1e-4
+) -> float:
+    """Population stability index ``sum((q - p) * ln(q / p))`` over the bins.
+
+    ``p`` and ``q`` are the reference and window shares of each bin. A bin that
+    is empty on one side (an unseen category, a tail the window never reached)
+    would make ``ln(q / p)`` infinite, so both shares are floored at
+    ``epsilon``: an empty bin then adds a large but finite amount that still
+    grows with the share on the other side, and the index stays comparable
+    across windows. Every term is non-negative, since ``q - p`` and
+    ``ln(q / p)`` share their sign, so the index is ``>= 0`` and 0 only for
+    equal shares.
+    """
+    if not 0.0 < epsilon < 1.0:
+        raise ValueError(f"epsilon must be in (0, 1), got {epsilon}")
+    ref, win = _pair(ref_counts, win_counts)
+    p = np.maximum(ref / ref.sum(), epsilon)
+    q = np.maximum(win / win.sum(), epsilon)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def jensen_shannon_distance(ref_counts: Counts, win_counts: Counts) -> float:
+    """Jensen-Shannon distance in base 2: in ``[0, 1]``, symmetric, a metric.
+
+    Unlike PSI it needs no flooring: it compares each side with the mixture
+    ``m = (p + q) / 2``, which is positive wherever either side is, so empty
+    bins contribute finite amounts. Equals
+    ``scipy.spatial.distance.jensenshannon(p, q, base=2)``.
+    """
+    ref, win = _pair(ref_counts, win_counts)
+    p = ref / ref.sum()
+    q = win / win.sum()
+    m = (p + q) / 2.0
+    divergence = (np.sum(special.rel_entr(p, m)) + np.sum(special.rel_entr(q, m))) / 2.0
+    # Rounding can push the divergence a hair outside [0, ln 2].
+    return float(np.sqrt(np.clip(divergence / math.log(2.0), 0.0, 1.0)))
+
+
+def wasserstein_from_bins(
+    ref_means: Means, ref_counts: Counts, win_means: Means, win_counts: Counts
+) -> float:
+    """Wasserstein-1 distance between the two binned distributions.
+
+    Each distribution is taken as atoms at its bin means weighted by the bin
+    counts (empty bins skipped), and the distance is the integral of
+    ``|F_ref - F_win|`` over the sorted union of atoms. The result is in the
+    signal's units; the caller divides by the reference standard deviation.
+
+    Why bin means lose little: the integral of a CDF over a bin depends only on
+    the bin's count and the sum of its values, which the atom at the mean
+    preserves. So the binned distance equals the raw-sample distance except in
+    bins where ``F_ref - F_win`` changes sign (in the raw or the binned CDFs).
+    The error is at most the mean within-bin spread of the two samples (the
+    distance from each sample to its own atoms), typically near the crossing of
+    two shifted distributions, inside one narrow bin.
+    """
+    u_values, u_weights = _atoms("ref", ref_means, ref_counts)
+    v_values, v_weights = _atoms("win", win_means, win_counts)
+    grid = np.sort(np.concatenate((u_values, v_values)))
+    # Both CDFs are constant on each gap [grid[j], grid[j+1]).
+    left = grid[:-1]
+    gap = np.abs(_step_cdf(u_values, u_weights, left) - _step_cdf(v_values, v_weights, left))
+    return float(np.sum(gap * np.diff(grid)))
+
+
+def _step_cdf(
+    values: NDArray[np.float64], weights: NDArray[np.float64], at: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Right-continuous CDF of weighted atoms, evaluated at the points ``at``."""
+    order = np.argsort(values, kind="stable")
+    cumulative = np.concatenate(([0.0], np.cumsum(weights[order])))
+    index = np.searchsorted(values[order], at, side="right")
+    result: NDArray[np.float64] = cumulative[index] / cumulative[-1]
+    return result
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def ks_from_bins(ref_counts: Counts, win_counts: Counts) -> KSResult:
+    """Two-sample Kolmogorov-Smirnov test from counts over shared bins.
+
+    ``D = max |F_ref - F_win|`` over the interior bin edges, the only points
+    where both CDFs are known. Inside a bin each CDF moves by that bin's share,
+    so the raw-sample ``D`` is at least this ``D`` and at most this ``D`` plus
+    the largest share any one bin holds in either sample (about ``1/k`` with
+    ``k`` reference-quantile bins; far less in practice). The binned ``D``
+    therefore under-reports, and its p-value is conservative.
+
+    The p-value is the asymptotic two-sample one, as
+    ``scipy.stats.ks_2samp(method="asymp")`` computes it:
+    ``kstwo.sf(D, round(n * m / (n + m)))`` with ``n``, ``m`` the totals
+    (floored at 1 so two single observations still get a distribution).
+    """
+    ref, win = _pair(ref_counts, win_counts)
+    n, m = ref.sum(), win.sum()
+    gaps = np.abs(np.cumsum(ref)[:-1] / n - np.cumsum(win)[:-1] / m)
+    statistic = float(gaps.max(initial=0.0))
+    effective_n = max(1, round(n * m / (n + m)))
+    p_value = float(np.clip(sps.kstwo.sf(statistic, effective_n), 0.0, 1.0))
+    return KSResult(statistic=statistic, p_value=p_value)
+
+
+def chi_square_from_counts(ref_counts: Counts, win_counts: Counts) -> ChiSquareResult:
+    """Pearson chi-square test of homogeneity on the 2 x k table ``[ref; win]``.
+
+    Columns empty on both sides carry no information and would put a zero in
+    the expected counts, so they are dropped; ``k'`` columns remain. No Yates
+    correction (with ``k' > 2`` there is none, and at window sizes it is
+    negligible). Cramér's V, ``sqrt(chi2 / (N * (min(2, k') - 1)))``, is the
+    effect size that stays meaningful when large windows make every p tiny.
+    A single non-empty column leaves 0 degrees of freedom: statistic 0, p 1.
+    """
+    ref, win = _pair(ref_counts, win_counts)
+    table = np.vstack((ref, win))
+    table = table[:, table.sum(axis=0) > 0]
+    dof = table.shape[1] - 1
+    if dof == 0:
+        return ChiSquareResult(statistic=0.0, p_value=1.0, dof=0, cramers_v=0.0)
+    total = table.sum()
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / total
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    return ChiSquareResult(
+        statistic=statistic,
+        p_value=float(sps.chi2.sf(statistic, dof)),
+        dof=dof,
+        cramers_v=math.sqrt(statistic / total),  # min(2, k') - 1 == 1 here
+    )
+
+
+def two_proportion_test(
+    ref_hits: float, ref_total: float, win_hits: float, win_total: float
+) -> ProportionResult:
+    """Two-sided pooled z-test that a rate (e.g. missing values) changed.
+
+    ``difference`` is the window rate minus the reference rate. Under the null
+    both samples share the pooled rate, whose variance gives the z score. If
+    the pooled rate is 0 or 1 both samples agree exactly and p is 1.
+    """
+    for name, hits, total in (("ref", ref_hits, ref_total), ("win", win_hits, win_total)):
+        if not (math.isfinite(total) and total > 0):
+            raise ValueError(f"{name}_total must be positive, got {total}")
+        if not (math.isfinite(hits) and 0 <= hits <= total):
+            raise ValueError(f"{name}_hits must be in [0, {name}_total], got {hits}")
+    difference = win_hits / win_total - ref_hits / ref_total
+    pooled = (ref_hits + win_hits) / (ref_total + win_total)
+    variance = pooled * (1.0 - pooled) * (1.0 / ref_total + 1.0 / win_total)
+    if variance <= 0.0:
+        return ProportionResult(difference=difference, p_value=1.0)
+    z = abs(difference) / math.sqrt(variance)
+    p_value = min(1.0, 2.0 * float(sps.norm.sf(z)))
+    return ProportionResult(difference=difference, p_value=p_value)

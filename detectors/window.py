@@ -1,0 +1,141 @@
+"""Window accumulators: mergeable counts of one model's signals against its reference.
+
+A window is two flat vectors, one of integer counters and one of float sums,
+laid out by :class:`WindowLayout` from the reference profile. Because every
+entry is a count or a sum, windows combine by addition: a micro-batch becomes
+a delta, deltas from any number of batches, partitions or daemon instances
+add up to the same window, and Redis can apply a delta with ``HINCRBY``.
+
+Per numeric signal: one counter per bin, then ``missing``, ``mismatch`` (a
+wrong type, also counted as missing), ``below`` and ``above`` the reference
+range; one float per bin (the sum of its values). Per categorical signal: one
+counter per slot (categories, other, unseen), then ``missing`` and ``mismatch``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detectors.profile import MISSING, CategoricalProfile, NumericProfile, ReferenceProfile
+
+
+@dataclass(frozen=True, slots=True)
+class NumericSlots:
+    """Positions of one numeric signal's counters in the window vectors."""
+
+    profile: NumericProfile
+    bins: slice
+    missing: int
+    mismatch: int
+    below: int
+    above: int
+    sums: slice
+
+
+@dataclass(frozen=True, slots=True)
+class CategoricalSlots:
+    """Positions of one categorical signal's counters in the window vectors."""
+
+    profile: CategoricalProfile
+    slots: slice
+    missing: int
+    mismatch: int
+
+
+SignalSlots = NumericSlots | CategoricalSlots
+
+
+@dataclass(slots=True)
+class WindowCounts:
+    """A window's (or a batch's) counters: events, integer counts and float sums."""
+
+    events: int
+    ints: NDArray[np.int64]
+    floats: NDArray[np.float64]
+
+    def __add__(self, other: WindowCounts) -> WindowCounts:
+        return WindowCounts(
+            self.events + other.events, self.ints + other.ints, self.floats + other.floats
+        )
+
+
+class WindowLayout:
+    """Maps each signal of a reference profile to its slice of the window vectors."""
+
+    def __init__(self, profile: ReferenceProfile) -> None:
+        self.profile = profile
+        slots: dict[str, SignalSlots] = {}
+        ints = floats = 0
+        for signal in profile.signals:
+            if isinstance(signal, NumericProfile):
+                k = signal.bins
+                slots[signal.name] = NumericSlots(
+                    profile=signal,
+                    bins=slice(ints, ints + k),
+                    missing=ints + k,
+                    mismatch=ints + k + 1,
+                    below=ints + k + 2,
+                    above=ints + k + 3,
+                    sums=slice(floats, floats + k),
+                )
+                ints += k + 4
+                floats += k
+            else:
+                k = signal.slots
+                slots[signal.name] = CategoricalSlots(
+                    profile=signal,
+                    slots=slice(ints, ints + k),
+                    missing=ints + k,
+                    mismatch=ints + k + 1,
+                )
+                ints += k + 2
+        self.signals: Mapping[str, SignalSlots] = slots
+        self.int_size = ints
+        self.float_size = floats
+
+    def empty(self) -> WindowCounts:
+        return WindowCounts(
+            0, np.zeros(self.int_size, np.int64), np.zeros(self.float_size, np.float64)
+        )
+
+    def accumulate(
+        self,
+        columns: Mapping[str, NDArray[Any]],
+        mismatches: Mapping[str, NDArray[np.bool_]],
+        rows: NDArray[np.bool_] | slice = slice(None),
+    ) -> WindowCounts:
+        """Counts of the selected rows of a decoded batch.
+
+        Numeric columns are float64 with NaN for missing; categorical columns are
+        slot codes from :meth:`CategoricalProfile.encode`. ``mismatches`` flags,
+        per signal, the rows whose value had the wrong type (already NaN/missing).
+        """
+        counts = self.empty()
+        ints, floats = counts.ints, counts.floats
+        events = -1
+        for name, where in self.signals.items():
+            column = columns[name][rows]
+            events = column.size
+            mismatch = mismatches.get(name)
+            if mismatch is not None:
+                ints[where.mismatch] = int(np.count_nonzero(mismatch[rows]))
+            if isinstance(where, NumericSlots):
+                present = column[~np.isnan(column)]
+                ints[where.missing] = column.size - present.size
+                index = where.profile.bin_index(present)
+                k = where.profile.bins
+                ints[where.bins] = np.bincount(index, minlength=k)
+                floats[where.sums] = np.bincount(index, weights=present, minlength=k)
+                ints[where.below] = int(np.count_nonzero(present < where.profile.minimum))
+                ints[where.above] = int(np.count_nonzero(present > where.profile.maximum))
+            else:
+                present_codes = column[column != MISSING]
+                ints[where.missing] = column.size - present_codes.size
+                ints[where.slots] = np.bincount(present_codes, minlength=where.profile.slots)
+        counts.events = max(events, 0)
+        return counts

@@ -1,0 +1,83 @@
+-- Apply one micro-batch to the state, atomically: window counts, model counters,
+-- reference collection, window closing and partition offsets, all or nothing.
+--
+-- KEYS: every key the payload names, by 1-based index. KEYS[1] is the offsets hash,
+-- KEYS[2] the set of model names.
+-- ARGV[1]: the JSON payload (numbers as strings, so nothing passes through Lua doubles
+-- on its way to HINCRBY / HINCRBYFLOAT). ARGV[2..]: blobs the payload names by index.
+--
+-- Returns {"ok"}, or without writing anything:
+--   {"stale", "topic/partition", stored_offset}  another consumer already applied these
+--   {"conflict", model, stored_events}           the caller's view of a model is out of date
+local p = cjson.decode(ARGV[1])
+
+-- 1. Fencing: refuse a batch whose partitions were already moved past its first offset.
+for _, o in ipairs(p.offsets) do
+  local stored = redis.call('HGET', KEYS[1], o[1])
+  if stored and tonumber(stored) > tonumber(o[2]) then
+    return {'stale', o[1], stored}
+  end
+end
+
+-- 2. Optimistic concurrency: window assignment was computed from this event count.
+for _, m in ipairs(p.models) do
+  local events = redis.call('HGET', KEYS[m.meta], 'events') or '0'
+  if tonumber(events) ~= tonumber(m.expect) then
+    return {'conflict', m.name, events}
+  end
+end
+
+-- 3. Apply every model's changes.
+for _, m in ipairs(p.models) do
+  local meta = KEYS[m.meta]
+  redis.call('SADD', KEYS[2], m.name)
+  redis.call('HINCRBY', meta, 'events', m.events)
+  if m.late ~= '0' then
+    redis.call('HINCRBY', meta, 'late', m.late)
+  end
+  if m.watermark then
+    local current = redis.call('HGET', meta, 'watermark')
+    if not current or tonumber(current) < tonumber(m.watermark) then
+      redis.call('HSET', meta, 'watermark', m.watermark)
+    end
+  end
+  if m.refbuf_arg then
+    redis.call('RPUSH', KEYS[m.refbuf], ARGV[m.refbuf_arg])
+    redis.call('HINCRBY', meta, 'reference_collected', m.ref_rows)
+  end
+  if m.reference_arg then
+    redis.call('SET', KEYS[m.reference], ARGV[m.reference_arg])
+    redis.call('DEL', KEYS[m.refbuf])
+    redis.call('HSET', meta, 'reference_id', m.ref_id)
+  end
+  for _, w in ipairs(m.windows) do
+    local key = KEYS[w.key]
+    redis.call('HINCRBY', key, 'n', w.n)
+    redis.call('HSETNX', key, 'ref', m.ref_id)
+    local first = redis.call('HGET', key, 'start')
+    if not first or tonumber(first) > tonumber(w.start) then
+      redis.call('HSET', key, 'start', w.start)
+    end
+    local last = redis.call('HGET', key, 'end')
+    if not last or tonumber(last) < tonumber(w['end']) then
+      redis.call('HSET', key, 'end', w['end'])
+    end
+    for i = 1, #w.ints, 2 do
+      redis.call('HINCRBY', key, w.ints[i], w.ints[i + 1])
+    end
+    for i = 1, #w.floats, 2 do
+      redis.call('HINCRBYFLOAT', key, w.floats[i], w.floats[i + 1])
+    end
+    redis.call('ZADD', KEYS[m.open], w.id, w.id)
+  end
+  for _, id in ipairs(m.close) do
+    redis.call('ZREM', KEYS[m.open], id)
+    redis.call('ZADD', KEYS[m.closing], id, id)
+  end
+end
+
+-- 4. Move the partitions' cursors past the batch.
+for _, o in ipairs(p.offsets) do
+  redis.call('HSET', KEYS[1], o[1], o[3])
+end
+return {'ok'}

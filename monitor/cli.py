@@ -1,0 +1,258 @@
+"""The ``drift-monitor`` command line: run, validate, status, reference build, replay, demo.
+
+The CLI is the only place that configures logging, installs signal handlers
+or prints to the terminal; everything it drives is importable and testable
+without it. Exit codes: 0 success, 1 the command failed (bad config, bad
+reference data, unreachable service), 2 usage error (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from monitor.config import Config, load_config
+from monitor.errors import DriftMonitorError
+from monitor.keys import Keys
+from monitor.logs import configure_logging
+from monitor.store import StateStore, connect
+
+log = logging.getLogger("monitor.cli")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except DriftMonitorError as error:
+        print(f"drift-monitor: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="drift-monitor",
+        description="Streaming drift monitoring for ML models: Kafka in, Redis state, "
+        "Prometheus metrics and alerts out.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the daemon")
+    _config_arg(run)
+    run.add_argument("--log-format", choices=["json", "text"], help="override logging.format")
+    run.set_defaults(handler=_run)
+
+    validate = commands.add_parser(
+        "validate", help="check a config file; exit 0 or list every error"
+    )
+    _config_arg(validate)
+    validate.set_defaults(handler=_validate)
+
+    status = commands.add_parser("status", help="latest results per model, from Redis")
+    _config_arg(status)
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(handler=_status)
+
+    reference = commands.add_parser("reference", help="reference profiles")
+    ref_commands = reference.add_subparsers(
+        dest="reference_command", required=True, metavar="ACTION"
+    )
+    build = ref_commands.add_parser("build", help="build a model's reference profile and store it")
+    _config_arg(build)
+    build.add_argument("--model", required=True, help="model name, as in the config")
+    build.add_argument("--input", required=True, type=Path, help="JSONL events, .csv or .parquet")
+    build.set_defaults(handler=_reference_build)
+
+    replay = commands.add_parser("replay", help="produce a JSONL file of events into Kafka")
+    _config_arg(replay)
+    replay.add_argument("file", type=Path, help="JSONL file, one event per line")
+    replay.add_argument(
+        "--rate", type=float, default=None, help="events per second (default: as fast as possible)"
+    )
+    replay.add_argument("--topic", default=None, help="topic (default: kafka.predictions_topic)")
+    replay.set_defaults(handler=_replay)
+
+    demo = commands.add_parser("demo", help="the whole loop on embedded defaults, drift included")
+    demo.add_argument("--events", type=int, default=60_000, help="events to stream (default 60000)")
+    demo.add_argument("--rate", type=float, default=8_000, help="events per second (default 8000)")
+    demo.add_argument(
+        "--drift-at", type=int, default=None, help="event at which drift starts (default: half-way)"
+    )
+    demo.add_argument(
+        "--bootstrap-servers", default=None, help="use this Kafka instead of a local broker"
+    )
+    demo.add_argument(
+        "--redis-url", default=None, help="use this Redis instead of a local redis-server"
+    )
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", required=True, type=Path, help="YAML config file")
+
+
+def _store(config: Config) -> StateStore:
+    return StateStore(
+        connect(config.redis.url),
+        Keys(config.redis.key_prefix),
+        history_size=config.redis.history_size,
+    )
+
+
+def _validate(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    print(f"{args.config}: valid ({len(config.models)} model(s): {', '.join(config.models)})")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from monitor.daemon import Daemon
+
+    config = load_config(args.config)
+    configure_logging(args.log_format or config.logging.format, config.logging.level)
+    if config.kafka.bootstrap_servers is None:
+        print(
+            "drift-monitor: kafka.bootstrap_servers must be set to run the daemon", file=sys.stderr
+        )
+        return 1
+    daemon = Daemon(config, connect(config.redis.url))
+    _stop_on_signals(daemon.stop)
+    log.info("starting", extra={"instance": daemon.instance, "models": list(config.models)})
+    daemon.run()
+    return 0
+
+
+def _stop_on_signals(stop: object) -> None:
+    """First SIGTERM/SIGINT: finish the batch and stop. Second: exit at once."""
+    received: list[int] = []
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if received:
+            raise SystemExit(128 + signum)
+        received.append(signum)
+        log.info("stopping after the current batch", extra={"signal": signal.Signals(signum).name})
+        stop()  # type: ignore[operator]
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def _status(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    store = _store(config)
+    report = {name: store.model_status(name) for name in config.models}
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+        return 0
+    console = Console()
+    for name, status in report.items():
+        console.print(
+            f"[bold]{name}[/]  events={status['events']}  windows closed={status['windows_closed']}"
+            f"  open={status['windows_open']}  reference={status['reference_id']}"
+        )
+        table = Table(show_lines=False)
+        for column in ("signal", "method", "score", "threshold", "p-value", "severity", "window"):
+            table.add_column(column)
+        for result in status["signals"].values():
+            p_value = result["p_value"]
+            severity = result["severity"]
+            colour = {"critical": "red", "warning": "yellow", "ok": "green"}.get(severity, "dim")
+            table.add_row(
+                result["signal"],
+                result["method"],
+                f"{result['score']:.4f}",
+                f"{result['threshold']:g}",
+                "" if p_value is None else f"{p_value:.2e}",
+                f"[{colour}]{severity}[/]",
+                str(result["window"]["id"]),
+            )
+        console.print(table)
+    return 0
+
+
+def _progress() -> Progress:
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+
+
+def _reference_build(args: argparse.Namespace) -> int:
+    from monitor.reference import build_profile_from_file
+
+    config = load_config(args.config)
+    if args.model not in config.models:
+        print(
+            f"drift-monitor: model {args.model!r} is not in the config "
+            f"({', '.join(config.models)})",
+            file=sys.stderr,
+        )
+        return 1
+    size = args.input.stat().st_size if args.input.is_file() else None
+    with _progress() as progress:
+        task = progress.add_task(f"reading {args.input.name}", total=size)
+        profile = build_profile_from_file(
+            config, config.models[args.model], args.input, lambda n: progress.advance(task, n)
+        )
+    _store(config).store_reference(profile)
+    print(f"stored reference {profile.id} for model {args.model} ({profile.events} events)")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from monitor.replay import file_lines, produce_lines, summary
+
+    config = load_config(args.config)
+    if config.kafka.bootstrap_servers is None:
+        print("drift-monitor: kafka.bootstrap_servers must be set to replay", file=sys.stderr)
+        return 1
+    if not args.file.is_file():
+        print(f"drift-monitor: {args.file} does not exist", file=sys.stderr)
+        return 1
+    with _progress() as progress:
+        task = progress.add_task(f"producing {args.file.name}", total=args.file.stat().st_size)
+        result = produce_lines(
+            config,
+            file_lines(args.file),
+            topic=args.topic,
+            rate=args.rate,
+            progress=lambda n: progress.advance(task, n),
+        )
+    print(json.dumps(summary(result)))
+    return 0 if result.failed == 0 else 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from monitor.demo import run_demo
+
+    configure_logging("text", "WARNING")
+    return int(run_demo(
+        events=args.events,
+        rate=args.rate,
+        drift_at=args.drift_at,
+        bootstrap_servers=args.bootstrap_servers,
+        redis_url=args.redis_url,
+    ))

@@ -1,0 +1,447 @@
+"""Kafka message values → numpy columns, one micro-batch at a time, in this one place.
+
+The fast path decodes a whole batch with one call into C: the values are
+joined with newlines and parsed by a typed ``msgspec`` decoder built from the
+config (a tagged union on ``model``, one struct per model with its declared
+features), so types are checked during parsing and there is no per-event,
+per-feature Python loop. Columns are then built with one ``attrgetter`` pass
+per model.
+
+Only when that fails (a bad message somewhere in the batch) does the slow path
+look at messages one by one, to dead-letter the bad ones with a reason and keep
+the good ones. A feature value of the wrong type does not cost the event: it is
+counted as a type mismatch for that feature and treated as missing. Wrong types
+in the event's own fields (``prediction``, ``ts``, ``features`` not an object)
+dead-letter the event, as do undecodable, oversize and unknown-model messages.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from operator import attrgetter
+from typing import Any, Final, Literal
+
+import msgspec
+import numpy as np
+from numpy.typing import NDArray
+
+from detectors.profile import category_key
+from monitor.config import Config, ModelConfig
+
+DeadLetterReason = Literal[
+    "empty",
+    "oversize",
+    "invalid_json",
+    "not_an_object",
+    "missing_model",
+    "unknown_model",
+    "missing_field",
+    "wrong_type",
+    "invalid_timestamp",
+]
+DEAD_LETTER_REASONS: Final[tuple[DeadLetterReason, ...]] = (
+    "empty",
+    "oversize",
+    "invalid_json",
+    "not_an_object",
+    "missing_model",
+    "unknown_model",
+    "missing_field",
+    "wrong_type",
+    "invalid_timestamp",
+)
+
+_NUMBER = float | None
+_CATEGORY = str | int | bool | None
+_PROBABILITIES = dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message that could not become an event: its batch position and why."""
+
+    index: int
+    reason: DeadLetterReason
+    detail: str
+
+
+@dataclass(slots=True)
+class ModelColumns:
+    """One model's events of a batch, as columns.
+
+    ``numeric`` holds float64 columns (NaN = missing or wrong type); ``categorical``
+    holds lists of category keys (None = missing or wrong type); the prediction is
+    one of them under the name ``prediction``. ``mismatches`` flags, per signal,
+    the rows whose value had the wrong type. ``ts`` is event time in epoch seconds.
+    """
+
+    model: str
+    rows: int
+    numeric: dict[str, NDArray[np.float64]]
+    categorical: dict[str, list[str | None]]
+    mismatches: dict[str, NDArray[np.bool_]]
+    ts: NDArray[np.float64]
+    event_ids: list[str | None] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class DecodedBatch:
+    """Everything a batch of message values turned into."""
+
+    models: dict[str, ModelColumns]
+    dead_letters: list[DeadLetter]
+
+    @property
+    def events(self) -> int:
+        return sum(columns.rows for columns in self.models.values())
+
+
+@dataclass(frozen=True, slots=True)
+class _ModelCodec:
+    """The msgspec types and column extractors of one configured model."""
+
+    config: ModelConfig
+    strict: type[msgspec.Struct]
+    lenient: msgspec.json.Decoder[Any]
+    strict_features: type[msgspec.Struct]
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    numeric_getter: Callable[[Any], Any] | None
+    categorical_getter: Callable[[Any], Any] | None
+    attribute: Mapping[str, str]
+
+
+def _feature_attribute(position: int) -> str:
+    # Feature names need not be identifiers ("user-age"); structs use f0, f1, ...
+    # and msgspec renames them to the wire names.
+    return f"f{position}"
+
+
+def _build_codec(model: ModelConfig) -> _ModelCodec:
+    names = list(model.features)
+    attribute = {name: _feature_attribute(i) for i, name in enumerate(names)}
+    feature_fields: list[tuple[str, Any, Any]] = [
+        (attribute[name], _NUMBER if kind == "numeric" else _CATEGORY, None)
+        for name, kind in model.features.items()
+    ]
+    features = msgspec.defstruct(
+        f"Features_{len(names)}",
+        feature_fields,
+        rename={attribute[name]: name for name in names},
+        frozen=True,
+    )
+    prediction_type: Any = float | _PROBABILITIES | None
+    if model.prediction == "categorical":
+        prediction_type = str | int | bool | _PROBABILITIES | None
+    event_fields: list[Any] = [
+        ("features", features),
+        ("prediction", prediction_type, None),
+        ("ts", float | datetime | None, None),
+        ("event_id", str | int | None, None),
+        ("model_version", str | int | None, None),
+    ]
+    strict = msgspec.defstruct(
+        "PredictionEvent", event_fields, tag_field="model", tag=model.name, frozen=True
+    )
+    lenient_fields = [("features", dict[str, Any]), *event_fields[1:]]
+    lenient = msgspec.defstruct(
+        "LenientPredictionEvent", lenient_fields, tag_field="model", tag=model.name
+    )
+    numeric = tuple(n for n, kind in model.features.items() if kind == "numeric")
+    categorical = tuple(n for n, kind in model.features.items() if kind == "categorical")
+    return _ModelCodec(
+        config=model,
+        strict=strict,
+        lenient=msgspec.json.Decoder(lenient),
+        strict_features=features,
+        numeric=numeric,
+        categorical=categorical,
+        numeric_getter=attrgetter(*(attribute[n] for n in numeric)) if numeric else None,
+        categorical_getter=(
+            attrgetter(*(attribute[n] for n in categorical)) if categorical else None
+        ),
+        attribute=attribute,
+    )
+
+
+class EventDecoder:
+    """Decodes batches of prediction-event message values for the configured models."""
+
+    def __init__(self, config: Config) -> None:
+        self._max_bytes = config.kafka.max_message_bytes
+        self._codecs = {name: _build_codec(model) for name, model in config.models.items()}
+        self._by_type = {codec.strict: codec for codec in self._codecs.values()}
+        union: Any = (
+            next(iter(self._by_type)) if len(self._by_type) == 1 else _union(tuple(self._by_type))
+        )
+        self._batch_decoder = msgspec.json.Decoder(union)
+
+    def decode(
+        self,
+        values: Sequence[bytes | None],
+        message_timestamps: Callable[[NDArray[np.intp]], NDArray[np.float64]],
+    ) -> DecodedBatch:
+        """Decode a batch; ``message_timestamps(indices)``: Kafka times for events without ts."""
+        events = self._decode_fast(values)
+        dead: list[DeadLetter] = []
+        mismatched: dict[int, tuple[str, ...]] = {}
+        positions: NDArray[np.intp] | None = None
+        if events is None:
+            events, kept, mismatched, dead = self._decode_slow(values)
+            positions = np.asarray(kept, dtype=np.intp)
+        columns = self._columns(events, positions, mismatched, message_timestamps)
+        return DecodedBatch(columns, dead)
+
+    def _decode_fast(self, values: Sequence[bytes | None]) -> list[Any] | None:
+        if not values or None in values:
+            return None
+        sizes = list(map(len, values))  # type: ignore[arg-type]
+        if min(sizes) == 0 or max(sizes) > self._max_bytes:
+            return None
+        joined = b"\n".join(values)  # type: ignore[arg-type]
+        # A value holding a newline (pretty-printed JSON) would shift the lines: decode one by one.
+        if joined.count(b"\n") != len(values) - 1:
+            return None
+        try:
+            events: list[Any] = self._batch_decoder.decode_lines(joined)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        return events if len(events) == len(values) else None
+
+    def _decode_slow(
+        self, values: Sequence[bytes | None]
+    ) -> tuple[list[Any], list[int], dict[int, tuple[str, ...]], list[DeadLetter]]:
+        """Events, their batch positions, wrong-typed features by event, and dead letters."""
+        events: list[Any] = []
+        kept: list[int] = []
+        mismatched: dict[int, tuple[str, ...]] = {}
+        dead: list[DeadLetter] = []
+        for index, value in enumerate(values):
+            outcome = self._decode_one(value)
+            if isinstance(outcome, _Rejected):
+                dead.append(DeadLetter(index, outcome.reason, outcome.detail))
+                continue
+            event, wrong = outcome
+            if wrong:
+                mismatched[len(events)] = wrong
+            events.append(event)
+            kept.append(index)
+        return events, kept, mismatched, dead
+
+    def _decode_one(self, value: bytes | None) -> tuple[Any, tuple[str, ...]] | _Rejected:
+        """A strict event and its wrong-typed features, or why it is rejected."""
+        if not value:
+            return _Rejected("empty", "message has no value")
+        if len(value) > self._max_bytes:
+            return _Rejected(
+                "oversize", f"{len(value)} bytes > max_message_bytes {self._max_bytes}"
+            )
+        try:
+            generic = msgspec.json.decode(value)
+        except msgspec.DecodeError as error:
+            return _Rejected("invalid_json", str(error))
+        if not isinstance(generic, dict):
+            return _Rejected("not_an_object", f"a JSON {type(generic).__name__}, not an object")
+        model = generic.get("model")
+        if model is None:
+            return _Rejected("missing_model", "no `model` field")
+        codec = self._codecs.get(model) if isinstance(model, str) else None
+        if codec is None:
+            return _Rejected("unknown_model", f"model {model!r} is not configured")
+        try:
+            lenient = codec.lenient.decode(value)
+        except msgspec.ValidationError as error:
+            return _Rejected(_classify(str(error)), str(error))
+        return _strict_event(codec, lenient)
+
+    def _columns(
+        self,
+        events: list[Any],
+        positions: NDArray[np.intp] | None,
+        mismatched: Mapping[int, tuple[str, ...]],
+        message_timestamps: Callable[[NDArray[np.intp]], NDArray[np.float64]],
+    ) -> dict[str, ModelColumns]:
+        if not events:
+            return {}
+        if len(self._by_type) == 1:
+            groups = {next(iter(self._by_type)): (events, np.arange(len(events), dtype=np.intp))}
+        else:
+            lists: dict[type, list[int]] = {}
+            for i, event in enumerate(events):
+                lists.setdefault(type(event), []).append(i)
+            groups = {
+                kind: ([events[i] for i in idx], np.asarray(idx, dtype=np.intp))
+                for kind, idx in lists.items()
+            }
+        out = {}
+        for kind, (model_events, local) in groups.items():
+            codec = self._by_type[kind]
+            batch_positions = local if positions is None else positions[local]
+            wrong = {
+                row: mismatched[i]
+                for row, i in enumerate(local.tolist())
+                if i in mismatched
+            }
+            out[codec.config.name] = _model_columns(
+                codec, model_events, batch_positions, wrong, message_timestamps
+            )
+        return out
+
+
+def _union(types: tuple[type, ...]) -> Any:
+    union: Any = types[0]
+    for kind in types[1:]:
+        union = union | kind
+    return union
+
+
+def _classify(message: str) -> DeadLetterReason:
+    if "missing required field" in message:
+        return "missing_field"
+    if "`$.ts`" in message:
+        return "invalid_timestamp"
+    return "wrong_type"
+
+
+@dataclass(frozen=True, slots=True)
+class _Rejected:
+    reason: DeadLetterReason
+    detail: str
+
+
+def _strict_event(codec: _ModelCodec, lenient: Any) -> tuple[Any, tuple[str, ...]]:
+    """Rebuild a lenient event as the strict struct, wrong-typed features set to None."""
+    kinds = codec.config.features
+    clean: dict[str, Any] = {}
+    mismatched: list[str] = []
+    for name, kind in kinds.items():
+        value = lenient.features.get(name)
+        if value is None or _matches(kind, value):
+            clean[codec.attribute[name]] = value
+        else:
+            clean[codec.attribute[name]] = None
+            mismatched.append(name)
+    event = codec.strict(
+        features=codec.strict_features(**clean),
+        prediction=lenient.prediction,
+        ts=lenient.ts,
+        event_id=lenient.event_id,
+        model_version=lenient.model_version,
+    )
+    return event, tuple(mismatched)
+
+
+def _matches(kind: str, value: object) -> bool:
+    if kind == "numeric":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, str | int | bool) and not isinstance(value, float)
+
+
+def _model_columns(
+    codec: _ModelCodec,
+    events: list[Any],
+    positions: NDArray[np.intp],
+    mismatched: Mapping[int, tuple[str, ...]],
+    message_timestamps: Callable[[NDArray[np.intp]], NDArray[np.float64]],
+) -> ModelColumns:
+    rows = len(events)
+    mismatches: dict[str, NDArray[np.bool_]] = {}
+    for row, names in mismatched.items():
+        for name in names:
+            mismatches.setdefault(name, np.zeros(rows, dtype=np.bool_))[row] = True
+    features = [event.features for event in events]
+    numeric: dict[str, NDArray[np.float64]] = {}
+    categorical: dict[str, list[str | None]] = {}
+    if codec.numeric_getter is not None:
+        matrix = np.array(list(map(codec.numeric_getter, features)), dtype=np.float64)
+        matrix = matrix.reshape(rows, len(codec.numeric))
+        for j, name in enumerate(codec.numeric):
+            numeric[name] = np.ascontiguousarray(matrix[:, j])
+    if codec.categorical_getter is not None:
+        table = list(map(codec.categorical_getter, features))
+        for j, name in enumerate(codec.categorical):
+            raw = table if len(codec.categorical) == 1 else [row[j] for row in table]
+            categorical[name] = [
+                v if v is None or v.__class__ is str else category_key(v) for v in raw
+            ]
+    if codec.config.prediction is not None:
+        predictions = [event.prediction for event in events]
+        if codec.config.prediction == "numeric":
+            column, wrong = _numeric_predictions(predictions, codec.config.positive_class)
+            numeric["prediction"] = column
+        else:
+            labels, wrong = _categorical_predictions(predictions)
+            categorical["prediction"] = labels
+        if wrong is not None:
+            mismatches["prediction"] = wrong
+    return ModelColumns(
+        model=codec.config.name,
+        rows=rows,
+        numeric=numeric,
+        categorical=categorical,
+        mismatches=mismatches,
+        ts=_event_times([event.ts for event in events], positions, message_timestamps),
+        event_ids=[None if e.event_id is None else str(e.event_id) for e in events],
+    )
+
+
+def _numeric_predictions(
+    predictions: list[Any], positive_class: str | None
+) -> tuple[NDArray[np.float64], NDArray[np.bool_] | None]:
+    """Scores, or the positive class's probability when the prediction is a probability object."""
+    try:
+        return np.array(predictions, dtype=np.float64), None
+    except (TypeError, ValueError):
+        pass
+    positive = positive_class or "1"
+    column = np.full(len(predictions), np.nan)
+    wrong = np.zeros(len(predictions), dtype=np.bool_)
+    for row, value in enumerate(predictions):
+        if isinstance(value, dict):
+            if positive in value:
+                column[row] = value[positive]
+            else:
+                wrong[row] = True
+        elif value is not None:
+            column[row] = value
+    return column, (wrong if wrong.any() else None)
+
+
+def _categorical_predictions(
+    predictions: list[Any],
+) -> tuple[list[str | None], NDArray[np.bool_] | None]:
+    """Class labels; a probability object stands for its most probable class."""
+    labels: list[str | None] = []
+    for value in predictions:
+        if isinstance(value, dict):
+            labels.append(max(value, key=value.__getitem__) if value else None)
+        else:
+            labels.append(None if value is None else category_key(value))
+    return labels, None
+
+
+def _event_times(
+    stamps: list[Any],
+    positions: NDArray[np.intp],
+    message_timestamps: Callable[[NDArray[np.intp]], NDArray[np.float64]],
+) -> NDArray[np.float64]:
+    try:
+        ts = np.array(stamps, dtype=np.float64)
+    except TypeError:
+        ts = np.array([_epoch(value) for value in stamps], dtype=np.float64)
+    absent = np.isnan(ts)
+    if absent.any():
+        ts[absent] = message_timestamps(positions[absent])
+    return ts
+
+
+def _epoch(value: float | datetime | None) -> float:
+    if value is None:
+        return math.nan
+    if isinstance(value, datetime):
+        # RFC 3339 without an offset is read as UTC rather than the host's local time.
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    return float(value)

@@ -1,0 +1,139 @@
+"""Every Prometheus metric drift-monitor exports, declared against an injected registry.
+
+Label sets stay bounded: model, signal and method names come from the config,
+reasons from a fixed list, partitions from the topic; never event ids,
+offsets or window ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from detectors.evaluate import SignalResult
+
+_BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """The daemon's metrics; tests pass a fresh registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.events = Counter(
+            "drift_monitor_events",
+            "Prediction events counted into state.",
+            ["model"],
+            registry=registry,
+        )
+        self.bad_events = Counter(
+            "drift_monitor_bad_events",
+            "Messages dead-lettered instead of counted, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.late_events = Counter(
+            "drift_monitor_late_events",
+            "Events for an event-time window that had already closed (counted, not windowed).",
+            ["model"],
+            registry=registry,
+        )
+        self.type_mismatches = Counter(
+            "drift_monitor_type_mismatches",
+            "Signal values of the wrong type, treated as missing.",
+            ["model", "signal"],
+            registry=registry,
+        )
+        self.windows_closed = Counter(
+            "drift_monitor_windows_closed",
+            "Windows evaluated and recorded by this instance.",
+            ["model"],
+            registry=registry,
+        )
+        self.drift_score = Gauge(
+            "drift_monitor_drift_score",
+            "Effect size of the latest closed window, per signal and method.",
+            ["model", "signal", "method"],
+            registry=registry,
+        )
+        self.drift_threshold = Gauge(
+            "drift_monitor_drift_threshold",
+            "Effect-size threshold of a method (level: warn or critical).",
+            ["model", "signal", "method", "level"],
+            registry=registry,
+        )
+        self.drift_p_value = Gauge(
+            "drift_monitor_drift_p_value",
+            "p-value of the latest closed window, for methods that have one.",
+            ["model", "signal", "method"],
+            registry=registry,
+        )
+        self.drifted = Gauge(
+            "drift_monitor_drifted",
+            "1 when the latest closed window is drifted for this signal and method, else 0.",
+            ["model", "signal", "method"],
+            registry=registry,
+        )
+        self.drifted_signals = Gauge(
+            "drift_monitor_drifted_signals",
+            "Signals with at least one drifted method in the latest closed window.",
+            ["model"],
+            registry=registry,
+        )
+        self.window_end = Gauge(
+            "drift_monitor_last_window_end_timestamp_seconds",
+            "Event-time end of the latest closed window.",
+            ["model"],
+            registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            "drift_monitor_batch_seconds",
+            "Time to process one micro-batch, consume to checkpoint.",
+            buckets=_BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.batch_events = Histogram(
+            "drift_monitor_batch_messages",
+            "Messages per micro-batch.",
+            buckets=(1, 10, 100, 500, 1000, 2500, 5000, 10000, 50000),
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            "drift_monitor_consumer_lag",
+            "Messages between this instance's position and the partition's high watermark.",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.state_conflicts = Counter(
+            "drift_monitor_state_conflicts",
+            "Batches re-planned because another instance moved a model first, or refused as stale.",
+            ["kind"],
+            registry=registry,
+        )
+        self.redis_up = Gauge(
+            "drift_monitor_redis_up", "1 when the last Redis call succeeded.", registry=registry
+        )
+        self.ready = Gauge("drift_monitor_ready", "1 when /readyz answers 200.", registry=registry)
+
+    def record_results(
+        self, model: str, results: Iterable[SignalResult], window_end: float
+    ) -> None:
+        drifted_signals = set()
+        for r in results:
+            labels = (model, r.signal, r.method)
+            self.drift_score.labels(*labels).set(r.score)
+            self.drift_threshold.labels(*labels, "warn").set(r.warn)
+            self.drift_threshold.labels(*labels, "critical").set(r.critical)
+            self.drifted.labels(*labels).set(1 if r.drifted else 0)
+            if r.p_value is not None:
+                self.drift_p_value.labels(*labels).set(r.p_value)
+            if r.drifted:
+                drifted_signals.add(r.signal)
+        self.drifted_signals.labels(model).set(len(drifted_signals))
+        self.window_end.labels(model).set(window_end)
+        self.windows_closed.labels(model).inc()
+
+    def record_lag(self, topic: str, lags: Mapping[int, int]) -> None:
+        for partition, lag in lags.items():
+            self.consumer_lag.labels(topic, str(partition)).set(lag)

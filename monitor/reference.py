@@ -1,0 +1,194 @@
+"""Reference data in: files (JSONL events, CSV, Parquet) → columns → stored profile.
+
+JSONL references are prediction events in the wire format and go through the
+same :class:`EventDecoder` as live traffic, so a reference can never be read
+differently from the stream it is compared with. CSV and Parquet references
+are tables with one column per feature and an optional ``prediction`` column,
+read with Arrow.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from detectors.profile import ReferenceProfile, build_reference_profile, category_key
+from monitor.config import Config, ModelConfig
+from monitor.decode import EventDecoder
+from monitor.errors import ReferenceDataError
+from monitor.store import StateStore
+from monitor.windowing import signal_specs
+
+log = logging.getLogger(__name__)
+
+JSONL_SUFFIXES = frozenset({".jsonl", ".json", ".ndjson"})
+_CHUNK_LINES = 20_000
+
+Progress = Callable[[int], None]
+"""Called with the number of bytes read since the last call."""
+
+
+def build_profile_from_file(
+    config: Config, model: ModelConfig, path: Path, progress: Progress | None = None
+) -> ReferenceProfile:
+    """Read a reference file and profile it for ``model``."""
+    if not path.is_file():
+        raise ReferenceDataError(f"reference file {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        columns = _jsonl_columns(config, model, path, progress)
+    elif suffix == ".csv":
+        columns = _table_columns(model, _read_csv(path), path)
+        if progress:
+            progress(path.stat().st_size)
+    elif suffix == ".parquet":
+        columns = _table_columns(model, _read_parquet(path), path)
+        if progress:
+            progress(path.stat().st_size)
+    else:
+        raise ReferenceDataError(
+            f"reference file {path}: unknown format {suffix!r}; use .jsonl, .csv or .parquet"
+        )
+    try:
+        return build_reference_profile(
+            model.name,
+            signal_specs(model),
+            columns,
+            bins=model.reference.bins,
+            max_categories=model.reference.max_categories,
+            created_at=time.time(),
+            source=str(path),
+        )
+    except ValueError as error:
+        raise ReferenceDataError(f"reference file {path}: {error}") from error
+
+
+def load_or_build_references(config: Config, store: StateStore) -> dict[str, ReferenceProfile]:
+    """The profile of every model that has one; built from its file and stored if Redis has none.
+
+    Models with ``reference.from_stream`` and no profile yet are left out: the
+    daemon collects their reference from the stream.
+    """
+    profiles = {}
+    for name, model in config.models.items():
+        profile = store.reference(name)
+        if profile is None and model.reference.path is not None:
+            built = build_profile_from_file(config, model, Path(model.reference.path))
+            profile = store.store_reference_if_absent(built)
+            log.info(
+                "reference built",
+                extra={"model": name, "reference_id": profile.id, "events": profile.events},
+            )
+        if profile is not None:
+            _check_signals(model, profile)
+            profiles[name] = profile
+    return profiles
+
+
+def _check_signals(model: ModelConfig, profile: ReferenceProfile) -> None:
+    declared = [(s.name, s.kind) for s in signal_specs(model)]
+    stored = [(s.name, s.kind) for s in profile.signals]
+    if declared != stored:
+        raise ReferenceDataError(
+            f"model {model.name!r}: the stored reference {profile.id} profiles {stored}, "
+            f"but the config declares {declared}; rebuild it with "
+            f"`drift-monitor reference build -c CONFIG --model {model.name} --input FILE`"
+        )
+
+
+def _jsonl_lines(path: Path, progress: Progress | None) -> Iterator[list[bytes]]:
+    chunk: list[bytes] = []
+    with path.open("rb") as handle:
+        for line in handle:
+            if progress:
+                progress(len(line))
+            stripped = line.strip()
+            if stripped:
+                chunk.append(stripped)
+            if len(chunk) >= _CHUNK_LINES:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def _jsonl_columns(
+    config: Config, model: ModelConfig, path: Path, progress: Progress | None
+) -> dict[str, NDArray[Any]]:
+    decoder = EventDecoder(config)
+    numeric: dict[str, list[NDArray[np.float64]]] = {}
+    categorical: dict[str, list[str | None]] = {}
+    rejected: dict[str, int] = {}
+    for lines in _jsonl_lines(path, progress):
+        now = time.time()
+        decoded = decoder.decode(lines, lambda idx, now=now: np.full(idx.size, now))  # type: ignore[misc]
+        for dead in decoded.dead_letters:
+            rejected[dead.reason] = rejected.get(dead.reason, 0) + 1
+        columns = decoded.models.get(model.name)
+        if columns is None:
+            continue
+        for name, values in columns.numeric.items():
+            numeric.setdefault(name, []).append(values)
+        for name, labels in columns.categorical.items():
+            categorical.setdefault(name, []).extend(labels)
+    if rejected:
+        log.warning("reference lines skipped", extra={"path": str(path), "reasons": rejected})
+    if not numeric and not categorical:
+        raise ReferenceDataError(
+            f"reference file {path} holds no valid events of model {model.name!r}"
+            + (f" (skipped: {rejected})" if rejected else "")
+        )
+    out: dict[str, NDArray[Any]] = {name: np.concatenate(parts) for name, parts in numeric.items()}
+    out.update({name: np.asarray(values, dtype=object) for name, values in categorical.items()})
+    return out
+
+
+def _read_csv(path: Path) -> pa.Table:
+    try:
+        return pa_csv.read_csv(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise ReferenceDataError(f"reference file {path}: {error}") from error
+
+
+def _read_parquet(path: Path) -> pa.Table:
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise ReferenceDataError(f"reference file {path}: {error}") from error
+
+
+def _table_columns(model: ModelConfig, table: pa.Table, path: Path) -> dict[str, NDArray[Any]]:
+    columns: dict[str, NDArray[Any]] = {}
+    missing = [s.name for s in signal_specs(model) if s.name not in table.column_names]
+    if missing:
+        raise ReferenceDataError(
+            f"reference file {path} lacks columns {missing}; it has {table.column_names}"
+        )
+    for spec in signal_specs(model):
+        column = table.column(spec.name)
+        if spec.kind == "numeric":
+            if not (
+                pa.types.is_integer(column.type)
+                or pa.types.is_floating(column.type)
+                or pa.types.is_null(column.type)
+            ):
+                raise ReferenceDataError(
+                    f"reference file {path}: column {spec.name!r} is {column.type}, "
+                    f"but {spec.name} is declared numeric"
+                )
+            values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+            columns[spec.name] = np.asarray(values, dtype=np.float64)
+        else:
+            columns[spec.name] = np.asarray(
+                [None if v is None else category_key(v) for v in column.to_pylist()], dtype=object
+            )
+    return columns

@@ -1,0 +1,270 @@
+"""The Kafka boundary: consuming micro-batches, resuming from Redis, dead-lettering.
+
+Redis, not Kafka, holds the authoritative offsets: they are written in the
+same atomic step as the state they produced. On every assignment the consumer
+is positioned at the offsets Redis holds (falling back to Kafka's committed
+offset, then ``auto.offset.reset``, for partitions Redis has never seen).
+Offsets are still committed to Kafka afterwards, so the usual lag tooling
+works.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_INVALID,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from monitor.config import Config
+from monitor.errors import ServiceUnavailable
+from monitor.store import StateStore
+
+log = logging.getLogger(__name__)
+
+REASON_HEADER = "x-drift-monitor-reason"
+DETAIL_HEADER = "x-drift-monitor-detail"
+
+_FORCED_CONSUMER_SETTINGS: Mapping[str, Any] = {
+    # Offsets live in Redis with the state; Kafka commits are explicit and informational.
+    "enable.auto.commit": False,
+    "enable.auto.offset.store": False,
+}
+_DEFAULT_CONSUMER_SETTINGS: Mapping[str, Any] = {
+    "auto.offset.reset": "earliest",
+    "allow.auto.create.topics": False,
+}
+
+
+def consumer_settings(config: Config, *, client_id: str) -> dict[str, Any]:
+    kafka = config.kafka
+    if kafka.bootstrap_servers is None:
+        raise ValueError("kafka.bootstrap_servers is not set")
+    return {
+        "bootstrap.servers": kafka.bootstrap_servers,
+        "group.id": kafka.group_id,
+        "client.id": client_id,
+        **_DEFAULT_CONSUMER_SETTINGS,
+        **dict(kafka.consumer),
+        **_FORCED_CONSUMER_SETTINGS,
+    }
+
+
+def producer_settings(config: Config) -> dict[str, Any]:
+    kafka = config.kafka
+    if kafka.bootstrap_servers is None:
+        raise ValueError("kafka.bootstrap_servers is not set")
+    return {
+        "bootstrap.servers": kafka.bootstrap_servers,
+        "enable.idempotence": True,
+        **dict(kafka.producer),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Messages of one consume call, with each partition's first and next offset."""
+
+    messages: list[Message]
+    offsets: dict[int, tuple[int, int]]
+
+
+class KafkaSource:
+    """Consumes the predictions topic in micro-batches for one daemon instance."""
+
+    def __init__(
+        self, config: Config, store: StateStore, *, client_id: str, stop: threading.Event
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._client_id = client_id
+        self._stop = stop
+        self._topic = config.kafka.predictions_topic
+        self._consumer: Consumer | None = None
+        self._assigned: set[int] = set()
+        self._cooperative = False
+        self.assignment_received = False
+
+    @property
+    def topic(self) -> str:
+        return self._topic
+
+    @property
+    def assigned(self) -> frozenset[int]:
+        return frozenset(self._assigned)
+
+    def start(self) -> None:
+        settings = consumer_settings(self._config, client_id=self._client_id)
+        self._cooperative = "cooperative" in str(settings.get("partition.assignment.strategy", ""))
+        self._consumer = Consumer(settings)
+        self._consumer.subscribe(
+            [self._topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+
+    def _require(self) -> Consumer:
+        if self._consumer is None:
+            raise RuntimeError("KafkaSource.start() was not called")
+        return self._consumer
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        stored = self._stored_offsets([p.partition for p in partitions])
+        for partition in partitions:
+            partition.offset = stored.get(partition.partition, OFFSET_INVALID)
+        if self._cooperative:
+            consumer.incremental_assign(partitions)
+        else:
+            consumer.assign(partitions)
+        self._assigned.update(p.partition for p in partitions)
+        self.assignment_received = True
+        log.info(
+            "partitions assigned",
+            extra={"topic": self._topic, "partitions": {p.partition: p.offset for p in partitions}},
+        )
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned.difference_update(p.partition for p in partitions)
+        log.info(
+            "partitions revoked",
+            extra={"topic": self._topic, "partitions": [p.partition for p in partitions]},
+        )
+
+    def _stored_offsets(self, partitions: Sequence[int]) -> dict[int, int]:
+        """Redis's offsets; while Redis is down, wait: guessing would lose or repeat events."""
+        delay = 0.2
+        while True:
+            try:
+                return self._store.offsets(self._topic, partitions)
+            except ServiceUnavailable as error:
+                if self._stop.is_set():
+                    raise
+                log.warning("waiting for Redis to resume partitions", extra={"error": str(error)})
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def poll(self) -> Batch:
+        consumer = self._require()
+        kafka = self._config.kafka
+        raw = consumer.consume(num_messages=kafka.batch_size, timeout=kafka.batch_timeout_ms / 1000)
+        messages: list[Message] = []
+        offsets: dict[int, tuple[int, int]] = {}
+        for message in raw:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                if error.fatal():
+                    raise KafkaException(error)
+                log.warning("kafka error", extra={"error": str(error)})
+                continue
+            partition, offset = message.partition(), message.offset()
+            if partition is None or offset is None:
+                continue
+            first, _ = offsets.get(partition, (offset, offset))
+            offsets[partition] = (first, offset + 1)
+            messages.append(message)
+        return Batch(messages, offsets)
+
+    def seek_to_stored(self, partitions: Sequence[int]) -> None:
+        """Re-position partitions at Redis's offsets after a stale batch was refused."""
+        consumer = self._require()
+        stored = self._stored_offsets(partitions)
+        for partition in partitions:
+            if partition in stored and partition in self._assigned:
+                consumer.seek(TopicPartition(self._topic, partition, stored[partition]))
+
+    def commit(self, offsets: Mapping[int, tuple[int, int]]) -> None:
+        consumer = self._require()
+        positions = [TopicPartition(self._topic, p, after) for p, (_, after) in offsets.items()]
+        if positions:
+            try:
+                consumer.commit(offsets=positions, asynchronous=True)
+            except KafkaException as error:
+                log.warning(
+                    "kafka offset commit failed (Redis holds the offsets)",
+                    extra={"error": str(error)},
+                )
+
+    def lag(self, next_offsets: Mapping[int, int]) -> dict[int, int]:
+        """Per assigned partition: messages behind the high watermark seen with the last fetch."""
+        consumer = self._require()
+        lags = {}
+        for partition in sorted(self._assigned):
+            try:
+                _, high = consumer.get_watermark_offsets(
+                    TopicPartition(self._topic, partition), cached=True
+                )
+            except KafkaException:
+                continue
+            position = next_offsets.get(partition)
+            if high >= 0 and position is not None:
+                lags[partition] = max(high - position, 0)
+        return lags
+
+    def pause(self) -> None:
+        consumer = self._require()
+        consumer.pause([TopicPartition(self._topic, p) for p in self._assigned])
+
+    def resume(self) -> None:
+        consumer = self._require()
+        consumer.resume([TopicPartition(self._topic, p) for p in self._assigned])
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+
+
+class DeadLetterProducer:
+    """Forwards undecodable messages to the dead-letter topic with the reason in headers."""
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._topic = config.kafka.dead_letter_topic
+        self._producer: Producer | None = None
+
+    def send(self, message: Message, reason: str, detail: str) -> None:
+        if self._producer is None:
+            self._producer = Producer(producer_settings(self._config))
+        headers: list[tuple[str, str | bytes | None]] = [
+            (REASON_HEADER, reason.encode()),
+            (DETAIL_HEADER, detail[:1000].encode()),
+            (
+                "x-drift-monitor-source",
+                f"{message.topic()}/{message.partition()}/{message.offset()}".encode(),
+            ),
+        ]
+        original = message.headers()
+        if isinstance(original, dict):
+            headers.extend(original.items())
+        elif original:
+            headers.extend(original)
+        self._producer.produce(
+            self._topic, value=message.value(), key=message.key(), headers=headers
+        )
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Block until every dead letter is in Kafka: durable before the offsets move past it."""
+        if self._producer is None:
+            return
+        remaining = self._producer.flush(timeout)
+        if remaining:
+            raise ServiceUnavailable(
+                f"{remaining} dead letters not acknowledged by Kafka within {timeout}s"
+            )
+
+    def close(self) -> None:
+        self.flush()

@@ -1,0 +1,222 @@
+"""Assigning one model's events of a micro-batch to tumbling windows.
+
+Count windows number the model's events in the order they are counted (the
+``events`` counter in Redis, minus events that went into a stream-built
+reference): window ``w`` holds events ``w*N .. w*N+N-1`` and closes when its
+last event is counted. Event-time windows hold events with
+``w*S <= ts < (w+1)*S`` and close when the model's watermark (largest event
+time seen, minus ``allowed_lateness_seconds``) passes their end; an event for
+a window that has already closed is counted as late, not lost: it stays in
+the model's event total and the ``late`` counter.
+
+The plan is computed from a :class:`ModelCursor` read from Redis; the apply
+script refuses it if the model moved meanwhile, and the caller re-plans.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detectors.profile import ReferenceProfile, SignalSpec, build_reference_profile
+from detectors.window import WindowLayout
+from monitor.config import ModelConfig
+from monitor.decode import ModelColumns
+from monitor.store import ModelCursor, ModelWrite, WindowDelta
+
+
+def signal_specs(model: ModelConfig) -> list[SignalSpec]:
+    """The monitored signals of a model: its features, then its prediction."""
+    specs = [SignalSpec(name, kind, "feature") for name, kind in model.features.items()]
+    if model.prediction is not None:
+        specs.append(SignalSpec("prediction", model.prediction, "prediction"))
+    return specs
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A model's write for one batch, and the cursor and layout once it is applied."""
+
+    write: ModelWrite
+    cursor: ModelCursor
+    layout: WindowLayout | None
+
+
+def plan_model_write(
+    model: ModelConfig,
+    cursor: ModelCursor,
+    layout: WindowLayout | None,
+    columns: ModelColumns,
+    stored_chunks: Callable[[], list[bytes]],
+    now: float,
+) -> Plan:
+    """Work out what a batch changes for one model, without touching Redis."""
+    write = ModelWrite(model=model.name, expected_events=cursor.events, events=columns.rows)
+    collected = cursor.reference_collected
+    start = 0
+    if layout is None:
+        wanted = model.reference.from_stream
+        if wanted is None:
+            raise ValueError(f"model {model.name!r} has no reference profile loaded")
+        start = min(columns.rows, wanted - collected)
+        chunk = _reference_chunk(columns, 0, start)
+        collected += start
+        if collected >= wanted:
+            profile = _profile_from_chunks(model, [*stored_chunks(), chunk], now)
+            write.reference = profile
+            layout = WindowLayout(profile)
+        else:
+            write.reference_chunk = chunk
+            write.reference_rows = start
+    if layout is not None:
+        write.reference_id = layout.profile.id
+    open_windows = set(cursor.open_windows)
+    watermark = cursor.watermark
+    if layout is not None and start < columns.rows:
+        if model.window.events is not None:
+            position = cursor.events + start - collected
+            _count_windows(model.window.events, position, layout, columns, start, write)
+        else:
+            watermark = _time_windows(model, cursor, layout, columns, start, write)
+        open_windows.update(d.window_id for d in write.windows)
+        open_windows.difference_update(write.close)
+    return Plan(
+        write=write,
+        cursor=ModelCursor(
+            events=cursor.events + columns.rows,
+            watermark=watermark,
+            reference_collected=collected,
+            open_windows=frozenset(open_windows),
+        ),
+        layout=layout,
+    )
+
+
+def _encoded(layout: WindowLayout, columns: ModelColumns, rows: slice) -> dict[str, NDArray[Any]]:
+    encoded: dict[str, NDArray[Any]] = {}
+    for name, where in layout.signals.items():
+        if name in columns.numeric:
+            encoded[name] = columns.numeric[name][rows]
+        else:
+            profile = where.profile
+            values = columns.categorical[name][rows]
+            encoded[name] = profile.encode(values)  # type: ignore[union-attr]
+    return encoded
+
+
+def _count_windows(
+    size: int,
+    position: int,
+    layout: WindowLayout,
+    columns: ModelColumns,
+    start: int,
+    write: ModelWrite,
+) -> None:
+    """Contiguous runs of events per window: slices, never masks."""
+    rows = slice(start, columns.rows)
+    encoded = _encoded(layout, columns, rows)
+    mismatches = {k: v[rows] for k, v in columns.mismatches.items()}
+    ts = columns.ts[rows]
+    total = columns.rows - start
+    offset = 0
+    while offset < total:
+        window_id, used = divmod(position + offset, size)
+        take = min(size - used, total - offset)
+        part = slice(offset, offset + take)
+        write.windows.append(
+            WindowDelta(
+                window_id=window_id,
+                counts=layout.accumulate(encoded, mismatches, part),
+                start_ts=float(np.nanmin(ts[part])) if take else math.nan,
+                end_ts=float(np.nanmax(ts[part])) if take else math.nan,
+            )
+        )
+        if used + take == size:
+            write.close.append(window_id)
+        offset += take
+
+
+def _time_windows(
+    model: ModelConfig,
+    cursor: ModelCursor,
+    layout: WindowLayout,
+    columns: ModelColumns,
+    start: int,
+    write: ModelWrite,
+) -> float | None:
+    """Group by event-time window; returns the new watermark (largest event time seen)."""
+    seconds = model.window.seconds
+    assert seconds is not None
+    lateness = model.window.allowed_lateness_seconds
+    rows = slice(start, columns.rows)
+    ts = columns.ts[rows]
+    window_ids = np.floor(ts / seconds)
+    late = np.isnan(ts)
+    if cursor.watermark is not None:
+        late |= (window_ids + 1) * seconds <= cursor.watermark - lateness
+    write.late = int(np.count_nonzero(late))
+    encoded = _encoded(layout, columns, rows)
+    mismatches = {k: v[rows] for k, v in columns.mismatches.items()}
+    on_time = ~late
+    for window_id in np.unique(window_ids[on_time]).astype(np.int64).tolist():
+        members = on_time & (window_ids == window_id)
+        write.windows.append(
+            WindowDelta(
+                window_id=window_id,
+                counts=layout.accumulate(encoded, mismatches, members),
+                start_ts=float(ts[members].min()),
+                end_ts=float(ts[members].max()),
+            )
+        )
+    seen = ts[~np.isnan(ts)]
+    watermark = cursor.watermark
+    if seen.size:
+        batch_max = float(seen.max())
+        watermark = batch_max if watermark is None else max(watermark, batch_max)
+    if watermark is not None:
+        candidates = set(cursor.open_windows) | {d.window_id for d in write.windows}
+        write.watermark = watermark
+        write.close = sorted(w for w in candidates if (w + 1) * seconds <= watermark - lateness)
+    return watermark
+
+
+def _reference_chunk(columns: ModelColumns, begin: int, end: int) -> bytes:
+    """A batch's rows for a stream-built reference, as JSON (NaN as null)."""
+    chunk = {
+        "numeric": {
+            name: [None if math.isnan(v) else v for v in column[begin:end].tolist()]
+            for name, column in columns.numeric.items()
+        },
+        "categorical": {name: column[begin:end] for name, column in columns.categorical.items()},
+    }
+    return json.dumps(chunk, separators=(",", ":")).encode()
+
+
+def _profile_from_chunks(model: ModelConfig, chunks: list[bytes], now: float) -> ReferenceProfile:
+    numeric: dict[str, list[float]] = {}
+    categorical: dict[str, list[Any]] = {}
+    for raw in chunks:
+        chunk = json.loads(raw)
+        for name, values in chunk["numeric"].items():
+            numeric.setdefault(name, []).extend(math.nan if v is None else v for v in values)
+        for name, values in chunk["categorical"].items():
+            categorical.setdefault(name, []).extend(values)
+    columns: dict[str, NDArray[Any]] = {
+        name: np.asarray(values, dtype=np.float64) for name, values in numeric.items()
+    }
+    columns.update({name: np.asarray(values, dtype=object) for name, values in categorical.items()})
+    return build_reference_profile(
+        model.name,
+        signal_specs(model),
+        columns,
+        bins=model.reference.bins,
+        max_categories=model.reference.max_categories,
+        created_at=now,
+        source=f"stream: first {model.reference.from_stream} events",
+    )
