@@ -248,11 +248,13 @@ def _replay(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
 
-    configure_logging("text", "WARNING")
-    return int(run_demo(
-        events=args.events,
-        rate=args.rate,
-        drift_at=args.drift_at,
-        bootstrap_servers=args.bootstrap_servers,
-        redis_url=args.redis_url,
-    ))
+    configure_logging("text", "ERROR")
+    return int(
+        run_demo(
+            events=args.events,
+            rate=args.rate,
+            drift_at=args.drift_at,
+            bootstrap_servers=args.bootstrap_servers,
+            redis_url=args.redis_url,
+        )
+    )

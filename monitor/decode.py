@@ -280,11 +280,7 @@ class EventDecoder:
         for kind, (model_events, local) in groups.items():
             codec = self._by_type[kind]
             batch_positions = local if positions is None else positions[local]
-            wrong = {
-                row: mismatched[i]
-                for row, i in enumerate(local.tolist())
-                if i in mismatched
-            }
+            wrong = {row: mismatched[i] for row, i in enumerate(local.tolist()) if i in mismatched}
             out[codec.config.name] = _model_columns(
                 codec, model_events, batch_positions, wrong, message_timestamps
             )

@@ -1,0 +1,70 @@
+# drift-monitor: the developer and CI entry points.
+#
+#   make install   system packages (as root, once) + .venv with the project and dev tools
+#   make demo      the whole loop on embedded Kafka (Tansu) and Redis
+#   make test      the whole test suite (unit + integration on real local services)
+#   make lint      ruff check, ruff format --check, mypy --strict
+#   make bench     the throughput benchmark
+#   make clean     caches and build output (keeps .venv; `make distclean` removes it too)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Debian packages the tests and the demo drive as real peers. The binaries they provide are
+# checked first, so an installed machine never runs apt-get (Debian names Alertmanager's
+# binary prometheus-alertmanager).
+APT_PACKAGES := redis-server kcat prometheus prometheus-alertmanager
+APT_BINARIES := redis-server kcat prometheus promtool prometheus-alertmanager
+
+.PHONY: help install system-packages demo test lint bench clean distclean
+
+help:
+	@sed -n 's/^#   make /make /p' $(firstword $(MAKEFILE_LIST))
+
+install: system-packages $(STAMP)
+
+system-packages:
+	@missing=""; \
+	for bin in $(APT_BINARIES); do command -v "$$bin" >/dev/null 2>&1 || missing="$$missing $$bin"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" -ne 0 ]; then \
+		echo "warning: missing$$missing; as root run: apt-get install $(APT_PACKAGES)" >&2; \
+		exit 0; \
+	fi; \
+	echo "installing Debian packages $(APT_PACKAGES) (missing:$$missing)"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq; \
+	apt-get install -y -qq -o Dpkg::Use-Pty=0 $(APT_PACKAGES) >/dev/null
+
+# Rebuilt when pyproject.toml changes; otherwise `make install` costs one stat.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+demo: install
+	$(BIN)/drift-monitor demo
+
+test: install
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python benchmarks/throughput.py
+
+clean:
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache ./*.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,93 @@
+"""Shared pytest fixtures: real local Kafka (Tansu) and Redis, started by ``monitor.embedded``.
+
+* ``kafka_broker``: one broker for the whole session (starting one takes ~0.1 s, but topics
+  and groups are cheap to isolate by name). Use ``unique_name`` for every topic and group id.
+* ``fresh_kafka_broker``: a broker of the test's own, for tests that churn consumer groups,
+  restart the broker, or could otherwise wedge it (TANSU.md #2, #6).
+* ``redis_server`` / ``redis_client``: a redis-server of the test's own on a free port, so the
+  test may kill and restart it. Parametrize indirectly to pass options:
+  ``@pytest.mark.parametrize("redis_server", [{"appendonly": True}], indirect=True)``.
+* ``kafka_test_settings``: the librdkafka settings every test client must merge in.
+
+Tests that use these fixtures are marked ``integration`` automatically (and should say so
+explicitly too), so ``pytest -m "not integration"`` runs the pure unit tests alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from monitor.embedded import KafkaBroker, RedisServer
+from tests.helpers import KAFKA_TEST_SETTINGS
+
+_SERVICE_FIXTURES = frozenset(
+    {"kafka_broker", "fresh_kafka_broker", "redis_server", "redis_client"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that starts a real service as ``integration``."""
+    for item in items:
+        if _SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[KafkaBroker]:
+    """A Tansu broker shared by the session; do not stop or restart it in a test."""
+    with KafkaBroker() as broker:
+        yield broker
+
+
+@pytest.fixture
+def fresh_kafka_broker() -> Iterator[KafkaBroker]:
+    """A Tansu broker for this test only: free to restart, kill, or wedge with group churn."""
+    with KafkaBroker() as broker:
+        yield broker
+
+
+@pytest.fixture
+def redis_server(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+    """A redis-server for this test only, on a free port; stopped and deleted afterwards."""
+    options: dict[str, Any] = getattr(request, "param", None) or {}
+    with RedisServer(**options) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """A client of ``redis_server`` returning bytes (``decode_responses=False``), as the daemon."""
+    client = redis.Redis.from_url(redis_server.url, decode_responses=False)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> Callable[..., str]:
+    """A factory of names unique to this test and call: ``unique_name("predictions")``.
+
+    Names carry the test's name (readable in broker logs) and a random suffix (unique across
+    the session's shared broker and across reruns); they are valid Kafka topic names.
+    """
+    base = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name).strip("-")[:80]
+    counter = itertools.count()
+
+    def make(prefix: str = "t") -> str:
+        return f"{prefix}-{base}-{next(counter)}-{uuid.uuid4().hex[:8]}"
+
+    return make
+
+
+@pytest.fixture
+def kafka_test_settings() -> dict[str, Any]:
+    """A fresh copy of the librdkafka settings tests must use with Tansu (see TANSU.md)."""
+    return dict(KAFKA_TEST_SETTINGS)

@@ -1,0 +1,106 @@
+"""Running the real daemon inside a test: config for the test services, a thread, waiting.
+
+The daemon here is the production class with real Kafka (Tansu) and a real
+redis-server; only its HTTP listener uses a free port.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from monitor.config import Config, parse_config
+from monitor.daemon import Daemon
+from monitor.store import connect
+from monitor.synthetic import SyntheticModel, blocks
+from tests.helpers import KAFKA_TEST_SETTINGS
+
+
+def write_reference(path: Path, model: SyntheticModel, events: int = 20_000, seed: int = 1) -> Path:
+    """A JSONL reference file of synthetic events (a seed of its own, so not the stream's)."""
+    with path.open("wb") as handle:
+        for block in blocks(model, events, seed=seed):
+            handle.write(b"\n".join(block) + b"\n")
+    return path
+
+
+def pipeline_config(
+    *,
+    bootstrap: str,
+    redis_url: str,
+    topic: str,
+    group: str,
+    model: SyntheticModel,
+    reference: Path | None = None,
+    window: Mapping[str, Any] | None = None,
+    extra_model: Mapping[str, Any] | None = None,
+    batch_size: int = 2000,
+    kafka_extra: Mapping[str, Any] | None = None,
+) -> Config:
+    """A config pointing at the test's broker and Redis, with a key prefix of its own."""
+    model_section: dict[str, Any] = {
+        "reference": {"path": str(reference)} if reference else {"from_stream": 10_000},
+        "window": dict(window or {"events": 5000}),
+        "features": model.features(),
+        "prediction": "numeric",
+        **(extra_model or {}),
+    }
+    return parse_config(
+        {
+            "kafka": {
+                "bootstrap_servers": bootstrap,
+                "group_id": group,
+                "predictions_topic": topic,
+                "dead_letter_topic": f"{topic}.dlq",
+                "batch_size": batch_size,
+                "consumer": dict(KAFKA_TEST_SETTINGS),
+                **(kafka_extra or {}),
+            },
+            "redis": {"url": redis_url, "key_prefix": group},
+            "http": {"host": "127.0.0.1", "port": 0},
+            "models": {model.name: model_section},
+        }
+    )
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+
+
+@contextmanager
+def running_daemon(config: Config) -> Iterator[Daemon]:
+    """The daemon in a thread; stopped (finishing its batch) and joined on exit."""
+    daemon = Daemon(config, connect(config.redis.url))
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            daemon.run()
+        except BaseException as error:  # surfaced in the test below, not lost in the thread
+            failure.append(error)
+
+    thread = threading.Thread(target=run, name="daemon-under-test")
+    thread.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        thread.join(timeout=60)
+    if failure:
+        raise failure[0]
+
+
+def model_status(config: Config, model: str) -> dict[str, Any]:
+    from monitor.keys import Keys
+    from monitor.store import StateStore
+
+    store = StateStore(connect(config.redis.url), Keys(config.redis.key_prefix), history_size=1000)
+    return store.model_status(model)

@@ -1,0 +1,117 @@
+"""Bad messages on a real broker: each dead-lettered with its reason; good ones around it count."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from monitor.embedded import KafkaBroker, RedisServer
+from monitor.source import DETAIL_HEADER, REASON_HEADER
+from monitor.synthetic import SyntheticModel, generate
+from tests.daemon_harness import (
+    model_status,
+    pipeline_config,
+    running_daemon,
+    wait_until,
+    write_reference,
+)
+from tests.helpers import consume_messages, kcat_produce, produce_json
+
+pytestmark = pytest.mark.integration
+
+MODEL = SyntheticModel(name="fraud", numeric=3, categorical=1)
+MAX_BYTES = 4096
+
+
+def _event(**overrides: object) -> dict[str, object]:
+    event = json.loads(generate(MODEL, 0, 1)[0])
+    event.update(overrides)
+    return event
+
+
+BAD_MESSAGES: list[tuple[str, bytes]] = [
+    ("invalid_json", b'{"model": "fraud", "features": '),
+    ("not_an_object", b"[1, 2, 3]"),
+    ("missing_model", json.dumps({"features": {"num_0": 1.0}}).encode()),
+    ("unknown_model", json.dumps(_event(model="churn")).encode()),
+    ("missing_field", json.dumps({"model": "fraud", "prediction": 0.5}).encode()),
+    ("wrong_type", json.dumps(_event(prediction="high")).encode()),
+    ("invalid_timestamp", json.dumps(_event(ts="yesterday")).encode()),
+    ("oversize", json.dumps(_event(padding="x" * MAX_BYTES)).encode()),
+]
+
+
+def test_each_bad_message_is_dead_lettered_with_its_reason_and_good_ones_are_counted(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    topic = unique_name("predictions")
+    kafka_broker.create_topics([topic, f"{topic}.dlq"], partitions=1)
+    config = pipeline_config(
+        bootstrap=kafka_broker.bootstrap_servers,
+        redis_url=redis_server.url,
+        topic=topic,
+        group=unique_name("group"),
+        model=MODEL,
+        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=2000),
+        window={"events": 100},
+        kafka_extra={"max_message_bytes": MAX_BYTES},
+    )
+    good = generate(MODEL, 0, 10 * (len(BAD_MESSAGES) + 2), seed=3)
+    lines: list[bytes] = []
+    for i, (_, bad) in enumerate(BAD_MESSAGES):
+        lines += [*good[i * 10 : i * 10 + 10], bad]
+    lines += good[len(BAD_MESSAGES) * 10 :]
+    # kcat, a third-party client, produces the stream; an empty message needs the Python client.
+    kcat_produce(kafka_broker.bootstrap_servers, topic, lines)
+    produce_json(kafka_broker.bootstrap_servers, topic, [b""], partition_key=None)
+    with running_daemon(config):
+        wait_until(
+            lambda: model_status(config, MODEL.name)["events"] == len(good), 60, "good events"
+        )
+        dead = consume_messages(
+            kafka_broker.bootstrap_servers, f"{topic}.dlq", len(BAD_MESSAGES) + 1
+        )
+
+    reasons = [dict(m.headers() or [])[REASON_HEADER].decode() for m in dead]
+    assert reasons == [reason for reason, _ in BAD_MESSAGES] + ["empty"]
+    assert [m.value() for m in dead[:-1]] == [bad for _, bad in BAD_MESSAGES]
+    assert all(dict(m.headers() or [])[DETAIL_HEADER] for m in dead)
+    assert model_status(config, MODEL.name)["events"] == len(good)
+
+
+def test_wrong_typed_feature_is_counted_as_a_mismatch_not_dead_lettered(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    topic = unique_name("predictions")
+    kafka_broker.create_topics([topic, f"{topic}.dlq"], partitions=1)
+    config = pipeline_config(
+        bootstrap=kafka_broker.bootstrap_servers,
+        redis_url=redis_server.url,
+        topic=topic,
+        group=unique_name("group"),
+        model=MODEL,
+        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=2000),
+        window={"events": 100},
+    )
+    events = [json.loads(raw) for raw in generate(MODEL, 0, 100, seed=3)]
+    for event in events[:30]:
+        event["features"]["num_1"] = "n/a"
+    produce_json(kafka_broker.bootstrap_servers, topic, events, partition_key=None)
+    with running_daemon(config) as daemon:
+        wait_until(lambda: model_status(config, MODEL.name)["windows_closed"] == 1, 60, "window")
+        mismatches = daemon.metrics.type_mismatches.labels(MODEL.name, "num_1")._value.get()
+    status = model_status(config, MODEL.name)
+    assert status["events"] == 100
+    assert mismatches == 30
+    missing = status["signals"]["num_1/missing_rate"]
+    assert missing["drifted"] is True
+    assert missing["score"] == pytest.approx(0.30, abs=0.01)
