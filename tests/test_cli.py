@@ -1,0 +1,212 @@
+"""The command line as a user drives it: validate, reference build, replay, status."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from monitor.cli import main
+from monitor.embedded import KafkaBroker, RedisServer
+from monitor.synthetic import SyntheticModel, generate
+from tests.daemon_harness import model_status, running_daemon, wait_until, write_reference
+from tests.helpers import KAFKA_TEST_SETTINGS, consume_messages
+
+MODEL = SyntheticModel(name="fraud", numeric=3, categorical=1)
+
+
+def _config_file(tmp_path: Path, **sections: Any) -> Path:
+    config: dict[str, Any] = {
+        "models": {
+            MODEL.name: {
+                "reference": {"path": str(tmp_path / "reference.jsonl")},
+                "window": {"events": 500},
+                "features": MODEL.features(),
+                "prediction": "numeric",
+            }
+        },
+        **sections,
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _services(broker: KafkaBroker, redis_server: RedisServer, name: str) -> dict[str, Any]:
+    return {
+        "kafka": {
+            "bootstrap_servers": broker.bootstrap_servers,
+            "group_id": name,
+            "predictions_topic": name,
+            "dead_letter_topic": f"{name}.dlq",
+            "consumer": dict(KAFKA_TEST_SETTINGS),
+        },
+        "redis": {"url": redis_server.url, "key_prefix": name},
+        "http": {"host": "127.0.0.1", "port": 0},
+    }
+
+
+def test_validate_names_a_misspelt_key_with_its_path_and_the_closest_valid_one(
+    tmp_path: Path,
+) -> None:
+    path = _config_file(tmp_path)
+    config = yaml.safe_load(path.read_text())
+    config["models"]["fraud"]["windw"] = config["models"]["fraud"].pop("window")
+    path.write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "validate", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "models.fraud.windw: unknown key; did you mean 'window'?" in result.stderr
+
+
+def test_validate_accepts_the_shipped_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "-c", "config/example.yaml"]) == 0
+    assert "valid" in capsys.readouterr().out
+
+
+def test_validate_reports_a_missing_file_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", "-c", str(tmp_path / "absent.yaml")]) == 1
+    error = capsys.readouterr().err
+    assert "absent.yaml" in error
+    assert "Traceback" not in error
+
+
+def _table(events: int) -> pa.Table:
+    decoded = [json.loads(line) for line in generate(MODEL, 0, events, seed=1)]
+    columns: dict[str, list[Any]] = {name: [] for name in MODEL.features()}
+    columns["prediction"] = []
+    for event in decoded:
+        for name in MODEL.features():
+            columns[name].append(event["features"][name])
+        columns["prediction"].append(event["prediction"])
+    return pa.table(columns)
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet"])
+def test_reference_build_stores_the_same_profile_from_jsonl_csv_and_parquet(
+    suffix: str,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source = tmp_path / f"input.{suffix}"
+    if suffix == "jsonl":
+        write_reference(source, MODEL, events=3000)
+    elif suffix == "csv":
+        pa_csv.write_csv(_table(3000), source)
+    else:
+        pq.write_table(_table(3000), source)
+    config = _config_file(tmp_path, redis={"url": redis_server.url, "key_prefix": "cli"})
+    assert (
+        main(["reference", "build", "-c", str(config), "--model", "fraud", "--input", str(source)])
+        == 0
+    )
+    output = capsys.readouterr().out
+    assert "stored reference fraud@" in output
+    from monitor.config import load_config
+    from monitor.keys import Keys
+    from monitor.store import StateStore, connect
+
+    store = StateStore(connect(redis_server.url), Keys("cli"), history_size=10)
+    profile = store.reference("fraud")
+    assert profile is not None
+    assert profile.events == 3000
+    declared = load_config(config).models["fraud"].features
+    assert [s.name for s in profile.signals] == [*declared, "prediction"]
+
+
+def test_the_same_rows_give_the_same_profile_from_jsonl_csv_and_parquet(tmp_path: Path) -> None:
+    from monitor.config import load_config
+    from monitor.reference import build_profile_from_file
+
+    write_reference(tmp_path / "rows.jsonl", MODEL, events=3000)
+    pa_csv.write_csv(_table(3000), tmp_path / "rows.csv")
+    pq.write_table(_table(3000), tmp_path / "rows.parquet")
+    config = load_config(_config_file(tmp_path))
+    ids = {
+        suffix: build_profile_from_file(
+            config, config.models["fraud"], tmp_path / f"rows.{suffix}"
+        ).id
+        for suffix in ("jsonl", "csv", "parquet")
+    }
+    assert len(set(ids.values())) == 1, ids
+
+
+def test_reference_build_rejects_a_table_without_a_declared_column(
+    redis_server: RedisServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "input.csv"
+    pa_csv.write_csv(_table(100).drop(["num_1"]), source)
+    config = _config_file(tmp_path, redis={"url": redis_server.url})
+    assert (
+        main(["reference", "build", "-c", str(config), "--model", "fraud", "--input", str(source)])
+        == 1
+    )
+    assert "lacks columns ['num_1']" in capsys.readouterr().err
+
+
+def test_replay_produces_every_line_of_a_jsonl_file(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = unique_name("replay")
+    kafka_broker.create_topics([name], partitions=1)
+    events = tmp_path / "events.jsonl"
+    write_reference(events, MODEL, events=1500, seed=4)
+    config = _config_file(tmp_path, **_services(kafka_broker, redis_server, name))
+    assert main(["replay", "-c", str(config), str(events), "--rate", "5000"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["delivered"] == 1500
+    assert summary["seconds"] >= 0.25  # 1500 events at 5000/s cannot take less than 0.3 s
+    messages = consume_messages(kafka_broker.bootstrap_servers, name, 1500)
+    assert [m.value() for m in messages] == events.read_bytes().splitlines()
+
+
+def test_status_prints_latest_results_as_json_and_as_a_table(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = unique_name("status")
+    kafka_broker.create_topics([name, f"{name}.dlq"], partitions=1)
+    write_reference(tmp_path / "reference.jsonl", MODEL, events=3000)
+    path = _config_file(tmp_path, **_services(kafka_broker, redis_server, name))
+    from monitor.config import load_config
+    from monitor.replay import produce_lines
+
+    config = load_config(path)
+    produce_lines(config, generate(MODEL, 0, 1000, seed=2))
+    with running_daemon(config):
+        wait_until(lambda: model_status(config, "fraud")["windows_closed"] == 2, 60, "2 windows")
+    capsys.readouterr()
+    assert main(["status", "-c", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["fraud"]
+    assert report["events"] == 1000
+    psi = report["signals"]["num_0/psi"]
+    assert set(psi) >= {"method", "score", "threshold", "drifted", "severity", "window", "p_value"}
+    assert psi["window"]["events"] == 500
+    assert main(["status", "-c", str(path)]) == 0
+    table = capsys.readouterr().out
+    assert "events=1000" in table
+    assert "num_0" in table
+    assert "psi" in table
