@@ -41,9 +41,11 @@ for _, m in ipairs(p.models) do
       redis.call('HSET', meta, 'watermark', m.watermark)
     end
   end
+  if m.ref_rows then
+    redis.call('HINCRBY', meta, 'reference_collected', m.ref_rows)
+  end
   if m.refbuf_arg then
     redis.call('RPUSH', KEYS[m.refbuf], ARGV[m.refbuf_arg])
-    redis.call('HINCRBY', meta, 'reference_collected', m.ref_rows)
   end
   if m.reference_arg then
     redis.call('SET', KEYS[m.reference], ARGV[m.reference_arg])

@@ -224,9 +224,10 @@ class StateStore:
                 entry["watermark"] = repr(write.watermark)
             if write.reference_chunk is not None or write.reference is not None:
                 entry["refbuf"] = key(self.keys.reference_buffer(name))
+            if write.reference_rows:
+                entry["ref_rows"] = str(write.reference_rows)
             if write.reference_chunk is not None:
                 entry["refbuf_arg"] = blob(write.reference_chunk)
-                entry["ref_rows"] = str(write.reference_rows)
             if write.reference is not None:
                 entry["reference"] = key(self.keys.reference(name))
                 entry["reference_arg"] = blob(write.reference.to_json())

@@ -67,13 +67,13 @@ def plan_model_write(
         start = min(columns.rows, wanted - collected)
         chunk = _reference_chunk(columns, 0, start)
         collected += start
+        write.reference_rows = start
         if collected >= wanted:
             profile = _profile_from_chunks(model, [*stored_chunks(), chunk], now)
             write.reference = profile
             layout = WindowLayout(profile)
         else:
             write.reference_chunk = chunk
-            write.reference_rows = start
     if layout is not None:
         write.reference_id = layout.profile.id
     open_windows = set(cursor.open_windows)
