@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -62,7 +63,10 @@ def produce_lines(
         else:
             result.failed += 1
 
-    producer = Producer({**producer_settings(config), "linger.ms": 20})
+    producer = Producer(
+        {**producer_settings(config), "linger.ms": 20},
+        logger=logging.getLogger("monitor.librdkafka"),
+    )
     limiter = RateLimiter(rate)
     target = topic or config.kafka.predictions_topic
     for line in lines:

@@ -32,6 +32,9 @@ from monitor.errors import ServiceUnavailable
 from monitor.store import StateStore
 
 log = logging.getLogger(__name__)
+# librdkafka's own log lines (connection refused while a broker restarts, ...) go through
+# logging like everything else instead of straight to stderr.
+_librdkafka_log = logging.getLogger("monitor.librdkafka")
 
 REASON_HEADER = "x-drift-monitor-reason"
 DETAIL_HEADER = "x-drift-monitor-detail"
@@ -107,7 +110,7 @@ class KafkaSource:
     def start(self) -> None:
         settings = consumer_settings(self._config, client_id=self._client_id)
         self._cooperative = "cooperative" in str(settings.get("partition.assignment.strategy", ""))
-        self._consumer = Consumer(settings)
+        self._consumer = Consumer(settings, logger=_librdkafka_log)
         self._consumer.subscribe(
             [self._topic],
             on_assign=self._on_assign,
@@ -238,7 +241,7 @@ class DeadLetterProducer:
 
     def send(self, message: Message, reason: str, detail: str) -> None:
         if self._producer is None:
-            self._producer = Producer(producer_settings(self._config))
+            self._producer = Producer(producer_settings(self._config), logger=_librdkafka_log)
         headers: list[tuple[str, str | bytes | None]] = [
             (REASON_HEADER, reason.encode()),
             (DETAIL_HEADER, detail[:1000].encode()),
