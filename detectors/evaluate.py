@@ -1,12 +1,18 @@
 """Judging a closed window against its reference: one result per signal and method.
 
-Every decision pairs an effect size with, where the method has one, a
-p-value: a signal is drifted only when its effect reaches the ``warn``
-threshold *and* its p-value stays significant after correcting for the number
-of tests run on the window (Bonferroni or Holm over every p-valued test of
-every signal). Large windows therefore cannot flag trivial shifts (the effect
-size is small), and many features cannot flag noise (the correction holds the
-family-wise error rate at ``alpha``).
+Every decision pairs an effect size with a significance test: a result is
+drifted only when its effect reaches the ``warn`` threshold *and* its test
+stays significant after correcting for the number of tests run on the window
+(Bonferroni or Holm at ``alpha``). The distribution methods of a signal (PSI,
+Jensen-Shannon, Wasserstein, KS for numeric; chi-square, PSI, Jensen-Shannon
+for categorical) share one test, the signal's KS or chi-square test, counted
+once in the correction; ``missing_rate`` has its own two-proportion test;
+``unseen_rate`` has none (the reference has no unseen values to vary).
+
+Large windows therefore cannot flag trivial shifts (the effect is small), small
+windows cannot flag sampling noise in PSI or Jensen-Shannon (the test is not
+significant), and many features cannot flag noise (the correction holds the
+family-wise error rate of a window at ``alpha``).
 """
 
 from __future__ import annotations
@@ -71,6 +77,14 @@ class SignalResult:
 
 
 @dataclass(frozen=True, slots=True)
+class _Gate:
+    """A significance test, named by signal and test, counted once in the correction."""
+
+    key: tuple[str, str]
+    p_value: float
+
+
+@dataclass(frozen=True, slots=True)
 class _Measure:
     signal: str
     role: SignalRole
@@ -78,6 +92,8 @@ class _Measure:
     score: float
     p_value: float | None = None
     statistic: float | None = None
+    gate: _Gate | None = None
+    """The test this result must pass; measures sharing a test share its gate."""
 
 
 def evaluate_window(
@@ -91,17 +107,21 @@ def evaluate_window(
         else:
             measures.extend(_categorical_measures(where, counts, settings))
         measures.extend(_quality_measures(where, counts, settings))
-    significant = _significant(
-        [m.p_value for m in measures if m.p_value is not None], settings.alpha, settings.correction
+    gates: dict[tuple[str, str], float] = {}
+    for m in measures:
+        if m.gate is not None:
+            gates.setdefault(m.gate.key, m.gate.p_value)
+    significant = dict(
+        zip(
+            gates,
+            _significant(list(gates.values()), settings.alpha, settings.correction),
+            strict=True,
+        )
     )
     judged = counts.events >= settings.min_events
     results = []
-    p_index = 0
     for m in measures:
-        passes_test = True
-        if m.p_value is not None:
-            passes_test = significant[p_index]
-            p_index += 1
+        passes_test = m.gate is None or significant[m.gate.key]
         limits = settings.thresholds[m.method]
         drifted = bool(judged and passes_test and m.score >= limits.warn)
         severity: Severity
@@ -136,6 +156,8 @@ def _numeric_measures(
     if window.sum() == 0 or profile.present == 0:
         return []
     name, role = profile.name, profile.role
+    ks = stats.ks_from_bins(profile.counts, window)
+    gate = _Gate((name, "ks"), ks.p_value)
     measures = []
     for method in settings.numeric_methods:
         if method == "psi":
@@ -143,13 +165,13 @@ def _numeric_measures(
                 _coarse(profile.counts, profile.coarse_starts),
                 _coarse(window, profile.coarse_starts),
             )
-            measures.append(_Measure(name, role, method, score))
+            measures.append(_Measure(name, role, method, score, gate=gate))
         elif method == "jensen_shannon":
             score = stats.jensen_shannon_distance(
                 _coarse(profile.counts, profile.coarse_starts),
                 _coarse(window, profile.coarse_starts),
             )
-            measures.append(_Measure(name, role, method, score))
+            measures.append(_Measure(name, role, method, score, gate=gate))
         elif method == "wasserstein":
             distance = stats.wasserstein_from_bins(
                 _bin_means(profile.sums, profile.counts),
@@ -158,10 +180,13 @@ def _numeric_measures(
                 window,
             )
             scale = profile.std if profile.std > 0 else 1.0
-            measures.append(_Measure(name, role, method, distance / scale, statistic=distance))
+            measures.append(
+                _Measure(name, role, method, distance / scale, statistic=distance, gate=gate)
+            )
         elif method == "ks":
-            ks = stats.ks_from_bins(profile.counts, window)
-            measures.append(_Measure(name, role, method, ks.statistic, ks.p_value, ks.statistic))
+            measures.append(
+                _Measure(name, role, method, ks.statistic, ks.p_value, ks.statistic, gate=gate)
+            )
         else:
             raise ValueError(f"{method!r} is not a numeric drift method")
     return measures
@@ -175,17 +200,20 @@ def _categorical_measures(
     if window.sum() == 0 or profile.present == 0:
         return []
     name, role = profile.name, profile.role
+    chi = stats.chi_square_from_counts(profile.counts, window)
+    gate = _Gate((name, "chi2"), chi.p_value)
     measures = []
     for method in settings.categorical_methods:
         if method == "chi2":
-            chi = stats.chi_square_from_counts(profile.counts, window)
-            measures.append(_Measure(name, role, method, chi.cramers_v, chi.p_value, chi.statistic))
+            measures.append(
+                _Measure(name, role, method, chi.cramers_v, chi.p_value, chi.statistic, gate=gate)
+            )
         elif method == "psi":
             score = stats.population_stability_index(profile.counts, window)
-            measures.append(_Measure(name, role, method, score))
+            measures.append(_Measure(name, role, method, score, gate=gate))
         elif method == "jensen_shannon":
             score = stats.jensen_shannon_distance(profile.counts, window)
-            measures.append(_Measure(name, role, method, score))
+            measures.append(_Measure(name, role, method, score, gate=gate))
         else:
             raise ValueError(f"{method!r} is not a categorical drift method")
     return measures
@@ -211,7 +239,16 @@ def _quality_measures(
             test = stats.two_proportion_test(
                 profile.missing, profile.missing + profile.present, missing, counts.events
             )
-            measures.append(_Measure(name, role, method, test.difference, test.p_value))
+            measures.append(
+                _Measure(
+                    name,
+                    role,
+                    method,
+                    test.difference,
+                    test.p_value,
+                    gate=_Gate((name, method), test.p_value),
+                )
+            )
         elif method == "unseen_rate":
             measures.append(_Measure(name, role, method, unseen / present if present else 0.0))
         else:

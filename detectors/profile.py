@@ -221,7 +221,16 @@ class ReferenceProfile:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ReferenceProfile:
-        state = json.loads(text)
+        """Parse a stored profile; anything malformed is a ValueError naming the problem."""
+        try:
+            return cls._from_state(json.loads(text))
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"malformed reference profile: {error!r}") from error
+
+    @classmethod
+    def _from_state(cls, state: Any) -> ReferenceProfile:
+        if not isinstance(state, dict):
+            raise ValueError("a reference profile is a JSON object")
         if state.get("kind") != "reference_profile" or state.get("v") != PROFILE_STATE_VERSION:
             raise ValueError(
                 f"not a version-{PROFILE_STATE_VERSION} reference profile "

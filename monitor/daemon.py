@@ -218,7 +218,7 @@ class Daemon:
                 "batch refused: offsets already applied elsewhere; re-seeking",
                 extra={"partition": outcome.subject, "stored_offset": outcome.stored},
             )
-            self.source.seek_to_stored(list(batch.offsets))
+            self.source.rewind(batch.offsets)
             decoded.models.clear()
             decoded.dead_letters.clear()
             return
@@ -275,7 +275,7 @@ class Daemon:
                         self.source.pause()
                         paused = True
                     self._redis_down(error)
-                    if self.stop_event.wait(delay):
+                    if self._wait_paused(delay):
                         raise BatchAbandoned("stopped during an outage") from error
                     delay = min(delay * 2, 5.0)
                     continue
@@ -287,6 +287,15 @@ class Daemon:
         finally:
             if paused:
                 self.source.resume()
+
+    def _wait_paused(self, seconds: float) -> bool:
+        """Wait out a backoff while keeping the group membership; True if a stop came."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.source.keep_alive()
+            if self.stop_event.wait(min(0.2, max(deadline - time.monotonic(), 0))):
+                return True
+        return False
 
     def _redis_down(self, error: Exception) -> None:
         if self.status.redis_ok:

@@ -18,6 +18,7 @@ dead-letter the event, as do undecodable, oversize and unknown-model messages.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -53,6 +54,10 @@ DEAD_LETTER_REASONS: Final[tuple[DeadLetterReason, ...]] = (
     "wrong_type",
     "invalid_timestamp",
 )
+
+MAX_EVENT_TIME: Final = 1e11
+"""Event times are epoch seconds below this (the year 5138): a larger ``ts`` is almost
+always epoch milliseconds, and would push the watermark past every window at once."""
 
 _NUMBER = float | None
 _CATEGORY = str | int | bool | None
@@ -196,20 +201,24 @@ class EventDecoder:
         return DecodedBatch(columns, dead)
 
     def _decode_fast(self, values: Sequence[bytes | None]) -> list[Any] | None:
+        """Every value decoded as exactly one typed event, or None if any is not.
+
+        One C-level decode per value (``map``): joining the values and splitting
+        them again would let a message holding two events make up for a split one.
+        """
         if not values or None in values:
             return None
-        sizes = list(map(len, values))  # type: ignore[arg-type]
-        if min(sizes) == 0 or max(sizes) > self._max_bytes:
-            return None
-        joined = b"\n".join(values)  # type: ignore[arg-type]
-        # A value holding a newline (pretty-printed JSON) would shift the lines: decode one by one.
-        if joined.count(b"\n") != len(values) - 1:
+        if max(map(len, values)) > self._max_bytes:  # type: ignore[arg-type]
             return None
         try:
-            events: list[Any] = self._batch_decoder.decode_lines(joined)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+            events = list(map(self._batch_decoder.decode, values))  # type: ignore[arg-type]
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
             return None
-        return events if len(events) == len(values) else None
+        for event in events:
+            ts = event.ts
+            if ts is not None and ts.__class__ is float and not 0.0 <= ts < MAX_EVENT_TIME:
+                return None
+        return events
 
     def _decode_slow(
         self, values: Sequence[bytes | None]
@@ -241,7 +250,7 @@ class EventDecoder:
             )
         try:
             generic = msgspec.json.decode(value)
-        except msgspec.DecodeError as error:
+        except (msgspec.DecodeError, UnicodeDecodeError) as error:
             return _Rejected("invalid_json", str(error))
         if not isinstance(generic, dict):
             return _Rejected("not_an_object", f"a JSON {type(generic).__name__}, not an object")
@@ -255,6 +264,13 @@ class EventDecoder:
             lenient = codec.lenient.decode(value)
         except msgspec.ValidationError as error:
             return _Rejected(_classify(str(error)), str(error))
+        ts = _epoch(lenient.ts)
+        if not math.isnan(ts) and not 0.0 <= ts < MAX_EVENT_TIME:
+            return _Rejected(
+                "invalid_timestamp",
+                f"ts {ts!r} is not epoch seconds between 0 and {MAX_EVENT_TIME:.0e} "
+                "(milliseconds, perhaps?)",
+            )
         return _strict_event(codec, lenient)
 
     def _columns(
@@ -332,7 +348,9 @@ def _strict_event(codec: _ModelCodec, lenient: Any) -> tuple[Any, tuple[str, ...
 
 def _matches(kind: str, value: object) -> bool:
     if kind == "numeric":
-        return isinstance(value, int | float) and not isinstance(value, bool)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return abs(value) <= sys.float_info.max  # a 400-digit integer is no float
+        return isinstance(value, float)
     return isinstance(value, str | int | bool) and not isinstance(value, float)
 
 

@@ -97,6 +97,7 @@ class KafkaSource:
         self._consumer: Consumer | None = None
         self._assigned: set[int] = set()
         self._cooperative = False
+        self._rewind: dict[int, int] = {}
         self.assignment_received = False
 
     @property
@@ -181,13 +182,18 @@ class KafkaSource:
             messages.append(message)
         return Batch(messages, offsets)
 
-    def seek_to_stored(self, partitions: Sequence[int]) -> None:
-        """Re-position partitions at Redis's offsets after a stale batch was refused."""
+    def rewind(self, batch_offsets: Mapping[int, tuple[int, int]]) -> None:
+        """Re-position a refused batch's partitions: at Redis's offset, or else the batch's start.
+
+        A partition Redis has never seen must go back to where the batch began,
+        or the refused batch's messages of it would be skipped.
+        """
         consumer = self._require()
-        stored = self._stored_offsets(partitions)
-        for partition in partitions:
-            if partition in stored and partition in self._assigned:
-                consumer.seek(TopicPartition(self._topic, partition, stored[partition]))
+        stored = self._stored_offsets(list(batch_offsets))
+        for partition, (first, _) in batch_offsets.items():
+            if partition in self._assigned:
+                offset = stored.get(partition, first)
+                consumer.seek(TopicPartition(self._topic, partition, offset))
 
     def commit(self, offsets: Mapping[int, tuple[int, int]]) -> None:
         consumer = self._require()
@@ -221,9 +227,26 @@ class KafkaSource:
         consumer = self._require()
         consumer.pause([TopicPartition(self._topic, p) for p in self._assigned])
 
+    def keep_alive(self) -> None:
+        """Poll while paused, so a long outage does not cost the group membership.
+
+        A message that still arrives (fetched before the pause) is not processed:
+        its partition is rewound to it on :meth:`resume`.
+        """
+        message = self._require().poll(0)
+        if message is None or message.error() is not None:
+            return
+        partition, offset = message.partition(), message.offset()
+        if partition is not None and offset is not None:
+            self._rewind[partition] = min(offset, self._rewind.get(partition, offset))
+
     def resume(self) -> None:
         consumer = self._require()
         consumer.resume([TopicPartition(self._topic, p) for p in self._assigned])
+        for partition, offset in self._rewind.items():
+            if partition in self._assigned:
+                consumer.seek(TopicPartition(self._topic, partition, offset))
+        self._rewind.clear()
 
     def close(self) -> None:
         if self._consumer is not None:

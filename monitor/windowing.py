@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from detectors.profile import ReferenceProfile, SignalSpec, build_reference_profile
 from detectors.window import WindowLayout
 from monitor.config import ModelConfig
-from monitor.decode import ModelColumns
+from monitor.decode import MAX_EVENT_TIME, ModelColumns
 from monitor.store import ModelCursor, ModelWrite, WindowDelta
 
 
@@ -156,8 +156,11 @@ def _time_windows(
     lateness = model.window.allowed_lateness_seconds
     rows = slice(start, columns.rows)
     ts = columns.ts[rows]
-    window_ids = np.floor(ts / seconds)
-    late = np.isnan(ts)
+    # The decoder only lets through event times in [0, MAX_EVENT_TIME); anything else
+    # cannot be placed in a window and is counted as late rather than crash the batch.
+    placeable = (ts >= 0) & (ts < MAX_EVENT_TIME)
+    window_ids = np.floor(np.where(placeable, ts, 0.0) / seconds)
+    late = ~placeable
     if cursor.watermark is not None:
         late |= (window_ids + 1) * seconds <= cursor.watermark - lateness
     write.late = int(np.count_nonzero(late))
@@ -174,7 +177,7 @@ def _time_windows(
                 end_ts=float(ts[members].max()),
             )
         )
-    seen = ts[~np.isnan(ts)]
+    seen = ts[placeable]
     watermark = cursor.watermark
     if seen.size:
         batch_max = float(seen.max())

@@ -90,6 +90,8 @@ def running_daemon(config: Config) -> Iterator[Daemon]:
     thread = threading.Thread(target=run, name="daemon-under-test")
     thread.start()
     try:
+        # The HTTP listener starts before state loads, so both are up once this holds.
+        wait_until(lambda: daemon.status.state_loaded or bool(failure), 60, "the daemon to start")
         yield daemon
     finally:
         daemon.stop()

@@ -1,0 +1,416 @@
+"""Judging windows against the reference: which signal drifts, how badly, and how often by chance.
+
+Windows are built the way the daemon builds them (reference profile, then
+``WindowLayout.accumulate`` on numpy columns) from seeded synthetic data: a 50k-event
+reference and 5k-event windows, drawn from the reference distribution or from a copy with
+one thing changed, so each test knows exactly which signal and method must be flagged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.typing import NDArray
+
+from detectors.evaluate import DecisionSettings, SignalResult, _significant, evaluate_window
+from detectors.methods import (
+    CATEGORICAL_METHODS,
+    DEFAULT_THRESHOLDS,
+    NUMERIC_METHODS,
+    QUALITY_METHODS,
+    Thresholds,
+)
+from detectors.profile import (
+    CategoricalProfile,
+    SignalSpec,
+    build_reference_profile,
+)
+from detectors.window import WindowCounts, WindowLayout
+
+SEED = 20261127
+N_REF = 50_000
+N_WIN = 5_000
+CATEGORIES = np.asarray(["DE", "FR", "US", "GB", "NL"], dtype=object)
+CATEGORY_P = np.array([0.4, 0.25, 0.15, 0.12, 0.08])
+
+Columns = dict[str, NDArray[Any]]
+DEFAULTS = DecisionSettings(
+    numeric_methods=NUMERIC_METHODS,
+    categorical_methods=CATEGORICAL_METHODS,
+    quality_methods=QUALITY_METHODS,
+    thresholds=DEFAULT_THRESHOLDS,
+    alpha=0.01,
+    correction="bonferroni",
+)
+SPECS = [
+    SignalSpec("amount", "numeric", "feature"),
+    SignalSpec("age", "numeric", "feature"),
+    SignalSpec("country", "categorical", "feature"),
+    SignalSpec("prediction", "numeric", "prediction"),
+]
+
+
+def _draw(rng: np.random.Generator, n: int) -> Columns:
+    """Events of the reference distribution; categorical columns hold category keys."""
+    amount = rng.normal(50.0, 10.0, n)
+    return {
+        "amount": amount,
+        "age": rng.normal(40.0, 12.0, n),
+        "country": rng.choice(CATEGORIES, n, p=CATEGORY_P),
+        "prediction": 1.0 / (1.0 + np.exp(-(amount - 50.0) / 10.0)),
+    }
+
+
+def _build_layout() -> WindowLayout:
+    profile = build_reference_profile(
+        "fraud",
+        SPECS,
+        _draw(np.random.default_rng([SEED, 0]), N_REF),
+        bins=50,
+        max_categories=100,
+        created_at=0.0,
+        source="test",
+    )
+    return WindowLayout(profile)
+
+
+LAYOUT = _build_layout()
+
+
+def _window(change: Callable[[Columns], None] | None = None, *, n: int = N_WIN) -> WindowCounts:
+    columns = _draw(np.random.default_rng([SEED, 1]), n)
+    if change is not None:
+        change(columns)
+    country = LAYOUT.profile.signal("country")
+    assert isinstance(country, CategoricalProfile)
+    encoded = dict(columns)
+    encoded["country"] = country.encode(list(columns["country"]))
+    return LAYOUT.accumulate(encoded, {})
+
+
+def _drifted(results: tuple[SignalResult, ...]) -> set[tuple[str, str]]:
+    return {(r.signal, r.method) for r in results if r.drifted}
+
+
+def _result(results: tuple[SignalResult, ...], signal: str, method: str) -> SignalResult:
+    (found,) = [r for r in results if r.signal == signal and r.method == method]
+    return found
+
+
+def _with(**changes: Any) -> DecisionSettings:
+    fields: dict[str, Any] = {
+        "numeric_methods": DEFAULTS.numeric_methods,
+        "categorical_methods": DEFAULTS.categorical_methods,
+        "quality_methods": DEFAULTS.quality_methods,
+        "thresholds": DEFAULTS.thresholds,
+        "alpha": DEFAULTS.alpha,
+        "correction": DEFAULTS.correction,
+        "min_events": DEFAULTS.min_events,
+    }
+    return DecisionSettings(**(fields | changes))
+
+
+# --------------------------------------------------------------------------- which signal drifts
+
+
+def test_window_from_the_reference_distribution_is_not_drifted() -> None:
+    results = evaluate_window(LAYOUT, _window(), DEFAULTS)
+    assert _drifted(results) == set()
+    assert {r.severity for r in results} == {"ok"}
+
+
+def test_every_signal_gets_every_applicable_method() -> None:
+    results = evaluate_window(LAYOUT, _window(), DEFAULTS)
+    expected = {
+        (signal, method)
+        for signal in ("amount", "age", "prediction")
+        for method in NUMERIC_METHODS + QUALITY_METHODS
+    } | {("country", method) for method in CATEGORICAL_METHODS + QUALITY_METHODS}
+    assert {(r.signal, r.method) for r in results} == expected
+
+
+def test_mean_shift_of_one_sd_flags_that_feature_on_every_distribution_method() -> None:
+    def shift(columns: Columns) -> None:
+        columns["age"] += 12.0  # one reference standard deviation
+
+    results = evaluate_window(LAYOUT, _window(shift), DEFAULTS)
+    assert _drifted(results) == {
+        ("age", "psi"),
+        ("age", "ks"),
+        ("age", "wasserstein"),
+        ("age", "jensen_shannon"),
+    }
+
+
+def test_wasserstein_score_is_the_shift_in_reference_standard_deviations() -> None:
+    def shift(columns: Columns) -> None:
+        columns["age"] += 6.0
+
+    result = _result(evaluate_window(LAYOUT, _window(shift), DEFAULTS), "age", "wasserstein")
+    # Half a standard deviation; sampling noise of two finite samples and the binning error
+    # (see test_stats.py) stay well inside 0.03.
+    assert result.score == pytest.approx(0.5, abs=0.03)
+    assert result.statistic == pytest.approx(6.0, abs=0.36)
+
+
+def test_categorical_shift_flags_chi_square_on_that_feature() -> None:
+    def skew(columns: Columns) -> None:
+        rows = np.random.default_rng(7).random(N_WIN) < 0.4
+        columns["country"][rows] = "NL"
+
+    results = evaluate_window(LAYOUT, _window(skew), DEFAULTS)
+    assert ("country", "chi2") in _drifted(results)
+    assert {signal for signal, _ in _drifted(results)} == {"country"}
+
+
+def test_missing_rate_rise_is_flagged_by_missing_rate() -> None:
+    def blank(columns: Columns) -> None:
+        columns["amount"][::5] = np.nan  # 20 % missing; the reference has none
+
+    results = evaluate_window(LAYOUT, _window(blank), DEFAULTS)
+    assert _drifted(results) == {("amount", "missing_rate")}
+    assert _result(results, "amount", "missing_rate").score == pytest.approx(0.2)
+
+
+def test_unseen_categories_are_flagged_by_unseen_rate() -> None:
+    def unseen(columns: Columns) -> None:
+        columns["country"][::10] = "XX"  # 10 % never seen in the reference
+
+    results = evaluate_window(LAYOUT, _window(unseen), DEFAULTS)
+    assert ("country", "unseen_rate") in _drifted(results)
+    assert _result(results, "country", "unseen_rate").score == pytest.approx(0.1)
+    assert {signal for signal, _ in _drifted(results)} == {"country"}
+
+
+def test_values_beyond_the_reference_range_are_flagged_by_unseen_rate() -> None:
+    def out_of_range(columns: Columns) -> None:
+        columns["age"][::10] = 1_000.0
+
+    results = evaluate_window(LAYOUT, _window(out_of_range), DEFAULTS)
+    assert ("age", "unseen_rate") in _drifted(results)
+    assert _result(results, "age", "unseen_rate").score == pytest.approx(0.1)
+
+
+# --------------------------------------------------------------------------- how badly
+
+
+def test_window_below_min_events_is_insufficient_and_never_drifted() -> None:
+    def shift(columns: Columns) -> None:
+        columns["age"] += 36.0  # a shift no judged window could miss
+
+    results = evaluate_window(LAYOUT, _window(shift, n=99), _with(min_events=100))
+    assert {r.severity for r in results} == {"insufficient"}
+    assert _drifted(results) == set()
+
+
+def test_window_at_min_events_is_judged() -> None:
+    def shift(columns: Columns) -> None:
+        columns["age"] += 36.0
+
+    results = evaluate_window(LAYOUT, _window(shift, n=100), _with(min_events=100))
+    assert ("age", "psi") in _drifted(results)
+
+
+def test_severity_is_warning_between_warn_and_critical() -> None:
+    counts = _window(lambda c: c.__setitem__("age", c["age"] + 6.0))
+    score = _result(evaluate_window(LAYOUT, counts, DEFAULTS), "age", "psi").score
+    thresholds = dict(DEFAULT_THRESHOLDS) | {"psi": Thresholds(score / 2, score * 2)}
+    result = _result(evaluate_window(LAYOUT, counts, _with(thresholds=thresholds)), "age", "psi")
+    assert (result.drifted, result.severity) == (True, "warning")
+
+
+def test_severity_is_critical_from_the_critical_threshold_on() -> None:
+    counts = _window(lambda c: c.__setitem__("age", c["age"] + 6.0))
+    score = _result(evaluate_window(LAYOUT, counts, DEFAULTS), "age", "psi").score
+    thresholds = dict(DEFAULT_THRESHOLDS) | {"psi": Thresholds(score / 2, score)}
+    result = _result(evaluate_window(LAYOUT, counts, _with(thresholds=thresholds)), "age", "psi")
+    assert (result.drifted, result.severity) == (True, "critical")
+
+
+def test_score_below_warn_is_ok() -> None:
+    counts = _window(lambda c: c.__setitem__("age", c["age"] + 6.0))
+    score = _result(evaluate_window(LAYOUT, counts, DEFAULTS), "age", "psi").score
+    thresholds = dict(DEFAULT_THRESHOLDS) | {"psi": Thresholds(score * 1.01, score * 2)}
+    result = _result(evaluate_window(LAYOUT, counts, _with(thresholds=thresholds)), "age", "psi")
+    assert (result.drifted, result.severity) == (False, "ok")
+
+
+def test_large_effect_without_significance_is_not_drifted() -> None:
+    # 20 events shifted by half a standard deviation: KS D passes its threshold, but with so
+    # few events the p-value is nowhere near significant (about 0.7 here).
+    def shift(columns: Columns) -> None:
+        columns["age"] += 6.0
+
+    results = evaluate_window(LAYOUT, _window(shift, n=20), DEFAULTS)
+    ks = _result(results, "age", "ks")
+    assert ks.score >= DEFAULT_THRESHOLDS["ks"].warn
+    assert not ks.drifted
+
+
+def test_significant_but_trivial_shift_is_not_drifted() -> None:
+    # 0.08 sd over 5k events against 50k: KS finds it (p about 1e-5, far below alpha over
+    # the 8 p-valued tests of this window), yet every effect size stays below its threshold.
+    results = evaluate_window(
+        LAYOUT, _window(lambda c: c.__setitem__("age", c["age"] + 0.96)), DEFAULTS
+    )
+    ks = _result(results, "age", "ks")
+    assert ks.p_value is not None
+    assert ks.p_value < DEFAULTS.alpha / 8
+    assert _drifted(results) == set()
+
+
+# --------------------------------------------------------------------------- multiple testing
+
+P_VALUES = [0.3, 0.02, 0.001, 0.013]
+
+
+def test_bonferroni_compares_each_p_value_with_alpha_over_m() -> None:
+    # alpha / m = 0.0125
+    assert _significant(P_VALUES, 0.05, "bonferroni") == [False, False, True, False]
+
+
+def test_holm_steps_up_the_level_as_p_values_are_rejected() -> None:
+    # Sorted: 0.001 < 0.05/4, 0.013 < 0.05/3, 0.02 < 0.05/2, 0.3 >= 0.05/1.
+    assert _significant(P_VALUES, 0.05, "holm") == [False, True, True, True]
+
+
+def test_holm_stops_at_the_first_p_value_it_keeps() -> None:
+    # 0.04 >= 0.05/2 stops the procedure, so 0.045 < 0.05/1 is not rejected either.
+    assert _significant([0.045, 0.001, 0.04], 0.05, "holm") == [False, True, False]
+
+
+def test_no_correction_compares_each_p_value_with_alpha() -> None:
+    assert _significant(P_VALUES, 0.05, "none") == [False, True, True, True]
+
+
+def test_no_p_values_reject_nothing() -> None:
+    assert _significant([], 0.05, "holm") == []
+
+
+def _holm(p_values: list[float], alpha: float) -> list[bool]:
+    """Holm's step-down procedure, written out directly."""
+    m = len(p_values)
+    rejected = [False] * m
+    for rank, index in enumerate(sorted(range(m), key=lambda i: (p_values[i], i))):
+        if p_values[index] >= alpha / (m - rank):
+            break
+        rejected[index] = True
+    return rejected
+
+
+PROBABILITIES = st.lists(
+    st.one_of(st.floats(0.0, 1.0), st.sampled_from([0.0, 1e-6, 0.001, 0.01, 0.5, 1.0])),
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(p_values=PROBABILITIES, alpha=st.floats(0.001, 0.2))
+def test_holm_matches_a_direct_implementation(p_values: list[float], alpha: float) -> None:
+    assert _significant(p_values, alpha, "holm") == _holm(p_values, alpha)
+
+
+@settings(max_examples=200, deadline=None)
+@given(p_values=PROBABILITIES, alpha=st.floats(0.001, 0.2))
+def test_bonferroni_matches_a_direct_implementation(p_values: list[float], alpha: float) -> None:
+    m = len(p_values)
+    assert _significant(p_values, alpha, "bonferroni") == [p < alpha / m for p in p_values]
+
+
+@settings(max_examples=200, deadline=None)
+@given(p_values=PROBABILITIES, alpha=st.floats(0.001, 0.2))
+def test_holm_rejects_everything_bonferroni_rejects(p_values: list[float], alpha: float) -> None:
+    holm = _significant(p_values, alpha, "holm")
+    bonferroni = _significant(p_values, alpha, "bonferroni")
+    assert all(h for h, b in zip(holm, bonferroni, strict=True) if b)
+
+
+# --------------------------------------------------------------------------- false alarms at scale
+
+
+def _synthetic_events(
+    rng: np.random.Generator, n: int, slot_of: NDArray[np.int64] | None
+) -> Columns:
+    """The synthetic generator's distribution (monitor.synthetic), drawn as numpy columns.
+
+    20 numeric features ``num_i ~ N(50 i / 19, 1 + 9 i / 19)``, 3 categorical features over
+    8 values, and a score that is a logistic function of ``num_0``. Categorical columns hold
+    value indices, or slot codes once ``slot_of`` (index -> slot) is known.
+    """
+    means = np.linspace(0.0, 50.0, 20)
+    scales = np.linspace(1.0, 10.0, 20)
+    numeric = rng.normal(means, scales, size=(n, 20))
+    p = np.array([0.3, 0.2, 0.15, 0.1, 0.1, 0.08, 0.05, 0.02])
+    categorical = rng.choice(p.size, p=p, size=(n, 3))
+    columns: Columns = {f"num_{i}": np.ascontiguousarray(numeric[:, i]) for i in range(20)}
+    for j in range(3):
+        codes = categorical[:, j]
+        columns[f"cat_{j}"] = codes if slot_of is None else slot_of[codes]
+    columns["prediction"] = 1.0 / (1.0 + np.exp(-(numeric[:, 0] - means[0]) / scales[0]))
+    return columns
+
+
+@pytest.mark.slow  # about 7 s, nearly all of it in evaluate_window and accumulate
+def test_a_million_events_without_drift_raise_no_drifted_result() -> None:
+    """The issue's requirement: default settings stay silent on a stable stream.
+
+    200 windows of 5k events, each from the 50k-event reference's distribution, 24 signals
+    (20 numeric features, 3 categorical, the prediction), every default method, Bonferroni
+    at alpha 0.01. A false alarm needs both a significant p-value after correction and an
+    effect size past its threshold, so the expected number is far below one.
+    """
+    values = np.asarray(["DE", "FR", "US", "GB", "NL", "ES", "IT", "PL"], dtype=object)
+    specs = [SignalSpec(f"num_{i}", "numeric", "feature") for i in range(20)]
+    specs += [SignalSpec(f"cat_{j}", "categorical", "feature") for j in range(3)]
+    specs.append(SignalSpec("prediction", "numeric", "prediction"))
+    rng = np.random.default_rng([SEED, 1_000_000])
+    reference = _synthetic_events(rng, N_REF, None)
+    for j in range(3):
+        reference[f"cat_{j}"] = values[reference[f"cat_{j}"]]
+    profile = build_reference_profile(
+        "fraud", specs, reference, bins=50, max_categories=100, created_at=0.0, source="test"
+    )
+    layout = WindowLayout(profile)
+    # Every window uses the same 8 values, so encode the vocabulary once (value index -> slot)
+    # instead of every event; the codes are exactly what CategoricalProfile.encode gives.
+    slots: Mapping[str, NDArray[np.int64]] = {}
+    for j in range(3):
+        signal = profile.signal(f"cat_{j}")
+        assert isinstance(signal, CategoricalProfile)
+        slots = {**slots, f"cat_{j}": signal.encode(list(values))}
+    assert all((slot_of == slots["cat_0"]).all() for slot_of in slots.values())
+
+    drifted: list[tuple[int, str, str, float]] = []
+    windows = 0
+    for window in range(200):
+        columns = _synthetic_events(rng, N_WIN, slots["cat_0"])
+        results = evaluate_window(layout, layout.accumulate(columns, {}), DEFAULTS)
+        drifted += [(window, r.signal, r.method, r.score) for r in results if r.drifted]
+        windows += 1
+    assert windows * N_WIN == 1_000_000
+    assert drifted == []
+
+
+def test_small_windows_from_the_reference_distribution_rarely_raise_a_drifted_result() -> None:
+    """Sampling noise in 100-event windows must not trip PSI or Jensen-Shannon.
+
+    Those scores have no test of their own and are noisy in small windows (PSI alone passes
+    0.1 in most 100-event windows of an unchanged stream); they are gated on the signal's
+    KS or chi-square test, so the family-wise error rate per window stays at about alpha
+    (0.01): at most a few of 300 windows (P[Binomial(300, 0.01) > 8] < 0.5%).
+    """
+    rng = np.random.default_rng([SEED, 100])
+    country = LAYOUT.profile.signal("country")
+    assert isinstance(country, CategoricalProfile)
+    flagged = 0
+    for _ in range(300):
+        columns = _draw(rng, 100)
+        columns["country"] = country.encode(list(columns["country"]))
+        results = evaluate_window(LAYOUT, LAYOUT.accumulate(columns, {}), DEFAULTS)
+        flagged += any(r.drifted for r in results)
+    assert flagged <= 8
