@@ -689,3 +689,69 @@ class RedisServer(_LocalService):
             return False
         finally:
             client.close()
+
+
+class RedisClusterNodes:
+    """A Redis Cluster of ``size`` local ``redis-server`` masters (no replicas), for tests.
+
+    Each node is a :class:`RedisServer` with cluster mode on; ``redis-cli --cluster create``
+    splits the 16384 slots between them. ``url`` names one node: cluster clients discover the
+    others from it.
+    """
+
+    def __init__(self, size: int = 3, *, startup_timeout: float = 30.0) -> None:
+        self.size = size
+        self._startup_timeout = startup_timeout
+        self.nodes: list[RedisServer] = []
+
+    @property
+    def url(self) -> str:
+        if not self.nodes:
+            raise LocalServiceError("the cluster is not started")
+        return self.nodes[0].url
+
+    def start(self) -> Self:
+        self.nodes = [
+            RedisServer(
+                extra_args=["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"]
+            ).start()
+            for _ in range(self.size)
+        ]
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise LocalServiceError("redis-cli not found on PATH: install the package redis-tools")
+        addresses = [f"{_HOST}:{node.port}" for node in self.nodes]
+        subprocess.run(
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=self._startup_timeout,
+        )
+        deadline = time.monotonic() + self._startup_timeout
+        for node in self.nodes:
+            client = redis.Redis(host=_HOST, port=node.port, socket_timeout=1.0)
+            try:
+                while client.cluster("info").get("cluster_state") != "ok":
+                    if time.monotonic() > deadline:
+                        raise LocalServiceError(f"cluster node {node.port} never reached state ok")
+                    time.sleep(0.05)
+            finally:
+                client.close()
+        _log.info("redis cluster ready on ports %s", [node.port for node in self.nodes])
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.close()
+        self.nodes = []
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -20,6 +20,9 @@ from typing import Any, Literal
 import numpy as np
 import redis
 import redis.exceptions
+from redis.backoff import ExponentialBackoff
+from redis.cluster import RedisCluster
+from redis.retry import Retry
 
 from detectors.profile import ReferenceProfile
 from detectors.window import WindowCounts, WindowLayout
@@ -384,12 +387,21 @@ def _stored_window(
         raise StateError(f"window {window_id} in Redis does not fit its layout: {error}") from error
 
 
-def connect(url: str) -> redis.Redis:
-    """A Redis client that fails fast when Redis is down, so the daemon can pause and retry."""
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=5.0,
-        socket_connect_timeout=2.0,
-        health_check_interval=15,
-        retry_on_timeout=False,
-    )
+def connect(url: str, *, cluster: bool = False) -> redis.Redis:
+    """A Redis (or Redis Cluster) client that fails fast when Redis is down.
+
+    redis-py retries three times with backoff by default, which turns an outage
+    into 15 s stalls per call; one quick retry covers a dropped connection, and
+    the daemon's own loop does the patient retrying (pausing consumption).
+    Cluster clients find the other nodes from the one in ``url``; every key of
+    drift-monitor shares one hash tag, so each script still runs on one node.
+    """
+    options: dict[str, Any] = {
+        "socket_timeout": 5.0,
+        "socket_connect_timeout": 2.0,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 1),
+    }
+    if cluster:
+        client: redis.Redis = RedisCluster.from_url(url, **options)  # type: ignore[assignment]
+        return client
+    return redis.Redis.from_url(url, health_check_interval=15, **options)

@@ -1,0 +1,205 @@
+"""Faults on real components: Redis down mid-stream, broker restarted, an instance killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from monitor.embedded import KafkaBroker, RedisServer
+from monitor.synthetic import SyntheticModel, blocks
+from tests.daemon_harness import (
+    model_status,
+    pipeline_config,
+    running_daemon,
+    wait_until,
+    write_reference,
+)
+from tests.helpers import KAFKA_TEST_SETTINGS, produce_json
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+MODEL = SyntheticModel(name="fraud", numeric=5, categorical=1)
+WINDOW = 2000
+
+
+def _produce(broker: KafkaBroker, topic: str, events: int, start: int = 0) -> None:
+    for block in blocks(MODEL, events, start=start, seed=2):
+        produce_json(broker.bootstrap_servers, topic, block, partition_key=None)
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+            return bool(response.status == 200)
+    except urllib.error.HTTPError:
+        return False
+
+
+@pytest.mark.parametrize("redis_server", [{"appendonly": True}], indirect=True)
+def test_redis_down_for_30_seconds_mid_stream_pauses_then_counts_every_event_once(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    events = 40_000
+    topic = unique_name("predictions")
+    kafka_broker.create_topics([topic, f"{topic}.dlq"], partitions=2)
+    config = pipeline_config(
+        bootstrap=kafka_broker.bootstrap_servers,
+        redis_url=redis_server.url,
+        topic=topic,
+        group=unique_name("group"),
+        model=MODEL,
+        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=5000),
+        window={"events": WINDOW},
+        batch_size=500,
+    )
+    _produce(kafka_broker, topic, events)
+    with running_daemon(config) as daemon:
+        assert daemon.http is not None
+        port = daemon.http.port
+        wait_until(lambda: model_status(config, "fraud")["events"] >= 5000, 60, "5000 events")
+        redis_server.stop(kill=True)
+        wait_until(lambda: not _ready(port), 30, "/readyz to turn false")
+        time.sleep(30)
+        assert not _ready(port)
+        redis_server.restart()
+        wait_until(lambda: _ready(port), 30, "/readyz to turn true")
+        wait_until(
+            lambda: model_status(config, "fraud")["windows_closed"] == events // WINDOW,
+            120,
+            "every window after the outage",
+        )
+    status = model_status(config, "fraud")
+    assert status["events"] == events
+    assert sorted(w["window"]["id"] for w in status["windows"]) == list(range(events // WINDOW))
+    assert {w["window"]["events"] for w in status["windows"]} == {WINDOW}
+
+
+def test_broker_restart_is_survived_and_new_events_are_counted(
+    fresh_kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    topic = unique_name("predictions")
+    fresh_kafka_broker.create_topics([topic, f"{topic}.dlq"], partitions=1)
+    config = pipeline_config(
+        bootstrap=fresh_kafka_broker.bootstrap_servers,
+        redis_url=redis_server.url,
+        topic=topic,
+        group=unique_name("group"),
+        model=MODEL,
+        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=5000),
+        window={"events": WINDOW},
+    )
+    _produce(fresh_kafka_broker, topic, 4000)
+    with running_daemon(config):
+        wait_until(lambda: model_status(config, "fraud")["events"] == 4000, 60, "4000 events")
+        fresh_kafka_broker.restart()
+        # Tansu keeps nothing across a restart: topics come back empty, offsets from 0. Real
+        # Kafka keeps both. The daemon resumes at offset 4000, past the 4000 events it counted.
+        fresh_kafka_broker.create_topics([topic, f"{topic}.dlq"], partitions=1)
+        _produce(fresh_kafka_broker, topic, 10_000, start=4000)
+        wait_until(
+            lambda: model_status(config, "fraud")["events"] == 10_000, 120, "events after restart"
+        )
+    assert model_status(config, "fraud")["windows_closed"] == 10_000 // WINDOW
+
+
+def _config_file(
+    path: Path, broker: KafkaBroker, redis_url: str, topic: str, reference: Path
+) -> Path:
+    config: dict[str, Any] = {
+        "kafka": {
+            "bootstrap_servers": broker.bootstrap_servers,
+            "group_id": path.stem,
+            "predictions_topic": topic,
+            "dead_letter_topic": f"{topic}.dlq",
+            "batch_size": 1000,
+            "consumer": dict(KAFKA_TEST_SETTINGS),
+        },
+        "redis": {"url": redis_url, "key_prefix": path.stem},
+        "http": {"host": "127.0.0.1", "port": 0},
+        "logging": {"format": "json", "level": "INFO"},
+        "models": {
+            MODEL.name: {
+                "reference": {"path": str(reference)},
+                "window": {"events": WINDOW},
+                "features": MODEL.features(),
+                "prediction": "numeric",
+            }
+        },
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_three_instances_one_killed_mid_stream_count_every_event_and_window_once(
+    fresh_kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    events = 120_000
+    topic = unique_name("predictions")
+    fresh_kafka_broker.create_topics([topic, f"{topic}.dlq"], partitions=6)
+    path = _config_file(
+        tmp_path / f"{unique_name('group')}.yaml",
+        fresh_kafka_broker,
+        redis_server.url,
+        topic,
+        write_reference(tmp_path / "reference.jsonl", MODEL, events=5000),
+    )
+    from monitor.config import load_config
+
+    config = load_config(path)
+    logs = [tmp_path / f"instance-{i}.log" for i in range(3)]
+    instances = []
+    for log in logs:
+        with log.open("wb") as output:
+            instances.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "monitor", "run", "-c", str(path)],
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    try:
+        # Every member must hold partitions before any leaves (TANSU.md #2).
+        wait_until(
+            lambda: all("partitions assigned" in log.read_text() for log in logs),
+            60,
+            "all three instances to be assigned partitions",
+        )
+        _produce(fresh_kafka_broker, topic, events)
+        wait_until(lambda: model_status(config, "fraud")["events"] >= 30_000, 120, "30k events")
+        os.kill(instances[0].pid, signal.SIGKILL)
+        instances[0].wait()
+        wait_until(
+            lambda: model_status(config, "fraud")["windows_closed"] == events // WINDOW,
+            180,
+            "every window after the kill",
+        )
+    finally:
+        for process in instances[1:]:
+            process.send_signal(signal.SIGTERM)
+        for process in instances[1:]:
+            process.wait(timeout=60)
+    status = model_status(config, "fraud")
+    assert status["events"] == events
+    window_ids = [w["window"]["id"] for w in status["windows"]]
+    assert sorted(window_ids) == list(range(events // WINDOW))  # each recorded exactly once
+    assert {w["window"]["events"] for w in status["windows"]} == {WINDOW}
