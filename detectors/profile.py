@@ -19,6 +19,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, Literal
 
 import numpy as np
@@ -129,10 +130,11 @@ class CategoricalProfile:
     counts: NDArray[np.int64]
     missing: int
     kind: SignalKind = field(default="categorical", init=False)
-    _lookup: dict[str, int] = field(init=False, repr=False)
+    _lookup: dict[object, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        lookup = {category: slot for slot, category in enumerate(self.categories)}
+        lookup: dict[object, int] = {None: MISSING}
+        lookup.update({category: slot for slot, category in enumerate(self.categories)})
         lookup.update(dict.fromkeys(self.other_categories, self.other_slot))
         object.__setattr__(self, "_lookup", lookup)
 
@@ -153,13 +155,21 @@ class CategoricalProfile:
         return int(self.counts.sum())
 
     def encode(self, values: Sequence[object]) -> NDArray[np.int64]:
-        """Slot of each value (``MISSING`` for None); values are already category keys."""
+        """Slot of each value: ``MISSING`` for None, ``unseen_slot`` for a new category.
+
+        Values may be raw JSON scalars: strings are looked up in one C-level pass,
+        and only the rare rows that miss (a new category, or an int or bool to be
+        compared by :func:`category_key`) are looked at again in Python.
+        """
         lookup, unseen = self._lookup, self.unseen_slot
-        return np.fromiter(
-            (MISSING if v is None else lookup.get(v, unseen) for v in values),  # type: ignore[call-overload]
-            dtype=np.int64,
-            count=len(values),
+        codes = np.fromiter(
+            map(lookup.get, values, repeat(unseen)), dtype=np.int64, count=len(values)
         )
+        for row in np.flatnonzero(codes == unseen).tolist():
+            value = values[row]
+            if value.__class__ is not str:
+                codes[row] = lookup.get(category_key(value), unseen)
+        return codes
 
     def to_state(self) -> dict[str, Any]:
         return {

@@ -78,7 +78,8 @@ class ModelColumns:
     """One model's events of a batch, as columns.
 
     ``numeric`` holds float64 columns (NaN = missing or wrong type); ``categorical``
-    holds lists of category keys (None = missing or wrong type); the prediction is
+    holds lists of raw JSON scalars (str, int or bool; None = missing or wrong type),
+    compared by :func:`detectors.profile.category_key`; the prediction is
     one of them under the name ``prediction``. ``mismatches`` flags, per signal,
     the rows whose value had the wrong type. ``ts`` is event time in epoch seconds.
     """
@@ -86,7 +87,7 @@ class ModelColumns:
     model: str
     rows: int
     numeric: dict[str, NDArray[np.float64]]
-    categorical: dict[str, list[str | None]]
+    categorical: dict[str, list[Any]]
     mismatches: dict[str, NDArray[np.bool_]]
     ts: NDArray[np.float64]
     event_ids: list[str | None] = field(default_factory=list)
@@ -368,7 +369,7 @@ def _model_columns(
             mismatches.setdefault(name, np.zeros(rows, dtype=np.bool_))[row] = True
     features = [event.features for event in events]
     numeric: dict[str, NDArray[np.float64]] = {}
-    categorical: dict[str, list[str | None]] = {}
+    categorical: dict[str, list[Any]] = {}
     if codec.numeric_getter is not None:
         matrix = np.array(list(map(codec.numeric_getter, features)), dtype=np.float64)
         matrix = matrix.reshape(rows, len(codec.numeric))
@@ -376,11 +377,11 @@ def _model_columns(
             numeric[name] = np.ascontiguousarray(matrix[:, j])
     if codec.categorical_getter is not None:
         table = list(map(codec.categorical_getter, features))
-        for j, name in enumerate(codec.categorical):
-            raw = table if len(codec.categorical) == 1 else [row[j] for row in table]
-            categorical[name] = [
-                v if v is None or v.__class__ is str else category_key(v) for v in raw
-            ]
+        columns = (
+            [table] if len(codec.categorical) == 1 else list(map(list, zip(*table, strict=True)))
+        )
+        for name, values in zip(codec.categorical, columns, strict=True):
+            categorical[name] = values
     if codec.config.prediction is not None:
         predictions = [event.prediction for event in events]
         if codec.config.prediction == "numeric":

@@ -244,16 +244,17 @@ def test_object_in_a_categorical_feature_is_a_mismatch() -> None:
     assert fraud.mismatches["country"].tolist() == [True]
 
 
-def test_integer_category_becomes_its_string_key() -> None:
+def test_integer_and_boolean_categories_are_kept_as_values_not_mismatches() -> None:
+    # The profile compares them by category_key ("49", "true"): see tests/test_profile.py.
     fraud = _decode([_encode(_fraud(features={"country": 49, "channel": True}))]).models["fraud"]
-    assert fraud.categorical["country"] == ["49"]
-    assert fraud.categorical["channel"] == ["true"]
+    assert fraud.categorical["country"] == [49]
+    assert fraud.categorical["channel"] == [True]
     assert fraud.mismatches == {}
 
 
-def test_integer_category_becomes_its_string_key_on_the_slow_path() -> None:
+def test_integer_category_is_kept_on_the_slow_path() -> None:
     values = [_encode(_fraud(features={"country": 49})), b"not json"]
-    assert _decode(values).models["fraud"].categorical["country"] == ["49"]
+    assert _decode(values).models["fraud"].categorical["country"] == [49]
 
 
 def test_unknown_feature_is_ignored() -> None:

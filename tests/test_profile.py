@@ -152,6 +152,13 @@ def test_encode_maps_values_to_their_slots() -> None:
     assert codes.tolist() == [0, 1, profile.other_slot, profile.unseen_slot, MISSING]
 
 
+def test_encode_compares_integers_and_booleans_by_their_category_key() -> None:
+    profile = build_categorical_profile("c", "feature", ["49", "true", "x"], max_categories=5)
+    codes = profile.encode([49, True, "49", 50, False])
+    slot = {category: i for i, category in enumerate(profile.categories)}
+    assert codes.tolist() == [slot["49"], slot["true"], slot["49"], *[profile.unseen_slot] * 2]
+
+
 def test_category_keys_of_json_scalars() -> None:
     assert category_key(True) == "true"
     assert category_key(False) == "false"
