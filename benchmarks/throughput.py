@@ -1,0 +1,675 @@
+"""Throughput of drift-monitor against its own limit and against a naive per-event monitor.
+
+Run::
+
+    .venv/bin/python benchmarks/throughput.py [--events N] [--naive-events M]
+        [--batch-size B] [--round-events R] [--profile FILE]
+
+The script starts its own Tansu broker and redis-server (``monitor.embedded``),
+writes a 20k-event reference file (seed 1) to a temporary directory, and
+produces the stream (seed 2, same distribution: 20 numeric and 3 categorical
+features and a numeric prediction, ~700 bytes per event) into a one-partition
+topic. Producing is never timed. Then, on those same messages, it measures:
+
+``e2e``
+    The real daemon path: ``Daemon(config, redis, serve_http=False)`` with a
+    fresh consumer group and a fresh Redis key prefix, driven by
+    ``run_once()`` exactly as ``Daemon.run()`` drives it: consume a batch,
+    decode to columns, plan windows, apply state and offsets in one Redis
+    script, commit to Kafka, evaluate the windows that closed (5000 events
+    each, so with the default batch one closes in every batch). The clock
+    starts when the first batch arrives (the consumer-group join, ~3 s on
+    Tansu, is excluded) and stops when the daemon has counted every event;
+    Redis's event counter is checked afterwards (exactly once).
+``decode_only``
+    The limit of that path: a plain consumer (``assign()`` to partition 0 at
+    offset 0, ``consume(num_messages=B)``) that only decodes each batch into
+    columns with ``EventDecoder``. Same consumer settings, same batch size,
+    clock started at the first batch too. e2e/decode_only is the share of the
+    path's ceiling the daemon reaches.
+``naive``
+    What the design avoids: per event ``json.loads``, ``river`` ADWIN
+    ``update`` for each numeric feature, and two un-pipelined Redis writes
+    (``HINCRBY`` of the event count, ``SET`` of the last offset), i.e. two
+    round trips per event. It runs on the first ``--naive-events`` messages
+    of the last round's topic (the first messages of the stream when there is
+    one round), consumed the same way, because it is slow. It favours the
+    naive side: no categorical features, no prediction, no windows, no tests,
+    no exactly-once. ``river`` is imported only then, after every e2e and
+    decode_only section, so their Python heap (which the cyclic garbage
+    collector walks) is the daemon's own, not swollen by the baseline's import.
+
+All three run in one process, one after the other (never overlapping), on the
+same machine, against the same broker and redis-server, on the same bytes:
+that is what makes the ratios fair. The rates are events per second of wall
+time on the timed section.
+
+Also printed: batches and Redis round trips per batch of e2e (counted on the
+daemon's Redis connection; a pipeline or script call is one round trip) and
+the commands Redis executed per batch (``INFO commandstats``, including those
+run inside the Lua scripts); the process's RSS before e2e, at every 25% of the
+e2e stream and after it, with the broker's and redis-server's RSS beside it;
+the process's peak RSS (``ru_maxrss``, which is process-wide and includes
+producing); and the load average, because the machine may be shared.
+
+Long runs (``--events 10000000``): the stream is produced and consumed in
+rounds of ``--round-events`` (default 1,000,000). Each round produces its
+events into a new topic, block by block from ``monitor.synthetic.blocks`` (so
+the generator never holds more than 10k events), lets the same daemon consume
+it (its Kafka source is replaced by one on the new topic and a new consumer
+group; the Daemon object, its Redis state, windows and counters carry on),
+runs decode_only on it, and deletes the topic. Tansu keeps topics in memory
+and frees them on delete, so the broker holds at most one round (~700 MB)
+instead of 7 GB, and this process holds at most one block plus the consumer's
+fetch queue. Rates are summed over rounds: total events / total timed
+seconds. The RSS samples at 25% steps span the whole run, which is what shows
+memory staying flat.
+
+``--profile FILE`` runs the e2e timed sections under cProfile (which roughly
+halves their rate), prints the top functions and dumps the stats to FILE.
+
+On a 2-core machine the default run takes about 25 s, ``--events 10000000``
+about 12 minutes (most of it producing, and decode_only's second pass).
+
+The last two lines are the ratios, then::
+
+    e2e=<ev/s> decode_only=<ev/s> naive=<ev/s> peak_rss_mb=<MB>
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import itertools
+import json
+import logging
+import os
+import pstats
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import redis
+import redis.connection
+from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka.admin import AdminClient
+from numpy.typing import NDArray
+
+from monitor.config import Config, parse_config
+from monitor.daemon import Daemon
+from monitor.decode import EventDecoder
+from monitor.embedded import KafkaBroker, RedisServer
+from monitor.logs import configure_logging
+from monitor.replay import produce_lines
+from monitor.source import Batch, KafkaSource
+from monitor.store import connect
+from monitor.synthetic import SyntheticModel, blocks, generate
+
+MODEL = SyntheticModel(name="fraud", numeric=20, categorical=3)
+REFERENCE_EVENTS = 20_000
+REFERENCE_SEED = 1
+STREAM_SEED = 2
+WINDOW_EVENTS = 5_000
+GENERATOR_BLOCK = 10_000
+DLQ_TOPIC = "bench-predictions.dlq"
+STALL_SECONDS = 60.0
+MIB = 1 << 20
+
+#: Tansu needs the short session and fetch wait (TANSU.md #1, #7); the fetch sizes let one
+#: fetch carry a whole batch (5000 x ~700 B) instead of librdkafka's 1 MiB per partition.
+KAFKA_CONSUMER: dict[str, Any] = {
+    "session.timeout.ms": 6000,
+    "heartbeat.interval.ms": 1000,
+    "fetch.wait.max.ms": 50,
+    "fetch.max.bytes": 64 * MIB,
+    "max.partition.fetch.bytes": 16 * MIB,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Measurements
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Timed:
+    """Events processed in a timed section, and for how long."""
+
+    events: int = 0
+    seconds: float = 0.0
+    batches: int = 0
+
+    def add(self, other: Timed) -> None:
+        self.events += other.events
+        self.seconds += other.seconds
+        self.batches += other.batches
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(slots=True)
+class RedisLoad:
+    """Redis traffic of the e2e timed sections: client round trips and server commands."""
+
+    round_trips: int = 0
+    commands: dict[str, int] = field(default_factory=dict)
+
+    def add(self, round_trips: int, commands: dict[str, int]) -> None:
+        self.round_trips += round_trips
+        for name, calls in commands.items():
+            self.commands[name] = self.commands.get(name, 0) + calls
+
+
+class CountingConnection(redis.connection.Connection):
+    """A Redis connection that counts round trips: one per packed send (command or pipeline)."""
+
+    sent: ClassVar[int] = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingConnection.sent += 1
+        super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident set size now, from /proc/PID/statm."""
+    with open(f"/proc/{pid}/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / MIB
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+class RssSampler:
+    """Prints the RSS of this process, the broker and redis-server at every 25% of e2e."""
+
+    def __init__(self, total: int, services: dict[str, int | None]) -> None:
+        self._marks = [total * q // 4 for q in (1, 2, 3, 4)]
+        self._services = {name: pid for name, pid in services.items() if pid is not None}
+
+    def line(self, label: str) -> str:
+        others = "".join(f"  {name} {rss_mb(pid):6.0f} MB" for name, pid in self._services.items())
+        return f"  rss {label:>14}: process {rss_mb():6.0f} MB{others}"
+
+    def observe(self, counted: int) -> None:
+        while self._marks and counted >= self._marks[0]:
+            mark = self._marks.pop(0)
+            print(self.line(f"{mark:,} ev"), flush=True)
+
+
+def load_average() -> str:
+    one, five, _ = os.getloadavg()
+    return f"loadavg={one:.2f}/{five:.2f} (1/5 min)"
+
+
+def command_calls(admin: redis.Redis) -> dict[str, int]:
+    """Calls per command since the server started (INFO commandstats)."""
+    stats = admin.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Set-up
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    events: int
+    naive_events: int
+    batch_size: int
+    round_events: int
+    profile: Path | None
+
+    def rounds(self) -> list[tuple[int, int]]:
+        """(first event, count) of each produce-and-consume round."""
+        return [
+            (start, min(self.round_events, self.events - start))
+            for start in range(0, self.events, self.round_events)
+        ]
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Settings:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=200_000, help="e2e and decode_only events")
+    parser.add_argument("--naive-events", type=int, default=20_000, help="naive slice")
+    parser.add_argument("--batch-size", type=int, default=5_000, help="messages per consume")
+    parser.add_argument(
+        "--round-events",
+        type=int,
+        default=1_000_000,
+        help="events produced per round (bounds the in-memory broker)",
+    )
+    parser.add_argument("--profile", type=Path, help="run e2e under cProfile, dump stats here")
+    args = parser.parse_args(argv)
+    for name in ("events", "naive_events", "batch_size", "round_events"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    settings = Settings(
+        events=args.events,
+        naive_events=args.naive_events,
+        batch_size=args.batch_size,
+        round_events=args.round_events,
+        profile=args.profile,
+    )
+    _, last_round = settings.rounds()[-1]  # the naive slice is taken from the last round
+    return replace(settings, naive_events=min(settings.naive_events, last_round))
+
+
+def bench_config(broker: KafkaBroker, redis_url: str, reference: Path, batch_size: int) -> Config:
+    """The daemon's config: one model, count windows of 5000, fresh group and key prefix.
+
+    Each round uses it through :func:`for_topic`, which names the round's topic.
+    """
+    run = uuid.uuid4().hex[:8]
+    return parse_config(
+        {
+            "kafka": {
+                "bootstrap_servers": broker.bootstrap_servers,
+                "group_id": f"bench-{run}",
+                "dead_letter_topic": DLQ_TOPIC,
+                "batch_size": batch_size,
+                "consumer": KAFKA_CONSUMER,
+            },
+            "redis": {"url": redis_url, "key_prefix": f"bench-{run}"},
+            "http": {"port": 0},
+            "models": {
+                MODEL.name: {
+                    "reference": {"path": str(reference)},
+                    "window": {"events": WINDOW_EVENTS},
+                    "features": MODEL.features(),
+                    "prediction": "numeric",
+                }
+            },
+        }
+    )
+
+
+def for_topic(config: Config, topic: str, round_index: int) -> Config:
+    """The same config on another topic, with its own consumer group."""
+    kafka = replace(
+        config.kafka,
+        predictions_topic=topic,
+        group_id=f"{config.kafka.group_id}-r{round_index}",
+    )
+    return replace(config, kafka=kafka)
+
+
+def write_reference(directory: Path) -> Path:
+    path = directory / "reference.jsonl"
+    path.write_bytes(b"\n".join(generate(MODEL, 0, REFERENCE_EVENTS, seed=REFERENCE_SEED)))
+    return path
+
+
+def produce_round(config: Config, start: int, count: int) -> float:
+    """Generate and produce events ``start .. start+count-1`` block by block; untimed."""
+    began = time.perf_counter()
+    stream = itertools.chain.from_iterable(
+        blocks(MODEL, count, block=GENERATOR_BLOCK, seed=STREAM_SEED, start=start)
+    )
+    result = produce_lines(config, stream)
+    if result.delivered != count:
+        raise RuntimeError(
+            f"produced {result.delivered} of {count} events ({result.failed} failed)"
+        )
+    return time.perf_counter() - began
+
+
+def delete_topic(broker: KafkaBroker, topic: str) -> None:
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+    for future in admin.delete_topics([topic], operation_timeout=30).values():
+        future.result()
+
+
+@contextlib.contextmanager
+def assigned_consumer(config: Config) -> Iterator[Consumer]:
+    """A consumer on partition 0 of the predictions topic from offset 0, without a group join."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": config.kafka.bootstrap_servers,
+            "group.id": f"bench-plain-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "allow.auto.create.topics": False,
+            **KAFKA_CONSUMER,
+        }
+    )
+    try:
+        consumer.assign([TopicPartition(config.kafka.predictions_topic, 0, 0)])
+        yield consumer
+    finally:
+        consumer.close()
+
+
+def consume_values(consumer: Consumer, batch_size: int) -> list[Message]:
+    timeout = 0.2
+    return [m for m in consumer.consume(num_messages=batch_size, timeout=timeout) if not m.error()]
+
+
+# --------------------------------------------------------------------------------------------
+# The three measurements
+# --------------------------------------------------------------------------------------------
+
+
+class FirstBatchSource(KafkaSource):
+    """The daemon's Kafka source, calling ``on_first_batch`` when the first messages arrive."""
+
+    def __init__(self, *args: Any, on_first_batch: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_first_batch: Callable[[], None] | None = on_first_batch
+
+    def poll(self) -> Batch:
+        batch = super().poll()
+        if batch.messages and self._on_first_batch is not None:
+            self._on_first_batch()
+            self._on_first_batch = None
+        return batch
+
+
+@dataclass(slots=True)
+class E2E:
+    """The daemon under test and what watches it across rounds."""
+
+    daemon: Daemon
+    sampler: RssSampler
+    admin: redis.Redis  # a second client, for INFO: not counted, not the daemon's
+    profiler: cProfile.Profile | None
+    load: RedisLoad = field(default_factory=RedisLoad)
+    # Set when a round's first batch arrives, just before its clock starts:
+    started: float = 0.0
+    round_trips: int = 0
+    commands: dict[str, int] = field(default_factory=dict)
+
+    def first_batch(self) -> None:
+        self.round_trips = CountingConnection.sent
+        self.commands = command_calls(self.admin)
+        if self.profiler is not None:
+            self.profiler.enable()
+        self.started = time.perf_counter()
+
+    def round_done(self) -> float:
+        """Stops the clock; returns the round's timed seconds and adds up its Redis load."""
+        seconds = time.perf_counter() - self.started
+        if self.profiler is not None:
+            self.profiler.disable()
+        after = command_calls(self.admin)
+        commands = {
+            name: delta
+            for name, calls in after.items()
+            if name != "info" and (delta := calls - self.commands.get(name, 0))
+        }
+        self.load.add(CountingConnection.sent - self.round_trips, commands)
+        return seconds
+
+
+def run_e2e_round(e2e: E2E, config: Config, target: int) -> Timed:
+    """Let the daemon consume this round's topic until it has counted ``target`` events."""
+    daemon = e2e.daemon
+    daemon.source = FirstBatchSource(
+        config,
+        daemon.store,
+        client_id=daemon.instance,
+        stop=daemon.stop_event,
+        on_first_batch=e2e.first_batch,
+    )
+    result = Timed()
+    counted = before = int(daemon.store.model_status(MODEL.name)["events"])
+    last_progress = time.monotonic()
+    try:
+        daemon.source.start()
+        while counted < target:
+            processed = daemon.run_once()
+            if processed:
+                counted += processed
+                result.batches += 1
+                last_progress = time.monotonic()
+                e2e.sampler.observe(counted)
+            elif time.monotonic() - last_progress > STALL_SECONDS:
+                raise RuntimeError(f"e2e made no progress for {STALL_SECONDS:.0f} s")
+        result.seconds = e2e.round_done()
+    finally:
+        daemon.source.close()
+    check_counted_once(daemon, counted, target)
+    result.events = counted - before
+    return result
+
+
+def check_counted_once(daemon: Daemon, counted: int, target: int) -> None:
+    """Redis's event counter must equal what was consumed: every event counted exactly once."""
+    stored = int(daemon.store.model_status(MODEL.name)["events"])
+    if not stored == counted == target:
+        raise RuntimeError(f"Redis counted {stored} events, the loop {counted}, expected {target}")
+
+
+def run_decode_only(config: Config, count: int, batch_size: int) -> Timed:
+    """Consume ``count`` messages and decode them into columns; nothing else."""
+    decoder = EventDecoder(config)
+    result = Timed()
+    started = 0.0
+    with assigned_consumer(config) as consumer:
+        while result.events < count:
+            messages = consume_values(consumer, min(batch_size, count - result.events))
+            if not messages:
+                continue
+            if not started:
+                started = time.perf_counter()
+            decoded = decoder.decode([m.value() for m in messages], no_timestamps)
+            if decoded.events != len(messages):
+                raise RuntimeError(f"{len(messages) - decoded.events} events did not decode")
+            result.events += len(messages)
+            result.batches += 1
+        result.seconds = time.perf_counter() - started
+    return result
+
+
+def no_timestamps(indices: NDArray[np.intp]) -> NDArray[np.float64]:
+    """Kafka timestamps for events without ``ts``; every synthetic event has one."""
+    return np.full(indices.size, np.nan)
+
+
+@dataclass(slots=True)
+class NaiveResult(Timed):
+    redis_seconds: float = 0.0
+
+
+def run_naive(config: Config, count: int, batch_size: int, redis_url: str) -> NaiveResult:
+    """Per event: json.loads, one ADWIN update per numeric feature, two Redis round trips."""
+    from river.drift import ADWIN  # here, not at the top: see the module docstring
+
+    client = redis.Redis.from_url(redis_url)
+    detectors = {name: ADWIN() for name in MODEL.numeric_names}  # type: ignore[no-untyped-call]
+    counts_key, offset_key = "naive:fraud:counts", "naive:fraud:offset"
+    result = NaiveResult()
+    started = 0.0
+    clock = time.perf_counter
+    try:
+        with assigned_consumer(config) as consumer:
+            while result.events < count:
+                messages = consume_values(consumer, min(batch_size, count - result.events))
+                if messages and not started:
+                    started = clock()
+                for message in messages:
+                    event = json.loads(message.value())  # type: ignore[arg-type]
+                    features = event["features"]
+                    for name, detector in detectors.items():
+                        value = features.get(name)
+                        if value is not None:
+                            detector.update(value)  # type: ignore[no-untyped-call]
+                    before = clock()
+                    client.hincrby(counts_key, "events", 1)
+                    client.set(offset_key, message.offset() + 1)  # type: ignore[operator]
+                    result.redis_seconds += clock() - before
+                result.events += len(messages)
+                result.batches += bool(messages)
+            result.seconds = clock() - started
+    finally:
+        client.close()
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Totals:
+    e2e: Timed = field(default_factory=Timed)
+    decode_only: Timed = field(default_factory=Timed)
+    naive: NaiveResult = field(default_factory=NaiveResult)
+    load: RedisLoad = field(default_factory=RedisLoad)
+    produce_seconds: float = 0.0
+
+
+def counting_client(url: str) -> redis.Redis:
+    """The daemon's own Redis client (``monitor.store.connect``), counting its round trips."""
+    client = connect(url)
+    # redis-py opens connections lazily, on the first command: every one of them counts.
+    client.connection_pool.connection_class = CountingConnection
+    return client
+
+
+def run_round(
+    settings: Settings, e2e: E2E, broker: KafkaBroker, base: Config, index: int, totals: Totals
+) -> None:
+    """Produce one round into its own topic, measure e2e and decode_only on it, delete it."""
+    start, count = settings.rounds()[index]
+    label = f"round {index + 1}/{len(settings.rounds())}"
+    config = for_topic(base, f"bench-predictions-r{index}", index)
+    broker.create_topics([config.kafka.predictions_topic], partitions=1)
+    produced = produce_round(config, start, count)
+    totals.produce_seconds += produced
+    print(f"{label}: produced {count:,} events in {produced:.1f} s (untimed)", flush=True)
+    if index == 0:
+        print(e2e.sampler.line("before e2e"), flush=True)
+    timed = run_e2e_round(e2e, config, start + count)
+    totals.e2e.add(timed)
+    decode = run_decode_only(config, count, settings.batch_size)
+    totals.decode_only.add(decode)
+    print(
+        f"{label}: e2e {timed.rate:,.0f} ev/s ({timed.batches} batches, {timed.seconds:.2f} s)"
+        f"  decode_only {decode.rate:,.0f} ev/s ({decode.seconds:.2f} s)  rss {rss_mb():.0f} MB",
+        flush=True,
+    )
+    if index == len(settings.rounds()) - 1:
+        url = base.redis.url
+        totals.naive = run_naive(config, settings.naive_events, settings.batch_size, url)
+    delete_topic(broker, config.kafka.predictions_topic)
+
+
+def run_rounds(
+    settings: Settings,
+    broker: KafkaBroker,
+    redis_server: RedisServer,
+    reference: Path,
+    profiler: cProfile.Profile | None,
+) -> Totals:
+    """Every round on one daemon whose Redis state carries on from round to round."""
+    redis_url = redis_server.url
+    base = bench_config(broker, redis_url, reference, settings.batch_size)
+    broker.create_topics([DLQ_TOPIC], partitions=1)
+    totals = Totals()
+    with (
+        contextlib.closing(counting_client(redis_url)) as client,
+        contextlib.closing(redis.Redis.from_url(redis_url)) as admin,
+    ):
+        daemon = Daemon(base, client, serve_http=False)
+        try:
+            daemon._load_state()  # what Daemon.run() does first: the reference profile into Redis
+            services = {"broker": broker.pid, "redis": redis_server.pid}
+            e2e = E2E(daemon, RssSampler(settings.events, services), admin, profiler)
+            for index in range(len(settings.rounds())):
+                run_round(settings, e2e, broker, base, index, totals)
+            totals.load = e2e.load
+            print(e2e.sampler.line("after e2e"), flush=True)
+            status = daemon.store.model_status(MODEL.name)
+            print(
+                f"daemon state: events={status['events']:,} "
+                f"windows_closed={status['windows_closed']}",
+                flush=True,
+            )
+        finally:
+            daemon.dead_letters.close()
+    return totals
+
+
+def report(totals: Totals) -> None:
+    e2e, decode, naive, load = totals.e2e, totals.decode_only, totals.naive, totals.load
+    batches = max(e2e.batches, 1)
+    print(f"e2e:         {e2e.events:,} events in {e2e.seconds:.2f} s, {e2e.batches} batches")
+    top = sorted(load.commands.items(), key=lambda kv: -kv[1])[:6]
+    print(
+        f"  redis: {load.round_trips / batches:.2f} round trips per batch (client side); "
+        f"{sum(load.commands.values()) / batches:,.0f} commands per batch (server side, "
+        "incl. inside scripts): " + ", ".join(f"{k} {v / batches:.1f}" for k, v in top)
+    )
+    print(f"decode_only: {decode.events:,} events in {decode.seconds:.2f} s")
+    share = naive.redis_seconds / naive.seconds if naive.seconds else 0.0
+    print(
+        f"naive:       {naive.events:,} events in {naive.seconds:.2f} s"
+        f" ({share:.0%} of it in the 2 Redis round trips per event)"
+    )
+    print(f"producing (untimed): {totals.produce_seconds:.1f} s")
+    print(
+        f"ratios: e2e/decode_only={ratio(e2e.rate, decode.rate):.2f} "
+        f"e2e/naive={ratio(e2e.rate, naive.rate):.1f}"
+    )
+    print(
+        f"e2e={e2e.rate:.0f} decode_only={decode.rate:.0f} naive={naive.rate:.0f} "
+        f"peak_rss_mb={peak_rss_mb():.0f}",
+        flush=True,
+    )
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def print_profile(profiler: cProfile.Profile, path: Path) -> None:
+    profiler.dump_stats(path)
+    print(f"cProfile of the e2e loop (rates above are slowed by it), stats in {path}:")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = parse_args(argv)
+    configure_logging("text", "WARNING")
+    logging.getLogger("monitor.embedded").setLevel(logging.ERROR)
+    profiler = cProfile.Profile() if settings.profile else None
+    began = time.monotonic()
+    print(
+        f"events={settings.events:,} naive_events={settings.naive_events:,} "
+        f"batch_size={settings.batch_size} rounds={len(settings.rounds())} "
+        f"window={WINDOW_EVENTS} cpus={os.cpu_count()} {load_average()}",
+        flush=True,
+    )
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="dm-bench-") as workdir,
+            KafkaBroker() as broker,
+            RedisServer() as redis_server,
+        ):
+            reference = write_reference(Path(workdir))
+            totals = run_rounds(settings, broker, redis_server, reference, profiler)
+    except KeyboardInterrupt:
+        print("interrupted; local broker and redis-server stopped", file=sys.stderr)
+        return 130
+    print(f"wall time: {time.monotonic() - began:.1f} s, {load_average()}")
+    if profiler is not None and settings.profile is not None:
+        print_profile(profiler, settings.profile)
+    report(totals)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
