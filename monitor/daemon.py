@@ -22,6 +22,7 @@ outage delays events but never drops or doubles them.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -149,6 +150,10 @@ class Daemon:
                 self._cursors = {name: self.store.cursor(name) for name in self.config.models}
                 self.status.redis_ok = True
                 self.status.state_loaded = True
+                # Everything built so far (imports, profiles, clients) lives as long as the
+                # process: freezing it keeps the cyclic GC from rescanning it after every
+                # batch, which measured about a third of the e2e rate.
+                gc.freeze()
                 self.metrics.redis_up.set(1)
                 log.info(
                     "state loaded",
