@@ -53,6 +53,10 @@ __all__ = [
 ]
 
 
+KS_EXACT_MAX_N = 1000
+"""Largest effective sample size for which the KS p-value uses scipy's ``kstwo`` itself."""
+
+
 @dataclass(frozen=True, slots=True)
 class KSResult:
     """Two-sample Kolmogorov-Smirnov statistic ``D`` and its asymptotic p-value."""
@@ -223,17 +227,27 @@ def ks_from_bins(ref_counts: Counts, win_counts: Counts) -> KSResult:
     therefore under-reports, and its p-value is conservative.
 
     The p-value is the asymptotic two-sample one, as
-    ``scipy.stats.ks_2samp(method="asymp")`` computes it:
-    ``kstwo.sf(D, round(n * m / (n + m)))`` with ``n``, ``m`` the totals
-    (floored at 1 so two single observations still get a distribution).
+    ``scipy.stats.ks_2samp(method="asymp")`` computes it,
+    ``kstwo.sf(D, en)`` with ``en = round(n * m / (n + m))`` (floored at 1 so
+    two single observations still get a distribution), for ``en`` up to
+    ``KS_EXACT_MAX_N``. Past it, ``kstwo.sf`` costs milliseconds a call (about
+    a third of a 5,000-event window's whole evaluation with 20 numeric
+    signals), and Stephens' corrected Kolmogorov limit,
+    ``kolmogorov((sqrt(en) + 0.12 + 0.11 / sqrt(en)) * D)``, takes microseconds
+    and stays within 6% (relative) of it for every p-value above 1e-12,
+    orders of magnitude finer than any significance level.
     """
     ref, win = _pair(ref_counts, win_counts)
     n, m = ref.sum(), win.sum()
     gaps = np.abs(np.cumsum(ref)[:-1] / n - np.cumsum(win)[:-1] / m)
     statistic = float(gaps.max(initial=0.0))
     effective_n = max(1, round(n * m / (n + m)))
-    p_value = float(np.clip(sps.kstwo.sf(statistic, effective_n), 0.0, 1.0))
-    return KSResult(statistic=statistic, p_value=p_value)
+    if effective_n <= KS_EXACT_MAX_N:
+        p_value = float(sps.kstwo.sf(statistic, effective_n))
+    else:
+        root = math.sqrt(effective_n)
+        p_value = float(special.kolmogorov((root + 0.12 + 0.11 / root) * statistic))
+    return KSResult(statistic=statistic, p_value=float(np.clip(p_value, 0.0, 1.0)))
 
 
 def chi_square_from_counts(ref_counts: Counts, win_counts: Counts) -> ChiSquareResult:
