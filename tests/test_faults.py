@@ -203,3 +203,62 @@ def test_three_instances_one_killed_mid_stream_count_every_event_and_window_once
     window_ids = [w["window"]["id"] for w in status["windows"]]
     assert sorted(window_ids) == list(range(events // WINDOW))  # each recorded exactly once
     assert {w["window"]["events"] for w in status["windows"]} == {WINDOW}
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def test_burst_of_ten_times_the_steady_rate_keeps_memory_bounded_and_is_worked_off(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    topic = unique_name("predictions")
+    kafka_broker.create_topics([topic, f"{topic}.dlq"], partitions=2)
+    path = _config_file(
+        tmp_path / f"{unique_name('group')}.yaml",
+        kafka_broker,
+        redis_server.url,
+        topic,
+        write_reference(tmp_path / "reference.jsonl", MODEL, events=5000),
+    )
+    from monitor.config import load_config
+
+    config = load_config(path)
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as output:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "-c", str(path)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(lambda: "partitions assigned" in log.read_text(), 60, "assignment")
+        steady = 20_000  # a steady stream of 2,000 events a second for 10 s
+        for second in range(10):
+            _produce(kafka_broker, topic, 2_000, start=second * 2_000)
+            time.sleep(1)
+        wait_until(lambda: model_status(config, "fraud")["events"] == steady, 60, "steady")
+        baseline = _rss_mb(daemon.pid)
+        burst = 200_000  # ten times the steady rate's 20k events, all at once
+        peak = baseline
+        _produce(kafka_broker, topic, burst, start=steady)
+        deadline = time.monotonic() + 180
+        while model_status(config, "fraud")["events"] < steady + burst:
+            assert time.monotonic() < deadline, "the burst was not worked off in 180 s"
+            peak = max(peak, _rss_mb(daemon.pid))
+            time.sleep(0.2)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=60)
+    status = model_status(config, "fraud")
+    assert status["events"] == steady + burst
+    assert status["windows_closed"] == (steady + burst) // WINDOW
+    # Bounded by the consumer's fetch queue and one batch, not by the backlog (~150 MB of
+    # messages): the daemon holds at most one batch of decoded events at a time.
+    assert peak - baseline < 100, f"RSS grew from {baseline:.0f} MB to {peak:.0f} MB"
