@@ -1,0 +1,206 @@
+"""HDDM_A: Hoeffding's bound on the difference of two running means.
+
+Frías-Blanco et al.'s detector keeps the running error rate of the whole
+concept and of its prefix up to a cut point (where the rate, less its Hoeffding
+bound, was lowest); a drift is a rise of the recent rate over the prefix's that
+the bound cannot explain. Written to follow ``river.drift.binary.HDDMA``
+operation for operation, so detections agree to the event. The state is three
+(count, mean) pairs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from detectors.sequential.protocol import (
+    as_errors,
+    build,
+    check_bool,
+    check_header,
+    check_number,
+    header,
+    indices,
+    read_bool,
+    read_float,
+    read_int,
+)
+
+
+class HDDMA:
+    """HDDM with the average as estimator on a binary error stream (1 = error).
+
+    Parameters
+    ----------
+    drift_confidence
+        Confidence level of the drift test (smaller: fewer, later detections).
+    warning_confidence
+        Confidence level of the warning test.
+    two_sided_test
+        Also detect a *fall* of the error rate.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> errors = np.r_[rng.random(2000) < 0.1, rng.random(2000) < 0.4]
+    >>> HDDMA().update_many(errors).tolist()
+    [2057]
+    """
+
+    kind: ClassVar[str] = "hddm_a"
+    version: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        drift_confidence: float = 0.001,
+        warning_confidence: float = 0.005,
+        two_sided_test: bool = False,
+    ) -> None:
+        k = self.kind
+        self.drift_confidence = check_number(
+            k,
+            "drift_confidence",
+            drift_confidence,
+            low=0.0,
+            high=1.0,
+            low_open=True,
+            high_open=True,
+        )
+        self.warning_confidence = check_number(
+            k,
+            "warning_confidence",
+            warning_confidence,
+            low=0.0,
+            high=1.0,
+            low_open=True,
+            high_open=True,
+        )
+        self.two_sided_test = check_bool(k, "two_sided_test", two_sided_test)
+        self._n_seen = 0
+        self._n_detections = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        """Start a new concept: what river's ``_reset`` creates."""
+        self._drift = False
+        self._warning = False
+        self._z_n, self._z_mean = 0.0, 0.0  # the whole concept
+        self._min_n, self._min_mean = 0.0, 0.0  # prefix to the cut point for increases
+        self._max_n, self._max_mean = 0.0, 0.0  # prefix to the cut point for decreases
+
+    @property
+    def drift_detected(self) -> bool:
+        return self._drift
+
+    @property
+    def warning_detected(self) -> bool:
+        """Whether the error rate is in the warning zone after the last element."""
+        return self._warning
+
+    @property
+    def n_seen(self) -> int:
+        return self._n_seen
+
+    @property
+    def n_detections(self) -> int:
+        return self._n_detections
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {
+            "drift_confidence": self.drift_confidence,
+            "warning_confidence": self.warning_confidence,
+            "two_sided_test": self.two_sided_test,
+        }
+
+    def update_many(self, values: ArrayLike) -> NDArray[np.int64]:
+        xs = as_errors(self.kind, values)
+        found: list[int] = []
+        sqrt = math.sqrt
+        two_sided = self.two_sided_test
+        log_bound = math.log(1.0 / self.drift_confidence)  # Hoeffding bound of one mean
+        log_drift = math.log(2.0 / self.drift_confidence)  # bound of a difference of means
+        log_warn = math.log(2.0 / self.warning_confidence)
+        drift, warning = self._drift, self._warning
+        z_n, z_mean = self._z_n, self._z_mean
+        min_n, min_mean = self._min_n, self._min_mean
+        max_n, max_mean = self._max_n, self._max_mean
+        for i, x in enumerate(xs):
+            if drift:
+                drift, warning = False, False
+                z_n = z_mean = min_n = min_mean = max_n = max_mean = 0.0
+            z_n += 1.0
+            z_mean += (1.0 / z_n) * (x - z_mean)
+            if min_n == 0.0:
+                min_n, min_mean = z_n, z_mean
+            if max_n == 0.0:
+                max_n, max_mean = z_n, z_mean
+            eps_z = sqrt(1.0 / (2 * z_n) * log_bound)
+            if min_mean + sqrt(1.0 / (2 * min_n) * log_bound) >= z_mean + eps_z:
+                min_n, min_mean = z_n, z_mean
+            if max_mean - sqrt(1.0 / (2 * max_n) * log_bound) <= z_mean - eps_z:
+                max_n, max_mean = z_n, z_mean
+
+            if min_n != z_n:
+                m = (z_n - min_n) / min_n * (1.0 / z_n) / 2
+                rise = z_mean - min_mean
+                if rise >= sqrt(m * log_drift):
+                    warning, drift = False, True
+                else:
+                    warning, drift = rise >= sqrt(m * log_warn), False
+            else:
+                warning, drift = False, False
+            if two_sided and max_n != z_n:
+                m = (z_n - max_n) / max_n * (1.0 / z_n) / 2
+                fall = max_mean - z_mean
+                if fall >= sqrt(m * log_drift):
+                    drift = True
+                elif fall >= sqrt(m * log_warn):
+                    warning = True
+            if drift:
+                found.append(i)
+        self._drift, self._warning = drift, warning
+        self._z_n, self._z_mean = z_n, z_mean
+        self._min_n, self._min_mean = min_n, min_mean
+        self._max_n, self._max_mean = max_n, max_mean
+        self._n_seen += len(xs)
+        self._n_detections += len(found)
+        return indices(found)
+
+    _STATE_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"warning", "z_n", "z_mean", "min_n", "min_mean", "max_n", "max_mean"}
+    )
+
+    def state(self) -> dict[str, Any]:
+        return header(
+            self.kind, self.version, self.params, self._n_seen, self._n_detections, self._drift
+        ) | {
+            "warning": self._warning,
+            "z_n": int(self._z_n),
+            "z_mean": self._z_mean,
+            "min_n": int(self._min_n),
+            "min_mean": self._min_mean,
+            "max_n": int(self._max_n),
+            "max_mean": self._max_mean,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Self:
+        check_header(state, cls.kind, cls.version, cls._STATE_KEYS)
+        detector: Self = build(cls, cls.kind, state["params"])
+        detector._n_seen = read_int(state, "n_seen")
+        detector._n_detections = read_int(state, "n_detections")
+        detector._drift = read_bool(state, "drift_detected")
+        detector._warning = read_bool(state, "warning")
+        detector._z_n = float(read_int(state, "z_n"))
+        detector._z_mean = read_float(state, "z_mean")
+        detector._min_n = float(read_int(state, "min_n"))
+        detector._min_mean = read_float(state, "min_mean")
+        detector._max_n = float(read_int(state, "max_n"))
+        detector._max_mean = read_float(state, "max_mean")
+        return detector
