@@ -18,9 +18,11 @@ STAMP := $(VENV)/.installed
 
 # Debian packages the tests and the demo drive as real peers. The binaries they provide are
 # checked first, so an installed machine never runs apt-get (Debian names Alertmanager's
-# binary prometheus-alertmanager).
-APT_PACKAGES := redis-server kcat prometheus prometheus-alertmanager
-APT_BINARIES := redis-server kcat prometheus promtool prometheus-alertmanager
+# binary prometheus-alertmanager). docker-compose only validates docker-compose.yml here
+# (`docker-compose config`); openssl makes the TLS test's certificate.
+APT_PACKAGES := redis-server kcat prometheus prometheus-alertmanager docker-compose openssl
+APT_BINARIES := redis-server kcat prometheus promtool prometheus-alertmanager amtool \
+	docker-compose openssl
 
 .PHONY: help install system-packages demo test lint bench clean distclean
 

@@ -3,7 +3,7 @@
 Run::
 
     .venv/bin/python benchmarks/throughput.py [--events N] [--naive-events M]
-        [--batch-size B] [--round-events R] [--profile FILE]
+        [--label-events L] [--batch-size B] [--round-events R] [--profile FILE]
 
 The script starts its own Tansu broker and redis-server (``monitor.embedded``),
 writes a 20k-event reference file (seed 1) to a temporary directory, and
@@ -38,8 +38,37 @@ topic. Producing is never timed. Then, on those same messages, it measures:
     no exactly-once. ``river`` is imported only then, after every e2e and
     decode_only section, so their Python heap (which the cyclic garbage
     collector walks) is the daemon's own, not swollen by the baseline's import.
+``e2e_labels``
+    The label path, after e2e and decode_only (and before naive): a second,
+    fresh ``Daemon`` (fresh consumer group, fresh Redis key prefix) whose model
+    is ``task: binary`` with ``prediction: numeric`` and a labelled reference
+    (the same 20k reference events, each carrying ``"label"``), so the quality
+    baseline exists. It consumes the first ``--label-events`` (default 200,000)
+    of the same prediction events (they carry ``event_id``) and, from a
+    one-partition labels topic, one label event ``{"event_id", "model",
+    "label", "ts"}`` for 90% of them, binary and calibrated on the score. The
+    labels topic is laid out as tests/test_labels.py produces it: in chunks of
+    1000 predictions, 5% of the predictions' labels just before their chunk and
+    85% after the chunk 2,000 predictions later, 10% never. Both topics are
+    produced before the clock runs (when the predictions are not the whole
+    topic e2e just read, they are produced again into their own topic). The
+    clock starts at the first batch and stops when, every message of both
+    topics consumed, Redis (read through an uncounted client, once) reports
+    every prediction counted and every label joined
+    (``model_status(...)["labels"]["joined"]``); then it must report exactly
+    that: every label received and joined once, no label waiting, the
+    unlabelled 10% of predictions waiting. Printed: predictions/s, labels/s and
+    messages/s on the same seconds, batches, Redis round trips per batch
+    (client side, counted as for e2e), commands per batch (server side, as for
+    e2e, plus the one status read), and how far the consumed label position
+    trailed the prediction position after each batch: both topics are already
+    full, so that is set by how the consumer interleaves their fetches, not by
+    the order they were produced in. Label events are about 8 times smaller
+    than predictions, so each fetch brings far more of them: in practice most
+    labels are consumed well before their prediction and wait for it in Redis,
+    i.e. the joins mostly run from the label side.
 
-All three run in one process, one after the other (never overlapping), on the
+All four run in one process, one after the other (never overlapping), on the
 same machine, against the same broker and redis-server, on the same bytes:
 that is what makes the ratios fair. The rates are events per second of wall
 time on the timed section.
@@ -63,15 +92,25 @@ and frees them on delete, so the broker holds at most one round (~700 MB)
 instead of 7 GB, and this process holds at most one block plus the consumer's
 fetch queue. Rates are summed over rounds: total events / total timed
 seconds. The RSS samples at 25% steps span the whole run, which is what shows
-memory staying flat.
+memory staying flat. e2e_labels runs once, after the last round's e2e and
+decode_only, on the first ``--label-events`` events of the stream (at most the
+first round's), produced again into their own topic, so a long run spends at
+most 200,000 predictions (by default) on the label path.
 
 ``--profile FILE`` runs the e2e timed sections under cProfile (which roughly
 halves their rate), prints the top functions and dumps the stats to FILE.
+e2e_labels is not profiled.
 
-On a 2-core machine the default run takes about 25 s, ``--events 10000000``
-about 12 minutes (most of it producing, and decode_only's second pass).
+On a 2-core machine the default run takes about 55 s, of which e2e_labels
+about 30 s (producing its labels, the group join and a ~23 s timed section);
+``--events 10000000`` about 12 minutes before e2e_labels was added (most of it
+producing, and decode_only's second pass), plus e2e_labels' ~35 s.
 
-The last two lines are the ratios, then::
+The last three lines are the ratios, the label path's summary::
+
+    labels: e2e_labels=<predictions/s> labels_per_s=<labels/s> round_trips_per_batch=<n>
+
+then, always last::
 
     e2e=<ev/s> decode_only=<ev/s> naive=<ev/s> peak_rss_mb=<MB>
 """
@@ -79,6 +118,7 @@ The last two lines are the ratios, then::
 from __future__ import annotations
 
 import argparse
+import array
 import contextlib
 import cProfile
 import itertools
@@ -91,11 +131,13 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+import msgspec
 import numpy as np
 import redis
 import redis.connection
@@ -107,10 +149,11 @@ from monitor.config import Config, parse_config
 from monitor.daemon import Daemon
 from monitor.decode import EventDecoder
 from monitor.embedded import KafkaBroker, RedisServer
+from monitor.keys import Keys
 from monitor.logs import configure_logging
 from monitor.replay import produce_lines
 from monitor.source import Batch, KafkaSource
-from monitor.store import connect
+from monitor.store import StateStore, connect
 from monitor.synthetic import SyntheticModel, blocks, generate
 
 MODEL = SyntheticModel(name="fraud", numeric=20, categorical=3)
@@ -120,6 +163,14 @@ STREAM_SEED = 2
 WINDOW_EVENTS = 5_000
 GENERATOR_BLOCK = 10_000
 DLQ_TOPIC = "bench-predictions.dlq"
+LABELLED_TOPIC = "bench-labelled-predictions"  # when e2e_labels cannot reuse e2e's topic
+LABELS_TOPIC = "bench-labels"
+LABEL_SEED = 11
+LABEL_NEVER = 0.10  # a prediction's fate below this: never labelled
+LABEL_EARLY = 0.15  # below this: labelled before its prediction; else 2,000 predictions late
+LABEL_CHUNK = 1_000
+LABEL_LATE_EVENTS = 2_000
+LABEL_DELAY_SECONDS = 60.0  # a label's ts after its prediction's
 STALL_SECONDS = 60.0
 MIB = 1 << 20
 
@@ -228,6 +279,7 @@ def command_calls(admin: redis.Redis) -> dict[str, int]:
 class Settings:
     events: int
     naive_events: int
+    label_events: int
     batch_size: int
     round_events: int
     profile: Path | None
@@ -244,6 +296,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200_000, help="e2e and decode_only events")
     parser.add_argument("--naive-events", type=int, default=20_000, help="naive slice")
+    parser.add_argument(
+        "--label-events",
+        type=int,
+        default=200_000,
+        help="predictions of e2e_labels (at most the first round's)",
+    )
     parser.add_argument("--batch-size", type=int, default=5_000, help="messages per consume")
     parser.add_argument(
         "--round-events",
@@ -253,18 +311,25 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
     )
     parser.add_argument("--profile", type=Path, help="run e2e under cProfile, dump stats here")
     args = parser.parse_args(argv)
-    for name in ("events", "naive_events", "batch_size", "round_events"):
+    for name in ("events", "naive_events", "label_events", "batch_size", "round_events"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     settings = Settings(
         events=args.events,
         naive_events=args.naive_events,
+        label_events=args.label_events,
         batch_size=args.batch_size,
         round_events=args.round_events,
         profile=args.profile,
     )
-    _, last_round = settings.rounds()[-1]  # the naive slice is taken from the last round
-    return replace(settings, naive_events=min(settings.naive_events, last_round))
+    rounds = settings.rounds()
+    _, first_round = rounds[0]  # e2e_labels reads the first round's events
+    _, last_round = rounds[-1]  # the naive slice is taken from the last round
+    return replace(
+        settings,
+        naive_events=min(settings.naive_events, last_round),
+        label_events=min(settings.label_events, first_round),
+    )
 
 
 def bench_config(broker: KafkaBroker, redis_url: str, reference: Path, batch_size: int) -> Config:
@@ -284,14 +349,40 @@ def bench_config(broker: KafkaBroker, redis_url: str, reference: Path, batch_siz
             },
             "redis": {"url": redis_url, "key_prefix": f"bench-{run}"},
             "http": {"port": 0},
-            "models": {
-                MODEL.name: {
-                    "reference": {"path": str(reference)},
-                    "window": {"events": WINDOW_EVENTS},
-                    "features": MODEL.features(),
-                    "prediction": "numeric",
-                }
+            "models": {MODEL.name: model_config(reference)},
+        }
+    )
+
+
+def model_config(reference: Path) -> dict[str, Any]:
+    return {
+        "reference": {"path": str(reference)},
+        "window": {"events": WINDOW_EVENTS},
+        "features": MODEL.features(),
+        "prediction": "numeric",
+    }
+
+
+def labels_config(
+    broker: KafkaBroker, redis_url: str, reference: Path, batch_size: int, topic: str
+) -> Config:
+    """e2e_labels' config: the same model as ``task: binary``, reading ``topic`` and the
+    labels topic, with a fresh group and key prefix."""
+    run = f"bench-labels-{uuid.uuid4().hex[:8]}"
+    return parse_config(
+        {
+            "kafka": {
+                "bootstrap_servers": broker.bootstrap_servers,
+                "group_id": run,
+                "predictions_topic": topic,
+                "labels_topic": LABELS_TOPIC,
+                "dead_letter_topic": DLQ_TOPIC,
+                "batch_size": batch_size,
+                "consumer": KAFKA_CONSUMER,
             },
+            "redis": {"url": redis_url, "key_prefix": run},
+            "http": {"port": 0},
+            "models": {MODEL.name: {**model_config(reference), "task": "binary"}},
         }
     )
 
@@ -310,6 +401,76 @@ def write_reference(directory: Path) -> Path:
     path = directory / "reference.jsonl"
     path.write_bytes(b"\n".join(generate(MODEL, 0, REFERENCE_EVENTS, seed=REFERENCE_SEED)))
     return path
+
+
+def write_labelled_reference(directory: Path) -> Path:
+    """The same reference events, each with a binary ``label`` calibrated on its score."""
+    rng = np.random.default_rng([REFERENCE_SEED, LABEL_SEED])
+    lines = []
+    for raw in generate(MODEL, 0, REFERENCE_EVENTS, seed=REFERENCE_SEED):
+        event = msgspec.json.decode(raw, type=dict[str, Any])
+        event["label"] = int(rng.random() < event["prediction"])
+        lines.append(msgspec.json.encode(event))
+    path = directory / "reference-labelled.jsonl"
+    path.write_bytes(b"\n".join(lines))
+    return path
+
+
+class Scored(msgspec.Struct):
+    """What a label needs of its prediction event."""
+
+    event_id: str
+    prediction: float
+    ts: float
+
+
+class LabelStream:
+    """Label events for predictions ``0 .. count-1``, in the labels topic's order.
+
+    As tests/test_labels.py produces them, per chunk of 1000 predictions: the
+    labels that come early (5% of predictions), then the late labels (85%) of the
+    chunk 2,000 predictions back; 10% of predictions get none. Iterate once;
+    ``prediction_index[i]`` is then the prediction the label at offset ``i`` is for.
+    """
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.prediction_index = array.array("q")
+
+    def __iter__(self) -> Iterator[bytes]:
+        rng = np.random.default_rng(LABEL_SEED)
+        decode = msgspec.json.Decoder(Scored).decode
+        encode = msgspec.json.Encoder().encode
+        late: deque[list[tuple[int, bytes]]] = deque()
+        first = 0
+        for block in blocks(MODEL, self.count, block=GENERATOR_BLOCK, seed=STREAM_SEED):
+            fate, draw = rng.random(len(block)).tolist(), rng.random(len(block)).tolist()
+            for chunk in range(0, len(block), LABEL_CHUNK):
+                early: list[tuple[int, bytes]] = []
+                later: list[tuple[int, bytes]] = []
+                for i in range(chunk, min(chunk + LABEL_CHUNK, len(block))):
+                    if fate[i] < LABEL_NEVER:
+                        continue
+                    event = decode(block[i])
+                    label = {
+                        "event_id": event.event_id,
+                        "model": MODEL.name,
+                        "label": int(draw[i] < event.prediction),
+                        "ts": event.ts + LABEL_DELAY_SECONDS,
+                    }
+                    (early if fate[i] < LABEL_EARLY else later).append((first + i, encode(label)))
+                yield from self._emit(early)
+                if len(late) == LABEL_LATE_EVENTS // LABEL_CHUNK:
+                    yield from self._emit(late.popleft())
+                late.append(later)
+            first += len(block)
+        while late:
+            yield from self._emit(late.popleft())
+
+    def _emit(self, labels: list[tuple[int, bytes]]) -> Iterator[bytes]:
+        for index, value in labels:
+            self.prediction_index.append(index)
+            yield value
 
 
 def produce_round(config: Config, start: int, count: int) -> float:
@@ -451,6 +612,186 @@ def check_counted_once(daemon: Daemon, counted: int, target: int) -> None:
         raise RuntimeError(f"Redis counted {stored} events, the loop {counted}, expected {target}")
 
 
+class LabelledSource(FirstBatchSource):
+    """The first-batch source, also noting each topic's next offset after every batch
+    (from the batch's offset ranges: a few dict entries, not a pass over the messages)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.positions: list[dict[str, int]] = []
+
+    def poll(self) -> Batch:
+        batch = super().poll()
+        if batch.messages:
+            self.positions.append({t: after for (t, _), (_, after) in batch.offsets.items()})
+        return batch
+
+
+@dataclass(slots=True)
+class LabelledResult(Timed):
+    """e2e_labels: ``events`` are predictions; labels, Redis load and label trailing beside."""
+
+    labels: int = 0
+    load: RedisLoad = field(default_factory=RedisLoad)
+    positions: list[dict[str, int]] = field(default_factory=list)
+    """Each topic's next offset after each batch."""
+
+    @property
+    def messages(self) -> int:
+        return self.events + self.labels
+
+    @property
+    def label_rate(self) -> float:
+        return self.labels / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def message_rate(self) -> float:
+        return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+
+def run_e2e_labels(
+    settings: Settings, broker: KafkaBroker, reference: Path, round_config: Config, e2e: E2E
+) -> LabelledResult:
+    """Produce the labelled stream, let a fresh daemon consume it, time it, check Redis."""
+    count = settings.label_events
+    began = time.perf_counter()
+    reuse = settings.rounds() == [(0, count)]  # e2e's one topic holds exactly these events
+    topic = round_config.kafka.predictions_topic if reuse else LABELLED_TOPIC
+    url = round_config.redis.url
+    config = labels_config(broker, url, reference, settings.batch_size, topic)
+    broker.create_topics([LABELS_TOPIC] if reuse else [LABELS_TOPIC, topic], partitions=1)
+    if not reuse:
+        produce_round(config, 0, count)
+    stream = LabelStream(count)
+    produced = produce_lines(config, stream, topic=LABELS_TOPIC)
+    labels = len(stream.prediction_index)
+    if produced.delivered != labels:
+        raise RuntimeError(f"produced {produced.delivered} of {labels} labels")
+    again = "" if reuse else f" (and the {count:,} predictions again)"
+    print(
+        f"e2e_labels: produced {labels:,} labels for {count:,} predictions{again} "
+        f"in {time.perf_counter() - began:.1f} s (untimed)",
+        flush=True,
+    )
+    print(e2e.sampler.line("before labels"), flush=True)
+    try:
+        with contextlib.closing(counting_client(url)) as client:
+            result = consume_labelled(config, client, e2e, count, labels)
+    finally:
+        delete_topic(broker, LABELS_TOPIC)
+        if not reuse:
+            delete_topic(broker, topic)
+    print(e2e.sampler.line("after labels"), flush=True)
+    trailing = label_trailing(result.positions, stream.prediction_index, topic)
+    if trailing:
+        low, mid, high = np.percentile(trailing, [0, 50, 100]).tolist()
+        print(
+            "  after each batch, the last label consumed was for the prediction this many "
+            f"predictions back: min {low:,.0f} median {mid:,.0f} max {high:,.0f} "
+            "(negative: ahead of it)",
+            flush=True,
+        )
+    return result
+
+
+def label_trailing(
+    positions: list[dict[str, int]], prediction_index: array.array[int], topic: str
+) -> list[int]:
+    """Per batch (once labels flow): predictions consumed after the last consumed label's."""
+    predictions = labels = 0
+    trailing = []
+    for batch in positions:
+        predictions = batch.get(topic, predictions)
+        labels = batch.get(LABELS_TOPIC, labels)
+        if labels:
+            trailing.append(predictions - (prediction_index[labels - 1] + 1))
+    return trailing
+
+
+def consume_labelled(
+    config: Config, client: redis.Redis, e2e: E2E, count: int, labels: int
+) -> LabelledResult:
+    """A fresh daemon on both topics, from the first batch until Redis reports all joined."""
+    daemon = Daemon(config, client, serve_http=False)
+    watch = StateStore(e2e.admin, Keys(config.redis.key_prefix), history_size=1)  # uncounted
+    timing = E2E(daemon, e2e.sampler, e2e.admin, profiler=None)
+    result = LabelledResult(labels=labels)
+    try:
+        daemon._load_state()  # the labelled reference's profile and quality baseline into Redis
+        source = LabelledSource(
+            config,
+            daemon.store,
+            client_id=daemon.instance,
+            stop=daemon.stop_event,
+            on_first_batch=timing.first_batch,
+        )
+        daemon.source = source
+        source.start()
+        consumed, last_progress = 0, time.monotonic()
+        while True:
+            processed = daemon.run_once()
+            if processed:
+                consumed += processed
+                result.batches += 1
+                last_progress = time.monotonic()
+            elif time.monotonic() - last_progress > STALL_SECONDS:
+                raise RuntimeError(f"e2e_labels made no progress for {STALL_SECONDS:.0f} s")
+            if consumed >= count + labels:
+                status = watch.model_status(MODEL.name)
+                if status["events"] >= count and status["labels"]["joined"] >= labels:
+                    break
+        result.seconds = timing.round_done()
+        result.load = timing.load
+        result.positions = source.positions
+    finally:
+        daemon.source.close()
+        daemon.dead_letters.close()
+    check_labelled(daemon, consumed, count, labels)
+    result.events = count
+    return result
+
+
+def check_labelled(daemon: Daemon, consumed: int, count: int, labels: int) -> None:
+    """Every message consumed once, every prediction counted once, every label joined once."""
+    status = daemon.store.model_status(MODEL.name)
+    joins = status["labels"]
+    got = {
+        "consumed": consumed,
+        "events": status["events"],
+        "received": joins["received"],
+        "joined": joins["joined"],
+        "labels_waiting": joins["labels_waiting"],
+        "predictions_waiting": joins["predictions_waiting"],
+    }
+    expected = {
+        "consumed": count + labels,
+        "events": count,
+        "received": labels,
+        "joined": labels,
+        "labels_waiting": 0,
+        "predictions_waiting": count - labels,
+    }
+    if got != expected:
+        raise RuntimeError(f"e2e_labels: Redis and the loop report {got}, expected {expected}")
+    quality = status["quality"] or {}
+    metrics = quality.get("metrics", {})
+    flagged = sorted(
+        name
+        for name, signal in status["signals"].items()
+        if name.startswith("performance/") and signal.get("drifted")
+    )
+    print(
+        f"labelled daemon state: events={status['events']:,} labels received="
+        f"{joins['received']:,} joined={joins['joined']:,} predictions_waiting="
+        f"{joins['predictions_waiting']:,} labels_waiting={joins['labels_waiting']} "
+        f"windows_closed={status['windows_closed']}; window {quality.get('window')} quality "
+        + " ".join(f"{k}={metrics[k]:.3f}" for k in ("accuracy", "roc_auc") if k in metrics)
+        + f" on {quality.get('labels', 0):,} labels; performance drift: "
+        + (", ".join(flagged) or "none"),
+        flush=True,
+    )
+
+
 def run_decode_only(config: Config, count: int, batch_size: int) -> Timed:
     """Consume ``count`` messages and decode them into columns; nothing else."""
     decoder = EventDecoder(config)
@@ -528,6 +869,7 @@ class Totals:
     decode_only: Timed = field(default_factory=Timed)
     naive: NaiveResult = field(default_factory=NaiveResult)
     load: RedisLoad = field(default_factory=RedisLoad)
+    labels: LabelledResult = field(default_factory=LabelledResult)
     produce_seconds: float = 0.0
 
 
@@ -540,9 +882,18 @@ def counting_client(url: str) -> redis.Redis:
 
 
 def run_round(
-    settings: Settings, e2e: E2E, broker: KafkaBroker, base: Config, index: int, totals: Totals
+    settings: Settings,
+    e2e: E2E,
+    broker: KafkaBroker,
+    base: Config,
+    index: int,
+    totals: Totals,
+    labelled_reference: Path,
 ) -> None:
-    """Produce one round into its own topic, measure e2e and decode_only on it, delete it."""
+    """Produce one round into its own topic, measure e2e and decode_only on it, delete it.
+
+    After the last round's, e2e_labels and then naive.
+    """
     start, count = settings.rounds()[index]
     label = f"round {index + 1}/{len(settings.rounds())}"
     config = for_topic(base, f"bench-predictions-r{index}", index)
@@ -562,6 +913,7 @@ def run_round(
         flush=True,
     )
     if index == len(settings.rounds()) - 1:
+        totals.labels = run_e2e_labels(settings, broker, labelled_reference, config, e2e)
         url = base.redis.url
         totals.naive = run_naive(config, settings.naive_events, settings.batch_size, url)
     delete_topic(broker, config.kafka.predictions_topic)
@@ -572,6 +924,7 @@ def run_rounds(
     broker: KafkaBroker,
     redis_server: RedisServer,
     reference: Path,
+    labelled_reference: Path,
     profiler: cProfile.Profile | None,
 ) -> Totals:
     """Every round on one daemon whose Redis state carries on from round to round."""
@@ -589,9 +942,9 @@ def run_rounds(
             services = {"broker": broker.pid, "redis": redis_server.pid}
             e2e = E2E(daemon, RssSampler(settings.events, services), admin, profiler)
             for index in range(len(settings.rounds())):
-                run_round(settings, e2e, broker, base, index, totals)
+                run_round(settings, e2e, broker, base, index, totals, labelled_reference)
             totals.load = e2e.load
-            print(e2e.sampler.line("after e2e"), flush=True)
+            print(e2e.sampler.line("after all"), flush=True)
             status = daemon.store.model_status(MODEL.name)
             print(
                 f"daemon state: events={status['events']:,} "
@@ -605,14 +958,19 @@ def run_rounds(
 
 def report(totals: Totals) -> None:
     e2e, decode, naive, load = totals.e2e, totals.decode_only, totals.naive, totals.load
-    batches = max(e2e.batches, 1)
+    labelled = totals.labels
     print(f"e2e:         {e2e.events:,} events in {e2e.seconds:.2f} s, {e2e.batches} batches")
-    top = sorted(load.commands.items(), key=lambda kv: -kv[1])[:6]
+    print(redis_line(load, e2e.batches))
     print(
-        f"  redis: {load.round_trips / batches:.2f} round trips per batch (client side); "
-        f"{sum(load.commands.values()) / batches:,.0f} commands per batch (server side, "
-        "incl. inside scripts): " + ", ".join(f"{k} {v / batches:.1f}" for k, v in top)
+        f"e2e_labels:  {labelled.events:,} predictions + {labelled.labels:,} labels "
+        f"({labelled.messages:,} messages) in {labelled.seconds:.2f} s, "
+        f"{labelled.batches} batches"
     )
+    print(
+        f"  rates: {labelled.rate:,.0f} predictions/s ({ratio(labelled.rate, e2e.rate):.2f} of "
+        f"e2e), {labelled.label_rate:,.0f} labels/s, {labelled.message_rate:,.0f} messages/s"
+    )
+    print(redis_line(labelled.load, labelled.batches))
     print(f"decode_only: {decode.events:,} events in {decode.seconds:.2f} s")
     share = naive.redis_seconds / naive.seconds if naive.seconds else 0.0
     print(
@@ -625,9 +983,23 @@ def report(totals: Totals) -> None:
         f"e2e/naive={ratio(e2e.rate, naive.rate):.1f}"
     )
     print(
+        f"labels: e2e_labels={labelled.rate:.0f} labels_per_s={labelled.label_rate:.0f} "
+        f"round_trips_per_batch={labelled.load.round_trips / max(labelled.batches, 1):.2f}"
+    )
+    print(
         f"e2e={e2e.rate:.0f} decode_only={decode.rate:.0f} naive={naive.rate:.0f} "
         f"peak_rss_mb={peak_rss_mb():.0f}",
         flush=True,
+    )
+
+
+def redis_line(load: RedisLoad, batches: int) -> str:
+    per = max(batches, 1)
+    top = sorted(load.commands.items(), key=lambda kv: -kv[1])[:6]
+    return (
+        f"  redis: {load.round_trips / per:.2f} round trips per batch (client side); "
+        f"{sum(load.commands.values()) / per:,.0f} commands per batch (server side, "
+        "incl. inside scripts): " + ", ".join(f"{k} {v / per:.1f}" for k, v in top)
     )
 
 
@@ -649,7 +1021,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.monotonic()
     print(
         f"events={settings.events:,} naive_events={settings.naive_events:,} "
-        f"batch_size={settings.batch_size} rounds={len(settings.rounds())} "
+        f"label_events={settings.label_events:,} batch_size={settings.batch_size} "
+        f"rounds={len(settings.rounds())} "
         f"window={WINDOW_EVENTS} cpus={os.cpu_count()} {load_average()}",
         flush=True,
     )
@@ -660,7 +1033,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             RedisServer() as redis_server,
         ):
             reference = write_reference(Path(workdir))
-            totals = run_rounds(settings, broker, redis_server, reference, profiler)
+            labelled = write_labelled_reference(Path(workdir))
+            totals = run_rounds(settings, broker, redis_server, reference, labelled, profiler)
     except KeyboardInterrupt:
         print("interrupted; local broker and redis-server stopped", file=sys.stderr)
         return 130

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from detectors.arrays import decode_array, encode_array
 
 SignalKind = Literal["numeric", "categorical"]
-SignalRole = Literal["feature", "prediction"]
+SignalRole = Literal["feature", "prediction", "performance"]
 
 PROFILE_STATE_VERSION = 1
 COARSE_BINS = 10
@@ -207,6 +207,9 @@ class ReferenceProfile:
     events: int
     source: str
     signals: tuple[SignalProfile, ...]
+    quality: Mapping[str, Any] | None = None
+    """Quality counters of the labelled reference events (``QualityCounts.to_state()``):
+    the baseline that windows' quality is judged against; None when unlabelled."""
 
     def signal(self, name: str) -> SignalProfile:
         for signal in self.signals:
@@ -225,6 +228,7 @@ class ReferenceProfile:
                 "events": self.events,
                 "source": self.source,
                 "signals": [s.to_state() for s in self.signals],
+                "quality": None if self.quality is None else dict(self.quality),
             },
             separators=(",", ":"),
         )
@@ -261,6 +265,7 @@ class ReferenceProfile:
             events=int(state["events"]),
             source=str(state["source"]),
             signals=tuple(signals),
+            quality=_quality_state(state.get("quality")),
         )
 
 
@@ -388,6 +393,14 @@ def build_reference_profile(
         source=source,
         signals=tuple(signals),
     )
+
+
+def _quality_state(value: Any) -> Mapping[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not {"ints", "floats"} <= set(value):
+        raise ValueError("the reference's quality baseline needs ints and floats counters")
+    return value
 
 
 def _role(value: Any) -> SignalRole:

@@ -25,6 +25,70 @@ for _, m in ipairs(p.models) do
   if tonumber(events) ~= tonumber(m.expect) then
     return {'conflict', m.name, events}
   end
+  if m.join then
+    local version = redis.call('HGET', KEYS[m.meta], 'join_version') or '0'
+    if tonumber(version) ~= tonumber(m.join.expect) then
+      return {'conflict', m.name, events}
+    end
+  end
+end
+
+-- Forget waiting entries older than the TTL, then the oldest past the size cap;
+-- returns how many were forgotten.
+local function expire(hash, times, before, cap)
+  local ids = redis.call('ZRANGEBYSCORE', times, '-inf', before, 'LIMIT', 0, 5000)
+  local gone = #ids
+  for _, id in ipairs(ids) do
+    redis.call('HDEL', hash, id)
+    redis.call('ZREM', times, id)
+  end
+  local over = redis.call('ZCARD', times) - tonumber(cap)
+  if over > 0 then
+    local oldest = redis.call('ZPOPMIN', times, over)
+    for i = 1, #oldest, 2 do
+      redis.call('HDEL', hash, oldest[i])
+    end
+    gone = gone + over
+  end
+  return gone
+end
+
+local function apply_join(meta, j)
+  redis.call('HINCRBY', meta, 'join_version', 1)
+  for _, id in ipairs(j.del_preds) do
+    redis.call('HDEL', KEYS[j.preds], id)
+    redis.call('ZREM', KEYS[j.pred_times], id)
+  end
+  for _, id in ipairs(j.del_labels) do
+    redis.call('HDEL', KEYS[j.labels], id)
+    redis.call('ZREM', KEYS[j.label_times], id)
+  end
+  for i = 1, #j.store_preds, 2 do
+    redis.call('HSET', KEYS[j.preds], j.store_preds[i], j.store_preds[i + 1])
+    redis.call('ZADD', KEYS[j.pred_times], j.now, j.store_preds[i])
+  end
+  for i = 1, #j.store_labels, 2 do
+    redis.call('HSET', KEYS[j.labels], j.store_labels[i], j.store_labels[i + 1])
+    redis.call('ZADD', KEYS[j.label_times], j.now, j.store_labels[i])
+  end
+  for _, q in ipairs(j.quality) do
+    local key = KEYS[q.key]
+    for i = 1, #q.ints, 2 do
+      redis.call('HINCRBY', key, q.ints[i], q.ints[i + 1])
+    end
+    for i = 1, #q.floats, 2 do
+      redis.call('HINCRBYFLOAT', key, q.floats[i], q.floats[i + 1])
+    end
+    redis.call('SADD', KEYS[j.dirty], q.id)
+    redis.call('ZADD', KEYS[j.quality_windows], q.id, q.id)
+  end
+  redis.call('HINCRBY', meta, 'joined', j.joined)
+  redis.call('HINCRBY', meta, 'labels_received', j.labels_received)
+  redis.call('HINCRBY', meta, 'predictions_keyed', j.predictions_keyed)
+  local unlabelled = expire(KEYS[j.preds], KEYS[j.pred_times], j.expire_before, j.max_pending)
+  local unmatched = expire(KEYS[j.labels], KEYS[j.label_times], j.expire_before, j.max_pending)
+  redis.call('HINCRBY', meta, 'predictions_unlabelled', unlabelled)
+  redis.call('HINCRBY', meta, 'labels_unmatched', unmatched)
 end
 
 -- 3. Apply every model's changes.
@@ -75,6 +139,18 @@ for _, m in ipairs(p.models) do
   for _, id in ipairs(m.close) do
     redis.call('ZREM', KEYS[m.open], id)
     redis.call('ZADD', KEYS[m.closing], id, id)
+  end
+  if m.join then
+    apply_join(meta, m.join)
+  end
+  if m.sequential then
+    local s = m.sequential
+    redis.call('HSET', KEYS[s.states], unpack(s.set))
+    for _, found in ipairs(s.found) do
+      redis.call('LPUSH', KEYS[s.detections], found)
+    end
+    redis.call('LTRIM', KEYS[s.detections], 0, tonumber(s.keep) - 1)
+    redis.call('HINCRBY', meta, 'sequential_detections', #s.found)
   end
 end
 

@@ -1,4 +1,5 @@
-"""The ``drift-monitor`` command line: run, validate, status, reference build, replay, demo.
+"""The ``drift-monitor`` command line: run, validate, status, reference build, replay, demo,
+healthcheck, produce-synthetic.
 
 The CLI is the only place that configures logging, installs signal handlers
 or prints to the terminal; everything it drives is importable and testable
@@ -11,11 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -32,6 +36,9 @@ from monitor.errors import DriftMonitorError
 from monitor.keys import Keys
 from monitor.logs import configure_logging
 from monitor.store import StateStore, connect
+
+if TYPE_CHECKING:
+    from monitor.daemon import Daemon
 
 log = logging.getLogger("monitor.cli")
 
@@ -59,6 +66,15 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the daemon")
     _config_arg(run)
     run.add_argument("--log-format", choices=["json", "text"], help="override logging.format")
+    run.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=25.0,
+        metavar="SECONDS",
+        help="after SIGTERM, exit at the latest this much later even if the batch is not "
+        "done; nothing is lost, the batch is consumed again (default 25, under "
+        "Kubernetes' 30 s grace period)",
+    )
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser(
@@ -91,6 +107,64 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--topic", default=None, help="topic (default: kafka.predictions_topic)")
     replay.set_defaults(handler=_replay)
 
+    healthcheck = commands.add_parser(
+        "healthcheck", help="exit 0 if the daemon's heartbeat is fresh and /readyz says ready"
+    )
+    _config_arg(healthcheck)
+    healthcheck.add_argument(
+        "--timeout", type=float, default=3.0, help="seconds per check (default 3)"
+    )
+    healthcheck.set_defaults(handler=_healthcheck)
+
+    synthetic = commands.add_parser(
+        "produce-synthetic", help="stream synthetic prediction events that drift, at a rate"
+    )
+    _config_arg(synthetic)
+    synthetic.add_argument("--model", default=None, help="model to imitate (default: the first)")
+    synthetic.add_argument(
+        "--rate", type=float, default=500.0, help="events per second (default 500)"
+    )
+    synthetic.add_argument(
+        "--events", type=int, default=None, help="stop after this many (default: never)"
+    )
+    synthetic.add_argument(
+        "--drift-after", type=int, default=50_000, help="first drifted event (default 50000)"
+    )
+    synthetic.add_argument(
+        "--drift-period",
+        type=int,
+        default=None,
+        help="then alternate this many drifted and this many calm events (default: stay drifted)",
+    )
+    synthetic.add_argument(
+        "--shift",
+        action="append",
+        default=None,
+        metavar="FEATURE=SD",
+        help="move a numeric feature by SD standard deviations while drifting "
+        "(repeatable; default: the model's first numeric feature by 1)",
+    )
+    synthetic.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    synthetic.add_argument("--topic", default=None, help="topic (default: kafka.predictions_topic)")
+    synthetic.set_defaults(handler=_produce_synthetic)
+
+    alerts = commands.add_parser(
+        "alerts", help="active alerts, recent transitions and the outbox, from Redis"
+    )
+    _config_arg(alerts)
+    alerts.add_argument("--json", action="store_true", help="print one JSON object")
+    alerts.add_argument(
+        "--limit", type=int, default=20, help="recent transitions to show (default 20)"
+    )
+    alerts.set_defaults(handler=_alerts)
+
+    test_sink = commands.add_parser(
+        "test-sink", help="send a test notification to a sink and report the outcome"
+    )
+    _config_arg(test_sink)
+    test_sink.add_argument("name", help="sink name, as under `sinks`")
+    test_sink.set_defaults(handler=_test_sink)
+
     demo = commands.add_parser("demo", help="the whole loop on embedded defaults, drift included")
     demo.add_argument("--events", type=int, default=60_000, help="events to stream (default 60000)")
     demo.add_argument("--rate", type=float, default=8_000, help="events per second (default 8000)")
@@ -113,7 +187,7 @@ def _config_arg(parser: argparse.ArgumentParser) -> None:
 
 def _store(config: Config) -> StateStore:
     return StateStore(
-        connect(config.redis.url),
+        connect(config.redis.url, cluster=config.redis.cluster),
         Keys(config.redis.key_prefix),
         history_size=config.redis.history_size,
     )
@@ -135,26 +209,52 @@ def _run(args: argparse.Namespace) -> int:
             "drift-monitor: kafka.bootstrap_servers must be set to run the daemon", file=sys.stderr
         )
         return 1
-    daemon = Daemon(config, connect(config.redis.url))
-    _stop_on_signals(daemon.stop)
+    daemon = Daemon(config, connect(config.redis.url, cluster=config.redis.cluster))
+    _handle_signals(daemon, args.config, args.shutdown_timeout)
     log.info("starting", extra={"instance": daemon.instance, "models": list(config.models)})
     daemon.run()
+    log.info("exited cleanly after the last checkpoint", extra={"instance": daemon.instance})
     return 0
 
 
-def _stop_on_signals(stop: object) -> None:
-    """First SIGTERM/SIGINT: finish the batch and stop. Second: exit at once."""
+def _handle_signals(daemon: Daemon, config_path: Path, shutdown_timeout: float) -> None:
+    """Signal handlers only flag; the run loop acts between batches.
+
+    First SIGTERM/SIGINT: finish the batch, checkpoint, commit, exit; if that
+    takes longer than ``shutdown_timeout``, exit anyway (state in Redis is only
+    ever moved by whole batches, so the unfinished one is consumed again).
+    Second: exit at once. SIGHUP: reload thresholds, rules and sinks.
+    """
     received: list[int] = []
 
-    def handle(signum: int, _frame: FrameType | None) -> None:
+    def stop(signum: int, _frame: FrameType | None) -> None:
         if received:
-            raise SystemExit(128 + signum)
+            log.warning("second signal: exiting at once", extra={"signal": signum})
+            os._exit(128 + signum)
         received.append(signum)
         log.info("stopping after the current batch", extra={"signal": signal.Signals(signum).name})
-        stop()  # type: ignore[operator]
+        daemon.stop()
+        deadline = threading.Timer(shutdown_timeout, _overdue, args=(shutdown_timeout,))
+        deadline.daemon = True
+        deadline.start()
 
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
+    def reload(_signum: int, _frame: FrameType | None) -> None:
+        log.info("SIGHUP: reloading after the current batch", extra={"config": str(config_path)})
+        daemon.request_reload(lambda: load_config(config_path))
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
+
+
+def _overdue(timeout: float) -> None:
+    log.error(
+        "shutdown took longer than --shutdown-timeout; exiting without the last batch "
+        "(it is consumed again on restart)",
+        extra={"timeout_seconds": timeout},
+    )
+    logging.shutdown()
+    os._exit(75)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -187,7 +287,37 @@ def _status(args: argparse.Namespace) -> int:
                 str(result["window"]["id"]),
             )
         console.print(table)
+        _print_labels_and_detectors(console, status)
     return 0
+
+
+def _print_labels_and_detectors(console: Console, status: dict[str, Any]) -> None:
+    labels = status["labels"]
+    if labels["received"] or labels["predictions_with_id"]:
+        coverage = labels["coverage"]
+        console.print(
+            f"labels: {labels['joined']} joined of {labels['predictions_with_id']} predictions"
+            + (f" ({coverage:.1%})" if coverage is not None else "")
+            + f", {labels['labels_waiting']} waiting, "
+            f"{labels['labels_never_matched']} never matched"
+        )
+    quality = status["quality"]
+    if quality:
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in sorted(quality["metrics"].items()))
+        console.print(
+            f"quality of window {quality['window']} ({quality['labels']} labels): {shown}"
+        )
+    sequential = status["sequential"]
+    for stream, detector in sequential["detectors"].items():
+        console.print(
+            f"detector {stream}: {detector['kind']}, {detector['n_seen']} seen, "
+            f"{detector['n_detections']} detections"
+        )
+    for found in sequential["detections"][:5]:
+        console.print(
+            f"  change: {found['detector']} on {found['signal']} at "
+            f"{found['topic']}/{found['partition']} offset {found['offset']}"
+        )
 
 
 def _progress() -> Progress:
@@ -243,6 +373,66 @@ def _replay(args: argparse.Namespace) -> int:
         )
     print(json.dumps(summary(result)))
     return 0 if result.failed == 0 else 1
+
+
+def _healthcheck(args: argparse.Namespace) -> int:
+    from monitor.healthcheck import check_health
+
+    report = check_health(load_config(args.config), timeout_seconds=args.timeout)
+    print("\n".join(report.lines()), file=sys.stdout if report.healthy else sys.stderr)
+    return 0 if report.healthy else 1
+
+
+def _produce_synthetic(args: argparse.Namespace) -> int:
+    from monitor.synthetic_producer import DriftSchedule, produce_synthetic
+
+    config = load_config(args.config)
+    configure_logging(config.logging.format, config.logging.level)
+    if config.kafka.bootstrap_servers is None:
+        print("drift-monitor: kafka.bootstrap_servers must be set to produce", file=sys.stderr)
+        return 1
+    schedule = DriftSchedule.parse(args.shift, after=args.drift_after, period=args.drift_period)
+    result = produce_synthetic(
+        config,
+        model=args.model,
+        schedule=schedule,
+        rate=args.rate,
+        events=args.events,
+        seed=args.seed,
+        topic=args.topic,
+    )
+    return 0 if result.failed == 0 else 1
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    from monitor.alerts.report import alerts_report, print_alerts_report
+
+    config = load_config(args.config)
+    report = alerts_report(
+        config, connect(config.redis.url, cluster=config.redis.cluster), limit=args.limit
+    )
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        print_alerts_report(report, Console())
+    return 0
+
+
+def _test_sink(args: argparse.Namespace) -> int:
+    from monitor.alerts.report import send_test
+
+    config = load_config(args.config)
+    if args.name not in config.sinks:
+        print(
+            f"drift-monitor: no sink {args.name!r} in the config "
+            f"({', '.join(config.sinks) or 'none defined'})",
+            file=sys.stderr,
+        )
+        return 1
+    result, seconds = send_test(config, args.name)
+    outcome = "delivered" if result.ok else "FAILED"
+    print(f"{args.name}: {outcome} in {seconds * 1000:.0f} ms ({result.detail})")
+    return 0 if result.ok else 1
 
 
 def _demo(args: argparse.Namespace) -> int:

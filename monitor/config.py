@@ -50,23 +50,34 @@ from detectors.methods import (
     QUALITY_METHODS,
     Thresholds,
 )
+from detectors.sequential import DETECTORS
+from detectors.sequential import NUMERIC as SEQUENTIAL_NUMERIC
+from detectors.sequential import make as make_detector
 from monitor.errors import ConfigError
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 __all__ = [
+    "AlertKind",
+    "AlertRouteConfig",
+    "AlertRuleConfig",
+    "AlertingConfig",
     "Config",
     "Correction",
     "DriftConfig",
     "HttpConfig",
     "KafkaConfig",
+    "LabelsConfig",
+    "Levels",
     "LogFormat",
     "LogLevel",
     "LoggingConfig",
     "ModelConfig",
     "RedisConfig",
     "ReferenceConfig",
+    "RetrainConfig",
+    "SequentialConfig",
     "SignalKind",
     "SinkConfig",
     "SinkType",
@@ -78,7 +89,14 @@ __all__ = [
 
 SignalKind = Literal["numeric", "categorical"]
 Task = Literal["binary", "multiclass", "regression"]
-SinkType = Literal["webhook", "slack", "pagerduty", "alertmanager", "kafka"]
+SinkType = Literal[
+    "webhook", "slack", "pagerduty", "alertmanager", "kafka", "airflow", "github_actions"
+]
+AlertKind = Literal[
+    "feature_drift", "prediction_drift", "data_quality", "performance", "multivariate_drift"
+]
+AlertSeverity = Literal["warning", "critical"]
+Grouping = Literal["signal", "model"]
 LogFormat = Literal["json", "text"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 Correction = Literal["bonferroni", "holm", "none"]
@@ -120,6 +138,7 @@ class RedisConfig:
     url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "drift-monitor"
     history_size: int = 1000
+    cluster: bool = False  # a Redis Cluster: url names one node, the client finds the rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +189,81 @@ class DriftConfig:
     correction: Correction = "bonferroni"
 
 
+class Levels(NamedTuple):
+    """A rule's own alert levels for one method; None keeps the drift test's level."""
+
+    warn: float | None = None
+    critical: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRuleConfig:
+    """When a model's results become an alert, and when that alert is over.
+
+    A rule breaches when the drift test flags a selected signal *and* the score
+    reaches the rule's ``warn`` level (by default the test's own); it is clear
+    when every selected score is below ``resolve_ratio`` times ``warn`` (the
+    hysteresis band in between changes nothing).
+    """
+
+    name: str
+    kinds: tuple[str, ...] = ("feature_drift", "prediction_drift", "data_quality")
+    signals: tuple[str, ...] = ()  # empty: every signal of the model
+    methods: tuple[str, ...] = ()  # empty: every method the model runs
+    thresholds: Mapping[str, Levels] = field(default_factory=_empty_mapping)
+    for_windows: int = 2
+    resolve_windows: int = 2
+    resolve_ratio: float = 0.8
+    cooldown_seconds: float = 1800.0  # event time, from the resolving window's end
+    grouping: Grouping = "signal"
+
+
+def _default_rules() -> Mapping[str, AlertRuleConfig]:
+    return MappingProxyType({"drift": AlertRuleConfig(name="drift")})
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRouteConfig:
+    """Extra sinks for a model's alerts of the given severities (``alerts`` gets all of them)."""
+
+    sinks: tuple[str, ...]
+    severities: tuple[str, ...] = ("warning", "critical")
+
+
+@dataclass(frozen=True, slots=True)
+class RetrainConfig:
+    """When persistent drift asks for a retraining, and where that request goes."""
+
+    sinks: tuple[str, ...]
+    min_critical_signals: int = 1
+    for_windows: int = 3
+    min_interval_seconds: float = 86400.0  # event time between two triggers of one model
+    kinds: tuple[str, ...] = ("feature_drift", "prediction_drift", "performance")
+
+
+@dataclass(frozen=True, slots=True)
+class SequentialConfig:
+    """A sequential change detector on one ordered stream, owned per Kafka partition.
+
+    ``signal`` is a numeric feature, ``prediction``, or ``error`` (1 when a
+    joined prediction was wrong; for regression the absolute error).
+    """
+
+    name: str
+    signal: str
+    detector: str
+    params: Mapping[str, KafkaProperty] = field(default_factory=_empty_mapping)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelsConfig:
+    """How predictions wait for their ground truth, and when a window's quality is judged."""
+
+    ttl_seconds: float = 604800.0  # a prediction (or an early label) waits at most a week
+    max_pending: int = 1_000_000  # predictions plus labels kept waiting, per model
+    min_labels: int = 200  # labels a window needs before its quality is judged
+
+
 @dataclass(frozen=True, slots=True)
 class ModelConfig:
     """One monitored model; ``name`` is the value of ``model`` in its events."""
@@ -184,6 +278,11 @@ class ModelConfig:
     positive_class: str | None = None  # binary only; None means "1"
     alerts: tuple[str, ...] = ()
     drift: DriftConfig = field(default_factory=DriftConfig)
+    alert_rules: Mapping[str, AlertRuleConfig] = field(default_factory=_default_rules)
+    alert_routes: tuple[AlertRouteConfig, ...] = ()
+    retrain: RetrainConfig | None = None
+    labels: LabelsConfig = field(default_factory=LabelsConfig)
+    sequential: Mapping[str, SequentialConfig] = field(default_factory=_empty_mapping)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +296,19 @@ class SinkConfig:
     secret_env: str | None = None
     timeout_seconds: float = 5.0
     headers: Mapping[str, str] = field(default_factory=_empty_mapping)
+    max_attempts: int = 15  # with the default backoff: given up after 20 to 40 minutes
+    backoff_initial_seconds: float = 1.0
+    backoff_max_seconds: float = 300.0
+    ref: str | None = None  # github_actions: the branch or tag the workflow runs on
+
+
+@dataclass(frozen=True, slots=True)
+class AlertingConfig:
+    """Retention of the alert audit trail and dead letters, and failover of deliveries."""
+
+    audit_size: int = 10_000
+    dead_letter_size: int = 10_000
+    claim_idle_seconds: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +321,7 @@ class Config:
     logging: LoggingConfig
     models: Mapping[str, ModelConfig]
     sinks: Mapping[str, SinkConfig]
+    alerting: AlertingConfig = field(default_factory=AlertingConfig)
 
 
 # --------------------------------------------------------------------------- public entry points
@@ -444,6 +557,25 @@ def _text(value: object, path: str) -> str:
     if not value:
         raise _CheckError.at(path, "must not be empty")
     return str(value)  # drops the _FromEnv subclass
+
+
+def _boolean(value: object, path: str) -> bool:
+    """true or false; environment values may say true/false/yes/no/1/0."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, _FromEnv) and value.lower() in _ENV_BOOLEANS:
+        return _ENV_BOOLEANS[value.lower()]
+    raise _CheckError.at(path, f"expected true or false, got {_kind(value)}")
+
+
+_ENV_BOOLEANS: Final = {
+    "true": True,
+    "yes": True,
+    "1": True,
+    "false": False,
+    "no": False,
+    "0": False,
+}
 
 
 def _text_where(test: Callable[[str], str | None]) -> Check[str]:
@@ -818,12 +950,99 @@ def _model_rules(model: ModelConfig, present: frozenset[str], path: str) -> Iter
     if model.task != "binary":
         for key in sorted(present & {"decision_threshold", "positive_class"}):
             yield f"{_join(path, key)}: only applies to task: binary"
+    for detector in model.sequential.values():
+        yield from _sequential_fits_model(
+            detector, model, _join(_join(path, "sequential"), detector.name)
+        )
+    rules_path = _join(path, "alert_rules")
+    for rule in model.alert_rules.values():
+        yield from _alert_rule_fits_model(rule, model, _join(rules_path, rule.name))
+    yield from _signal_rules_overlap(list(model.alert_rules.values()), rules_path)
+
+
+def _sequential_fits_model(
+    detector: SequentialConfig, model: ModelConfig, path: str
+) -> Iterator[str]:
+    numeric = [name for name, kind in model.features.items() if kind == "numeric"]
+    if model.prediction == "numeric":
+        numeric.append("prediction")
+    if detector.signal == "error":
+        if model.task is None:
+            yield f"{_join(path, 'signal')}: 'error' needs the model's task (and labels_topic)"
+    elif detector.signal not in numeric:
+        choices = ", ".join([*numeric, "error"])
+        yield (
+            f"{_join(path, 'signal')}: {detector.signal!r} is not a numeric signal "
+            f"(choose from {choices})"
+        )
+    elif detector.detector not in SEQUENTIAL_NUMERIC:
+        yield (
+            f"{_join(path, 'detector')}: {detector.detector} watches binary error streams; "
+            f"use one of {', '.join(sorted(SEQUENTIAL_NUMERIC))} on {detector.signal!r}"
+        )
+    try:
+        make_detector(detector.detector, **dict(detector.params))
+    except (TypeError, ValueError) as error:
+        yield f"{_join(path, 'params')}: {error}"
+
+
+def _alert_rule_fits_model(rule: AlertRuleConfig, model: ModelConfig, path: str) -> Iterator[str]:
+    """A rule can only watch what the model measures, and alert no earlier than its test."""
+    signals = [*model.features, *(["prediction"] if model.prediction else [])]
+    for i, signal in enumerate(rule.signals):
+        if signal not in signals:
+            yield f"{path}.signals[{i}]: unknown signal {signal!r}; {_hint(signal, signals)}"
+    drift = model.drift
+    methods = list(
+        dict.fromkeys(drift.numeric_methods + drift.categorical_methods + drift.quality_methods)
+    )
+    for i, method in enumerate(rule.methods):
+        if method not in methods:
+            hint = _hint(method, methods)
+            yield f"{path}.methods[{i}]: the model does not run {method!r}; {hint}"
+    for method, levels in rule.thresholds.items():
+        test = drift.thresholds[method]
+        warn = test.warn if levels.warn is None else levels.warn
+        critical = test.critical if levels.critical is None else levels.critical
+        at = _join(_join(path, "thresholds"), method)
+        if warn < test.warn:
+            yield (
+                f"{at}.warn: {warn} is below the drift test's own warn level ({test.warn}), "
+                f"which would never flag it; lower drift.thresholds.{method}.warn instead"
+            )
+        elif warn > critical:
+            yield f"{at}: warn ({warn}) must not be above critical ({critical})"
+    if rule.grouping == "model" and rule.name in get_args(AlertKind):
+        yield f"{path}: a rule grouped per model must not be named like an alert kind"
+
+
+def _signal_rules_overlap(rules: list[AlertRuleConfig], path: str) -> Iterator[str]:
+    """Two per-signal rules watching one signal would share a dedup key (model/kind/signal)."""
+    per_signal = [r for r in rules if r.grouping == "signal"]
+    for i, first in enumerate(per_signal):
+        for second in per_signal[i + 1 :]:
+            kinds = set(first.kinds) & set(second.kinds)
+            both_all = not first.signals or not second.signals
+            signals = set(first.signals) & set(second.signals)
+            if kinds and (both_all or signals):
+                yield (
+                    f"{_join(path, second.name)}: watches the same signals and kinds as rule "
+                    f"{first.name!r}; per-signal alerts would share a dedup key "
+                    "(give each rule its own signals or kinds)"
+                )
 
 
 def _sink_rules(sink: SinkConfig, present: frozenset[str], path: str) -> Iterator[str]:
     for key in _SINK_NEEDS[sink.type]:
         if getattr(sink, key) is None:
             yield f"{_join(path, key)}: required for {sink.type} sinks"
+    if sink.type != "github_actions" and sink.ref is not None:
+        yield f"{_join(path, 'ref')}: only applies to github_actions sinks"
+    if sink.backoff_initial_seconds > sink.backoff_max_seconds:
+        yield (
+            f"{_join(path, 'backoff_initial_seconds')}: must not be above backoff_max_seconds "
+            f"({sink.backoff_max_seconds})"
+        )
     if sink.type != "kafka" and sink.topic is not None:
         yield f"{_join(path, 'topic')}: only applies to kafka sinks"
     if sink.type == "kafka" and sink.url is not None:
@@ -831,15 +1050,36 @@ def _sink_rules(sink: SinkConfig, present: frozenset[str], path: str) -> Iterato
 
 
 def _config_rules(config: Config, present: frozenset[str], path: str) -> Iterator[str]:
-    sink_names = list(config.sinks)
     for model in config.models.values():
-        for i, alert in enumerate(model.alerts):
-            if alert not in config.sinks:
-                at = f"{_join(_join('models', model.name), 'alerts')}[{i}]"
-                yield f"{at}: unknown sink {alert!r}; {_hint(alert, sink_names)}"
+        at = _join("models", model.name)
+        yield from _sink_references(config, model.alerts, _join(at, "alerts"), _ALERT_SINKS)
+        for i, route in enumerate(model.alert_routes):
+            route_at = f"{_join(at, 'alert_routes')}[{i}].sinks"
+            yield from _sink_references(config, route.sinks, route_at, _ALERT_SINKS)
+        if model.retrain is not None:
+            retrain_at = _join(_join(at, "retrain"), "sinks")
+            yield from _sink_references(config, model.retrain.sinks, retrain_at, _RETRAIN_SINKS)
 
 
-_OPTIONAL_SECTIONS: Final = ("kafka", "redis", "http", "logging", "sinks")
+def _sink_references(
+    config: Config, names: tuple[str, ...], path: str, types: tuple[str, ...]
+) -> Iterator[str]:
+    """Named sinks exist and can carry what is sent to them (alerts or retraining triggers)."""
+    sink_names = list(config.sinks)
+    for i, name in enumerate(names):
+        sink = config.sinks.get(name)
+        if sink is None:
+            yield f"{path}[{i}]: unknown sink {name!r}; {_hint(name, sink_names)}"
+        elif sink.type not in types:
+            yield (
+                f"{path}[{i}]: sink {name!r} is of type {sink.type}, which cannot carry these "
+                f"messages; use one of {', '.join(types)}"
+            )
+
+
+_OPTIONAL_SECTIONS: Final = ("kafka", "redis", "http", "logging", "sinks", "alerting")
+_ALERT_SINKS: Final = ("webhook", "slack", "pagerduty", "alertmanager", "kafka")
+_RETRAIN_SINKS: Final = ("webhook", "kafka", "airflow", "github_actions")
 _REFERENCE_SUFFIXES: Final = (".jsonl", ".json", ".ndjson", ".csv", ".parquet")
 
 _RESERVED_PRODUCER: Final = {"bootstrap.servers": "set kafka.bootstrap_servers instead"}
@@ -855,6 +1095,8 @@ _SINK_NEEDS: Final[Mapping[str, tuple[str, ...]]] = {
     "alertmanager": ("url",),
     "pagerduty": ("secret_env",),  # the routing key
     "kafka": ("topic",),
+    "airflow": ("url",),
+    "github_actions": ("url", "secret_env", "ref"),  # the token
 }
 
 _topic = _text_where(_kafka_topic_problem)
@@ -890,6 +1132,7 @@ _REDIS = _Section(
         "url": _text_where(_scheme_problem("redis://", "rediss://", "unix://")),
         "key_prefix": _text_where(_key_prefix_problem),
         "history_size": _integer(_at_least(1)),
+        "cluster": _boolean,
     },
 )
 
@@ -937,6 +1180,86 @@ _DRIFT = _Section(
     },
 )
 
+_LEVEL_FIELDS: Final[Mapping[str, Check[object]]] = {
+    "warn": _number(_above(0)),
+    "critical": _number(_above(0)),
+}
+
+
+def _levels(value: object, path: str) -> Levels:
+    return Levels(**_walk(value, path, _LEVEL_FIELDS, frozenset()))
+
+
+_ALERT_RULE = _Section(
+    AlertRuleConfig,
+    {
+        "kinds": _names("alert kind", get_args(AlertKind)),
+        "signals": _names("signal"),
+        "methods": _names("method", ALL_METHODS),
+        "thresholds": _table(_same_check(_levels), key_problem=_method_name_problem),
+        "for_windows": _integer(_between(1, 10_000)),
+        "resolve_windows": _integer(_between(1, 10_000)),
+        "resolve_ratio": _number(_between(0.01, 1)),
+        "cooldown_seconds": _number(_at_least(0)),
+        "grouping": _one_of(get_args(Grouping)),
+    },
+    name_field="name",
+)
+
+_ALERT_ROUTE = _Section(
+    AlertRouteConfig,
+    {
+        "sinks": _names("sink"),
+        "severities": _names("severity", get_args(AlertSeverity)),
+    },
+)
+
+
+def _routes(value: object, path: str) -> tuple[AlertRouteConfig, ...]:
+    if not isinstance(value, list | tuple):
+        raise _CheckError.at(path, f"expected a list of routes, got {_kind(value)}")
+    routes: list[AlertRouteConfig] = []
+    problems: list[str] = []
+    for i, item in enumerate(value):
+        try:
+            routes.append(_apply(_ALERT_ROUTE, item, f"{path}[{i}]"))
+        except _CheckError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise _CheckError(problems)
+    return tuple(routes)
+
+
+_RETRAIN = _Section(
+    RetrainConfig,
+    {
+        "sinks": _names("sink"),
+        "min_critical_signals": _integer(_between(1, 10_000)),
+        "for_windows": _integer(_between(1, 10_000)),
+        "min_interval_seconds": _number(_at_least(0)),
+        "kinds": _names("alert kind", get_args(AlertKind)),
+    },
+)
+
+_SEQUENTIAL = _Section(
+    SequentialConfig,
+    {
+        "signal": _text,
+        "detector": _one_of(tuple(DETECTORS)),
+        "params": _table(_same_check(_kafka_property)),
+    },
+    name_field="name",
+)
+
+_LABELS = _Section(
+    LabelsConfig,
+    {
+        "ttl_seconds": _number(_above(0)),
+        "max_pending": _integer(_at_least(1)),
+        "min_labels": _integer(_at_least(1)),
+    },
+)
+
 _MODEL = _Section(
     ModelConfig,
     {
@@ -953,6 +1276,11 @@ _MODEL = _Section(
         "positive_class": _optional(_text),
         "alerts": _names("sink"),
         "drift": _DRIFT,
+        "alert_rules": _table(_ALERT_RULE.named, at_least_one=True),
+        "alert_routes": _routes,
+        "retrain": _optional(_RETRAIN),
+        "labels": _LABELS,
+        "sequential": _table(_SEQUENTIAL.named),
     },
     _model_rules,
     name_field="name",
@@ -967,9 +1295,22 @@ _SINK = _Section(
         "secret_env": _optional(_text_where(_env_name_problem)),
         "timeout_seconds": _number(_above(0)),
         "headers": _table(_same_check(_text)),
+        "max_attempts": _integer(_between(1, 1000)),
+        "backoff_initial_seconds": _number(_above(0)),
+        "backoff_max_seconds": _number(_above(0)),
+        "ref": _optional(_text),
     },
     _sink_rules,
     name_field="name",
+)
+
+_ALERTING = _Section(
+    AlertingConfig,
+    {
+        "audit_size": _integer(_between(10, 10_000_000)),
+        "dead_letter_size": _integer(_between(10, 10_000_000)),
+        "claim_idle_seconds": _number(_between(1, 86_400)),
+    },
 )
 
 _CONFIG = _Section(
@@ -981,6 +1322,7 @@ _CONFIG = _Section(
         "logging": _LOGGING,
         "models": _table(_MODEL.named, at_least_one=True),
         "sinks": _table(_SINK.named),
+        "alerting": _ALERTING,
     },
     _config_rules,
 )

@@ -23,11 +23,12 @@ outage delays events but never drops or doubles them.
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,23 +38,48 @@ from confluent_kafka import Message
 from numpy.typing import NDArray
 from prometheus_client import CollectorRegistry
 
+from detectors.evaluate import SignalResult
+from detectors.quality import EMPTY, QualityCounts, QualityVerdict, judge_quality, quality_metrics
 from detectors.window import WindowLayout
-from monitor.config import Config
+from monitor.alerts.outbox import Outbox
+from monitor.alerts.plan import plan_window
+from monitor.alerts.records import AlertRecords
+from monitor.alerts.sinks.registry import build_sinks
+from monitor.alerts.state import WindowFacts
+from monitor.alerts.worker import DeliveryWorker
+from monitor.config import Config, ModelConfig
 from monitor.decode import DecodedBatch, EventDecoder
-from monitor.errors import ServiceUnavailable
+from monitor.errors import DriftMonitorError, ServiceUnavailable
 from monitor.evaluation import WindowEvaluator, WindowReport
+from monitor.healthcheck import RedisPing
 from monitor.http import HealthServer
+from monitor.joins import JoinPlan, keyed_predictions, plan_joins
 from monitor.keys import Keys
+from monitor.labels import DecodedLabels, LabelDecoder
 from monitor.metrics import Metrics
 from monitor.reference import load_or_build_references
+from monitor.reload import merge_reload
+from monitor.sequential import Detection, plan_sequential
 from monitor.source import Batch, DeadLetterProducer, KafkaSource
-from monitor.store import BatchWrite, ModelCursor, StateStore
+from monitor.store import BatchWrite, ModelCursor, ModelWrite, StateStore
 from monitor.windowing import Plan, plan_model_write
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_TTL_SECONDS = 30
 MAX_PLAN_ATTEMPTS = 50
+
+
+@dataclass
+class _Work:
+    """One batch's messages split by topic, decoded, and (once applied) its joins."""
+
+    predictions: list[Message]
+    decoded: DecodedBatch
+    label_messages: list[Message]
+    labels: DecodedLabels
+    joins: dict[str, JoinPlan] = field(default_factory=dict)
+    detections: list[Detection] = field(default_factory=list)
 
 
 class BatchAbandoned(Exception):
@@ -92,13 +118,21 @@ class Daemon:
         self.source = KafkaSource(config, self.store, client_id=self.instance, stop=self.stop_event)
         self.dead_letters = DeadLetterProducer(config)
         self.decoder = EventDecoder(config)
-        self.evaluator = WindowEvaluator(self.store, config.models, self.instance)
+        self.label_decoder = LabelDecoder(list(config.models), config.kafka.max_message_bytes)
+        self._redis_client = redis_client
+        self.evaluator = self._build_evaluator(config)
+        self._alert_records: AlertRecords | None = AlertRecords(redis_client, self.store.keys)
+        self.delivery = self._build_delivery(config)
+        self._reload_request: Callable[[], Config] | None = None
         self.status = DaemonStatus()
         self._on_window = on_window
         self._layouts: dict[str, WindowLayout] = {}
         self._cursors: dict[str, ModelCursor] = {}
-        self._next_offsets: dict[int, int] = {}
+        self._next_offsets: dict[tuple[str, int], int] = {}
         self._last_heartbeat = 0.0
+        self._redis_ping = RedisPing(redis_client, key=self.store.keys.heartbeat)
+        # Readiness is computed when scraped, so the gauge is right even if nothing probes /readyz.
+        self.metrics.ready.set_function(lambda: 0.0 if self.not_ready_reasons() else 1.0)
         self.http = (
             HealthServer(
                 config.http.host, config.http.port, self.metrics.registry, self.not_ready_reasons
@@ -107,15 +141,64 @@ class Daemon:
             else None
         )
 
+    def _build_evaluator(self, config: Config) -> WindowEvaluator:
+        return WindowEvaluator(
+            self.store,
+            config.models,
+            self.instance,
+            alerts=AlertRecords(self._redis_client, self.store.keys),
+            audit_size=config.alerting.audit_size,
+        )
+
+    def _build_delivery(self, config: Config) -> DeliveryWorker:
+        return DeliveryWorker(
+            Outbox(
+                self._redis_client,
+                self.store.keys,
+                dead_letter_size=config.alerting.dead_letter_size,
+            ),
+            build_sinks(config),
+            config.sinks,
+            self.metrics,
+            consumer=self.instance,
+            claim_idle_seconds=config.alerting.claim_idle_seconds,
+        )
+
+    def request_reload(self, load: Callable[[], Config]) -> None:
+        """Reload decision settings, alert rules and sinks after the current batch (SIGHUP)."""
+        self._reload_request = load
+
+    def _reload(self, load: Callable[[], Config]) -> None:
+        try:
+            loaded = load()
+        except DriftMonitorError as error:
+            log.error("reload refused; keeping the running config", extra={"error": str(error)})
+            return
+        merged, ignored = merge_reload(self.config, loaded)
+        self.config = merged
+        self.evaluator = self._build_evaluator(merged)
+        self.delivery.stop()
+        self.delivery = self._build_delivery(merged)
+        self.delivery.start()
+        log.info(
+            "config reloaded: thresholds, methods, alert rules, routes, retraining and sinks",
+            extra={"not_reloaded_needs_restart": ignored},
+        )
+
     def not_ready_reasons(self) -> list[str]:
+        """Why ``/readyz`` says no; empty when ready.
+
+        Redis counts as reachable only if the run loop's last call succeeded *and*
+        a PING (at most one a second, short timeout) answers now: the loop alone
+        notices an outage only when it next touches Redis.
+        """
         reasons = []
-        if not self.status.redis_ok:
+        if not self.status.redis_ok or not self._redis_ping.ok():
             reasons.append("redis unreachable")
         if not self.status.state_loaded:
             reasons.append("state not loaded")
         if not self.source.assignment_received:
             reasons.append("no partition assignment yet")
-        self.metrics.ready.set(0 if reasons else 1)
         return reasons
 
     def stop(self) -> None:
@@ -127,15 +210,20 @@ class Daemon:
             self.http.start()
         try:
             self._load_state()
+            self.delivery.start()
             self.source.start()
             while not self.stop_event.is_set():
                 self.run_once()
+                load, self._reload_request = self._reload_request, None
+                if load is not None:
+                    self._reload(load)
         except BatchAbandoned as reason:
             log.warning(
                 "batch abandoned unapplied; it is consumed again on restart",
                 extra={"reason": str(reason)},
             )
         finally:
+            self.delivery.stop()
             self.source.close()
             self.dead_letters.close()
             if self.http is not None:
@@ -172,26 +260,39 @@ class Daemon:
         self._beat()
         if not batch.messages:
             self._evaluate()
+            self._evaluate_quality()
             return 0
         started = time.perf_counter()
-        decoded = self.decoder.decode(
-            [m.value() for m in batch.messages], _timestamps(batch.messages)
-        )
-        self._with_retry(lambda: self._checkpoint(batch, decoded))
+        work = self._decode(batch)
+        self._with_retry(lambda: self._checkpoint(batch, work))
         self.source.commit(batch.offsets)
-        self._next_offsets.update({p: after for p, (_, after) in batch.offsets.items()})
-        self._count(decoded)
+        self._next_offsets.update({key: after for key, (_, after) in batch.offsets.items()})
+        self._count(work)
         self._evaluate()
+        self._evaluate_quality()
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         self.metrics.batch_events.observe(len(batch.messages))
-        self.metrics.record_lag(self.source.topic, self.source.lag(self._next_offsets))
+        self.metrics.record_lag(self.source.lag(self._next_offsets))
         self.status.last_batch_at = time.time()
         return len(batch.messages)
 
-    def _checkpoint(self, batch: Batch, decoded: DecodedBatch) -> None:
-        """Steps 3 to 5: dead letters durable, then state and offsets in one script."""
-        for dead in decoded.dead_letters:
-            self.dead_letters.send(batch.messages[dead.index], dead.reason, dead.detail)
+    def _decode(self, batch: Batch) -> _Work:
+        """Step 2: prediction and label messages into columns and labels, in one place each."""
+        labels_topic = self.config.kafka.labels_topic
+        predictions = [m for m in batch.messages if m.topic() != labels_topic]
+        label_messages = [m for m in batch.messages if m.topic() == labels_topic]
+        decoded = self.decoder.decode([m.value() for m in predictions], _timestamps(predictions))
+        labels = self.label_decoder.decode(
+            [m.value() for m in label_messages], _timestamps(label_messages)
+        )
+        return _Work(predictions, decoded, label_messages, labels)
+
+    def _checkpoint(self, batch: Batch, work: _Work) -> None:
+        """Steps 3 to 5: dead letters durable, then state, joins and offsets in one script."""
+        for dead in work.decoded.dead_letters:
+            self.dead_letters.send(work.predictions[dead.index], dead.reason, dead.detail)
+        for dead in work.labels.dead_letters:
+            self.dead_letters.send(work.label_messages[dead.index], dead.reason, dead.detail)
         self.dead_letters.flush()
         for _ in range(MAX_PLAN_ATTEMPTS):
             plans = {
@@ -203,16 +304,20 @@ class Daemon:
                     lambda name=name: self.store.reference_chunks(name),  # type: ignore[misc]
                     time.time(),
                 )
-                for name, columns in decoded.models.items()
+                for name, columns in work.decoded.models.items()
             }
-            write = BatchWrite(
-                topic=self.source.topic,
-                offsets=batch.offsets,
-                models=[plan.write for plan in plans.values()],
-            )
+            writes = {name: plan.write for name, plan in plans.items()}
+            if self.config.kafka.labels_topic is not None:
+                self._plan_joins(work, plans, writes)
+            self._plan_sequential(work, writes)
+            write = BatchWrite(offsets=batch.offsets, models=list(writes.values()))
             outcome = self.store.apply(write, self._layouts)
             if outcome.status == "ok":
                 self._adopt(plans)
+                work.joins = {n: w.join for n, w in writes.items() if w.join is not None}
+                work.detections = [
+                    d for w in writes.values() if w.sequential for d in w.sequential.detections
+                ]
                 return
             if outcome.status == "conflict":
                 self.metrics.state_conflicts.labels("conflict").inc()
@@ -224,10 +329,60 @@ class Daemon:
                 extra={"partition": outcome.subject, "stored_offset": outcome.stored},
             )
             self.source.rewind(batch.offsets)
-            decoded.models.clear()
-            decoded.dead_letters.clear()
+            work.decoded.models.clear()
+            work.decoded.dead_letters.clear()
+            work.labels.models.clear()
+            work.labels.dead_letters.clear()
             return
         raise ServiceUnavailable(f"state kept moving for {MAX_PLAN_ATTEMPTS} attempts")
+
+    def _plan_sequential(self, work: _Work, writes: dict[str, ModelWrite]) -> None:
+        """Feed each partition's detectors their part of the batch (step 4, detectors)."""
+        for name, model in self.config.models.items():
+            if not model.sequential:
+                continue
+            write = writes.get(name)
+            columns = work.decoded.models.get(name)
+            join = None if write is None else write.join
+            if columns is None and join is None:
+                continue
+            plan = plan_sequential(
+                model,
+                columns,
+                join,
+                work.predictions,
+                work.label_messages,
+                lambda fields, name=name: self.store.sequential_states(name, fields),  # type: ignore[misc]
+            )
+            if not plan.states:
+                continue
+            if write is None:
+                write = ModelWrite(model=name, expected_events=self._cursors[name].events, events=0)
+                writes[name] = write
+            write.sequential = plan
+
+    def _plan_joins(
+        self, work: _Work, plans: dict[str, Plan], writes: dict[str, ModelWrite]
+    ) -> None:
+        """Read what this batch's ids can join with, and plan the joins (step 4, labels)."""
+        for name in sorted(set(plans) | set(work.labels.models)):
+            model = self.config.models[name]
+            plan = plans.get(name)
+            keyed = keyed_predictions(
+                work.decoded.models.get(name), None if plan is None else plan.row_windows
+            )
+            labels = work.labels.models.get(name, [])
+            if not keyed and not labels:
+                continue
+            view = self.store.join_view(
+                name, [p.event_id for p in keyed], [label.event_id for label in labels]
+            )
+            write = writes.get(name)
+            if write is None:
+                write = ModelWrite(model=name, expected_events=self._cursors[name].events, events=0)
+                writes[name] = write
+            write.join = plan_joins(model, view, keyed, labels)
+            write.join_limits = (model.labels.ttl_seconds, model.labels.max_pending)
 
     def _adopt(self, plans: dict[str, Plan]) -> None:
         for name, plan in plans.items():
@@ -239,13 +394,123 @@ class Daemon:
                     extra={"model": name, "reference_id": plan.layout.profile.id},
                 )
 
-    def _count(self, decoded: DecodedBatch) -> None:
-        for dead in decoded.dead_letters:
+    def _count(self, work: _Work) -> None:
+        for dead in [*work.decoded.dead_letters, *work.labels.dead_letters]:
             self.metrics.bad_events.labels(dead.reason).inc()
-        for name, columns in decoded.models.items():
+        for name, columns in work.decoded.models.items():
             self.metrics.events.labels(name).inc(columns.rows)
             for signal, mask in columns.mismatches.items():
                 self.metrics.type_mismatches.labels(name, signal).inc(int(np.count_nonzero(mask)))
+        for detection in work.detections:
+            self.metrics.sequential_detections.labels(
+                detection.model, detection.detector, detection.signal
+            ).inc()
+            log.warning("sequential detector found a change", extra=detection.to_dict())
+        for name, join in work.joins.items():
+            self.metrics.labels_received.labels(name).inc(join.labels_received)
+            self.metrics.labels_joined.labels(name).inc(join.joined)
+            histogram = self.metrics.label_lag.labels(name)
+            for lag in join.label_lags:
+                histogram.observe(lag)
+
+    def _evaluate_quality(self) -> None:
+        """Judge the quality of windows that received labels, against the reference's."""
+        if self.config.kafka.labels_topic is None:
+            return
+        for name, layout in self._layouts.items():
+            model = self.config.models[name]
+            baseline = layout.profile.quality
+            if model.task is None:
+                continue
+            verdicts = self._with_retry(
+                lambda name=name, model=model, baseline=baseline: self._judge_quality(  # type: ignore[misc]
+                    name, model, baseline
+                )
+            )
+            for verdict in verdicts:
+                if verdict.drifted:
+                    log.warning(
+                        "model quality degraded",
+                        extra={"model": name, "result": verdict.to_dict()},
+                    )
+
+    def _alert_on_quality(
+        self, model: ModelConfig, window_id: int, verdict: QualityVerdict, method: str
+    ) -> None:
+        """Give a window's first judged quality verdict to the alert rules (kind performance).
+
+        Once per window, atomically with the alert state it moves: labels keep
+        arriving after a window is judged, but the rules count each window once.
+        """
+        if self._alert_records is None:
+            return
+        result = SignalResult(
+            signal=verdict.metric,
+            role="performance",
+            method=method,
+            score=verdict.score,
+            p_value=verdict.p_value,
+            statistic=None,
+            warn=verdict.warn,
+            critical=verdict.critical,
+            drifted=verdict.drifted,
+            severity=verdict.severity,
+        )
+        layout = self._layouts[model.name]
+        reference = {"id": layout.profile.id, "events": layout.profile.events}
+        now = time.time()
+        facts = WindowFacts(window_id, now, now, verdict.labels)
+        for _ in range(MAX_PLAN_ATTEMPTS):
+            plan = plan_window(
+                model, self._alert_records.read(model.name), [result], facts, reference, now
+            )
+            outcome = self.store.apply_quality_alert(
+                model.name, window_id, plan.to_json(self.config.alerting.audit_size)
+            )
+            if outcome != -2:
+                if outcome == 1 and plan.outbox:
+                    self.delivery.wake()
+                return
+        raise ServiceUnavailable(f"alert state of {model.name!r} kept moving")
+
+    def _judge_quality(
+        self, name: str, model: ModelConfig, baseline: Mapping[str, Any] | None
+    ) -> list[QualityVerdict]:
+        dirty, _ = self.store.quality_windows(name)
+        if not dirty:
+            return []
+        task = model.task
+        assert task is not None
+        base = EMPTY if baseline is None else QualityCounts.from_state(baseline)
+        latest: dict[str, str] = {}
+        summary: dict[str, Any] = {}
+        verdicts = []
+        alerted = self.store.quality_alerted(name) if self._alert_records else set()
+        for window_id in dirty:
+            counts = self.store.quality_counts(name, window_id)
+            metrics = quality_metrics(task, counts)
+            verdict = judge_quality(
+                task,
+                counts,
+                base,
+                alpha=model.drift.alpha,
+                min_labels=model.labels.min_labels,
+            )
+            if counts.pairs >= model.labels.min_labels or not summary:
+                summary = {"window": window_id, "labels": counts.pairs, "metrics": metrics}
+                for metric, value in metrics.items():
+                    self.metrics.quality.labels(name, metric).set(value)
+            if verdict is not None and (verdict.severity != "insufficient" or not latest):
+                result = {**verdict.to_dict(), "window": {"id": window_id}}
+                latest = {f"performance/{verdict.metric}": json.dumps(result)}
+                verdicts.append(verdict)
+                labels = (name, verdict.metric, result["method"])
+                self.metrics.drift_score.labels(*labels).set(verdict.score)
+                self.metrics.drifted.labels(*labels).set(1 if verdict.drifted else 0)
+                if verdict.severity != "insufficient" and window_id not in alerted:
+                    self._alert_on_quality(model, window_id, verdict, result["method"])
+        self.store.record_quality(name, dirty, latest, summary)
+        return verdicts
 
     def _evaluate(self) -> None:
         reports = self._with_retry(lambda: self.evaluator.run(self._layouts))
@@ -260,6 +525,25 @@ class Daemon:
                         "drifted": sorted({f"{r.signal}/{r.method}" for r in report.drifted}),
                     },
                 )
+            plan = report.alerts
+            if plan is not None:
+                for change in plan.transitions:
+                    self.metrics.alert_transitions.labels(report.model, change.status).inc()
+                    log.log(
+                        logging.WARNING if change.notify else logging.INFO,
+                        "alert transition",
+                        extra={
+                            "key": change.dedup_key,
+                            "from": change.previous,
+                            "to": change.status,
+                            "episode": change.episode,
+                            "reason": change.reason,
+                        },
+                    )
+                if plan.trigger is not None:
+                    self.metrics.retrain_triggers.labels(report.model).inc()
+                if plan.outbox:
+                    self.delivery.wake()
             if self._on_window is not None:
                 self._on_window(report)
 
@@ -307,6 +591,7 @@ class Daemon:
             log.error("service unavailable; pausing", extra={"error": str(error)})
         self.status.redis_ok = False
         self.metrics.redis_up.set(0)
+        self._last_heartbeat = 0.0  # beat again as soon as Redis answers
 
     def _beat(self) -> None:
         now = time.monotonic()

@@ -91,6 +91,12 @@ class ModelColumns:
     mismatches: dict[str, NDArray[np.bool_]]
     ts: NDArray[np.float64]
     event_ids: list[str | None] = field(default_factory=list)
+    predictions: list[Any] = field(default_factory=list)
+    """Each event's prediction as sent (score, class, or probabilities), for label joins."""
+    labels: list[Any] = field(default_factory=list)
+    """Each event's ``label`` field (None for most live events)."""
+    positions: NDArray[np.intp] = field(default_factory=lambda: np.empty(0, dtype=np.intp))
+    """Each row's position among the batch's messages (for its partition and offset)."""
 
 
 @dataclass(slots=True)
@@ -149,6 +155,8 @@ def _build_codec(model: ModelConfig) -> _ModelCodec:
         ("ts", float | datetime | None, None),
         ("event_id", str | int | None, None),
         ("model_version", str | int | None, None),
+        # A reference event may carry its ground truth; live events ignore it.
+        ("label", str | int | float | bool | None, None),
     ]
     strict = msgspec.defstruct(
         "PredictionEvent", event_fields, tag_field="model", tag=model.name, frozen=True, gc=False
@@ -344,6 +352,7 @@ def _strict_event(codec: _ModelCodec, lenient: Any) -> tuple[Any, tuple[str, ...
         ts=lenient.ts,
         event_id=lenient.event_id,
         model_version=lenient.model_version,
+        label=lenient.label,
     )
     return event, tuple(mismatched)
 
@@ -383,8 +392,8 @@ def _model_columns(
         )
         for name, values in zip(codec.categorical, columns, strict=True):
             categorical[name] = values
+    predictions = [event.prediction for event in events]
     if codec.config.prediction is not None:
-        predictions = [event.prediction for event in events]
         if codec.config.prediction == "numeric":
             column, wrong = _numeric_predictions(predictions, codec.config.positive_class)
             numeric["prediction"] = column
@@ -401,6 +410,9 @@ def _model_columns(
         mismatches=mismatches,
         ts=_event_times([event.ts for event in events], positions, message_timestamps),
         event_ids=[None if e.event_id is None else str(e.event_id) for e in events],
+        predictions=predictions,
+        labels=[event.label for event in events],
+        positions=positions,
     )
 
 
@@ -452,6 +464,11 @@ def _event_times(
     if absent.any():
         ts[absent] = message_timestamps(positions[absent])
     return ts
+
+
+def event_time(value: float | datetime | None) -> float:
+    """Epoch seconds of an event's ``ts`` (NaN when absent)."""
+    return _epoch(value)
 
 
 def _epoch(value: float | datetime | None) -> float:

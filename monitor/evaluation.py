@@ -1,4 +1,4 @@
-"""Evaluating closed windows and recording their results, once each.
+"""Evaluating closed windows and recording their results, once each, with their alerts.
 
 A window waits in the model's ``closing`` set until some instance takes its
 lease, evaluates it (pure computation in ``detectors``) and records the results
@@ -6,22 +6,34 @@ through ``finalize_window.lua``, which only the first evaluator gets through. A
 crash between lease and record leaves the window in ``closing``; the lease
 expires and the window is evaluated again, with the same counts and therefore
 the same results.
+
+Recording also applies the window's alert plan (``monitor.alerts.plan``): state
+transitions, audit entries and outbox messages, in the same script, under a
+compare-and-set on the alert state's version. A model's windows are recorded in
+order (the state machine counts consecutive windows): an evaluator does not
+skip past a window another instance holds, and the script refuses a window while
+an older one still waits.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from detectors.evaluate import DecisionSettings, SignalResult, evaluate_window
 from detectors.window import WindowLayout
+from monitor.alerts.plan import AlertPlan, plan_window
+from monitor.alerts.records import AlertRecords
+from monitor.alerts.state import WindowFacts
 from monitor.config import ModelConfig
-from monitor.store import StateStore, StoredWindow
+from monitor.errors import ServiceUnavailable
+from monitor.store import FinalizeOutcome, StateStore, StoredWindow
 
 LEASE_MS = 15_000
+MAX_PLAN_ATTEMPTS = 20
 
 
 def decision_settings(model: ModelConfig) -> DecisionSettings:
@@ -49,10 +61,15 @@ class WindowReport:
     reference_id: str
     results: tuple[SignalResult, ...]
     note: str = ""
+    reference_events: int = 0
+    alerts: AlertPlan | None = None  # what recording this window did to its alerts
 
     @property
     def drifted(self) -> list[SignalResult]:
         return [r for r in self.results if r.drifted]
+
+    def window_facts(self) -> WindowFacts:
+        return WindowFacts(self.window_id, self.start_ts, self.end_ts, self.events)
 
     def window_dict(self) -> dict[str, Any]:
         return {
@@ -89,19 +106,26 @@ class WindowEvaluator:
         store: StateStore,
         models: Mapping[str, ModelConfig],
         owner: str,
+        *,
+        alerts: AlertRecords | None = None,
+        audit_size: int = 10_000,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._models = models
         self._settings = {name: decision_settings(model) for name, model in models.items()}
         self._owner = owner
+        self._alerts = alerts
+        self._audit_size = audit_size
+        self._clock = clock
 
     def run(self, layouts: Mapping[str, WindowLayout]) -> list[WindowReport]:
-        """Evaluate what is waiting; returns the windows this call recorded."""
+        """Evaluate what is waiting, oldest first; returns the windows this call recorded."""
         reports = []
         for name, layout in layouts.items():
             for window_id in self._store.closing_windows(name):
                 if not self._store.claim(name, window_id, self._owner, LEASE_MS):
-                    continue
+                    break  # another instance holds it; later windows must wait their turn
                 stored = self._store.window(name, window_id, layout)
                 report = self._evaluate(name, layout, stored)
                 latest = {
@@ -114,11 +138,45 @@ class WindowEvaluator:
                     )
                     for r in report.results
                 }
-                if self._store.finalize(
-                    name, window_id, self._owner, report.history_entry(time.time()), latest
-                ):
+                outcome, report = self._record(report, latest)
+                if outcome == "recorded":
                     reports.append(report)
+                elif outcome == "later":
+                    break
         return reports
+
+    def _record(
+        self, report: WindowReport, latest: Mapping[str, str]
+    ) -> tuple[FinalizeOutcome, WindowReport]:
+        """Finalize with a plan made from the stored alert state; re-plan if it moved."""
+        model = self._models[report.model]
+        reference = {"id": report.reference_id, "events": report.reference_events}
+        for _ in range(MAX_PLAN_ATTEMPTS):
+            now = self._clock()
+            plan = None
+            if self._alerts is not None:
+                plan = plan_window(
+                    model,
+                    self._alerts.read(report.model),
+                    report.results,
+                    report.window_facts(),
+                    reference,
+                    now,
+                )
+            outcome = self._store.finalize(
+                report.model,
+                report.window_id,
+                self._owner,
+                report.history_entry(now),
+                latest,
+                "" if plan is None else plan.to_json(self._audit_size),
+            )
+            if outcome != "conflict":
+                return outcome, replace(report, alerts=plan)
+        raise ServiceUnavailable(
+            f"the alert state of model {report.model!r} kept moving for "
+            f"{MAX_PLAN_ATTEMPTS} attempts"
+        )
 
     def _evaluate(self, name: str, layout: WindowLayout, stored: StoredWindow) -> WindowReport:
         model = self._models[name]
@@ -140,5 +198,12 @@ class WindowEvaluator:
             )
         results = evaluate_window(layout, stored.counts, self._settings[name])
         return WindowReport(
-            name, stored.window_id, stored.counts.events, start, end, layout.profile.id, results
+            name,
+            stored.window_id,
+            stored.counts.events,
+            start,
+            end,
+            layout.profile.id,
+            results,
+            reference_events=layout.profile.events,
         )

@@ -63,6 +63,46 @@ class Keys:
         """String with a TTL: who is evaluating a closing window."""
         return f"{self._tag}:m:{model}:lease:{window_id}"
 
+    def pending_predictions(self, model: str) -> str:
+        """Hash: event_id → [window, prediction, ts] of predictions waiting for their label."""
+        return f"{self._tag}:m:{model}:join:predictions"
+
+    def pending_prediction_times(self, model: str) -> str:
+        """Sorted set: event_id by arrival time (for the TTL and the size cap)."""
+        return f"{self._tag}:m:{model}:join:predictions:by-time"
+
+    def pending_labels(self, model: str) -> str:
+        """Hash: event_id → [label, ts] of labels that arrived before their prediction."""
+        return f"{self._tag}:m:{model}:join:labels"
+
+    def pending_label_times(self, model: str) -> str:
+        """Sorted set: event_id by arrival time (for the TTL and the size cap)."""
+        return f"{self._tag}:m:{model}:join:labels:by-time"
+
+    def quality(self, model: str, window_id: int) -> str:
+        """Hash: ``i:<name>`` / ``f:<name>`` quality counters of one prediction window."""
+        return f"{self._tag}:m:{model}:q:{window_id}"
+
+    def quality_dirty(self, model: str) -> str:
+        """Set of window ids whose quality counters changed since they were last judged."""
+        return f"{self._tag}:m:{model}:q:dirty"
+
+    def quality_windows(self, model: str) -> str:
+        """Sorted set of window ids that have quality counters (bounded by history_size)."""
+        return f"{self._tag}:m:{model}:q:windows"
+
+    def sequential_states(self, model: str) -> str:
+        """Hash: ``detector/topic/partition`` → the detector's saved state (JSON)."""
+        return f"{self._tag}:m:{model}:seq:states"
+
+    def sequential_detections(self, model: str) -> str:
+        """List (newest first, bounded): detections with their partition and offset."""
+        return f"{self._tag}:m:{model}:seq:detections"
+
+    def quality_alerted(self, model: str) -> str:
+        """Set of window ids whose quality verdict has been given to the alert rules."""
+        return f"{self._tag}:m:{model}:q:alerted"
+
     def latest(self, model: str) -> str:
         """Hash: ``signal/method`` → latest result as JSON."""
         return f"{self._tag}:m:{model}:latest"
@@ -70,3 +110,33 @@ class Keys:
     def history(self, model: str) -> str:
         """List (newest first, bounded): one JSON summary per closed window."""
         return f"{self._tag}:m:{model}:history"
+
+    def alert_states(self, model: str) -> str:
+        """Hash: dedup key → alert state (JSON), ``_retrain`` → retrain state, ``_version`` →
+        id of the last window applied (the compare-and-set version)."""
+        return f"{self._tag}:m:{model}:alerts"
+
+    @property
+    def alert_audit(self) -> str:
+        """Stream (bounded): every alert transition and retrain trigger, with its evidence."""
+        return f"{self._tag}:alerts:audit"
+
+    @property
+    def outbox(self) -> str:
+        """Stream: notifications waiting for delivery (deleted once delivered or dead)."""
+        return f"{self._tag}:outbox"
+
+    @property
+    def outbox_depth(self) -> str:
+        """Hash: sink name → messages in the outbox for it."""
+        return f"{self._tag}:outbox:depth"
+
+    @property
+    def outbox_attempts(self) -> str:
+        """Hash: outbox entry id → failed attempts, next attempt time and last error (JSON)."""
+        return f"{self._tag}:outbox:attempts"
+
+    @property
+    def outbox_dead(self) -> str:
+        """List (newest first, bounded): messages given up after their last attempt (JSON)."""
+        return f"{self._tag}:outbox:dead"

@@ -2,7 +2,8 @@
 
 Log calls pass their facts in ``extra``; the JSON formatter writes them as
 fields, so a log pipeline can filter on ``model`` or ``partition`` without
-parsing prose. Values under keys that look like secrets are redacted.
+parsing prose. Values under keys that look like secrets are redacted, and so
+are passwords inside URLs anywhere in a line (message, fields, traceback).
 """
 
 from __future__ import annotations
@@ -41,13 +42,13 @@ class JsonFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = redact(value, key)
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
 
 
@@ -60,8 +61,11 @@ class TextFormatter(logging.Formatter):
             for k, v in vars(record).items()
             if k not in _STANDARD and not k.startswith("_")
         )
-        base = f"{self.formatTime(record)} {record.levelname:<7} {record.getMessage()}"
-        return f"{base} {extras}" if extras else base
+        base = f"{self.formatTime(record)} {record.levelname:<7} {redact(record.getMessage())}"
+        line = f"{base} {extras}" if extras else base
+        if record.exc_info:
+            line = f"{line}\n{redact(self.formatException(record.exc_info))}"
+        return line
 
 
 def configure_logging(fmt: str = "json", level: str = "INFO") -> None:

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from detectors.evaluate import SignalResult
 
+_DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 _BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -115,6 +116,56 @@ class Metrics:
             "drift_monitor_redis_up", "1 when the last Redis call succeeded.", registry=registry
         )
         self.ready = Gauge("drift_monitor_ready", "1 when /readyz answers 200.", registry=registry)
+        self.declare_quality(registry)
+        self.alert_transitions = Counter(
+            "drift_monitor_alert_transitions",
+            "Alert state changes recorded by this instance (to: pending, firing, resolved, ...).",
+            ["model", "to"],
+            registry=registry,
+        )
+        self.retrain_triggers = Counter(
+            "drift_monitor_retrain_triggers",
+            "Retraining triggers recorded by this instance.",
+            ["model"],
+            registry=registry,
+        )
+        self.sink_sent = Counter(
+            "drift_monitor_sink_sent",
+            "Messages a sink accepted.",
+            ["sink"],
+            registry=registry,
+        )
+        self.sink_failed = Counter(
+            "drift_monitor_sink_failed",
+            "Messages given up for a sink (moved to the dead-letter list).",
+            ["sink"],
+            registry=registry,
+        )
+        self.sink_retries = Counter(
+            "drift_monitor_sink_retries",
+            "Failed delivery attempts that will be retried.",
+            ["sink"],
+            registry=registry,
+        )
+        self.sink_retrying = Gauge(
+            "drift_monitor_sink_retrying",
+            "Messages this instance holds that failed at least once and wait for a retry.",
+            ["sink"],
+            registry=registry,
+        )
+        self.outbox_depth = Gauge(
+            "drift_monitor_outbox_depth",
+            "Messages in the outbox, not yet delivered or given up, per sink.",
+            ["sink"],
+            registry=registry,
+        )
+        self.sink_latency = Histogram(
+            "drift_monitor_sink_delivery_seconds",
+            "From the outbox entry (window recorded) to the sink's acceptance, retries included.",
+            ["sink"],
+            buckets=_DELIVERY_BUCKETS,
+            registry=registry,
+        )
 
     def record_results(
         self, model: str, results: Iterable[SignalResult], window_end: float
@@ -134,6 +185,52 @@ class Metrics:
         self.window_end.labels(model).set(window_end)
         self.windows_closed.labels(model).inc()
 
-    def record_lag(self, topic: str, lags: Mapping[int, int]) -> None:
-        for partition, lag in lags.items():
+    def record_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
+        for (topic, partition), lag in lags.items():
             self.consumer_lag.labels(topic, str(partition)).set(lag)
+
+    def declare_quality(self, registry: CollectorRegistry) -> None:
+        """Metrics of the label join and of model quality."""
+        self.labels_received = Counter(
+            "drift_monitor_labels",
+            "Label events received (joined now or waiting for their prediction).",
+            ["model"],
+            registry=registry,
+        )
+        self.labels_joined = Counter(
+            "drift_monitor_labels_joined",
+            "Labels joined with their prediction.",
+            ["model"],
+            registry=registry,
+        )
+        self.label_lag = Histogram(
+            "drift_monitor_label_lag_seconds",
+            "Event time from a prediction to its label (negative: the label came first).",
+            ["model"],
+            buckets=(-3600, -60, 0, 1, 10, 60, 300, 1800, 3600, 21600, 86400, 604800),
+            registry=registry,
+        )
+        self.join_coverage = Gauge(
+            "drift_monitor_label_join_coverage",
+            "Share of predictions with an event_id that have been joined with a label so far.",
+            ["model"],
+            registry=registry,
+        )
+        self.labels_unmatched = Gauge(
+            "drift_monitor_labels_unmatched",
+            "Labels whose prediction never arrived within labels.ttl_seconds (cumulative).",
+            ["model"],
+            registry=registry,
+        )
+        self.sequential_detections = Counter(
+            "drift_monitor_sequential_detections",
+            "Changes found by sequential detectors (each also logged with partition and offset).",
+            ["model", "detector", "signal"],
+            registry=registry,
+        )
+        self.quality = Gauge(
+            "drift_monitor_quality",
+            "Quality metric of the latest window judged on its labels.",
+            ["model", "metric"],
+            registry=registry,
+        )

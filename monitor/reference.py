@@ -9,6 +9,7 @@ read with Arrow.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from detectors.profile import ReferenceProfile, build_reference_profile, categor
 from monitor.config import Config, ModelConfig
 from monitor.decode import EventDecoder
 from monitor.errors import ReferenceDataError
+from monitor.quality_inputs import count_pairs
 from monitor.store import StateStore
 from monitor.windowing import signal_specs
 
@@ -44,14 +46,15 @@ def build_profile_from_file(
     if not path.is_file():
         raise ReferenceDataError(f"reference file {path} does not exist")
     suffix = path.suffix.lower()
+    pairs: tuple[list[Any], list[Any]] = ([], [])
     if suffix in JSONL_SUFFIXES:
-        columns = _jsonl_columns(config, model, path, progress)
+        columns = _jsonl_columns(config, model, path, progress, pairs)
     elif suffix == ".csv":
-        columns = _table_columns(model, _read_csv(path), path)
+        columns = _table_columns(model, _read_csv(path), path, pairs)
         if progress:
             progress(path.stat().st_size)
     elif suffix == ".parquet":
-        columns = _table_columns(model, _read_parquet(path), path)
+        columns = _table_columns(model, _read_parquet(path), path, pairs)
         if progress:
             progress(path.stat().st_size)
     else:
@@ -59,7 +62,7 @@ def build_profile_from_file(
             f"reference file {path}: unknown format {suffix!r}; use .jsonl, .csv or .parquet"
         )
     try:
-        return build_reference_profile(
+        profile = build_reference_profile(
             model.name,
             signal_specs(model),
             columns,
@@ -70,6 +73,10 @@ def build_profile_from_file(
         )
     except ValueError as error:
         raise ReferenceDataError(f"reference file {path}: {error}") from error
+    baseline = count_pairs(model, *pairs)
+    if baseline.pairs == 0:
+        return profile
+    return dataclasses.replace(profile, quality=baseline.to_state())
 
 
 def load_or_build_references(config: Config, store: StateStore) -> dict[str, ReferenceProfile]:
@@ -122,11 +129,16 @@ def _jsonl_lines(path: Path, progress: Progress | None) -> Iterator[list[bytes]]
 
 
 def _jsonl_columns(
-    config: Config, model: ModelConfig, path: Path, progress: Progress | None
+    config: Config,
+    model: ModelConfig,
+    path: Path,
+    progress: Progress | None,
+    pairs: tuple[list[Any], list[Any]],
 ) -> dict[str, NDArray[Any]]:
+    """Columns of the model's events; labelled events also add to ``pairs``."""
     decoder = EventDecoder(config)
     numeric: dict[str, list[NDArray[np.float64]]] = {}
-    categorical: dict[str, list[str | None]] = {}
+    categorical: dict[str, list[Any]] = {}
     rejected: dict[str, int] = {}
     for lines in _jsonl_lines(path, progress):
         now = time.time()
@@ -136,10 +148,12 @@ def _jsonl_columns(
         columns = decoded.models.get(model.name)
         if columns is None:
             continue
-        for name, values in columns.numeric.items():
-            numeric.setdefault(name, []).append(values)
-        for name, labels in columns.categorical.items():
-            categorical.setdefault(name, []).extend(labels)
+        for name, column in columns.numeric.items():
+            numeric.setdefault(name, []).append(column)
+        for name, values in columns.categorical.items():
+            categorical.setdefault(name, []).extend(values)
+        pairs[0].extend(columns.predictions)
+        pairs[1].extend(columns.labels)
     if rejected:
         log.warning("reference lines skipped", extra={"path": str(path), "reasons": rejected})
     if not numeric and not categorical:
@@ -166,7 +180,13 @@ def _read_parquet(path: Path) -> pa.Table:
         raise ReferenceDataError(f"reference file {path}: {error}") from error
 
 
-def _table_columns(model: ModelConfig, table: pa.Table, path: Path) -> dict[str, NDArray[Any]]:
+def _table_columns(
+    model: ModelConfig, table: pa.Table, path: Path, pairs: tuple[list[Any], list[Any]]
+) -> dict[str, NDArray[Any]]:
+    """Columns by name; a ``label`` column (with ``prediction``) also fills ``pairs``."""
+    if "label" in table.column_names and "prediction" in table.column_names:
+        pairs[0].extend(table.column("prediction").to_pylist())
+        pairs[1].extend(table.column("label").to_pylist())
     columns: dict[str, NDArray[Any]] = {}
     missing = [s.name for s in signal_specs(model) if s.name not in table.column_names]
     if missing:

@@ -80,11 +80,15 @@ class Batch:
     """Messages of one consume call, with each partition's first and next offset."""
 
     messages: list[Message]
-    offsets: dict[int, tuple[int, int]]
+    offsets: dict[tuple[str, int], tuple[int, int]]
+
+
+TopicPartitionKey = tuple[str, int]
+"""(topic, partition): offsets, assignments and lag are kept per partition of each topic."""
 
 
 class KafkaSource:
-    """Consumes the predictions topic in micro-batches for one daemon instance."""
+    """Consumes the predictions topic (and the labels topic, if any) in micro-batches."""
 
     def __init__(
         self, config: Config, store: StateStore, *, client_id: str, stop: threading.Event
@@ -94,18 +98,22 @@ class KafkaSource:
         self._client_id = client_id
         self._stop = stop
         self._topic = config.kafka.predictions_topic
+        self._topics = [config.kafka.predictions_topic]
+        if config.kafka.labels_topic is not None:
+            self._topics.append(config.kafka.labels_topic)
         self._consumer: Consumer | None = None
-        self._assigned: set[int] = set()
+        self._assigned: set[TopicPartitionKey] = set()
         self._cooperative = False
-        self._rewind: dict[int, int] = {}
+        self._rewind: dict[TopicPartitionKey, int] = {}
         self.assignment_received = False
 
     @property
     def topic(self) -> str:
+        """The predictions topic."""
         return self._topic
 
     @property
-    def assigned(self) -> frozenset[int]:
+    def assigned(self) -> frozenset[TopicPartitionKey]:
         return frozenset(self._assigned)
 
     def start(self) -> None:
@@ -113,7 +121,7 @@ class KafkaSource:
         self._cooperative = "cooperative" in str(settings.get("partition.assignment.strategy", ""))
         self._consumer = Consumer(settings, logger=_librdkafka_log)
         self._consumer.subscribe(
-            [self._topic],
+            self._topics,
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_revoke,
@@ -125,33 +133,35 @@ class KafkaSource:
         return self._consumer
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        stored = self._stored_offsets([p.partition for p in partitions])
+        stored = self._stored_offsets([(p.topic, p.partition) for p in partitions])
         for partition in partitions:
-            partition.offset = stored.get(partition.partition, OFFSET_INVALID)
+            partition.offset = stored.get((partition.topic, partition.partition), OFFSET_INVALID)
         if self._cooperative:
             consumer.incremental_assign(partitions)
         else:
             consumer.assign(partitions)
-        self._assigned.update(p.partition for p in partitions)
+        self._assigned.update((p.topic, p.partition) for p in partitions)
         self.assignment_received = True
         log.info(
             "partitions assigned",
-            extra={"topic": self._topic, "partitions": {p.partition: p.offset for p in partitions}},
+            extra={"partitions": {f"{p.topic}/{p.partition}": p.offset for p in partitions}},
         )
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._assigned.difference_update(p.partition for p in partitions)
+        self._assigned.difference_update((p.topic, p.partition) for p in partitions)
         log.info(
             "partitions revoked",
-            extra={"topic": self._topic, "partitions": [p.partition for p in partitions]},
+            extra={"partitions": [f"{p.topic}/{p.partition}" for p in partitions]},
         )
 
-    def _stored_offsets(self, partitions: Sequence[int]) -> dict[int, int]:
+    def _stored_offsets(
+        self, partitions: Sequence[TopicPartitionKey]
+    ) -> dict[TopicPartitionKey, int]:
         """Redis's offsets; while Redis is down, wait: guessing would lose or repeat events."""
         delay = 0.2
         while True:
             try:
-                return self._store.offsets(self._topic, partitions)
+                return self._store.offsets(partitions)
             except ServiceUnavailable as error:
                 if self._stop.is_set():
                     raise
@@ -164,7 +174,7 @@ class KafkaSource:
         kafka = self._config.kafka
         raw = consumer.consume(num_messages=kafka.batch_size, timeout=kafka.batch_timeout_ms / 1000)
         messages: list[Message] = []
-        offsets: dict[int, tuple[int, int]] = {}
+        offsets: dict[TopicPartitionKey, tuple[int, int]] = {}
         for message in raw:
             error = message.error()
             if error is not None:
@@ -174,15 +184,16 @@ class KafkaSource:
                     raise KafkaException(error)
                 log.warning("kafka error", extra={"error": str(error)})
                 continue
-            partition, offset = message.partition(), message.offset()
-            if partition is None or offset is None:
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            if topic is None or partition is None or offset is None:
                 continue
-            first, _ = offsets.get(partition, (offset, offset))
-            offsets[partition] = (first, offset + 1)
+            key = (topic, partition)
+            first, _ = offsets.get(key, (offset, offset))
+            offsets[key] = (first, offset + 1)
             messages.append(message)
         return Batch(messages, offsets)
 
-    def rewind(self, batch_offsets: Mapping[int, tuple[int, int]]) -> None:
+    def rewind(self, batch_offsets: Mapping[TopicPartitionKey, tuple[int, int]]) -> None:
         """Re-position a refused batch's partitions: at Redis's offset, or else the batch's start.
 
         A partition Redis has never seen must go back to where the batch began,
@@ -190,14 +201,13 @@ class KafkaSource:
         """
         consumer = self._require()
         stored = self._stored_offsets(list(batch_offsets))
-        for partition, (first, _) in batch_offsets.items():
-            if partition in self._assigned:
-                offset = stored.get(partition, first)
-                consumer.seek(TopicPartition(self._topic, partition, offset))
+        for key, (first, _) in batch_offsets.items():
+            if key in self._assigned:
+                consumer.seek(TopicPartition(key[0], key[1], stored.get(key, first)))
 
-    def commit(self, offsets: Mapping[int, tuple[int, int]]) -> None:
+    def commit(self, offsets: Mapping[TopicPartitionKey, tuple[int, int]]) -> None:
         consumer = self._require()
-        positions = [TopicPartition(self._topic, p, after) for p, (_, after) in offsets.items()]
+        positions = [TopicPartition(t, p, after) for (t, p), (_, after) in offsets.items()]
         if positions:
             try:
                 consumer.commit(offsets=positions, asynchronous=True)
@@ -207,25 +217,23 @@ class KafkaSource:
                     extra={"error": str(error)},
                 )
 
-    def lag(self, next_offsets: Mapping[int, int]) -> dict[int, int]:
+    def lag(self, next_offsets: Mapping[TopicPartitionKey, int]) -> dict[TopicPartitionKey, int]:
         """Per assigned partition: messages behind the high watermark seen with the last fetch."""
         consumer = self._require()
         lags = {}
-        for partition in sorted(self._assigned):
+        for key in sorted(self._assigned):
             try:
-                _, high = consumer.get_watermark_offsets(
-                    TopicPartition(self._topic, partition), cached=True
-                )
+                _, high = consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
             except KafkaException:
                 continue
-            position = next_offsets.get(partition)
+            position = next_offsets.get(key)
             if high >= 0 and position is not None:
-                lags[partition] = max(high - position, 0)
+                lags[key] = max(high - position, 0)
         return lags
 
     def pause(self) -> None:
         consumer = self._require()
-        consumer.pause([TopicPartition(self._topic, p) for p in self._assigned])
+        consumer.pause([TopicPartition(t, p) for t, p in self._assigned])
 
     def keep_alive(self) -> None:
         """Poll while paused, so a long outage does not cost the group membership.
@@ -236,16 +244,17 @@ class KafkaSource:
         message = self._require().poll(0)
         if message is None or message.error() is not None:
             return
-        partition, offset = message.partition(), message.offset()
-        if partition is not None and offset is not None:
-            self._rewind[partition] = min(offset, self._rewind.get(partition, offset))
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        if topic is not None and partition is not None and offset is not None:
+            key = (topic, partition)
+            self._rewind[key] = min(offset, self._rewind.get(key, offset))
 
     def resume(self) -> None:
         consumer = self._require()
-        consumer.resume([TopicPartition(self._topic, p) for p in self._assigned])
-        for partition, offset in self._rewind.items():
-            if partition in self._assigned:
-                consumer.seek(TopicPartition(self._topic, partition, offset))
+        consumer.resume([TopicPartition(t, p) for t, p in self._assigned])
+        for key, offset in self._rewind.items():
+            if key in self._assigned:
+                consumer.seek(TopicPartition(key[0], key[1], offset))
         self._rewind.clear()
 
     def close(self) -> None:

@@ -11,7 +11,8 @@ integers and floats, profiles and results are JSON.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -25,9 +26,12 @@ from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from detectors.profile import ReferenceProfile
+from detectors.quality import QualityCounts
 from detectors.window import WindowCounts, WindowLayout
 from monitor.errors import ServiceUnavailable, StateError
+from monitor.joins import JoinPlan, JoinView
 from monitor.keys import Keys
+from monitor.sequential import SequentialPlan
 
 _UNAVAILABLE = (
     redis.exceptions.ConnectionError,
@@ -72,14 +76,17 @@ class ModelWrite:
     reference_chunk: bytes | None = None
     reference_rows: int = 0
     reference: ReferenceProfile | None = None
+    join: JoinPlan | None = None
+    sequential: SequentialPlan | None = None
+    join_limits: tuple[float, int] = (604800.0, 1_000_000)
+    """(ttl_seconds, max_pending) of waiting predictions and labels."""
 
 
 @dataclass(slots=True)
 class BatchWrite:
     """One micro-batch's state change: per-model writes and each partition's offset range."""
 
-    topic: str
-    offsets: dict[int, tuple[int, int]]  # partition -> (first offset, next offset)
+    offsets: dict[tuple[str, int], tuple[int, int]]  # (topic, partition) -> (first, next)
     models: list[ModelWrite]
 
 
@@ -113,6 +120,15 @@ class StoredWindow:
     reference_id: str
 
 
+FinalizeOutcome = Literal["recorded", "duplicate", "later", "conflict"]
+_FINALIZE_OUTCOMES: dict[int, FinalizeOutcome] = {
+    1: "recorded",
+    0: "duplicate",
+    -1: "later",
+    -2: "conflict",
+}
+
+
 def _script(name: str) -> str:
     return files("monitor").joinpath(name).read_text(encoding="utf-8")
 
@@ -126,6 +142,7 @@ class StateStore:
         self.history_size = history_size
         self._apply = client.register_script(_script("apply_batch.lua"))
         self._finalize = client.register_script(_script("finalize_window.lua"))
+        self._apply_alert_plan = client.register_script(_script("apply_alert_plan.lua"))
 
     def ping(self) -> bool:
         try:
@@ -133,13 +150,13 @@ class StateStore:
         except (*_UNAVAILABLE, redis.exceptions.RedisError):
             return False
 
-    def offsets(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
-        """Next offset to consume per partition, for those partitions Redis knows."""
+    def offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Next offset to consume per (topic, partition), for those partitions Redis knows."""
         if not partitions:
             return {}
         with redis_errors():
-            values = self.client.hmget(self.keys.offsets, [f"{topic}/{p}" for p in partitions])
-        return {p: int(v) for p, v in zip(partitions, values, strict=True) if v is not None}
+            values = self.client.hmget(self.keys.offsets, [f"{t}/{p}" for t, p in partitions])
+        return {key: int(v) for key, v in zip(partitions, values, strict=True) if v is not None}
 
     def cursor(self, model: str) -> ModelCursor:
         with redis_errors():
@@ -235,11 +252,21 @@ class StateStore:
                 entry["reference"] = key(self.keys.reference(name))
                 entry["reference_arg"] = blob(write.reference.to_json())
                 entry["ref_id"] = write.reference.id
+            if write.join is not None and not write.join.empty:
+                entry["join"] = self._join_entry(name, write.join, write.join_limits, key)
+            if write.sequential is not None and write.sequential.states:
+                entry["sequential"] = {
+                    "states": key(self.keys.sequential_states(name)),
+                    "detections": key(self.keys.sequential_detections(name)),
+                    "set": [x for item in write.sequential.states.items() for x in item],
+                    "found": [json.dumps(d.to_dict()) for d in write.sequential.detections],
+                    "keep": str(self.history_size),
+                }
             models.append(entry)
         payload = {
             "offsets": [
-                [f"{batch.topic}/{p}", str(first), str(after)]
-                for p, (first, after) in batch.offsets.items()
+                [f"{topic}/{p}", str(first), str(after)]
+                for (topic, p), (first, after) in batch.offsets.items()
             ],
             "models": models,
         }
@@ -255,6 +282,121 @@ class StateStore:
         if status == "conflict":
             return ApplyOutcome("conflict", subject, stored)
         raise StateError(f"unexpected reply from apply_batch.lua: {reply!r}")
+
+    def _join_entry(
+        self,
+        name: str,
+        join: JoinPlan,
+        limits: tuple[float, int],
+        key: Callable[[str], int],
+    ) -> dict[str, Any]:
+        now = time.time()
+        ttl_seconds, max_pending = limits
+        return {
+            "expect": str(join.expected_version),
+            "preds": key(self.keys.pending_predictions(name)),
+            "pred_times": key(self.keys.pending_prediction_times(name)),
+            "labels": key(self.keys.pending_labels(name)),
+            "label_times": key(self.keys.pending_label_times(name)),
+            "dirty": key(self.keys.quality_dirty(name)),
+            "quality_windows": key(self.keys.quality_windows(name)),
+            "store_preds": [x for item in join.store_predictions.items() for x in item],
+            "store_labels": [x for item in join.store_labels.items() for x in item],
+            "del_preds": join.delete_predictions,
+            "del_labels": join.delete_labels,
+            "quality": [
+                {
+                    "key": key(self.keys.quality(name, window_id)),
+                    "id": str(window_id),
+                    "ints": [x for k, v in counts.ints.items() for x in (f"i:{k}", str(v))],
+                    "floats": [x for k, v in counts.floats.items() for x in (f"f:{k}", repr(v))],
+                }
+                for window_id, counts in join.quality.items()
+            ],
+            "now": repr(now),
+            "expire_before": repr(now - ttl_seconds),
+            "max_pending": str(max_pending),
+            "joined": str(join.joined),
+            "labels_received": str(join.labels_received),
+            "predictions_keyed": str(join.predictions_keyed),
+        }
+
+    def quality_alerted(self, model: str) -> set[int]:
+        with redis_errors():
+            return {int(_bytes(w)) for w in self.client.smembers(self.keys.quality_alerted(model))}
+
+    def apply_quality_alert(self, model: str, window_id: int, plan_json: str) -> int:
+        """1 applied, 0 already alerted on this window, -2 the alert state moved (re-plan)."""
+        keys = [
+            self.keys.alert_states(model),
+            self.keys.alert_audit,
+            self.keys.outbox,
+            self.keys.outbox_depth,
+            self.keys.quality_alerted(model),
+        ]
+        with redis_errors():
+            return int(self._apply_alert_plan(keys=keys, args=[str(window_id), plan_json]))
+
+    def sequential_states(self, model: str, fields: list[str]) -> list[bytes | None]:
+        """Saved detector states for these ``detector/topic/partition`` fields."""
+        with redis_errors():
+            values = self.client.hmget(self.keys.sequential_states(model), fields)
+        return [None if v is None else _bytes(v) for v in values]
+
+    def join_view(self, model: str, prediction_ids: list[str], label_ids: list[str]) -> JoinView:
+        """The waiting labels and predictions these ids could join with, and the join version."""
+        with redis_errors():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hget(self.keys.meta(model), "join_version")
+            pipe.hmget(self.keys.pending_labels(model), prediction_ids or ["-"])
+            pipe.hmget(self.keys.pending_predictions(model), label_ids or ["-"])
+            version, labels, predictions = pipe.execute()
+        return JoinView(
+            version=int(version or 0),
+            labels_for_predictions=labels if prediction_ids else [],
+            predictions_for_labels=predictions if label_ids else [],
+        )
+
+    def quality_windows(self, model: str) -> tuple[list[int], list[int]]:
+        """(windows whose quality changed since last judged, every window with quality)."""
+        with redis_errors():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.smembers(self.keys.quality_dirty(model))
+            pipe.zrange(self.keys.quality_windows(model), 0, -1)
+            dirty, known = pipe.execute()
+        return sorted(int(_bytes(i)) for i in dirty), [int(_bytes(i)) for i in known]
+
+    def quality_counts(self, model: str, window_id: int) -> QualityCounts:
+        with redis_errors():
+            raw = self.client.hgetall(self.keys.quality(model, window_id))
+        ints: dict[str, int] = {}
+        floats: dict[str, float] = {}
+        for k, v in raw.items():
+            name = _bytes(k).decode()
+            if name.startswith("i:"):
+                ints[name[2:]] = int(_bytes(v))
+            elif name.startswith("f:"):
+                floats[name[2:]] = float(_bytes(v))
+        return QualityCounts(ints, floats)
+
+    def record_quality(
+        self, model: str, judged: list[int], latest: Mapping[str, str], summary: Mapping[str, Any]
+    ) -> None:
+        """Store the latest quality verdict, clear the judged windows from the dirty set, and
+        drop the quality counters of windows older than the last ``history_size``."""
+        with redis_errors():
+            old = self.client.zrange(self.keys.quality_windows(model), 0, -self.history_size - 1)
+            pipe = self.client.pipeline(transaction=True)
+            for window in old:
+                pipe.delete(self.keys.quality(model, int(_bytes(window))))
+                pipe.zrem(self.keys.quality_windows(model), _bytes(window))
+                pipe.srem(self.keys.quality_alerted(model), _bytes(window))
+            if judged:
+                pipe.srem(self.keys.quality_dirty(model), *[str(w) for w in judged])
+            if latest:
+                pipe.hset(self.keys.latest(model), mapping=dict(latest.items()))
+            pipe.hset(self.keys.meta(model), "quality", json.dumps(summary))
+            pipe.execute()
 
     def closing_windows(self, model: str) -> list[int]:
         with redis_errors():
@@ -281,8 +423,13 @@ class StateStore:
         owner: str,
         history_entry: Mapping[str, Any],
         latest: Mapping[str, str],
-    ) -> bool:
-        """Record a window's evaluation; False when another evaluator already did."""
+        alert_plan: str = "",
+    ) -> FinalizeOutcome:
+        """Record a window's evaluation and its alert plan (JSON, see finalize_window.lua).
+
+        ``recorded``; ``duplicate`` (another evaluator recorded it); ``later`` (an older
+        window of the model waits first); ``conflict`` (the alert state moved: plan again).
+        """
         keys = [
             self.keys.closing_windows(model),
             self.keys.window(model, window_id),
@@ -290,17 +437,23 @@ class StateStore:
             self.keys.history(model),
             self.keys.meta(model),
             self.keys.lease(model, window_id),
+            self.keys.alert_states(model),
+            self.keys.alert_audit,
+            self.keys.outbox,
+            self.keys.outbox_depth,
         ]
         args: list[str] = [
             str(window_id),
             owner,
             json.dumps(history_entry, separators=(",", ":")),
             str(self.history_size),
+            alert_plan,
         ]
         for field_name, value in latest.items():
             args += [field_name, value]
         with redis_errors():
-            return bool(self._finalize(keys=keys, args=args))
+            reply = int(self._finalize(keys=keys, args=args))
+        return _FINALIZE_OUTCOMES[reply]
 
     def heartbeat(self, instance: str, ttl_seconds: int) -> None:
         with redis_errors():
@@ -315,8 +468,17 @@ class StateStore:
             pipe.lrange(self.keys.history(model), 0, -1)
             pipe.zcard(self.keys.open_windows(model))
             pipe.zcard(self.keys.closing_windows(model))
-            meta, latest, history, open_count, closing_count = pipe.execute()
+            pipe.hlen(self.keys.pending_predictions(model))
+            pipe.hlen(self.keys.pending_labels(model))
+            pipe.hgetall(self.keys.sequential_states(model))
+            pipe.lrange(self.keys.sequential_detections(model), 0, 49)
+            replies = pipe.execute()
+        meta, latest, history, open_count, closing_count, waiting_predictions, waiting_labels = (
+            replies[:7]
+        )
+        detector_states, detections = replies[7:]
         text = {k.decode(): v.decode() for k, v in meta.items()}
+        keyed = int(text.get("predictions_keyed", 0))
         return {
             "events": int(text.get("events", 0)),
             "late_events": int(text.get("late", 0)),
@@ -326,6 +488,24 @@ class StateStore:
             "watermark": float(text["watermark"]) if "watermark" in text else None,
             "reference_id": text.get("reference_id"),
             "reference_collected": int(text.get("reference_collected", 0)),
+            "labels": {
+                "received": int(text.get("labels_received", 0)),
+                "joined": int(text.get("joined", 0)),
+                "predictions_with_id": keyed,
+                "coverage": int(text.get("joined", 0)) / keyed if keyed else None,
+                "predictions_waiting": int(waiting_predictions),
+                "labels_waiting": int(waiting_labels),
+                "predictions_never_labelled": int(text.get("predictions_unlabelled", 0)),
+                "labels_never_matched": int(text.get("labels_unmatched", 0)),
+            },
+            "quality": json.loads(text["quality"]) if "quality" in text else None,
+            "sequential": {
+                "detectors": {
+                    _bytes(k).decode(): _detector_summary(json.loads(v))
+                    for k, v in sorted(detector_states.items())
+                },
+                "detections": [json.loads(d) for d in detections],
+            },
             "signals": {k.decode(): json.loads(v) for k, v in sorted(latest.items())},
             "windows": [json.loads(entry) for entry in history],
         }
@@ -343,6 +523,15 @@ def _bytes(value: Any) -> bytes:
     if isinstance(value, str | int):
         return str(value).encode()
     raise StateError(f"unexpected value from Redis: {value!r}")
+
+
+def _detector_summary(state: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": state.get("kind"),
+        "n_seen": state.get("n_seen"),
+        "n_detections": state.get("n_detections"),
+        "drift_detected": state.get("drift_detected"),
+    }
 
 
 def _window_entry(delta: WindowDelta, key_index: int) -> dict[str, Any]:

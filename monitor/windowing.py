@@ -46,6 +46,8 @@ class Plan:
     write: ModelWrite
     cursor: ModelCursor
     layout: WindowLayout | None
+    row_windows: NDArray[np.int64]
+    """The window of each row of the batch; -1 for rows in no window (reference, late)."""
 
 
 def plan_model_write(
@@ -78,12 +80,16 @@ def plan_model_write(
         write.reference_id = layout.profile.id
     open_windows = set(cursor.open_windows)
     watermark = cursor.watermark
+    row_windows = np.full(columns.rows, -1, dtype=np.int64)
     if layout is not None and start < columns.rows:
         if model.window.events is not None:
             position = cursor.events + start - collected
             _count_windows(model.window.events, position, layout, columns, start, write)
+            row_windows[start:] = (
+                position + np.arange(columns.rows - start)
+            ) // model.window.events
         else:
-            watermark = _time_windows(model, cursor, layout, columns, start, write)
+            watermark = _time_windows(model, cursor, layout, columns, start, write, row_windows)
         open_windows.update(d.window_id for d in write.windows)
         open_windows.difference_update(write.close)
     return Plan(
@@ -95,6 +101,7 @@ def plan_model_write(
             open_windows=frozenset(open_windows),
         ),
         layout=layout,
+        row_windows=row_windows,
     )
 
 
@@ -149,6 +156,7 @@ def _time_windows(
     columns: ModelColumns,
     start: int,
     write: ModelWrite,
+    row_windows: NDArray[np.int64],
 ) -> float | None:
     """Group by event-time window; returns the new watermark (largest event time seen)."""
     seconds = model.window.seconds
@@ -167,6 +175,7 @@ def _time_windows(
     encoded = _encoded(layout, columns, rows)
     mismatches = {k: v[rows] for k, v in columns.mismatches.items()}
     on_time = ~late
+    row_windows[start:] = np.where(on_time, window_ids, -1).astype(np.int64)
     for window_id in np.unique(window_ids[on_time]).astype(np.int64).tolist():
         members = on_time & (window_ids == window_id)
         write.windows.append(

@@ -76,9 +76,9 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 
 
 @contextmanager
-def running_daemon(config: Config) -> Iterator[Daemon]:
+def running_daemon(config: Config, *, cluster: bool = False) -> Iterator[Daemon]:
     """The daemon in a thread; stopped (finishing its batch) and joined on exit."""
-    daemon = Daemon(config, connect(config.redis.url))
+    daemon = Daemon(config, connect(config.redis.url, cluster=cluster))
     failure: list[BaseException] = []
 
     def run() -> None:
@@ -100,9 +100,13 @@ def running_daemon(config: Config) -> Iterator[Daemon]:
         raise failure[0]
 
 
-def model_status(config: Config, model: str) -> dict[str, Any]:
+def model_status(config: Config, model: str, *, cluster: bool = False) -> dict[str, Any]:
     from monitor.keys import Keys
     from monitor.store import StateStore
 
-    store = StateStore(connect(config.redis.url), Keys(config.redis.key_prefix), history_size=1000)
-    return store.model_status(model)
+    client = connect(config.redis.url, cluster=cluster)
+    try:
+        store = StateStore(client, Keys(config.redis.key_prefix), history_size=1000)
+        return store.model_status(model)
+    finally:
+        client.close()

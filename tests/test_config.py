@@ -439,3 +439,85 @@ def test_arbitrary_data_gives_a_config_or_a_config_error(data: object) -> None:
     except ConfigError as exc:
         outcome = exc
     assert isinstance(outcome, Config) or (isinstance(outcome, ConfigError) and outcome.problems)
+
+
+# --------------------------------------------------------------------------- alerting
+
+
+def _with_sinks(**sinks: dict[str, Any]) -> dict[str, Any]:
+    return _minimal() | {"sinks": {name: dict(sink) for name, sink in sinks.items()}}
+
+
+def test_alert_rules_default_to_one_per_signal_rule_over_everything() -> None:
+    model = parse_config(_minimal(), environ={}).models["fraud"]
+
+    (rule,) = model.alert_rules.values()
+    assert rule.name == "drift"
+    assert rule.grouping == "signal"
+    assert (rule.signals, rule.methods) == ((), ())
+    assert model.retrain is None
+
+
+def test_alert_rule_naming_an_unknown_signal_is_reported() -> None:
+    data = _minimal()
+    _fraud(data)["alert_rules"] = {"drift": {"signals": ["amout"]}}
+
+    assert _problems(data) == [
+        "models.fraud.alert_rules.drift.signals[0]: unknown signal 'amout'; did you mean 'amount'?"
+    ]
+
+
+def test_alert_rule_level_below_the_tests_own_is_rejected() -> None:
+    data = _minimal()
+    _fraud(data)["alert_rules"] = {"drift": {"thresholds": {"psi": {"warn": 0.05}}}}
+
+    (problem,) = _problems(data)
+
+    assert problem.startswith(
+        "models.fraud.alert_rules.drift.thresholds.psi.warn: 0.05 is below the drift test's"
+    )
+
+
+def test_two_per_signal_rules_over_the_same_signals_are_rejected() -> None:
+    data = _minimal()
+    _fraud(data)["alert_rules"] = {"a": {}, "b": {"methods": ["psi"]}}
+
+    (problem,) = _problems(data)
+
+    assert problem.startswith("models.fraud.alert_rules.b: watches the same signals")
+
+
+def test_alert_route_naming_an_unknown_sink_is_reported() -> None:
+    data = _with_sinks(pager={"type": "pagerduty", "secret_env": "PD_KEY"})
+    _fraud(data)["alert_routes"] = [{"severities": ["critical"], "sinks": ["pagr"]}]
+
+    assert _problems(data) == [
+        "models.fraud.alert_routes[0].sinks[0]: unknown sink 'pagr'; did you mean 'pager'?"
+    ]
+
+
+def test_retraining_cannot_go_to_a_chat_sink() -> None:
+    data = _with_sinks(chat={"type": "slack", "url": "https://hooks.slack.com/x"})
+    _fraud(data)["retrain"] = {"sinks": ["chat"]}
+
+    (problem,) = _problems(data)
+
+    assert problem.startswith("models.fraud.retrain.sinks[0]: sink 'chat' is of type slack")
+
+
+def test_github_actions_sink_needs_a_token_and_a_ref() -> None:
+    data = _with_sinks(gha={"type": "github_actions", "url": "https://api.github.com/x"})
+
+    assert _problems(data) == [
+        "sinks.gha.secret_env: required for github_actions sinks",
+        "sinks.gha.ref: required for github_actions sinks",
+    ]
+
+
+def test_alerting_section_sets_retention_and_failover() -> None:
+    data = _minimal() | {"alerting": {"audit_size": 500, "claim_idle_seconds": 5}}
+
+    alerting = parse_config(data, environ={}).alerting
+
+    assert (alerting.audit_size, alerting.claim_idle_seconds) == (500, 5.0)
+    assert alerting.dead_letter_size == 10_000

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from monitor.embedded import KafkaBroker, RedisServer
+from monitor.embedded import KafkaBroker, RedisClusterNodes, RedisServer
 from monitor.synthetic import Shift, SyntheticModel, blocks
 from tests.daemon_harness import (
     model_status,
@@ -36,16 +36,18 @@ def _drifted_signals_by_window(status: dict[str, Any]) -> dict[int, set[str]]:
 
 def _run_stream(
     broker: KafkaBroker,
-    redis_server: RedisServer,
+    redis_url: str,
     unique_name: Callable[[str], str],
     reference: Path,
     shift: Shift | None,
+    *,
+    cluster: bool = False,
 ) -> dict[str, Any]:
     topic = unique_name("predictions")
     broker.create_topics([topic, f"{topic}.dlq"], partitions=1)
     config = pipeline_config(
         bootstrap=broker.bootstrap_servers,
-        redis_url=redis_server.url,
+        redis_url=redis_url,
         topic=topic,
         group=unique_name("group"),
         model=MODEL,
@@ -53,13 +55,16 @@ def _run_stream(
     )
     for block in blocks(MODEL, EVENTS, seed=2, shift=shift):
         produce_json(broker.bootstrap_servers, topic, block, partition_key=None)
-    with running_daemon(config):
+    with running_daemon(config, cluster=cluster):
         wait_until(
-            lambda: model_status(config, MODEL.name)["windows_closed"] == EVENTS // WINDOW,
+            lambda: (
+                model_status(config, MODEL.name, cluster=cluster)["windows_closed"]
+                == EVENTS // WINDOW
+            ),
             120,
             "every window to close",
         )
-    return model_status(config, MODEL.name)
+    return model_status(config, MODEL.name, cluster=cluster)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +79,7 @@ def test_shifted_feature_alone_is_flagged_from_the_first_window_after_the_shift(
     reference_file: Path,
 ) -> None:
     status = _run_stream(
-        kafka_broker, redis_server, unique_name, reference_file, Shift(10_000, {SHIFTED: 1.0})
+        kafka_broker, redis_server.url, unique_name, reference_file, Shift(10_000, {SHIFTED: 1.0})
     )
     drifted = _drifted_signals_by_window(status)
     assert status["events"] == EVENTS
@@ -90,6 +95,25 @@ def test_stream_without_a_shift_flags_nothing(
     unique_name: Callable[[str], str],
     reference_file: Path,
 ) -> None:
-    status = _run_stream(kafka_broker, redis_server, unique_name, reference_file, None)
+    status = _run_stream(kafka_broker, redis_server.url, unique_name, reference_file, None)
     assert status["events"] == EVENTS
     assert _drifted_signals_by_window(status) == {w: set() for w in range(EVENTS // WINDOW)}
+
+
+def test_shift_is_caught_the_same_way_on_a_three_node_redis_cluster(
+    kafka_broker: KafkaBroker,
+    unique_name: Callable[[str], str],
+    reference_file: Path,
+) -> None:
+    with RedisClusterNodes(3) as cluster:
+        status = _run_stream(
+            kafka_broker,
+            cluster.url,
+            unique_name,
+            reference_file,
+            Shift(10_000, {SHIFTED: 1.0}),
+            cluster=True,
+        )
+    drifted = _drifted_signals_by_window(status)
+    assert status["events"] == EVENTS
+    assert drifted == {0: set(), 1: set(), 2: {SHIFTED}, 3: {SHIFTED}}

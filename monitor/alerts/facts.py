@@ -1,0 +1,120 @@
+"""The facts of an alert or a retraining trigger, as DESIGN.md fixes them.
+
+These dicts are what the outbox stores and what the generic webhook posts
+verbatim; every other sink renders the same facts in its own format.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from monitor.alerts.rules import Evidence, Observation
+from monitor.alerts.state import AlertState, Notify, WindowFacts
+
+METHOD_NAMES = {
+    "psi": "PSI",
+    "jensen_shannon": "Jensen-Shannon distance",
+    "wasserstein": "Wasserstein distance",
+    "ks": "KS statistic",
+    "chi2": "Cramér's V",
+    "missing_rate": "missing-rate rise",
+    "unseen_rate": "unseen-value rate",
+}
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity; a score that is not finite is reported as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    """Compact, strict JSON of facts (non-finite numbers become null)."""
+    return json.dumps(_finite(value), separators=(",", ":"), allow_nan=False)
+
+
+def _message(status: Notify, severity: str, seen: Observation, shown: Evidence) -> str:
+    what = METHOD_NAMES.get(shown.method, shown.method)
+    subject = shown.signal
+    if seen.signal is None:
+        drifted = sorted({e.signal for e in seen.evidence if e.breaching})
+        subject = f"{shown.signal} (drifted: {', '.join(drifted) or 'none'})"
+    if status == "resolved":
+        return (
+            f"{what} of {subject} is back at {shown.score:.4g} "
+            f"(threshold {shown.warn:g}); {seen.kind.replace('_', ' ')} resolved"
+        )
+    return (
+        f"{what} of {subject} rose to {shown.score:.4g} "
+        f"(threshold {shown.warn:g}, critical {shown.critical:g}): {severity}"
+    )
+
+
+def alert_facts(
+    *,
+    model: str,
+    seen: Observation,
+    state: AlertState,
+    status: Notify,
+    window: WindowFacts,
+    reference: dict[str, Any],
+    detected_at: float,
+) -> dict[str, Any]:
+    """The DESIGN.md alert body for one notification."""
+    shown = seen.of_method(state.method) if status == "resolved" else seen.worst
+    severity = state.severity or seen.severity
+    facts: dict[str, Any] = {
+        "dedup_key": seen.dedup_key,
+        "status": status,
+        "severity": severity,
+        "model": model,
+        "model_version": None,
+        "kind": seen.kind,
+        "feature": shown.signal,
+        "method": shown.method,
+        "score": shown.score,
+        "threshold": shown.warn,
+        "p_value": shown.p_value,
+        "window": window.to_dict(),
+        "reference": dict(reference),
+        "detected_at": detected_at,
+        "message": _message(status, severity, seen, shown),
+    }
+    if seen.signal is None:  # grouped per model: the drifted signals are the point
+        facts["signals"] = [e.to_dict() for e in seen.evidence if e.breaching]
+    return facts
+
+
+def idempotency_key(dedup_key: str, episode: int, status: Notify, severity: str) -> str:
+    """Stable across retries, restarts and instances; unique per notification."""
+    if status == "resolved":
+        return f"{dedup_key}/{episode}/resolved"
+    return f"{dedup_key}/{episode}/firing/{severity}"
+
+
+def sample_facts(sink: str, now: float) -> dict[str, Any]:
+    """A harmless notification for ``drift-monitor test-sink``."""
+    return {
+        "dedup_key": f"drift-monitor/test/{sink}",
+        "status": "firing",
+        "severity": "warning",
+        "model": "drift-monitor-test",
+        "model_version": None,
+        "kind": "feature_drift",
+        "feature": "test_signal",
+        "method": "psi",
+        "score": 0.0,
+        "threshold": 0.1,
+        "p_value": None,
+        "window": {"start_ts": now - 60.0, "end_ts": now, "events": 0},
+        "reference": {"id": "test", "events": 0},
+        "detected_at": now,
+        "message": f"drift-monitor test notification for sink {sink!r}; no action needed",
+    }

@@ -1,0 +1,22 @@
+"""Which sinks hear about an alert: per model, per severity.
+
+A model's ``alerts`` list receives every severity (the DESIGN.md contract);
+``alert_routes`` add sinks for chosen severities (page only on critical). A
+resolve goes to every sink that heard a firing of the episode, so nobody is
+left with an incident that never ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from monitor.config import ModelConfig
+
+
+def sinks_for(model: ModelConfig, severities: Iterable[str]) -> tuple[str, ...]:
+    wanted = set(severities)
+    names = list(model.alerts)
+    for route in model.alert_routes:
+        if wanted & set(route.severities):
+            names.extend(route.sinks)
+    return tuple(dict.fromkeys(names))

@@ -1,0 +1,163 @@
+"""What an alert rule sees in one window: evidence per result, grouped into observations.
+
+A result *breaches* a rule when the drift test flagged it (effect size and, where
+there is one, a significant p-value) and its score reaches the rule's ``warn``
+level, which defaults to the test's own. It is *clear* when the test did not
+flag it and its score is below ``resolve_ratio * warn``. Scores in between are
+the hysteresis band: they neither start nor end an alert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from detectors.evaluate import SignalResult
+from detectors.methods import QUALITY_METHODS
+from monitor.config import AlertRuleConfig
+
+EvidenceSeverity = Literal["ok", "warning", "critical"]
+
+
+def kind_of(result: SignalResult) -> str:
+    """The DESIGN.md alert kind of a result.
+
+    This is the seam for the kinds still to come: performance results (another
+    issue) will arrive with their own role and map to ``performance`` here.
+    """
+    if result.method in QUALITY_METHODS:
+        return "data_quality"
+    role: str = result.role
+    if role == "prediction":
+        return "prediction_drift"
+    if role == "performance":
+        return "performance"
+    return "feature_drift"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One result judged by one rule's levels."""
+
+    signal: str
+    kind: str
+    method: str
+    score: float
+    p_value: float | None
+    warn: float
+    critical: float
+    breaching: bool
+    clear: bool
+
+    @property
+    def severity(self) -> EvidenceSeverity:
+        if not self.breaching:
+            return "ok"
+        return "critical" if self.score >= self.critical else "warning"
+
+    @property
+    def weight(self) -> float:
+        """Score relative to its warn level: how to compare methods with different scales."""
+        return self.score / self.warn if self.warn > 0 else self.score
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "signal": self.signal,
+            "kind": self.kind,
+            "method": self.method,
+            "score": self.score,
+            "threshold": self.warn,
+            "critical_threshold": self.critical,
+            "p_value": self.p_value,
+            "severity": self.severity,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """Everything one alert (one dedup key) sees in one window."""
+
+    dedup_key: str
+    rule: AlertRuleConfig
+    kind: str
+    signal: str | None  # None when the rule groups per model
+    evidence: tuple[Evidence, ...]
+
+    @property
+    def breaching(self) -> bool:
+        return any(e.breaching for e in self.evidence)
+
+    @property
+    def clear(self) -> bool:
+        return all(e.clear for e in self.evidence)
+
+    @property
+    def severity(self) -> Literal["warning", "critical"]:
+        return "critical" if any(e.severity == "critical" for e in self.evidence) else "warning"
+
+    @property
+    def worst(self) -> Evidence:
+        """The breaching evidence furthest above its level, else the one nearest to it."""
+        pool = [e for e in self.evidence if e.breaching] or list(self.evidence)
+        return max(pool, key=lambda e: e.weight)
+
+    def of_method(self, method: str | None) -> Evidence:
+        """This window's evidence of the method an episode fired on (else the worst)."""
+        for e in self.evidence:
+            if e.method == method and (self.signal is not None or e.breaching):
+                return e
+        return self.worst
+
+
+def judge(result: SignalResult, rule: AlertRuleConfig) -> Evidence:
+    levels = rule.thresholds.get(result.method)
+    warn = result.warn if levels is None or levels.warn is None else levels.warn
+    critical = result.critical if levels is None or levels.critical is None else levels.critical
+    return Evidence(
+        signal=result.signal,
+        kind=kind_of(result),
+        method=result.method,
+        score=result.score,
+        p_value=result.p_value,
+        warn=warn,
+        critical=critical,
+        breaching=result.drifted and result.score >= warn,
+        clear=not result.drifted and result.score < rule.resolve_ratio * warn,
+    )
+
+
+def _selected(results: Iterable[SignalResult], rule: AlertRuleConfig) -> list[SignalResult]:
+    return [
+        r
+        for r in results
+        if r.severity != "insufficient"
+        and kind_of(r) in rule.kinds
+        and (not rule.signals or r.signal in rule.signals)
+        and (not rule.methods or r.method in rule.methods)
+    ]
+
+
+def observe(
+    model: str, rules: Iterable[AlertRuleConfig], results: Sequence[SignalResult]
+) -> list[Observation]:
+    """One observation per alert key that has evidence in this window, in a stable order."""
+    observations: list[Observation] = []
+    for rule in rules:
+        evidence = [judge(r, rule) for r in _selected(results, rule)]
+        if not evidence:
+            continue
+        if rule.grouping == "model":
+            worst = max(evidence, key=lambda e: e.weight)
+            observations.append(
+                Observation(f"{model}/{rule.name}", rule, worst.kind, None, tuple(evidence))
+            )
+            continue
+        groups: dict[tuple[str, str], list[Evidence]] = {}
+        for e in evidence:
+            groups.setdefault((e.kind, e.signal), []).append(e)
+        for (kind, signal), items in groups.items():
+            observations.append(
+                Observation(f"{model}/{kind}/{signal}", rule, kind, signal, tuple(items))
+            )
+    return observations

@@ -1,0 +1,217 @@
+"""The alert state machine, one window at a time: inactive → pending → firing → resolved.
+
+Pure: ``step`` takes the stored state of one alert and what it saw in one
+window, and returns the new state with the transitions it made. Nothing here
+knows about Redis; ``plan.py`` turns transitions into audit entries and outbox
+messages, and the finalize script stores them atomically with the window.
+
+The rules, per window with evidence (windows without evidence change nothing):
+
+* breaching: the breach streak grows. When it reaches ``for_windows`` and no
+  cooldown is running, the alert fires and a new *episode* starts (numbered,
+  so idempotency keys stay unique per episode forever). Until then it is
+  pending. While firing, a first critical window escalates the episode once.
+* clear (below ``resolve_ratio * warn``): pending falls back to inactive; firing
+  counts clear windows and resolves after ``resolve_windows`` in a row.
+* in between (the hysteresis band): streaks restart, the status stays, except
+  that pending (which needs consecutive breaches) falls back to inactive.
+
+Cooldown is measured in event time: an alert resolved by the window ending at
+``t`` cannot fire again from a window ending before ``t + cooldown_seconds``,
+so a replay of old data behaves exactly like the live stream did.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from monitor.alerts.rules import Observation
+from monitor.config import AlertRuleConfig
+from monitor.errors import StateError
+
+Status = Literal["inactive", "pending", "firing", "resolved"]
+Notify = Literal["firing", "resolved"]
+
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class WindowFacts:
+    """The closed window a step is about."""
+
+    id: int
+    start_ts: float
+    end_ts: float
+    events: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start_ts": self.start_ts, "end_ts": self.end_ts, "events": self.events}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    """Stored state of one alert (one dedup key), as plain JSON in Redis."""
+
+    status: Status = "inactive"
+    episode: int = 0
+    breach_streak: int = 0
+    clear_streak: int = 0
+    severity: str | None = None  # highest severity notified in the current episode
+    notified: tuple[str, ...] = ()  # severities notified in the current episode
+    method: str | None = None  # the method the episode fired on
+    since_ts: float | None = None  # event time the current breach streak or episode began
+    fired_at: float | None = None  # wall clock of the firing notification
+    resolved_end_ts: float | None = None  # event time of the last resolve (cooldown origin)
+    last_window: int | None = None
+
+    def to_json(self) -> str:
+        data = {
+            "kind": "alert_state",
+            "v": STATE_VERSION,
+            "status": self.status,
+            "episode": self.episode,
+            "breach_streak": self.breach_streak,
+            "clear_streak": self.clear_streak,
+            "severity": self.severity,
+            "notified": list(self.notified),
+            "method": self.method,
+            "since_ts": self.since_ts,
+            "fired_at": self.fired_at,
+            "resolved_end_ts": self.resolved_end_ts,
+            "last_window": self.last_window,
+        }
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> AlertState:
+        try:
+            data = json.loads(raw)
+            if data.get("kind") != "alert_state" or data.get("v") != STATE_VERSION:
+                raise ValueError(f"not an alert state of version {STATE_VERSION}")
+            return cls(
+                status=data["status"],
+                episode=int(data["episode"]),
+                breach_streak=int(data["breach_streak"]),
+                clear_streak=int(data["clear_streak"]),
+                severity=data["severity"],
+                notified=tuple(data["notified"]),
+                method=data["method"],
+                since_ts=data["since_ts"],
+                fired_at=data["fired_at"],
+                resolved_end_ts=data["resolved_end_ts"],
+                last_window=data["last_window"],
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise StateError(f"an alert state in Redis is unreadable ({error}): {raw!r}") from error
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A change of one alert's status (or an escalation), with why it happened."""
+
+    dedup_key: str
+    previous: Status
+    status: Status
+    episode: int
+    severity: str | None
+    reason: str
+    notify: Notify | None = None
+    notified_before: tuple[str, ...] = field(default=())
+
+
+def step(
+    state: AlertState,
+    seen: Observation,
+    window: WindowFacts,
+    now: float,
+) -> tuple[AlertState, list[Transition]]:
+    """Advance one alert by one window."""
+    rule = seen.rule
+    after = replace(state, last_window=window.id)
+    if seen.breaching:
+        return _breaching(after, seen, rule, window, now)
+    if state.status == "firing":
+        if not seen.clear:
+            return replace(after, breach_streak=0, clear_streak=0), []
+        clear = state.clear_streak + 1
+        if clear < rule.resolve_windows:
+            return replace(after, breach_streak=0, clear_streak=clear), []
+        resolved = replace(
+            after,
+            status="resolved",
+            breach_streak=0,
+            clear_streak=0,
+            resolved_end_ts=window.end_ts,
+            since_ts=None,
+        )
+        reason = f"clear for {clear} window(s) in a row"
+        return resolved, [_transition(seen, state, resolved, reason, "resolved")]
+    if state.status == "pending":
+        inactive = replace(after, status="inactive", breach_streak=0, since_ts=None)
+        return inactive, [_transition(seen, state, inactive, "breach streak broken")]
+    return replace(after, breach_streak=0, since_ts=None), []
+
+
+def _breaching(
+    state: AlertState, seen: Observation, rule: AlertRuleConfig, window: WindowFacts, now: float
+) -> tuple[AlertState, list[Transition]]:
+    streak = state.breach_streak + 1
+    severity = seen.severity
+    if state.status == "firing":
+        firing = replace(state, breach_streak=streak, clear_streak=0)
+        if severity == "critical" and "critical" not in state.notified:
+            escalated = replace(firing, severity="critical", notified=(*state.notified, "critical"))
+            return escalated, [
+                _transition(seen, state, escalated, "escalated to critical", "firing")
+            ]
+        return firing, []
+    since = state.since_ts if state.breach_streak > 0 and state.since_ts is not None else None
+    since = window.start_ts if since is None else since
+    cooldown_until = (
+        None if state.resolved_end_ts is None else state.resolved_end_ts + rule.cooldown_seconds
+    )
+    cooling = cooldown_until is not None and window.end_ts < cooldown_until
+    if streak >= rule.for_windows and not cooling:
+        firing = replace(
+            state,
+            status="firing",
+            episode=state.episode + 1,
+            breach_streak=streak,
+            clear_streak=0,
+            severity=severity,
+            notified=(severity,),
+            method=seen.worst.method,
+            since_ts=since,
+            fired_at=now,
+        )
+        reason = f"breached {streak} window(s) in a row (for: {rule.for_windows})"
+        return firing, [_transition(seen, state, firing, reason, "firing")]
+    pending = replace(state, status="pending", breach_streak=streak, since_ts=since)
+    if cooling:
+        reason = f"breaching, but cooling down until event time {cooldown_until}"
+    else:
+        reason = f"breached {streak} of {rule.for_windows} window(s)"
+    if state.status == "pending":
+        return pending, []
+    return pending, [_transition(seen, state, pending, reason)]
+
+
+def _transition(
+    seen: Observation,
+    before: AlertState,
+    after: AlertState,
+    reason: str,
+    notify: Notify | None = None,
+) -> Transition:
+    return Transition(
+        dedup_key=seen.dedup_key,
+        previous=before.status,
+        status=after.status,
+        episode=after.episode,
+        severity=after.severity if notify else seen.severity,
+        reason=reason,
+        notify=notify,
+        notified_before=before.notified if before.status == "firing" else (),
+    )

@@ -1,0 +1,175 @@
+"""Joining predictions with their late (or early) labels, planned in memory for one batch.
+
+Predictions with an ``event_id`` wait in Redis for their label; labels that
+arrive first wait for their prediction. For each batch the daemon reads the
+waiting entries that this batch's ids could match (:meth:`JoinReader.read`,
+one pipeline), plans the joins here without I/O, and the batch's apply script
+writes them together with everything else, checking the model's join version
+so that a plan made from a stale read is refused and re-planned. Joined pairs
+add to the quality counters of the window the prediction was counted in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detectors.quality import EMPTY, QualityCounts
+from monitor.config import ModelConfig
+from monitor.decode import ModelColumns
+from monitor.labels import Label
+from monitor.quality_inputs import count_pairs
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPrediction:
+    """A prediction waiting for its label."""
+
+    event_id: str
+    window_id: int
+    prediction: Any
+    ts: float
+    position: int = -1
+    """Its message's position in the batch's prediction messages."""
+
+
+@dataclass(frozen=True, slots=True)
+class JoinView:
+    """What Redis holds for the ids of one batch, read in one step."""
+
+    version: int
+    labels_for_predictions: Sequence[bytes | None]
+    predictions_for_labels: Sequence[bytes | None]
+
+
+@dataclass(frozen=True, slots=True)
+class JoinedPair:
+    """A joined (prediction, label), and the message whose arrival completed the join."""
+
+    prediction: Any
+    label: Any
+    from_labels_topic: bool
+    position: int
+
+
+@dataclass(slots=True)
+class JoinPlan:
+    """A model's label-join changes for one batch."""
+
+    expected_version: int
+    store_predictions: dict[str, str] = field(default_factory=dict)
+    store_labels: dict[str, str] = field(default_factory=dict)
+    delete_predictions: list[str] = field(default_factory=list)
+    delete_labels: list[str] = field(default_factory=list)
+    quality: dict[int, QualityCounts] = field(default_factory=dict)
+    joined: int = 0
+    labels_received: int = 0
+    predictions_keyed: int = 0
+    label_lags: list[float] = field(default_factory=list)
+    pairs: list[JoinedPair] = field(default_factory=list)
+    """Every join of the batch in order, with the message that completed it."""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.predictions_keyed or self.labels_received)
+
+
+def keyed_predictions(
+    columns: ModelColumns | None, row_windows: NDArray[np.int64] | None
+) -> list[PendingPrediction]:
+    """The batch's predictions that can be joined: they have an id and a window."""
+    if columns is None or row_windows is None:
+        return []
+    ids, predictions, ts = columns.event_ids, columns.predictions, columns.ts
+    keyed = []
+    for row in np.flatnonzero(row_windows >= 0).tolist():
+        event_id, prediction = ids[row], predictions[row]
+        if event_id is not None and prediction is not None:
+            keyed.append(
+                PendingPrediction(
+                    event_id,
+                    int(row_windows[row]),
+                    prediction,
+                    float(ts[row]),
+                    int(columns.positions[row]),
+                )
+            )
+    return keyed
+
+
+def plan_joins(
+    model: ModelConfig,
+    view: JoinView,
+    predictions: Sequence[PendingPrediction],
+    labels: Sequence[Label],
+) -> JoinPlan:
+    """Pair what can be paired; everything else waits. Pure: the caller reads and writes."""
+    plan = JoinPlan(
+        expected_version=view.version,
+        labels_received=len(labels),
+        predictions_keyed=len(predictions),
+    )
+    pairs: dict[int, tuple[list[Any], list[Any]]] = {}
+
+    def pair(
+        window_id: int, prediction: Any, label: Any, lag: float, by_label: bool, position: int
+    ) -> None:
+        bucket = pairs.setdefault(window_id, ([], []))
+        bucket[0].append(prediction)
+        bucket[1].append(label)
+        plan.label_lags.append(lag)
+        plan.pairs.append(JoinedPair(prediction, label, by_label, position))
+        plan.joined += 1
+
+    waiting: dict[str, PendingPrediction] = {}
+    # Sets beside the lists: membership in a batch of thousands must not be a scan.
+    labels_taken: set[str] = set()
+    predictions_taken: set[str] = set()
+    for prediction, stored in zip(predictions, view.labels_for_predictions, strict=True):
+        if stored is not None and prediction.event_id not in labels_taken:
+            label, label_ts = json.loads(stored)
+            pair(
+                prediction.window_id,
+                prediction.prediction,
+                label,
+                label_ts - prediction.ts,
+                False,
+                prediction.position,
+            )
+            plan.delete_labels.append(prediction.event_id)
+            labels_taken.add(prediction.event_id)
+        else:
+            waiting[prediction.event_id] = prediction
+    for label, stored in zip(labels, view.predictions_for_labels, strict=True):
+        match = waiting.pop(label.event_id, None)
+        if match is not None:
+            pair(
+                match.window_id,
+                match.prediction,
+                label.label,
+                label.ts - match.ts,
+                True,
+                label.position,
+            )
+        elif stored is not None and label.event_id not in predictions_taken:
+            window_id, prediction, ts = json.loads(stored)
+            pair(
+                int(window_id), prediction, label.label, label.ts - float(ts), True, label.position
+            )
+            plan.delete_predictions.append(label.event_id)
+            predictions_taken.add(label.event_id)
+        else:
+            plan.store_labels[label.event_id] = json.dumps([label.label, label.ts])
+    plan.store_predictions = {
+        event_id: json.dumps([p.window_id, p.prediction, p.ts]) for event_id, p in waiting.items()
+    }
+    for window_id, (window_predictions, window_labels) in pairs.items():
+        counts = count_pairs(model, window_predictions, window_labels)
+        if counts is not EMPTY:
+            plan.quality[window_id] = counts
+    return plan

@@ -1,0 +1,119 @@
+"""Label events → per-model lists of (event_id, label, event time), a batch at a time.
+
+Label events are small and far fewer than predictions, so one typed msgspec
+decode per message is plenty; anything that does not fit the label contract
+is dead-lettered with a reason like a bad prediction event, never fatal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.decode import MAX_EVENT_TIME, DeadLetter, DeadLetterReason, event_time
+
+
+class LabelEvent(msgspec.Struct, frozen=True, gc=False):
+    """``{"event_id": "7f3a", "model": "fraud", "label": 1, "ts": ...}``."""
+
+    event_id: str | int
+    model: str
+    label: str | int | float | bool | None
+    ts: float | datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """One label, ready to join: its prediction's id, the label, its event time."""
+
+    event_id: str
+    label: Any
+    ts: float
+    position: int = -1
+    """Its message's position in the batch's label messages."""
+
+
+@dataclass(slots=True)
+class DecodedLabels:
+    """A batch of label messages: labels per model, and the messages that were not labels."""
+
+    models: dict[str, list[Label]]
+    dead_letters: list[DeadLetter]
+
+    @property
+    def count(self) -> int:
+        return sum(len(labels) for labels in self.models.values())
+
+
+class LabelDecoder:
+    """Decodes label messages for the configured models."""
+
+    def __init__(self, models: Sequence[str], max_bytes: int) -> None:
+        self._models = frozenset(models)
+        self._max_bytes = max_bytes
+        self._decoder = msgspec.json.Decoder(LabelEvent)
+
+    def decode(
+        self,
+        values: Sequence[bytes | None],
+        message_timestamps: Callable[[NDArray[np.intp]], NDArray[np.float64]],
+    ) -> DecodedLabels:
+        models: dict[str, list[Label]] = {}
+        dead: list[DeadLetter] = []
+        fallback: NDArray[np.float64] | None = None
+        for index, value in enumerate(values):
+            outcome = self._decode_one(value)
+            if isinstance(outcome, DeadLetter):
+                dead.append(DeadLetter(index, outcome.reason, outcome.detail))
+                continue
+            ts = event_time(outcome.ts)
+            if math.isnan(ts):
+                if fallback is None:
+                    fallback = message_timestamps(np.arange(len(values), dtype=np.intp))
+                ts = float(fallback[index])
+            if not 0.0 <= ts < MAX_EVENT_TIME:
+                dead.append(DeadLetter(index, "invalid_timestamp", f"ts {ts!r} out of range"))
+                continue
+            models.setdefault(outcome.model, []).append(
+                Label(str(outcome.event_id), outcome.label, ts, index)
+            )
+        return DecodedLabels(models, dead)
+
+    def _decode_one(self, value: bytes | None) -> LabelEvent | DeadLetter:
+        if not value:
+            return _dead("empty", "message has no value")
+        if len(value) > self._max_bytes:
+            return _dead("oversize", f"{len(value)} bytes > max_message_bytes {self._max_bytes}")
+        try:
+            event = self._decoder.decode(value)
+        except (msgspec.DecodeError, UnicodeDecodeError) as error:
+            message = str(error)
+            if isinstance(error, msgspec.ValidationError):
+                return _dead(_reason(message), message)
+            return _dead("invalid_json", message)
+        if event.model not in self._models:
+            return _dead("unknown_model", f"model {event.model!r} is not configured")
+        return event
+
+
+def _reason(message: str) -> DeadLetterReason:
+    if message.startswith("Expected `object`") and " - at " not in message:
+        return "not_an_object"
+    if "missing required field `model`" in message:
+        return "missing_model"
+    if "missing required field" in message:
+        return "missing_field"
+    if "`$.ts`" in message:
+        return "invalid_timestamp"
+    return "wrong_type"
+
+
+def _dead(reason: DeadLetterReason, detail: str) -> DeadLetter:
+    return DeadLetter(-1, reason, detail)

@@ -1,0 +1,345 @@
+"""Alerts end to end: the real daemon on a real broker and Redis, real receivers, real Alertmanager.
+
+The stream is built window by window (500 events each, 5 s of event time): clean
+windows, then windows where ``num_1`` is shifted by one standard deviation (PSI
+far above critical), so each test knows which window must fire or resolve.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from monitor.config import Config, parse_config
+from monitor.embedded import KafkaBroker, RedisServer, free_port
+from monitor.keys import Keys
+from monitor.store import connect
+from monitor.synthetic import Shift, SyntheticModel, generate
+from tests.alert_receivers import HANG, receiver
+from tests.daemon_harness import running_daemon, wait_until, write_reference
+from tests.helpers import KAFKA_TEST_SETTINGS, produce_json
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+MODEL = SyntheticModel(name="fraud", numeric=3, categorical=1)
+WINDOW = 500
+KEY = "fraud/feature_drift/num_1"
+SHIFT = Shift(0, {"num_1": 1.0})
+
+
+def _windows(pattern: str, first_window: int = 0) -> list[bytes]:
+    """Events for windows given as letters: ``c`` clean, ``s`` shifted."""
+    events: list[bytes] = []
+    for i, kind in enumerate(pattern):
+        start = (first_window + i) * WINDOW
+        events += generate(MODEL, start, WINDOW, seed=2, shift=SHIFT if kind == "s" else None)
+    return events
+
+
+def _config_dict(
+    broker: KafkaBroker,
+    redis_url: str,
+    topic: str,
+    group: str,
+    reference: Path,
+    sinks: dict[str, Any],
+    **rule: Any,
+) -> dict[str, Any]:
+    return {
+        "kafka": {
+            "bootstrap_servers": broker.bootstrap_servers,
+            "group_id": group,
+            "predictions_topic": topic,
+            "dead_letter_topic": f"{topic}.dlq",
+            "batch_size": 1000,
+            "consumer": dict(KAFKA_TEST_SETTINGS),
+        },
+        "redis": {"url": redis_url, "key_prefix": group},
+        "http": {"host": "127.0.0.1", "port": 0},
+        "logging": {"format": "text", "level": "WARNING"},
+        "alerting": {"claim_idle_seconds": 2},
+        "models": {
+            MODEL.name: {
+                "reference": {"path": str(reference)},
+                "window": {"events": WINDOW},
+                "features": MODEL.features(),
+                "prediction": "numeric",
+                "alerts": list(sinks),
+                "alert_rules": {
+                    "drift": {
+                        "signals": ["num_1"],
+                        "methods": ["psi"],
+                        "for_windows": 1,
+                        "resolve_windows": 1,
+                        "cooldown_seconds": 0,
+                        **rule,
+                    }
+                },
+            }
+        },
+        "sinks": sinks,
+    }
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_reference(tmp_path_factory.mktemp("ref") / "reference.jsonl", MODEL)
+
+
+@pytest.fixture
+def setup(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    reference: Path,
+) -> Callable[..., tuple[Config, str]]:
+    def make(sinks: dict[str, Any], partitions: int = 1, **rule: Any) -> tuple[Config, str]:
+        topic = unique_name("predictions")
+        kafka_broker.create_topics([topic, f"{topic}.dlq"], partitions=partitions)
+        data = _config_dict(
+            kafka_broker, redis_server.url, topic, unique_name("g"), reference, sinks, **rule
+        )
+        return parse_config(data, environ={}), topic
+
+    return make
+
+
+def _webhook(url: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "webhook", "url": url, "backoff_initial_seconds": 0.2, **extra}
+
+
+def _audit(config: Config) -> list[dict[str, str]]:
+    client = connect(config.redis.url)
+    entries = client.xrange(Keys(config.redis.key_prefix).alert_audit)
+    return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
+
+
+def test_drift_that_comes_and_goes_fires_resolves_and_fires_again_only_after_cooldown(
+    kafka_broker: KafkaBroker, setup: Callable[..., tuple[Config, str]]
+) -> None:
+    # Episode 1 resolves with window 4 (ends at 25 s of event time); with a 12 s cooldown
+    # the breach in window 6 (ends at 35 s) must wait; window 7 (ends at 40 s) fires.
+    with receiver() as team:
+        config, topic = setup({"team": _webhook(team.url)}, cooldown_seconds=12)
+        produce_json(kafka_broker.bootstrap_servers, topic, _windows("ccssccssc"), None)
+        with running_daemon(config):
+            wait_until(lambda: len(team.accepted()) >= 4, 60, "two episodes")
+            time.sleep(0.5)
+
+    keys = [str(r.headers["Idempotency-Key"]) for r in team.accepted()]
+    assert keys == [
+        f"{KEY}/1/firing/critical",
+        f"{KEY}/1/resolved",
+        f"{KEY}/2/firing/critical",
+        f"{KEY}/2/resolved",
+    ]
+    bodies = [r.json() for r in team.accepted()]
+    assert [b["status"] for b in bodies] == ["firing", "resolved", "firing", "resolved"]
+    assert bodies[0]["window"]["events"] == WINDOW
+    cooling = [a for a in _audit(config) if "cooling down" in a["reason"]]
+    assert [a["window"] for a in cooling] == ["6"]
+
+
+def test_two_daemon_instances_on_one_stream_notify_once_per_episode(
+    fresh_kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    reference: Path,
+) -> None:
+    topic = unique_name("predictions")
+    fresh_kafka_broker.create_topics([topic, f"{topic}.dlq"], partitions=2)
+    with receiver() as team:
+        sinks = {"team": _webhook(team.url)}
+        data = _config_dict(
+            fresh_kafka_broker, redis_server.url, topic, unique_name("g"), reference, sinks
+        )
+        config = parse_config(data, environ={})
+        with running_daemon(config) as first, running_daemon(config) as second:
+            wait_until(
+                lambda: bool(first.source.assigned) and bool(second.source.assigned),
+                30,
+                "both instances to own a partition",
+            )
+            events = _windows("ccssscccsssc")
+            produce_json(fresh_kafka_broker.bootstrap_servers, topic, events, None)
+            wait_until(lambda: len(team.accepted()) >= 4, 60, "two episodes")
+            time.sleep(2.0)  # room for a duplicate to show up, if there were one
+
+    # Windows count events across both partitions in arrival order, so where the shifted
+    # events fall (and how many episodes there are) varies; once per episode does not.
+    fired = [a for a in _audit(config) if a["to"] == "firing"]
+    resolved = [a for a in _audit(config) if a["to"] == "resolved"]
+    assert len(fired) >= 2
+    assert team.accepted_keys() == {
+        **{f"{KEY}/{a['episode']}/firing/{a['severity']}": 1 for a in fired},
+        **{f"{KEY}/{a['episode']}/resolved": 1 for a in resolved},
+    }
+
+
+def _alertmanager_alerts(port: int) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/alerts", timeout=5) as reply:
+        alerts: list[dict[str, Any]] = json.loads(reply.read())
+    return alerts
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Iterator[int]:
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if binary is None:
+        pytest.skip("Alertmanager is not installed (apt-get install prometheus-alertmanager)")
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(
+        yaml.safe_dump({"route": {"receiver": "null"}, "receivers": [{"name": "null"}]})
+    )
+    port = free_port()
+    log = (tmp_path / "alertmanager.log").open("wb")
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        def ready() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=1):
+                    return True
+            except OSError:
+                return False
+
+        wait_until(ready, 20, "Alertmanager to be ready")
+        yield port
+    finally:
+        process.kill()
+        process.wait()
+        log.close()
+
+
+def test_drift_episode_is_active_in_alertmanager_while_firing_and_gone_after_resolve(
+    kafka_broker: KafkaBroker, setup: Callable[..., tuple[Config, str]], alertmanager: int
+) -> None:
+    sinks = {"am": {"type": "alertmanager", "url": f"http://127.0.0.1:{alertmanager}"}}
+    config, topic = setup(sinks)
+
+    def ours() -> list[dict[str, Any]]:
+        return [
+            a for a in _alertmanager_alerts(alertmanager) if a["labels"].get("dedup_key") == KEY
+        ]
+
+    with running_daemon(config):
+        produce_json(kafka_broker.bootstrap_servers, topic, _windows("ccss"), None)
+        wait_until(lambda: len(ours()) == 1, 60, "the alert in Alertmanager")
+        (alert,) = ours()
+        assert alert["status"]["state"] == "active"
+        assert alert["labels"]["severity"] == "critical"
+        assert alert["labels"]["alertname"] == "FeatureDrift"
+        assert alert["annotations"]["method"] == "psi"
+
+        produce_json(kafka_broker.bootstrap_servers, topic, _windows("cc", first_window=4), None)
+        wait_until(lambda: ours() == [], 60, "the alert to leave Alertmanager")
+
+
+def test_daemon_killed_during_delivery_delivers_each_alert_once_after_restart(
+    kafka_broker: KafkaBroker, setup: Callable[..., tuple[Config, str]], tmp_path: Path
+) -> None:
+    with receiver(hang_seconds=60) as team:
+        team.answers.append(HANG)  # the first delivery never gets its answer
+        config, topic = setup({"team": _webhook(team.url, timeout_seconds=30)})
+        path = tmp_path / "daemon.yaml"
+        path.write_text(yaml.safe_dump(_as_dict(config)))
+        log = tmp_path / "daemon.log"
+        produce_json(kafka_broker.bootstrap_servers, topic, _windows("ccsscc"), None)
+
+        daemon = _start(path, log)
+        try:
+            wait_until(lambda: len(team.requests) == 1, 60, "the first delivery to hang")
+        finally:
+            os.kill(daemon.pid, signal.SIGKILL)
+            daemon.wait()
+        daemon = _start(path, log)
+        try:
+            wait_until(lambda: len(team.accepted()) >= 2, 60, "delivery after the restart")
+            time.sleep(1.0)
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=30)
+
+    hung = team.requests[0]
+    assert hung.answered is None
+    assert team.accepted_keys() == {f"{KEY}/1/firing/critical": 1, f"{KEY}/1/resolved": 1}
+    assert team.accepted()[0].headers["Idempotency-Key"] == hung.headers["Idempotency-Key"]
+    assert team.accepted()[0].body == hung.body
+
+
+def _start(config_path: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "-c", str(config_path)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _as_dict(config: Config) -> dict[str, Any]:
+    """The test config back as YAML data, for a daemon run as a subprocess."""
+    model = config.models[MODEL.name]
+    rule = model.alert_rules["drift"]
+    sink = config.sinks["team"]
+    return {
+        "kafka": {
+            "bootstrap_servers": config.kafka.bootstrap_servers,
+            "group_id": config.kafka.group_id,
+            "predictions_topic": config.kafka.predictions_topic,
+            "dead_letter_topic": config.kafka.dead_letter_topic,
+            "batch_size": config.kafka.batch_size,
+            "consumer": dict(config.kafka.consumer),
+        },
+        "redis": {"url": config.redis.url, "key_prefix": config.redis.key_prefix},
+        "http": {"host": "127.0.0.1", "port": 0},
+        "logging": {"format": "text", "level": "WARNING"},
+        "alerting": {"claim_idle_seconds": config.alerting.claim_idle_seconds},
+        "models": {
+            MODEL.name: {
+                "reference": {"path": model.reference.path},
+                "window": {"events": WINDOW},
+                "features": dict(model.features),
+                "prediction": "numeric",
+                "alerts": list(model.alerts),
+                "alert_rules": {
+                    "drift": {
+                        "signals": list(rule.signals),
+                        "methods": list(rule.methods),
+                        "for_windows": rule.for_windows,
+                        "resolve_windows": rule.resolve_windows,
+                        "cooldown_seconds": rule.cooldown_seconds,
+                    }
+                },
+            }
+        },
+        "sinks": {
+            "team": {
+                "type": "webhook",
+                "url": sink.url,
+                "timeout_seconds": sink.timeout_seconds,
+                "backoff_initial_seconds": sink.backoff_initial_seconds,
+            }
+        },
+    }

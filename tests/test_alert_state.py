@@ -1,0 +1,259 @@
+"""The alert state machine and its plan, window by window, without Redis (pure logic)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from detectors.evaluate import SignalResult
+from monitor.alerts.plan import AlertPlan, StoredAlerts, plan_window
+from monitor.alerts.state import AlertState, WindowFacts
+from monitor.config import ModelConfig, parse_config
+
+WINDOW_SECONDS = 10.0
+
+
+def _model(**extra: Any) -> ModelConfig:
+    section: dict[str, Any] = {
+        "reference": {"path": "ref.jsonl"},
+        "window": {"events": 500},
+        "features": {"amount": "numeric", "age": "numeric", "country": "categorical"},
+        "prediction": "numeric",
+        "alerts": ["team"],
+        **extra,
+    }
+    config = parse_config(
+        {
+            "models": {"fraud": section},
+            "sinks": {
+                "team": {"type": "webhook", "url": "http://127.0.0.1:1/a"},
+                "pager": {"type": "pagerduty", "secret_env": "PD_KEY"},
+                "retrain": {"type": "kafka", "topic": "retrain"},
+            },
+        },
+        environ={},
+    )
+    return config.models["fraud"]
+
+
+def _rule(**rule: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "methods": ["psi"],
+        "for_windows": 2,
+        "resolve_windows": 2,
+        "resolve_ratio": 0.5,
+        "cooldown_seconds": 0,
+    }
+    return {"alert_rules": {"drift": base | rule}}
+
+
+def _psi(signal: str, score: float, drifted: bool | None = None) -> SignalResult:
+    flagged = score >= 0.1 if drifted is None else drifted
+    severity = "ok" if not flagged else ("critical" if score >= 0.25 else "warning")
+    return SignalResult(
+        signal=signal,
+        role="feature",
+        method="psi",
+        score=score,
+        p_value=None,
+        statistic=None,
+        warn=0.1,
+        critical=0.25,
+        drifted=flagged,
+        severity=severity,
+    )
+
+
+class Run:
+    """Feeds windows through ``plan_window`` as the finalize script would apply them."""
+
+    def __init__(self, model: ModelConfig) -> None:
+        self.model = model
+        self.stored = StoredAlerts()
+        self.window = 0
+        self.plans: list[AlertPlan] = []
+
+    def feed(self, *results: SignalResult) -> AlertPlan:
+        window = WindowFacts(
+            self.window, self.window * WINDOW_SECONDS, (self.window + 1) * WINDOW_SECONDS, 500
+        )
+        plan = plan_window(
+            self.model, self.stored, results, window, {"id": "ref", "events": 1}, 1000.0
+        )
+        states = dict(self.stored.states)
+        for key, value in plan.states.items():
+            if not key.startswith("_"):
+                states[key] = AlertState.from_json(value)
+        retrain = self.stored.retrain
+        if "_retrain" in plan.states:
+            from monitor.alerts.retrain import RetrainState
+
+            retrain = RetrainState.from_json(plan.states["_retrain"])
+        self.stored = StoredAlerts(plan.version, states, retrain)
+        self.window += 1
+        self.plans.append(plan)
+        return plan
+
+    def feed_all(self, scores: Sequence[float], signal: str = "amount") -> list[str]:
+        """Each window's notifications as ``status/severity`` strings ('' for none)."""
+        out = []
+        for score in scores:
+            plan = self.feed(_psi(signal, score))
+            out.append(",".join(sorted({f"{m.facts['status']}" for m in plan.outbox})))
+        return out
+
+    def status(self, key: str = "fraud/feature_drift/amount") -> str:
+        return self.stored.states[key].status
+
+
+def test_alert_fires_only_after_for_windows_breaching_windows_in_a_row() -> None:
+    run = Run(_model(**_rule(for_windows=3)))
+
+    assert run.feed_all([0.3, 0.3, 0.3]) == ["", "", "firing"]
+
+
+def test_breach_streak_broken_by_a_clear_window_returns_pending_to_inactive() -> None:
+    run = Run(_model(**_rule(for_windows=2)))
+
+    assert run.feed_all([0.3, 0.01, 0.3]) == ["", "", ""]
+    assert run.status() == "pending"
+    assert [t.status for p in run.plans for t in p.transitions] == [
+        "pending",
+        "inactive",
+        "pending",
+    ]
+
+
+def test_scores_in_the_hysteresis_band_neither_resolve_nor_fire() -> None:
+    # resolve_ratio 0.5 of warn 0.1: clear below 0.05; breaching from 0.1.
+    run = Run(_model(**_rule(for_windows=1, resolve_windows=1)))
+
+    assert run.feed_all([0.3, 0.07, 0.07, 0.07]) == ["firing", "", "", ""]
+    assert run.status() == "firing"
+
+
+def test_firing_alert_resolves_after_resolve_windows_clear_windows_in_a_row() -> None:
+    run = Run(_model(**_rule(for_windows=1, resolve_windows=2)))
+
+    assert run.feed_all([0.3, 0.01, 0.07, 0.01, 0.01]) == ["firing", "", "", "", "resolved"]
+
+
+def test_alert_cannot_fire_again_before_the_cooldown_has_passed_in_event_time() -> None:
+    # Resolved by window 2 (ends at 30 s); cooldown 25 s: no firing from a window ending before 55.
+    run = Run(_model(**_rule(for_windows=1, resolve_windows=1, cooldown_seconds=25)))
+
+    notes = run.feed_all([0.3, 0.3, 0.01, 0.3, 0.3, 0.3])
+
+    assert notes == ["firing", "", "resolved", "", "", "firing"]
+    assert run.plans[3].transitions[0].reason.startswith("breaching, but cooling down")
+
+
+def test_each_episode_has_its_own_idempotency_keys() -> None:
+    run = Run(_model(**_rule(for_windows=1, resolve_windows=1)))
+
+    run.feed_all([0.3, 0.01, 0.3, 0.01])
+
+    keys = [m.key for p in run.plans for m in p.outbox]
+    assert keys == [
+        "fraud/feature_drift/amount/1/firing/critical",
+        "fraud/feature_drift/amount/1/resolved",
+        "fraud/feature_drift/amount/2/firing/critical",
+        "fraud/feature_drift/amount/2/resolved",
+    ]
+
+
+def test_warning_episode_escalates_to_critical_once() -> None:
+    run = Run(_model(**_rule(for_windows=1)))
+
+    run.feed_all([0.15, 0.3, 0.15, 0.3])
+
+    sent = [(m.facts["status"], m.facts["severity"]) for p in run.plans for m in p.outbox]
+    assert sent == [("firing", "warning"), ("firing", "critical")]
+
+
+def test_window_without_evidence_changes_nothing() -> None:
+    run = Run(_model(**_rule(for_windows=2)))
+    run.feed(_psi("amount", 0.3))
+
+    plan = run.feed()  # e.g. a window counted against an older reference
+
+    assert plan.states == {}
+    assert plan.outbox == []
+    assert plan.transitions == []
+    assert run.stored.states["fraud/feature_drift/amount"].breach_streak == 1
+
+
+def test_rule_level_above_the_tests_own_delays_the_breach() -> None:
+    run = Run(_model(**_rule(for_windows=1, thresholds={"psi": {"warn": 0.2}})))
+
+    assert run.feed_all([0.15, 0.22]) == ["", "firing"]
+
+
+def test_grouping_per_model_sends_one_alert_listing_the_drifted_signals() -> None:
+    run = Run(_model(**_rule(for_windows=1, grouping="model")))
+
+    plan = run.feed(_psi("amount", 0.3), _psi("age", 0.12), _psi("country", 0.01))
+
+    (message,) = plan.outbox
+    assert message.facts["dedup_key"] == "fraud/drift"
+    assert message.facts["feature"] == "amount"
+    assert [s["signal"] for s in message.facts["signals"]] == ["amount", "age"]
+
+
+def test_grouping_per_signal_sends_one_alert_per_drifted_signal() -> None:
+    run = Run(_model(**_rule(for_windows=1)))
+
+    plan = run.feed(_psi("amount", 0.3), _psi("age", 0.12), _psi("country", 0.01))
+
+    assert sorted(m.facts["dedup_key"] for m in plan.outbox) == [
+        "fraud/feature_drift/age",
+        "fraud/feature_drift/amount",
+    ]
+
+
+def test_alert_facts_have_exactly_the_design_fields() -> None:
+    run = Run(_model(**_rule(for_windows=1)))
+
+    (message,) = run.feed(_psi("amount", 0.31)).outbox
+
+    assert set(message.facts) == {
+        "dedup_key", "status", "severity", "model", "model_version", "kind", "feature",
+        "method", "score", "threshold", "p_value", "window", "reference", "detected_at",
+        "message",
+    }  # fmt: skip
+    assert message.facts["window"] == {"start_ts": 0.0, "end_ts": 10.0, "events": 500}
+    assert message.facts["threshold"] == 0.1
+    assert message.facts["message"].startswith("PSI of amount rose to 0.31")
+
+
+def test_critical_alerts_also_reach_the_severity_route_and_its_resolve_follows() -> None:
+    routes = {"alert_routes": [{"severities": ["critical"], "sinks": ["pager"]}]}
+    run = Run(_model(**_rule(for_windows=1, resolve_windows=1), **routes))
+
+    warning = run.feed(_psi("amount", 0.15)).outbox
+    critical = run.feed(_psi("amount", 0.3)).outbox
+    resolved = run.feed(_psi("amount", 0.01)).outbox
+
+    assert [m.sink for m in warning] == ["team"]
+    assert [m.sink for m in critical] == ["team", "pager"]
+    assert [m.sink for m in resolved] == ["team", "pager"]
+
+
+def test_warning_only_episode_does_not_page() -> None:
+    routes = {"alert_routes": [{"severities": ["critical"], "sinks": ["pager"]}]}
+    run = Run(_model(**_rule(for_windows=1, resolve_windows=1), **routes))
+
+    sinks = [m.sink for p in (run.feed(_psi("amount", 0.15)), run.feed(_psi("amount", 0.0)))
+             for m in p.outbox]  # fmt: skip
+
+    assert sinks == ["team", "team"]
+
+
+def test_every_transition_is_audited_with_its_evidence() -> None:
+    run = Run(_model(**_rule(for_windows=2)))
+
+    run.feed_all([0.3, 0.3])
+
+    audit = [entry for p in run.plans for entry in p.audit]
+    assert [(a["from"], a["to"]) for a in audit] == [("inactive", "pending"), ("pending", "firing")]
+    assert '"score":0.3' in audit[1]["evidence"]

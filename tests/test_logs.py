@@ -1,0 +1,210 @@
+"""Structured logs: one JSON object per line by default, plain text on request, secrets redacted,
+and a running daemon logs its state changes, not its events."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from monitor.config import parse_config
+from monitor.embedded import KafkaBroker, RedisServer
+from monitor.logs import JsonFormatter, TextFormatter, configure_logging
+from monitor.synthetic import Shift, blocks
+from tests.daemon_harness import model_status, wait_until, write_reference
+from tests.helpers import produce_json
+from tests.stack_harness import EVENTS, MODEL, SHIFT_AT, SHIFTED, WINDOW, stack_config_data
+
+SECRET = "s3cr3t-Pa55"
+
+
+def _line(formatter: logging.Formatter, message: str, *args: object, **extra: Any) -> str:
+    """What ``formatter`` writes for one warning with ``extra`` fields."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    logger = logging.getLogger(f"test-logs-{uuid.uuid4().hex}")
+    logger.propagate = False
+    logger.addHandler(handler)
+    logger.warning(message, *args, extra=extra)
+    logger.removeHandler(handler)
+    return stream.getvalue()
+
+
+def _json_line(message: str, *args: object, **extra: Any) -> dict[str, Any]:
+    text = _line(JsonFormatter(), message, *args, **extra)
+    assert text.count("\n") == 1
+    entry: dict[str, Any] = json.loads(text)
+    return entry
+
+
+@pytest.fixture
+def restored_root_logger() -> Iterator[logging.Logger]:
+    """The root logger, put back as it was after ``configure_logging`` changed it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield root
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+# ------------------------------------------------------------------------------- the formatters
+
+
+def test_json_line_is_one_object_with_time_level_logger_message_and_fields() -> None:
+    entry = _json_line("window closed with drift", model="fraud", window={"id": 3})
+    assert entry.keys() == {"ts", "level", "logger", "message", "model", "window"}
+    assert (entry["level"], entry["message"]) == ("warning", "window closed with drift")
+    assert (entry["model"], entry["window"]) == ("fraud", {"id": 3})
+    assert entry["ts"].endswith("Z")
+
+
+def test_json_line_redacts_a_kafka_sasl_password_field() -> None:
+    entry = _json_line("consumer settings", settings={"sasl.password": SECRET, "acks": "all"})
+    assert entry["settings"] == {"sasl.password": "***", "acks": "all"}
+
+
+def test_json_line_redacts_the_password_of_a_redis_url_in_a_field() -> None:
+    entry = _json_line("connecting", redis=f"redis://monitor:{SECRET}@redis:6379/0")
+    assert entry["redis"] == "redis://monitor:***@redis:6379/0"
+
+
+def test_json_line_redacts_the_password_of_a_url_in_the_message() -> None:
+    entry = _json_line("cannot reach %s", f"rediss://:{SECRET}@redis:6380/0")
+    assert entry["message"] == "cannot reach rediss://:***@redis:6380/0"
+
+
+def test_json_line_redacts_the_password_of_a_url_in_a_traceback() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger(f"test-logs-{uuid.uuid4().hex}")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        raise ConnectionError(f"redis://monitor:{SECRET}@redis:6379/0 refused")
+    except ConnectionError:
+        logger.exception("outage")
+    entry = json.loads(stream.getvalue())
+    assert "redis://monitor:***@redis:6379/0 refused" in entry["exception"]
+    assert SECRET not in stream.getvalue()
+
+
+def test_text_line_redacts_secrets_as_the_json_line_does() -> None:
+    text = _line(
+        TextFormatter(),
+        "connecting to %s",
+        f"redis://monitor:{SECRET}@redis:6379/0",
+        settings={"sasl.password": SECRET},
+    )
+    assert SECRET not in text
+    assert "redis://monitor:***@redis:6379/0" in text
+
+
+def test_configure_logging_writes_json_lines_by_default(
+    restored_root_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging()
+    logging.getLogger("monitor.test").info("started", extra={"instance": "i-1"})
+    (line,) = capsys.readouterr().err.splitlines()
+    assert json.loads(line)["instance"] == "i-1"
+
+
+def test_configure_logging_writes_plain_text_on_request(
+    restored_root_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("text")
+    logging.getLogger("monitor.test").info("started", extra={"instance": "i-1"})
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.endswith("INFO    started instance=i-1")
+
+
+# --------------------------------------------------------------------------- a running daemon
+
+
+@pytest.fixture(scope="module")
+def daemon_log(kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """stderr of ``drift-monitor run`` over a drifting stream, from start to SIGTERM."""
+    workdir = tmp_path_factory.mktemp("logs")
+    name = f"logs-{uuid.uuid4().hex[:10]}"
+    kafka_broker.create_topics([name, f"{name}.dlq"], partitions=1)
+    reference = write_reference(workdir / "reference.jsonl", MODEL, events=10_000)
+    for block in blocks(MODEL, EVENTS, seed=2, shift=Shift(SHIFT_AT, {SHIFTED: 1.0})):
+        produce_json(kafka_broker.bootstrap_servers, name, block, partition_key=None)
+    with RedisServer() as redis_server:
+        data = stack_config_data(kafka_broker, redis_server.url, name, reference=reference)
+        data["logging"] = {"format": "json", "level": "INFO"}
+        config_path = workdir / "config.yaml"
+        config_path.write_text(yaml.safe_dump(data))
+        stderr = workdir / "stderr.log"
+        with stderr.open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "monitor", "run", "-c", str(config_path)],
+                stdout=subprocess.DEVNULL,
+                stderr=output,
+            )
+        try:
+            config = parse_config(data)
+            wait_until(
+                lambda: model_status(config, MODEL.name)["windows_closed"] == EVENTS // WINDOW,
+                120,
+                "every window to be evaluated",
+            )
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return stderr.read_text().splitlines()
+
+
+def test_daemon_writes_every_log_line_as_one_json_object(daemon_log: list[str]) -> None:
+    entries = [json.loads(line) for line in daemon_log]
+    assert entries
+    assert all({"ts", "level", "logger", "message"} <= entry.keys() for entry in entries)
+
+
+def test_daemon_logs_its_state_changes(daemon_log: list[str]) -> None:
+    messages = [json.loads(line)["message"] for line in daemon_log]
+    for change in ("state loaded", "partitions assigned", "window closed with drift", "stopped"):
+        assert change in messages
+
+
+def test_daemon_logs_state_changes_not_events(daemon_log: list[str]) -> None:
+    """Ten thousand events in four windows: a few dozen lines, not thousands."""
+    assert len(daemon_log) < 50, "\n".join(daemon_log)
+
+
+def test_daemon_log_is_plain_text_with_the_log_format_flag(
+    kafka_broker: KafkaBroker, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    name = f"logs-{uuid.uuid4().hex[:10]}"
+    kafka_broker.create_topics([name, f"{name}.dlq"], partitions=1)
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(stack_config_data(kafka_broker, redis_server.url, name)))
+    command = [sys.executable, "-m", "monitor", "run", "-c", str(config_path)]
+    process = subprocess.Popen(
+        [*command, "--log-format", "text"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        assert process.stderr is not None
+        first = process.stderr.readline().decode()
+    finally:
+        process.kill()
+        process.communicate()
+    assert " INFO    " in first
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(first)

@@ -1,0 +1,59 @@
+"""Retraining triggers: K critical signals for N windows, a minimum interval, stable keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.test_alert_state import Run, _model, _psi
+
+
+def _retrain(**policy: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"sinks": ["retrain"], "min_critical_signals": 2, "for_windows": 2}
+    return {"retrain": base | policy, "alerts": []}
+
+
+def _window(run: Run, *critical: str) -> list[str]:
+    results = [_psi(s, 0.4 if s in critical else 0.01) for s in ("amount", "age", "country")]
+    return [m.key for m in run.feed(*results).outbox if m.kind == "retrain"]
+
+
+def test_retraining_starts_after_k_critical_signals_persist_for_n_windows() -> None:
+    run = Run(_model(**_retrain(min_interval_seconds=0)))
+
+    keys = [_window(run, "amount", "age") for _ in range(2)]
+
+    assert keys == [[], ["fraud/retrain/1"]]
+
+
+def test_one_critical_signal_is_not_enough_when_k_is_two() -> None:
+    run = Run(_model(**_retrain(min_interval_seconds=0)))
+
+    assert [_window(run, "amount") for _ in range(4)] == [[], [], [], []]
+
+
+def test_persistent_drift_triggers_again_only_after_the_minimum_interval() -> None:
+    # Windows are 10 s of event time; triggers at least 35 s apart.
+    run = Run(_model(**_retrain(min_interval_seconds=35)))
+
+    keys = [k for _ in range(8) for k in _window(run, "amount", "age")]
+
+    assert keys == ["fraud/retrain/1", "fraud/retrain/2"]
+    triggers = [i for i, p in enumerate(run.plans) if p.trigger is not None]
+    assert triggers == [1, 5]
+
+
+def test_trigger_payload_carries_the_evidence_and_its_idempotency_key() -> None:
+    run = Run(_model(**_retrain(min_interval_seconds=0)))
+    _window(run, "amount", "age")
+
+    (message,) = run.feed(_psi("amount", 0.4), _psi("age", 0.3)).outbox
+
+    payload = message.facts
+    assert payload["idempotency_key"] == "fraud/retrain/1"
+    assert payload["reason"] == (
+        "critical drift on 2 signal(s) (age, amount) for 2 window(s) in a row"
+    )
+    assert [s["signal"] for s in payload["signals"]] == ["age", "amount"]
+    assert [w["id"] for w in payload["windows"]] == [0, 1]
+    assert payload["reference"] == {"id": "ref", "events": 1}
+    assert set(payload) >= {"model", "model_version", "severity", "detected_at", "window"}
