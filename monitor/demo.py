@@ -50,7 +50,7 @@ def run_demo(
     redis_url: str | None,
 ) -> int:
     """Run the demo; 0 when the drift was caught after it began and nothing before it."""
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     drift_start = events // 2 if drift_at is None else drift_at
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="drift-demo-")))
