@@ -120,6 +120,9 @@ for _, m in ipairs(p.models) do
     local key = KEYS[w.key]
     redis.call('HINCRBY', key, 'n', w.n)
     redis.call('HSETNX', key, 'ref', m.ref_id)
+    if w.version then
+      redis.call('HSET', key, 'model_version', w.version)
+    end
     local first = redis.call('HGET', key, 'start')
     if not first or tonumber(first) > tonumber(w.start) then
       redis.call('HSET', key, 'start', w.start)

@@ -95,6 +95,8 @@ class ModelColumns:
     """Each event's prediction as sent (score, class, or probabilities), for label joins."""
     labels: list[Any] = field(default_factory=list)
     """Each event's ``label`` field (None for most live events)."""
+    model_versions: list[str | None] = field(default_factory=list)
+    """Each event's ``model_version`` (alerts name the version that drifted)."""
     positions: NDArray[np.intp] = field(default_factory=lambda: np.empty(0, dtype=np.intp))
     """Each row's position among the batch's messages (for its partition and offset)."""
 
@@ -412,6 +414,7 @@ def _model_columns(
         event_ids=[None if e.event_id is None else str(e.event_id) for e in events],
         predictions=predictions,
         labels=[event.label for event in events],
+        model_versions=[None if e.model_version is None else str(e.model_version) for e in events],
         positions=positions,
     )
 

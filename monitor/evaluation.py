@@ -63,13 +63,16 @@ class WindowReport:
     note: str = ""
     reference_events: int = 0
     alerts: AlertPlan | None = None  # what recording this window did to its alerts
+    model_version: str | None = None  # of the window's latest event that named one
 
     @property
     def drifted(self) -> list[SignalResult]:
         return [r for r in self.results if r.drifted]
 
     def window_facts(self) -> WindowFacts:
-        return WindowFacts(self.window_id, self.start_ts, self.end_ts, self.events)
+        return WindowFacts(
+            self.window_id, self.start_ts, self.end_ts, self.events, self.model_version
+        )
 
     def window_dict(self) -> dict[str, Any]:
         return {
@@ -206,4 +209,5 @@ class WindowEvaluator:
             layout.profile.id,
             results,
             reference_events=layout.profile.events,
+            model_version=stored.model_version,
         )

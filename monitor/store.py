@@ -59,6 +59,7 @@ class WindowDelta:
     counts: WindowCounts
     start_ts: float
     end_ts: float
+    model_version: str | None = None
 
 
 @dataclass(slots=True)
@@ -118,6 +119,7 @@ class StoredWindow:
     start_ts: float
     end_ts: float
     reference_id: str
+    model_version: str | None = None
 
 
 FinalizeOutcome = Literal["recorded", "duplicate", "later", "conflict"]
@@ -535,11 +537,12 @@ def _detector_summary(state: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _window_entry(delta: WindowDelta, key_index: int) -> dict[str, Any]:
+    entry: dict[str, Any]
     ints = delta.counts.ints
     nonzero = np.flatnonzero(ints)
     floats = delta.counts.floats
     nonzero_f = np.flatnonzero(floats)
-    return {
+    entry = {
         "key": key_index,
         "id": str(delta.window_id),
         "n": str(delta.counts.events),
@@ -548,6 +551,9 @@ def _window_entry(delta: WindowDelta, key_index: int) -> dict[str, Any]:
         "ints": [x for i in nonzero.tolist() for x in (f"i:{i}", str(int(ints[i])))],
         "floats": [x for i in nonzero_f.tolist() for x in (f"f:{i}", repr(float(floats[i])))],
     }
+    if delta.model_version is not None:
+        entry["version"] = delta.model_version
+    return entry
 
 
 def _stored_window(
@@ -571,6 +577,7 @@ def _stored_window(
             start_ts=float(fields.get("start", b"nan")),
             end_ts=float(fields.get("end", b"nan")),
             reference_id=reference_id,
+            model_version=fields["model_version"].decode() if "model_version" in fields else None,
         )
     except (ValueError, IndexError) as error:
         raise StateError(f"window {window_id} in Redis does not fit its layout: {error}") from error

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,6 +142,9 @@ def _count_windows(
                 counts=layout.accumulate(encoded, mismatches, part),
                 start_ts=float(np.nanmin(ts[part])) if take else math.nan,
                 end_ts=float(np.nanmax(ts[part])) if take else math.nan,
+                model_version=_last_version(
+                    columns.model_versions, range(start + offset, start + offset + take)
+                ),
             )
         )
         if used + take == size:
@@ -184,6 +187,9 @@ def _time_windows(
                 counts=layout.accumulate(encoded, mismatches, members),
                 start_ts=float(ts[members].min()),
                 end_ts=float(ts[members].max()),
+                model_version=_last_version(
+                    columns.model_versions, (start + np.flatnonzero(members)).tolist()
+                ),
             )
         )
     seen = ts[placeable]
@@ -196,6 +202,14 @@ def _time_windows(
         write.watermark = watermark
         write.close = sorted(w for w in candidates if (w + 1) * seconds <= watermark - lateness)
     return watermark
+
+
+def _last_version(versions: list[str | None], rows: Sequence[int]) -> str | None:
+    """The model version of the latest of these rows that names one (None if none does)."""
+    for row in reversed(rows):
+        if row < len(versions) and versions[row] is not None:
+            return versions[row]
+    return None
 
 
 def _reference_chunk(columns: ModelColumns, begin: int, end: int) -> bytes:

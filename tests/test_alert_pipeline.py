@@ -148,6 +148,7 @@ def test_drift_that_comes_and_goes_fires_resolves_and_fires_again_only_after_coo
     bodies = [r.json() for r in team.accepted()]
     assert [b["status"] for b in bodies] == ["firing", "resolved", "firing", "resolved"]
     assert bodies[0]["window"]["events"] == WINDOW
+    assert bodies[0]["model_version"] == "1"  # the synthetic events' model_version
     cooling = [a for a in _audit(config) if "cooling down" in a["reason"]]
     assert [a["window"] for a in cooling] == ["6"]
 

@@ -75,7 +75,7 @@ def alert_facts(
         "status": status,
         "severity": severity,
         "model": model,
-        "model_version": None,
+        "model_version": window.model_version,
         "kind": seen.kind,
         "feature": shown.signal,
         "method": shown.method,

@@ -133,7 +133,7 @@ def plan_window(
         if retrain != stored.retrain:
             states[RETRAIN_FIELD] = retrain.to_json()
         if trigger is not None:
-            payload = retrain_payload(model.name, trigger, reference, now)
+            payload = retrain_payload(model.name, trigger, reference, now, window.model_version)
             audit.append(
                 {
                     "at": repr(now),
@@ -165,7 +165,11 @@ def plan_window(
 
 
 def retrain_payload(
-    model: str, trigger: RetrainTrigger, reference: Mapping[str, Any], now: float
+    model: str,
+    trigger: RetrainTrigger,
+    reference: Mapping[str, Any],
+    now: float,
+    model_version: str | None = None,
 ) -> dict[str, Any]:
     """DESIGN.md: the alert facts plus ``reason``, the drifted signals and an idempotency key."""
     last = trigger.windows[-1] if trigger.windows else {}
@@ -173,7 +177,7 @@ def retrain_payload(
     return {
         "idempotency_key": f"{model}/retrain/{trigger.number}",
         "model": model,
-        "model_version": None,
+        "model_version": model_version,
         "reason": trigger.reason,
         "signals": list(trigger.signals),
         "severity": "critical",

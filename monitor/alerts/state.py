@@ -45,6 +45,7 @@ class WindowFacts:
     start_ts: float
     end_ts: float
     events: int
+    model_version: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"start_ts": self.start_ts, "end_ts": self.end_ts, "events": self.events}
