@@ -21,27 +21,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from detectors.arrays import decode_array, encode_array
 from detectors.sequential.protocol import (
+    DetectorBase,
     as_values,
-    build,
-    check_header,
     check_int,
     check_number,
-    header,
-    indices,
-    read_bool,
     read_float,
     read_int,
 )
 
 
-class ADWIN:
+class ADWIN(DetectorBase):
     """Adaptive Windowing on a numeric stream, river's defaults.
 
     Parameters
@@ -83,9 +79,7 @@ class ADWIN:
         self.max_buckets = check_int(k, "max_buckets", max_buckets, low=2)
         self.min_window_length = check_int(k, "min_window_length", min_window_length, low=1)
         self.grace_period = check_int(k, "grace_period", grace_period, low=0)
-        self._n_seen = 0
-        self._n_detections = 0
-        self._reset()
+        super().__init__()
 
     def _reset(self) -> None:
         """Start a new, empty window (river replaces its compiled helper the same way)."""
@@ -97,18 +91,6 @@ class ADWIN:
         # Row i: sums and squared-deviation sums of buckets of 2**i elements, oldest first.
         self._totals: list[list[float]] = [[]]
         self._variances: list[list[float]] = [[]]
-
-    @property
-    def drift_detected(self) -> bool:
-        return self._drift
-
-    @property
-    def n_seen(self) -> int:
-        return self._n_seen
-
-    @property
-    def n_detections(self) -> int:
-        return self._n_detections
 
     @property
     def width(self) -> int:
@@ -162,9 +144,7 @@ class ADWIN:
                     found.append(i)
         self._drift, self._tick = drift, tick
         self._width, self._total, self._variance = width, total, variance
-        self._n_seen += len(xs)
-        self._n_detections += len(found)
-        return indices(found)
+        return self._tally(len(xs), found)
 
     def _compress(self) -> None:
         """Merge the two oldest buckets of every full row into one bucket of the next row."""
@@ -244,10 +224,8 @@ class ADWIN:
         {"tick", "width", "total", "variance", "row_sizes", "bucket_totals", "bucket_variances"}
     )
 
-    def state(self) -> dict[str, Any]:
-        return header(
-            self.kind, self.version, self.params, self._n_seen, self._n_detections, self._drift
-        ) | {
+    def _state_fields(self) -> dict[str, Any]:
+        return {
             "tick": self._tick,
             "width": int(self._width),
             "total": self._total,
@@ -261,17 +239,11 @@ class ADWIN:
             ),
         }
 
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> Self:
-        check_header(state, cls.kind, cls.version, cls._STATE_KEYS)
-        detector: Self = build(cls, cls.kind, state["params"])
-        detector._n_seen = read_int(state, "n_seen")
-        detector._n_detections = read_int(state, "n_detections")
-        detector._drift = read_bool(state, "drift_detected")
-        detector._tick = read_int(state, "tick")
-        detector._width = float(read_int(state, "width"))
-        detector._total = read_float(state, "total")
-        detector._variance = read_float(state, "variance")
+    def _load_fields(self, state: Mapping[str, Any]) -> None:
+        self._tick = read_int(state, "tick")
+        self._width = float(read_int(state, "width"))
+        self._total = read_float(state, "total")
+        self._variance = read_float(state, "variance")
         sizes = decode_array(state["row_sizes"])
         totals = decode_array(state["bucket_totals"])
         variances = decode_array(state["bucket_variances"])
@@ -283,16 +255,15 @@ class ADWIN:
             or sizes.size == 0
             or sizes.size > 63
             or (sizes < 0).any()
-            or (sizes > detector.max_buckets).any()
+            or (sizes > self.max_buckets).any()
             or totals.shape != (int(sizes.sum()),)
             or variances.shape != totals.shape
             or not (np.isfinite(totals).all() and np.isfinite(variances).all())
         ):
-            raise ValueError(f"{cls.kind}: malformed bucket rows in state")
-        if int(np.sum(sizes * (1 << np.arange(sizes.size, dtype=np.int64)))) != detector._width:
-            raise ValueError(f"{cls.kind}: bucket rows do not add up to the window width")
+            raise ValueError(f"{self.kind}: malformed bucket rows in state")
+        if int(np.sum(sizes * (1 << np.arange(sizes.size, dtype=np.int64)))) != self._width:
+            raise ValueError(f"{self.kind}: bucket rows do not add up to the window width")
         ends = np.cumsum(sizes).tolist()
         starts = [0, *ends[:-1]]
-        detector._totals = [totals[a:b].tolist() for a, b in zip(starts, ends, strict=True)]
-        detector._variances = [variances[a:b].tolist() for a, b in zip(starts, ends, strict=True)]
-        return detector
+        self._totals = [totals[a:b].tolist() for a, b in zip(starts, ends, strict=True)]
+        self._variances = [variances[a:b].tolist() for a, b in zip(starts, ends, strict=True)]

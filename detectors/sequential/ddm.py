@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from detectors.sequential.protocol import (
+    DetectorBase,
+    WarningMixin,
     as_errors,
-    build,
-    check_header,
     check_int,
     check_number,
-    header,
-    indices,
     read_bool,
     read_float,
     read_int,
@@ -30,7 +28,7 @@ from detectors.sequential.protocol import (
 )
 
 
-class DDM:
+class DDM(WarningMixin, DetectorBase):
     """Drift Detection Method on a binary error stream (1 = error), river's defaults.
 
     Parameters
@@ -65,9 +63,7 @@ class DDM:
         self.drift_threshold = check_number(
             k, "drift_threshold", drift_threshold, low=0.0, low_open=True
         )
-        self._n_seen = 0
-        self._n_detections = 0
-        self._reset()
+        super().__init__()
 
     def _reset(self) -> None:
         """Start a new concept: what river's ``_reset`` creates."""
@@ -77,23 +73,6 @@ class DDM:
         self._p = 0.0
         self._p_min: float | None = None
         self._s_min: float | None = None
-
-    @property
-    def drift_detected(self) -> bool:
-        return self._drift
-
-    @property
-    def warning_detected(self) -> bool:
-        """Whether the error rate is in the warning zone after the last element."""
-        return self._warning
-
-    @property
-    def n_seen(self) -> int:
-        return self._n_seen
-
-    @property
-    def n_detections(self) -> int:
-        return self._n_detections
 
     @property
     def params(self) -> dict[str, Any]:
@@ -133,16 +112,12 @@ class DDM:
         set_yet = not math.isinf(ps_min)
         self._p_min = p_min if set_yet else None
         self._s_min = s_min if set_yet else None
-        self._n_seen += len(xs)
-        self._n_detections += len(found)
-        return indices(found)
+        return self._tally(len(xs), found)
 
     _STATE_KEYS: ClassVar[frozenset[str]] = frozenset({"warning", "n", "p", "p_min", "s_min"})
 
-    def state(self) -> dict[str, Any]:
-        return header(
-            self.kind, self.version, self.params, self._n_seen, self._n_detections, self._drift
-        ) | {
+    def _state_fields(self) -> dict[str, Any]:
+        return {
             "warning": self._warning,
             "n": int(self._n),
             "p": self._p,
@@ -150,18 +125,11 @@ class DDM:
             "s_min": self._s_min,
         }
 
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> Self:
-        check_header(state, cls.kind, cls.version, cls._STATE_KEYS)
-        detector: Self = build(cls, cls.kind, state["params"])
-        detector._n_seen = read_int(state, "n_seen")
-        detector._n_detections = read_int(state, "n_detections")
-        detector._drift = read_bool(state, "drift_detected")
-        detector._warning = read_bool(state, "warning")
-        detector._n = float(read_int(state, "n"))
-        detector._p = read_float(state, "p")
-        detector._p_min = read_optional_float(state, "p_min")
-        detector._s_min = read_optional_float(state, "s_min")
-        if (detector._p_min is None) != (detector._s_min is None):
+    def _load_fields(self, state: Mapping[str, Any]) -> None:
+        self._warning = read_bool(state, "warning")
+        self._n = float(read_int(state, "n"))
+        self._p = read_float(state, "p")
+        self._p_min = read_optional_float(state, "p_min")
+        self._s_min = read_optional_float(state, "s_min")
+        if (self._p_min is None) != (self._s_min is None):
             raise ValueError("ddm: state fields p_min and s_min are set together or not at all")
-        return detector

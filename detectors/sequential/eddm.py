@@ -11,27 +11,28 @@ with ``ddof=1``, the ``-1`` start of the maximum), so detections agree to the ev
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from detectors.sequential.protocol import (
+    DetectorBase,
+    WarningMixin,
     as_errors,
-    build,
-    check_header,
     check_int,
     check_number,
-    header,
-    indices,
     read_bool,
     read_float,
     read_int,
 )
 
 
-class EDDM:
+class EDDM(WarningMixin, DetectorBase):
     """Early Drift Detection Method on a binary error stream (1 = error), river's defaults.
+
+    Only an error moves the test, so ``warning_detected`` says whether the last
+    *error* put the detector in the warning zone.
 
     Parameters
     ----------
@@ -65,9 +66,7 @@ class EDDM:
                 f"{k}: beta (drift level) must be <= alpha (warning level), "
                 f"got beta={beta!r}, alpha={alpha!r}"
             )
-        self._n_seen = 0
-        self._n_detections = 0
-        self._reset()
+        super().__init__()
 
     def _reset(self) -> None:
         """Start a new concept: what river's ``_reset`` creates."""
@@ -81,23 +80,6 @@ class EDDM:
         self._d_n = 0.0
         self._d_mean = 0.0
         self._d_s = 0.0
-
-    @property
-    def drift_detected(self) -> bool:
-        return self._drift
-
-    @property
-    def warning_detected(self) -> bool:
-        """Whether the last error put the detector in the warning zone."""
-        return self._warning
-
-    @property
-    def n_seen(self) -> int:
-        return self._n_seen
-
-    @property
-    def n_detections(self) -> int:
-        return self._n_detections
 
     @property
     def params(self) -> dict[str, Any]:
@@ -150,9 +132,7 @@ class EDDM:
             n_err,
         )
         self._p2s_max, self._d_n, self._d_mean, self._d_s = p2s_max, d_n, d_mean, d_s
-        self._n_seen += len(xs)
-        self._n_detections += len(found)
-        return indices(found)
+        return self._tally(len(xs), found)
 
     _STATE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {
@@ -167,10 +147,8 @@ class EDDM:
         }
     )
 
-    def state(self) -> dict[str, Any]:
-        return header(
-            self.kind, self.version, self.params, self._n_seen, self._n_detections, self._drift
-        ) | {
+    def _state_fields(self) -> dict[str, Any]:
+        return {
             "warning": self._warning,
             "n": self._n,
             "last_error": self._last_error,
@@ -181,19 +159,12 @@ class EDDM:
             "distance_sum_squares": self._d_s,
         }
 
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> Self:
-        check_header(state, cls.kind, cls.version, cls._STATE_KEYS)
-        detector: Self = build(cls, cls.kind, state["params"])
-        detector._n_seen = read_int(state, "n_seen")
-        detector._n_detections = read_int(state, "n_detections")
-        detector._drift = read_bool(state, "drift_detected")
-        detector._warning = read_bool(state, "warning")
-        detector._n = read_int(state, "n")
-        detector._last_error = read_int(state, "last_error")
-        detector._n_errors = read_int(state, "n_errors")
-        detector._p2s_max = read_float(state, "p2s_max")
-        detector._d_n = float(read_int(state, "distance_n"))
-        detector._d_mean = read_float(state, "distance_mean")
-        detector._d_s = read_float(state, "distance_sum_squares")
-        return detector
+    def _load_fields(self, state: Mapping[str, Any]) -> None:
+        self._warning = read_bool(state, "warning")
+        self._n = read_int(state, "n")
+        self._last_error = read_int(state, "last_error")
+        self._n_errors = read_int(state, "n_errors")
+        self._p2s_max = read_float(state, "p2s_max")
+        self._d_n = float(read_int(state, "distance_n"))
+        self._d_mean = read_float(state, "distance_mean")
+        self._d_s = read_float(state, "distance_sum_squares")

@@ -12,26 +12,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from detectors.sequential.protocol import (
+    DetectorBase,
+    WarningMixin,
     as_errors,
-    build,
     check_bool,
-    check_header,
     check_number,
-    header,
-    indices,
     read_bool,
     read_float,
     read_int,
 )
 
 
-class HDDMA:
+class HDDMA(WarningMixin, DetectorBase):
     """HDDM with the average as estimator on a binary error stream (1 = error).
 
     Parameters
@@ -81,9 +79,7 @@ class HDDMA:
             high_open=True,
         )
         self.two_sided_test = check_bool(k, "two_sided_test", two_sided_test)
-        self._n_seen = 0
-        self._n_detections = 0
-        self._reset()
+        super().__init__()
 
     def _reset(self) -> None:
         """Start a new concept: what river's ``_reset`` creates."""
@@ -92,23 +88,6 @@ class HDDMA:
         self._z_n, self._z_mean = 0.0, 0.0  # the whole concept
         self._min_n, self._min_mean = 0.0, 0.0  # prefix to the cut point for increases
         self._max_n, self._max_mean = 0.0, 0.0  # prefix to the cut point for decreases
-
-    @property
-    def drift_detected(self) -> bool:
-        return self._drift
-
-    @property
-    def warning_detected(self) -> bool:
-        """Whether the error rate is in the warning zone after the last element."""
-        return self._warning
-
-    @property
-    def n_seen(self) -> int:
-        return self._n_seen
-
-    @property
-    def n_detections(self) -> int:
-        return self._n_detections
 
     @property
     def params(self) -> dict[str, Any]:
@@ -168,18 +147,14 @@ class HDDMA:
         self._z_n, self._z_mean = z_n, z_mean
         self._min_n, self._min_mean = min_n, min_mean
         self._max_n, self._max_mean = max_n, max_mean
-        self._n_seen += len(xs)
-        self._n_detections += len(found)
-        return indices(found)
+        return self._tally(len(xs), found)
 
     _STATE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"warning", "z_n", "z_mean", "min_n", "min_mean", "max_n", "max_mean"}
     )
 
-    def state(self) -> dict[str, Any]:
-        return header(
-            self.kind, self.version, self.params, self._n_seen, self._n_detections, self._drift
-        ) | {
+    def _state_fields(self) -> dict[str, Any]:
+        return {
             "warning": self._warning,
             "z_n": int(self._z_n),
             "z_mean": self._z_mean,
@@ -189,18 +164,11 @@ class HDDMA:
             "max_mean": self._max_mean,
         }
 
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> Self:
-        check_header(state, cls.kind, cls.version, cls._STATE_KEYS)
-        detector: Self = build(cls, cls.kind, state["params"])
-        detector._n_seen = read_int(state, "n_seen")
-        detector._n_detections = read_int(state, "n_detections")
-        detector._drift = read_bool(state, "drift_detected")
-        detector._warning = read_bool(state, "warning")
-        detector._z_n = float(read_int(state, "z_n"))
-        detector._z_mean = read_float(state, "z_mean")
-        detector._min_n = float(read_int(state, "min_n"))
-        detector._min_mean = read_float(state, "min_mean")
-        detector._max_n = float(read_int(state, "max_n"))
-        detector._max_mean = read_float(state, "max_mean")
-        return detector
+    def _load_fields(self, state: Mapping[str, Any]) -> None:
+        self._warning = read_bool(state, "warning")
+        self._z_n = float(read_int(state, "z_n"))
+        self._z_mean = read_float(state, "z_mean")
+        self._min_n = float(read_int(state, "min_n"))
+        self._min_mean = read_float(state, "min_mean")
+        self._max_n = float(read_int(state, "max_n"))
+        self._max_mean = read_float(state, "max_mean")

@@ -16,22 +16,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from detectors.sequential.protocol import (
+    DetectorBase,
+    WarningMixin,
     as_errors,
-    build,
     check_bool,
-    check_header,
     check_number,
-    header,
-    indices,
     read_bool,
     read_float,
-    read_int,
     read_optional_float,
 )
 
@@ -43,7 +40,7 @@ _Sample = tuple[float, bool, float]
 _EMPTY: _Sample = (0.0, False, 1.0)
 
 
-class HDDMW:
+class HDDMW(WarningMixin, DetectorBase):
     """HDDM with the EWMA as estimator on a binary error stream (1 = error).
 
     Parameters
@@ -99,9 +96,7 @@ class HDDMW:
             k, "lambda_val", lambda_val, low=0.0, high=1.0, low_open=True
         )
         self.two_sided_test = check_bool(k, "two_sided_test", two_sided_test)
-        self._n_seen = 0
-        self._n_detections = 0
-        self._reset()
+        super().__init__()
 
     def _reset(self) -> None:
         """Start a new concept: what river's ``_reset`` creates."""
@@ -110,23 +105,6 @@ class HDDMW:
         self._samples: dict[str, _Sample] = dict.fromkeys(_SAMPLES, _EMPTY)
         self._incr_cutpoint = math.inf
         self._decr_cutpoint = -math.inf
-
-    @property
-    def drift_detected(self) -> bool:
-        return self._drift
-
-    @property
-    def warning_detected(self) -> bool:
-        """Whether the error rate is in the warning zone after the last element."""
-        return self._warning
-
-    @property
-    def n_seen(self) -> int:
-        return self._n_seen
-
-    @property
-    def n_detections(self) -> int:
-        return self._n_detections
 
     @property
     def params(self) -> dict[str, Any]:
@@ -209,18 +187,14 @@ class HDDMW:
             "s1_decr": (b1_m, b1_init, b1_ibc),
             "s2_decr": (b2_m, b2_init, b2_ibc),
         }
-        self._n_seen += len(xs)
-        self._n_detections += len(found)
-        return indices(found)
+        return self._tally(len(xs), found)
 
     _STATE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"warning", "incr_cutpoint", "decr_cutpoint", "samples"}
     )
 
-    def state(self) -> dict[str, Any]:
-        return header(
-            self.kind, self.version, self.params, self._n_seen, self._n_detections, self._drift
-        ) | {
+    def _state_fields(self) -> dict[str, Any]:
+        return {
             "warning": self._warning,
             "incr_cutpoint": None if math.isinf(self._incr_cutpoint) else self._incr_cutpoint,
             "decr_cutpoint": None if math.isinf(self._decr_cutpoint) else self._decr_cutpoint,
@@ -230,30 +204,23 @@ class HDDMW:
             },
         }
 
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> Self:
-        check_header(state, cls.kind, cls.version, cls._STATE_KEYS)
-        detector: Self = build(cls, cls.kind, state["params"])
-        detector._n_seen = read_int(state, "n_seen")
-        detector._n_detections = read_int(state, "n_detections")
-        detector._drift = read_bool(state, "drift_detected")
-        detector._warning = read_bool(state, "warning")
+    def _load_fields(self, state: Mapping[str, Any]) -> None:
+        self._warning = read_bool(state, "warning")
         incr = read_optional_float(state, "incr_cutpoint")
         decr = read_optional_float(state, "decr_cutpoint")
-        detector._incr_cutpoint = math.inf if incr is None else incr
-        detector._decr_cutpoint = -math.inf if decr is None else decr
+        self._incr_cutpoint = math.inf if incr is None else incr
+        self._decr_cutpoint = -math.inf if decr is None else decr
         samples = state["samples"]
         if not isinstance(samples, Mapping) or set(samples) != set(_SAMPLES):
-            raise ValueError(f"{cls.kind}: state field 'samples' must hold exactly {_SAMPLES}")
+            raise ValueError(f"{self.kind}: state field 'samples' must hold exactly {_SAMPLES}")
         loaded: dict[str, _Sample] = {}
         for name in _SAMPLES:
             sample = samples[name]
             if not isinstance(sample, Mapping) or set(sample) != {"ewma", "initialised", "ibc"}:
-                raise ValueError(f"{cls.kind}: sample {name!r} must hold ewma, initialised, ibc")
+                raise ValueError(f"{self.kind}: sample {name!r} must hold ewma, initialised, ibc")
             loaded[name] = (
                 read_float(sample, "ewma"),
                 read_bool(sample, "initialised"),
                 read_float(sample, "ibc"),
             )
-        detector._samples = loaded
-        return detector
+        self._samples = loaded

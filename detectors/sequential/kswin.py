@@ -37,7 +37,7 @@ import functools
 import random
 import warnings
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -46,15 +46,10 @@ from scipy import stats
 
 from detectors.arrays import decode_array, encode_array
 from detectors.sequential.protocol import (
+    DetectorBase,
     as_array,
-    build,
-    check_header,
     check_int,
     check_number,
-    header,
-    indices,
-    read_bool,
-    read_int,
 )
 
 MAX_STAT_SIZE = 10_000
@@ -113,7 +108,7 @@ def ks_gaps(first: NDArray[np.float64], second: NDArray[np.float64]) -> NDArray[
 # --- the detector ---------------------------------------------------------------------------
 
 
-class KSWIN:
+class KSWIN(DetectorBase):
     """Kolmogorov-Smirnov windowing on a numeric stream, river's defaults.
 
     Parameters
@@ -161,27 +156,13 @@ class KSWIN:
         if seed is not None:
             seed = check_int(k, "seed", seed, low=0)
         self.seed = seed
-        self._n_seen = 0
-        self._n_detections = 0
-        self._reset()
+        super().__init__()
 
     def _reset(self) -> None:
         """Start a new concept: an empty window and a re-seeded generator, as in river."""
         self._drift = False
         self._window: NDArray[np.float64] = np.empty(0)  # oldest first, <= window_size
         self._rng = random.Random(self.seed)
-
-    @property
-    def drift_detected(self) -> bool:
-        return self._drift
-
-    @property
-    def n_seen(self) -> int:
-        return self._n_seen
-
-    @property
-    def n_detections(self) -> int:
-        return self._n_detections
 
     @property
     def params(self) -> dict[str, Any]:
@@ -230,9 +211,7 @@ class KSWIN:
                 self._window = newest[hit].copy()
                 self._drift = True
                 pos += hit + 1
-        self._n_seen += len(xs)
-        self._n_detections += len(found)
-        return indices(found)
+        return self._tally(len(xs), found)
 
     def _first_detection(self, gaps: NDArray[np.int64]) -> int | None:
         """The first row whose KS test detects: p-value <= alpha and statistic > 0.1."""
@@ -246,11 +225,9 @@ class KSWIN:
 
     _STATE_KEYS: ClassVar[frozenset[str]] = frozenset({"window", "rng"})
 
-    def state(self) -> dict[str, Any]:
+    def _state_fields(self) -> dict[str, Any]:
         _, internal, gauss_next = self._rng.getstate()
-        return header(
-            self.kind, self.version, self.params, self._n_seen, self._n_detections, self._drift
-        ) | {
+        return {
             "window": encode_array(self._window),
             "rng": {
                 "mt": encode_array(np.array(internal[:_MT_WORDS], dtype=np.int64)),
@@ -259,24 +236,17 @@ class KSWIN:
             },
         }
 
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> Self:
-        check_header(state, cls.kind, cls.version, cls._STATE_KEYS)
-        detector: Self = build(cls, cls.kind, state["params"])
-        detector._n_seen = read_int(state, "n_seen")
-        detector._n_detections = read_int(state, "n_detections")
-        detector._drift = read_bool(state, "drift_detected")
+    def _load_fields(self, state: Mapping[str, Any]) -> None:
         window = decode_array(state["window"])
         if (
             window.dtype != np.float64
             or window.ndim != 1
-            or window.size > detector.window_size
+            or window.size > self.window_size
             or not np.isfinite(window).all()
         ):
-            raise ValueError(f"{cls.kind}: state window must be at most window_size finite floats")
-        detector._window = window
-        detector._rng.setstate(_rng_state(state["rng"]))
-        return detector
+            raise ValueError(f"{self.kind}: state window must be at most window_size finite floats")
+        self._window = window
+        self._rng.setstate(_rng_state(state["rng"]))
 
 
 def _rng_state(data: Any) -> tuple[Any, ...]:

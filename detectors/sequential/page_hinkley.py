@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from detectors.sequential.protocol import (
+    DetectorBase,
     as_values,
-    build,
     check_choice,
-    check_header,
     check_int,
     check_number,
-    header,
-    indices,
-    read_bool,
     read_float,
     read_int,
     read_optional_float,
@@ -34,7 +30,7 @@ from detectors.sequential.protocol import (
 _MODES = ("up", "down", "both")
 
 
-class PageHinkley:
+class PageHinkley(DetectorBase):
     """Page-Hinkley test on a numeric stream (river's defaults).
 
     Parameters
@@ -76,9 +72,7 @@ class PageHinkley:
         self.threshold = check_number(k, "threshold", threshold, low=0.0, low_open=True)
         self.alpha = check_number(k, "alpha", alpha, low=0.0, high=1.0, low_open=True)
         self.mode = check_choice(k, "mode", mode, _MODES)
-        self._n_seen = 0
-        self._n_detections = 0
-        self._reset()
+        super().__init__()
 
     def _reset(self) -> None:
         """Start a new concept: what river's ``_reset`` creates."""
@@ -89,18 +83,6 @@ class PageHinkley:
         self._sum_decrease = 0.0
         self._min_increase = math.inf
         self._max_decrease = -1.0  # river starts the maximum at -1, not -inf
-
-    @property
-    def drift_detected(self) -> bool:
-        return self._drift
-
-    @property
-    def n_seen(self) -> int:
-        return self._n_seen
-
-    @property
-    def n_detections(self) -> int:
-        return self._n_detections
 
     @property
     def params(self) -> dict[str, Any]:
@@ -142,18 +124,14 @@ class PageHinkley:
         self._drift, self._n, self._mean = drift, n, mean
         self._sum_increase, self._sum_decrease = s_inc, s_dec
         self._min_increase, self._max_decrease = min_inc, max_dec
-        self._n_seen += len(xs)
-        self._n_detections += len(found)
-        return indices(found)
+        return self._tally(len(xs), found)
 
     _STATE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"n", "mean", "sum_increase", "sum_decrease", "min_increase", "max_decrease"}
     )
 
-    def state(self) -> dict[str, Any]:
-        return header(
-            self.kind, self.version, self.params, self._n_seen, self._n_detections, self._drift
-        ) | {
+    def _state_fields(self) -> dict[str, Any]:
+        return {
             "n": int(self._n),
             "mean": self._mean,
             "sum_increase": self._sum_increase,
@@ -162,18 +140,11 @@ class PageHinkley:
             "max_decrease": self._max_decrease,
         }
 
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> Self:
-        check_header(state, cls.kind, cls.version, cls._STATE_KEYS)
-        detector: Self = build(cls, cls.kind, state["params"])
-        detector._n_seen = read_int(state, "n_seen")
-        detector._n_detections = read_int(state, "n_detections")
-        detector._drift = read_bool(state, "drift_detected")
-        detector._n = float(read_int(state, "n"))
-        detector._mean = read_float(state, "mean")
-        detector._sum_increase = read_float(state, "sum_increase")
-        detector._sum_decrease = read_float(state, "sum_decrease")
+    def _load_fields(self, state: Mapping[str, Any]) -> None:
+        self._n = float(read_int(state, "n"))
+        self._mean = read_float(state, "mean")
+        self._sum_increase = read_float(state, "sum_increase")
+        self._sum_decrease = read_float(state, "sum_decrease")
         min_increase = read_optional_float(state, "min_increase")
-        detector._min_increase = math.inf if min_increase is None else min_increase
-        detector._max_decrease = read_float(state, "max_decrease")
-        return detector
+        self._min_increase = math.inf if min_increase is None else min_increase
+        self._max_decrease = read_float(state, "max_decrease")

@@ -24,6 +24,11 @@ Parameters are configuration: checked once in the constructor, with river's
 defaults, and never changed. Everything that changes is state, created in one
 ``_reset()`` (the per-concept part) next to the lifetime counters.
 
+What does not depend on the algorithm (the lifetime counters, the queries over
+them, the state header and its checks) lives once in :class:`DetectorBase`,
+and ``warning_detected`` in :class:`WarningMixin`; a detector supplies its
+parameters, its ``update_many`` and its own state fields.
+
 These detectors are the one place where the hot path loops over events in
 Python (DESIGN.md asks for vectors elsewhere). Their statistics are
 recurrences with forgetting factors, running minima and lazy resets; a
@@ -38,6 +43,7 @@ chunks, see its module).
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
@@ -261,20 +267,101 @@ def read_bool(state: Mapping[str, Any], key: str) -> bool:
     return value
 
 
-def header(
-    kind: str, version: int, params: dict[str, Any], n_seen: int, n_detections: int, drift: bool
-) -> dict[str, Any]:
-    """The common part of every saved state."""
-    return {
-        "kind": kind,
-        "v": version,
-        "params": params,
-        "n_seen": n_seen,
-        "n_detections": n_detections,
-        "drift_detected": drift,
-    }
+# --- the shared part ------------------------------------------------------------------------
 
 
-def indices(found: list[int]) -> NDArray[np.int64]:
-    """Detection positions as the int64 array ``update_many`` returns."""
-    return np.array(found, dtype=np.int64)
+class DetectorBase(ABC):
+    """The half of :class:`SequentialDetector` that is the same for every algorithm.
+
+    It owns the lifetime counters and the state header, so that what a saved
+    state means outside the algorithm (and how a bad one is refused) is written
+    once. A subclass calls ``super().__init__()`` after checking its parameters,
+    since the base starts the first concept with the subclass's ``_reset()``.
+    """
+
+    kind: ClassVar[str]
+    version: ClassVar[int]
+    _STATE_KEYS: ClassVar[frozenset[str]]
+    """The keys :meth:`_state_fields` returns, checked before anything is built."""
+
+    _drift: bool
+
+    def __init__(self) -> None:
+        self._n_seen = 0
+        self._n_detections = 0
+        self._reset()
+
+    @abstractmethod
+    def _reset(self) -> None:
+        """Start a new concept: what river's ``_reset`` creates, ``_drift = False`` included."""
+
+    @property
+    @abstractmethod
+    def params(self) -> dict[str, Any]:
+        """The constructor arguments, as plain data."""
+
+    @abstractmethod
+    def _state_fields(self) -> dict[str, Any]:
+        """This detector's part of :meth:`state`, as plain data."""
+
+    @abstractmethod
+    def _load_fields(self, state: Mapping[str, Any]) -> None:
+        """Set this detector's part of ``state`` on a fresh instance, checking each field."""
+
+    @property
+    def drift_detected(self) -> bool:
+        return self._drift
+
+    @property
+    def n_seen(self) -> int:
+        return self._n_seen
+
+    @property
+    def n_detections(self) -> int:
+        return self._n_detections
+
+    def _tally(self, n_values: int, found: list[int]) -> NDArray[np.int64]:
+        """Add a fed batch to the lifetime counters; return its detections as ``update_many`` does.
+
+        The counters change once per batch, after the loop, which works on locals (see the
+        module docstring for why).
+        """
+        self._n_seen += n_values
+        self._n_detections += len(found)
+        return np.array(found, dtype=np.int64)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "v": self.version,
+            "params": self.params,
+            "n_seen": self._n_seen,
+            "n_detections": self._n_detections,
+            "drift_detected": self._drift,
+        } | self._state_fields()
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Self:
+        check_header(state, cls.kind, cls.version, cls._STATE_KEYS)
+        detector: Self = build(cls, cls.kind, state["params"])
+        detector._n_seen = read_int(state, "n_seen")
+        detector._n_detections = read_int(state, "n_detections")
+        detector._drift = read_bool(state, "drift_detected")
+        detector._load_fields(state)
+        return detector
+
+
+class WarningMixin:
+    """``warning_detected`` for the detectors that, like river's binary ones, have a warning zone.
+
+    A mixin rather than a level of the hierarchy: the warning is one more
+    flag next to ``_drift``, set in ``_reset()`` and saved as the ``"warning"``
+    field by each detector, nothing else changes.
+    """
+
+    _warning: bool
+
+    @property
+    def warning_detected(self) -> bool:
+        """Whether the detector is in its warning zone after the last element."""
+        return self._warning
