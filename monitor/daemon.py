@@ -279,8 +279,10 @@ class Daemon:
     def _decode(self, batch: Batch) -> _Work:
         """Step 2: prediction and label messages into columns and labels, in one place each."""
         labels_topic = self.config.kafka.labels_topic
-        predictions = [m for m in batch.messages if m.topic() != labels_topic]
-        label_messages = [m for m in batch.messages if m.topic() == labels_topic]
+        predictions, label_messages = batch.messages, []
+        if labels_topic is not None:
+            predictions = [m for m in batch.messages if m.topic() != labels_topic]
+            label_messages = [m for m in batch.messages if m.topic() == labels_topic]
         decoded = self.decoder.decode([m.value() for m in predictions], _timestamps(predictions))
         labels = self.label_decoder.decode(
             [m.value() for m in label_messages], _timestamps(label_messages)

@@ -176,11 +176,12 @@ def _check_heartbeat(
 ) -> None:
     where = redact(config.redis.url)
     key = Keys(config.redis.key_prefix).heartbeat
+    base: redis.Redis | None = None
     client: redis.Redis | None = None
     try:
         # A cluster client asks its first node for the slot map; then ask the key's node.
-        _, node = node_client(connect(config.redis.url, cluster=config.redis.cluster), key)
-        client = probe_client(node, timeout_seconds)
+        base = connect(config.redis.url, cluster=config.redis.cluster)
+        client = probe_client(node_client(base, key)[1], timeout_seconds)
         pipe = client.pipeline(transaction=False)
         pipe.get(key)
         pipe.pttl(key)
@@ -192,6 +193,8 @@ def _check_heartbeat(
     finally:
         if client is not None:
             client.connection_pool.disconnect()
+        if base is not None:
+            base.close()
     if owner is None:
         problems.append(
             f"no heartbeat at {key} in {where}: no daemon of this key prefix reached Redis "

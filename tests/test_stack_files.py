@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -267,6 +268,24 @@ def test_compose_producer_command_fits_the_monitor_config() -> None:
         "0",
         env={**os.environ, **_compose_env(), "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"},
     )
+
+
+def test_dockerfile_copies_what_the_build_needs_and_dockerignore_lets_in() -> None:
+    """Every COPY source is allowed into the context, and so is the readme pip needs."""
+    dockerfile = (REPO / "Dockerfile").read_text()
+    copied = {
+        source
+        for line in re.findall(r"^COPY (?!--from)(.+)$", dockerfile, re.M)
+        for source in line.split()[:-1]
+    }
+    allowed = {
+        line[1:].rstrip("/")
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert copied == allowed
+    assert {"pyproject.toml", project["readme"], "monitor", "detectors"} <= copied
 
 
 def test_dockerfile_healthcheck_reads_the_config_compose_mounts() -> None:
