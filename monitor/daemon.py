@@ -478,7 +478,10 @@ class Daemon:
     def _judge_quality(
         self, name: str, model: ModelConfig, baseline: Mapping[str, Any] | None
     ) -> list[QualityVerdict]:
-        dirty, _ = self.store.quality_windows(name)
+        dirty, counters = self.store.quality_windows(name)
+        if counters.coverage is not None:
+            self.metrics.join_coverage.labels(name).set(counters.coverage)
+        self.metrics.labels_unmatched.labels(name).set(counters.labels_unmatched)
         if not dirty:
             return []
         task = model.task

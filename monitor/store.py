@@ -111,6 +111,19 @@ class ModelCursor:
 
 
 @dataclass(frozen=True, slots=True)
+class JoinCounters:
+    """A model's label-join totals: predictions with an id, joins, labels never matched."""
+
+    predictions_keyed: int
+    joined: int
+    labels_unmatched: int
+
+    @property
+    def coverage(self) -> float | None:
+        return self.joined / self.predictions_keyed if self.predictions_keyed else None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredWindow:
     """A closing window read back for evaluation."""
 
@@ -359,14 +372,15 @@ class StateStore:
             predictions_for_labels=predictions if label_ids else [],
         )
 
-    def quality_windows(self, model: str) -> tuple[list[int], list[int]]:
-        """(windows whose quality changed since last judged, every window with quality)."""
+    def quality_windows(self, model: str) -> tuple[list[int], JoinCounters]:
+        """Windows whose quality changed since last judged, and the join's counters."""
         with redis_errors():
             pipe = self.client.pipeline(transaction=True)
             pipe.smembers(self.keys.quality_dirty(model))
-            pipe.zrange(self.keys.quality_windows(model), 0, -1)
-            dirty, known = pipe.execute()
-        return sorted(int(_bytes(i)) for i in dirty), [int(_bytes(i)) for i in known]
+            pipe.hmget(self.keys.meta(model), ["predictions_keyed", "joined", "labels_unmatched"])
+            dirty, counters = pipe.execute()
+        keyed, joined, unmatched = (int(_bytes(v)) if v is not None else 0 for v in counters)
+        return sorted(int(_bytes(i)) for i in dirty), JoinCounters(keyed, joined, unmatched)
 
     def quality_counts(self, model: str, window_id: int) -> QualityCounts:
         with redis_errors():

@@ -133,9 +133,15 @@ def test_late_and_early_labels_are_joined_and_the_error_rise_is_judged_degraded(
         _config_dict(kafka_broker, redis_server.url, name, _reference(tmp_path / "ref.jsonl"))
     )
     sent = _stream(kafka_broker, config)
-    with running_daemon(config):
+    with running_daemon(config) as daemon:
         wait_until(
             lambda: _quality_status(config)["labels"]["joined"] == len(sent), 120, "every join"
+        )
+        coverage = daemon.metrics.join_coverage.labels(MODEL.name)
+        wait_until(
+            lambda: coverage._value.get() == pytest.approx(len(sent) / EVENTS),
+            10,
+            "the coverage gauge",
         )
     status = _quality_status(config)
     assert status["labels"]["received"] == len(sent)
