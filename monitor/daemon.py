@@ -80,6 +80,7 @@ class _Work:
     labels: DecodedLabels
     joins: dict[str, JoinPlan] = field(default_factory=dict)
     detections: list[Detection] = field(default_factory=list)
+    late: dict[str, int] = field(default_factory=dict)
 
 
 class BatchAbandoned(Exception):
@@ -317,6 +318,7 @@ class Daemon:
             if outcome.status == "ok":
                 self._adopt(plans)
                 work.joins = {n: w.join for n, w in writes.items() if w.join is not None}
+                work.late = {n: w.late for n, w in writes.items() if w.late}
                 work.detections = [
                     d for w in writes.values() if w.sequential for d in w.sequential.detections
                 ]
@@ -399,6 +401,8 @@ class Daemon:
     def _count(self, work: _Work) -> None:
         for dead in [*work.decoded.dead_letters, *work.labels.dead_letters]:
             self.metrics.bad_events.labels(dead.reason).inc()
+        for name, late in work.late.items():
+            self.metrics.late_events.labels(name).inc(late)
         for name, columns in work.decoded.models.items():
             self.metrics.events.labels(name).inc(columns.rows)
             for signal, mask in columns.mismatches.items():

@@ -47,10 +47,12 @@ def test_event_time_windows_close_on_the_watermark_and_count_late_events(
     events = generate(MODEL, 0, 4000, seed=2)
     late = json.loads(generate(MODEL, 100, 1, seed=9)[0])  # event time 1 s: window 0, closed
     produce_json(kafka_broker.bootstrap_servers, topic, events, partition_key=None)
-    with running_daemon(config):
+    with running_daemon(config) as daemon:
         wait_until(lambda: model_status(config, "fraud")["windows_closed"] == 3, 60, "3 windows")
         produce_json(kafka_broker.bootstrap_servers, topic, [late], partition_key=None)
         wait_until(lambda: model_status(config, "fraud")["events"] == 4001, 60, "the late event")
+        late_counter = daemon.metrics.late_events.labels("fraud")
+        wait_until(lambda: late_counter._value.get() == 1, 10, "the late-events counter")
     status = model_status(config, "fraud")
     windows = sorted(status["windows"], key=lambda w: w["window"]["id"])
     assert [w["window"]["events"] for w in windows] == [1000, 1000, 1000]
