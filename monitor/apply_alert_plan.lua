@@ -6,6 +6,7 @@
 --
 -- Returns 1 when applied, 0 when this window's quality was already alerted on,
 -- -2 when the alert state moved since the plan was computed (plan again).
+-- write_alert_plan comes from alert_plan.lua, prepended when the script is loaded.
 if redis.call('SISMEMBER', KEYS[5], ARGV[1]) == 1 then
   return 0
 end
@@ -15,15 +16,5 @@ if version ~= plan.expect then
   return -2
 end
 redis.call('SADD', KEYS[5], ARGV[1])
-redis.call('HSET', KEYS[1], '_version', plan.version)
-if #plan.set > 0 then
-  redis.call('HSET', KEYS[1], unpack(plan.set))
-end
-for _, entry in ipairs(plan.audit) do
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', plan.audit_size, '*', unpack(entry))
-end
-for _, message in ipairs(plan.outbox) do
-  redis.call('XADD', KEYS[3], '*', unpack(message))
-  redis.call('HINCRBY', KEYS[4], message[2], 1)
-end
+write_alert_plan(KEYS[1], KEYS[2], KEYS[3], KEYS[4], plan)
 return 1

@@ -17,6 +17,7 @@
 -- -1 when an older window of the model still waits (windows are recorded in order, as the
 -- alert state machine counts consecutive windows); -2 when the alert state moved since the
 -- plan was computed (plan again from the stored state).
+-- write_alert_plan comes from alert_plan.lua, prepended when the script is loaded.
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   return 0
 end
@@ -43,17 +44,6 @@ if redis.call('GET', KEYS[6]) == ARGV[2] then
   redis.call('DEL', KEYS[6])
 end
 if plan then
-  redis.call('HSET', KEYS[7], '_version', plan.version)
-  if #plan.set > 0 then
-    redis.call('HSET', KEYS[7], unpack(plan.set))
-  end
-  for _, entry in ipairs(plan.audit) do
-    redis.call('XADD', KEYS[8], 'MAXLEN', '~', plan.audit_size, '*', unpack(entry))
-  end
-  for _, message in ipairs(plan.outbox) do
-    redis.call('XADD', KEYS[9], '*', unpack(message))
-    -- message is [sink, <name>, key, ...]: field 'sink' comes first
-    redis.call('HINCRBY', KEYS[10], message[2], 1)
-  end
+  write_alert_plan(KEYS[7], KEYS[8], KEYS[9], KEYS[10], plan)
 end
 return 1

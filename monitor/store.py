@@ -156,8 +156,11 @@ class StateStore:
         self.keys = keys
         self.history_size = history_size
         self._apply = client.register_script(_script("apply_batch.lua"))
-        self._finalize = client.register_script(_script("finalize_window.lua"))
-        self._apply_alert_plan = client.register_script(_script("apply_alert_plan.lua"))
+        alert_plan = _script("alert_plan.lua")
+        self._finalize = client.register_script(alert_plan + _script("finalize_window.lua"))
+        self._apply_alert_plan = client.register_script(
+            alert_plan + _script("apply_alert_plan.lua")
+        )
 
     def ping(self) -> bool:
         try:

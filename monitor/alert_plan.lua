@@ -1,0 +1,20 @@
+-- Shared by finalize_window.lua and apply_alert_plan.lua (prepended when they are loaded):
+-- write an alert plan's new states, audit entries and outbox messages.
+--
+-- plan: {version, set: [field, value, ...], audit: [[f, v, ...], ...], audit_size,
+-- outbox: [[f, v, ...], ...]}; each outbox message starts with field 'sink', so
+-- message[2] is the sink whose depth it adds to.
+local function write_alert_plan(states, audit, outbox, depth, plan)
+  redis.call('HSET', states, '_version', plan.version)
+  if #plan.set > 0 then
+    redis.call('HSET', states, unpack(plan.set))
+  end
+  for _, entry in ipairs(plan.audit) do
+    redis.call('XADD', audit, 'MAXLEN', '~', plan.audit_size, '*', unpack(entry))
+  end
+  for _, message in ipairs(plan.outbox) do
+    redis.call('XADD', outbox, '*', unpack(message))
+    redis.call('HINCRBY', depth, message[2], 1)
+  end
+end
+
