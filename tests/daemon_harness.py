@@ -6,12 +6,16 @@ redis-server; only its HTTP listener uses a free port.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from monitor.config import Config, parse_config
 from monitor.daemon import Daemon
@@ -28,7 +32,7 @@ def write_reference(path: Path, model: SyntheticModel, events: int = 20_000, see
     return path
 
 
-def pipeline_config(
+def pipeline_config_dict(
     *,
     bootstrap: str,
     redis_url: str,
@@ -40,8 +44,10 @@ def pipeline_config(
     extra_model: Mapping[str, Any] | None = None,
     batch_size: int = 2000,
     kafka_extra: Mapping[str, Any] | None = None,
-) -> Config:
-    """A config pointing at the test's broker and Redis, with a key prefix of its own."""
+    logging: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A config (as YAML would give it) pointing at the test's broker and Redis, with a key
+    prefix of its own (the group id)."""
     model_section: dict[str, Any] = {
         "reference": {"path": str(reference)} if reference else {"from_stream": 10_000},
         "window": dict(window or {"events": 5000}),
@@ -49,22 +55,42 @@ def pipeline_config(
         "prediction": "numeric",
         **(extra_model or {}),
     }
-    return parse_config(
-        {
-            "kafka": {
-                "bootstrap_servers": bootstrap,
-                "group_id": group,
-                "predictions_topic": topic,
-                "dead_letter_topic": f"{topic}.dlq",
-                "batch_size": batch_size,
-                "consumer": dict(KAFKA_TEST_SETTINGS),
-                **(kafka_extra or {}),
-            },
-            "redis": {"url": redis_url, "key_prefix": group},
-            "http": {"host": "127.0.0.1", "port": 0},
-            "models": {model.name: model_section},
-        }
-    )
+    return {
+        "kafka": {
+            "bootstrap_servers": bootstrap,
+            "group_id": group,
+            "predictions_topic": topic,
+            "dead_letter_topic": f"{topic}.dlq",
+            "batch_size": batch_size,
+            "consumer": dict(KAFKA_TEST_SETTINGS),
+            **(kafka_extra or {}),
+        },
+        "redis": {"url": redis_url, "key_prefix": group},
+        "http": {"host": "127.0.0.1", "port": 0},
+        "logging": dict(logging or {"format": "json", "level": "INFO"}),
+        "models": {model.name: model_section},
+    }
+
+
+def pipeline_config(**options: Any) -> Config:
+    """:func:`pipeline_config_dict`, parsed: for a daemon run inside the test."""
+    return parse_config(pipeline_config_dict(**options))
+
+
+def write_config_file(path: Path, **options: Any) -> Path:
+    """:func:`pipeline_config_dict` as a YAML file: for a daemon run as a process."""
+    path.write_text(yaml.safe_dump(pipeline_config_dict(**options)))
+    return path
+
+
+def start_daemon_process(config_path: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``python -m monitor run`` on a config file, output appended to ``log``."""
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "-c", str(config_path), *args],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from monitor.embedded import KafkaBroker, RedisServer
 from monitor.synthetic import SyntheticModel, blocks
@@ -22,10 +18,12 @@ from tests.daemon_harness import (
     model_status,
     pipeline_config,
     running_daemon,
+    start_daemon_process,
     wait_until,
+    write_config_file,
     write_reference,
 )
-from tests.helpers import KAFKA_TEST_SETTINGS, produce_json
+from tests.helpers import produce_json
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -120,31 +118,19 @@ def test_broker_restart_is_survived_and_new_events_are_counted(
 
 
 def _config_file(
-    path: Path, broker: KafkaBroker, redis_url: str, topic: str, reference: Path
+    tmp_path: Path, group: str, broker: KafkaBroker, redis_server: RedisServer, topic: str
 ) -> Path:
-    config: dict[str, Any] = {
-        "kafka": {
-            "bootstrap_servers": broker.bootstrap_servers,
-            "group_id": path.stem,
-            "predictions_topic": topic,
-            "dead_letter_topic": f"{topic}.dlq",
-            "batch_size": 1000,
-            "consumer": dict(KAFKA_TEST_SETTINGS),
-        },
-        "redis": {"url": redis_url, "key_prefix": path.stem},
-        "http": {"host": "127.0.0.1", "port": 0},
-        "logging": {"format": "json", "level": "INFO"},
-        "models": {
-            MODEL.name: {
-                "reference": {"path": str(reference)},
-                "window": {"events": WINDOW},
-                "features": MODEL.features(),
-                "prediction": "numeric",
-            }
-        },
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_config_file(
+        tmp_path / f"{group}.yaml",
+        bootstrap=broker.bootstrap_servers,
+        redis_url=redis_server.url,
+        topic=topic,
+        group=group,
+        model=MODEL,
+        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=5000),
+        window={"events": WINDOW},
+        batch_size=1000,
+    )
 
 
 def test_three_instances_one_killed_mid_stream_count_every_event_and_window_once(
@@ -156,27 +142,12 @@ def test_three_instances_one_killed_mid_stream_count_every_event_and_window_once
     events = 120_000
     topic = unique_name("predictions")
     fresh_kafka_broker.create_topics([topic, f"{topic}.dlq"], partitions=6)
-    path = _config_file(
-        tmp_path / f"{unique_name('group')}.yaml",
-        fresh_kafka_broker,
-        redis_server.url,
-        topic,
-        write_reference(tmp_path / "reference.jsonl", MODEL, events=5000),
-    )
+    path = _config_file(tmp_path, unique_name("group"), fresh_kafka_broker, redis_server, topic)
     from monitor.config import load_config
 
     config = load_config(path)
     logs = [tmp_path / f"instance-{i}.log" for i in range(3)]
-    instances = []
-    for log in logs:
-        with log.open("wb") as output:
-            instances.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "monitor", "run", "-c", str(path)],
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                )
-            )
+    instances = [start_daemon_process(path, log) for log in logs]
     try:
         # Every member must hold partitions before any leaves (TANSU.md #2).
         wait_until(
@@ -220,23 +191,12 @@ def test_burst_of_ten_times_the_steady_rate_keeps_memory_bounded_and_is_worked_o
 ) -> None:
     topic = unique_name("predictions")
     kafka_broker.create_topics([topic, f"{topic}.dlq"], partitions=2)
-    path = _config_file(
-        tmp_path / f"{unique_name('group')}.yaml",
-        kafka_broker,
-        redis_server.url,
-        topic,
-        write_reference(tmp_path / "reference.jsonl", MODEL, events=5000),
-    )
+    path = _config_file(tmp_path, unique_name("group"), kafka_broker, redis_server, topic)
     from monitor.config import load_config
 
     config = load_config(path)
     log = tmp_path / "daemon.log"
-    with log.open("wb") as output:
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "-c", str(path)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    daemon = start_daemon_process(path, log)
     try:
         wait_until(lambda: "partitions assigned" in log.read_text(), 60, "assignment")
         steady = 20_000  # a steady stream of 2,000 events a second for 10 s

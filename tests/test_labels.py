@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,12 @@ from monitor.embedded import KafkaBroker, RedisServer
 from monitor.keys import Keys
 from monitor.store import StateStore, connect
 from monitor.synthetic import SyntheticModel, generate
-from tests.daemon_harness import model_status, running_daemon, wait_until
+from tests.daemon_harness import (
+    model_status,
+    running_daemon,
+    start_daemon_process,
+    wait_until,
+)
 from tests.helpers import KAFKA_TEST_SETTINGS, produce_json
 
 pytestmark = pytest.mark.integration
@@ -200,12 +204,7 @@ def test_kill_9_during_a_labelled_stream_loses_and_doubles_no_join(
     log = tmp_path / "daemon.log"
 
     def start() -> subprocess.Popen[bytes]:
-        with log.open("ab") as output:
-            return subprocess.Popen(
-                [sys.executable, "-m", "monitor", "run", "-c", str(path)],
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
+        return start_daemon_process(path, log)
 
     for kill_after in (8_000, 20_000):
         daemon = start()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,12 @@ import yaml
 from monitor.config import load_config
 from monitor.embedded import KafkaBroker, RedisServer
 from monitor.synthetic import Shift, SyntheticModel, blocks
-from tests.daemon_harness import model_status, wait_until, write_reference
+from tests.daemon_harness import (
+    model_status,
+    start_daemon_process,
+    wait_until,
+    write_reference,
+)
 from tests.helpers import KAFKA_TEST_SETTINGS, produce_json
 
 pytestmark = pytest.mark.integration
@@ -57,12 +61,7 @@ def _config(path: Path, broker: KafkaBroker, redis_url: str, topic: str, psi_war
 
 
 def _start(path: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as output:
-        return subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "-c", str(path), "--shutdown-timeout", "10"],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    return start_daemon_process(path, log, "--shutdown-timeout", "10")
 
 
 def _log_lines(log: Path) -> list[dict[str, Any]]:
