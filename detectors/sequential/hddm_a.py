@@ -22,7 +22,7 @@ from detectors.sequential.protocol import (
     WarningMixin,
     as_errors,
     check_bool,
-    check_number,
+    check_probability,
     read_bool,
     read_float,
     read_int,
@@ -60,24 +60,8 @@ class HDDMA(WarningMixin, DetectorBase):
         two_sided_test: bool = False,
     ) -> None:
         k = self.kind
-        self.drift_confidence = check_number(
-            k,
-            "drift_confidence",
-            drift_confidence,
-            low=0.0,
-            high=1.0,
-            low_open=True,
-            high_open=True,
-        )
-        self.warning_confidence = check_number(
-            k,
-            "warning_confidence",
-            warning_confidence,
-            low=0.0,
-            high=1.0,
-            low_open=True,
-            high_open=True,
-        )
+        self.drift_confidence = check_probability(k, "drift_confidence", drift_confidence)
+        self.warning_confidence = check_probability(k, "warning_confidence", warning_confidence)
         self.two_sided_test = check_bool(k, "two_sided_test", two_sided_test)
         super().__init__()
 

@@ -27,6 +27,7 @@ from detectors.sequential.protocol import (
     as_errors,
     check_bool,
     check_number,
+    check_probability,
     read_bool,
     read_float,
     read_optional_float,
@@ -74,24 +75,8 @@ class HDDMW(WarningMixin, DetectorBase):
         two_sided_test: bool = False,
     ) -> None:
         k = self.kind
-        self.drift_confidence = check_number(
-            k,
-            "drift_confidence",
-            drift_confidence,
-            low=0.0,
-            high=1.0,
-            low_open=True,
-            high_open=True,
-        )
-        self.warning_confidence = check_number(
-            k,
-            "warning_confidence",
-            warning_confidence,
-            low=0.0,
-            high=1.0,
-            low_open=True,
-            high_open=True,
-        )
+        self.drift_confidence = check_probability(k, "drift_confidence", drift_confidence)
+        self.warning_confidence = check_probability(k, "warning_confidence", warning_confidence)
         self.lambda_val = check_number(
             k, "lambda_val", lambda_val, low=0.0, high=1.0, low_open=True
         )

@@ -124,6 +124,11 @@ def check_number(
     return number
 
 
+def check_probability(kind: str, name: str, value: object) -> float:
+    """A confidence level strictly between 0 and 1, as the HDDM detectors take."""
+    return check_number(kind, name, value, low=0.0, high=1.0, low_open=True, high_open=True)
+
+
 def check_int(kind: str, name: str, value: object, *, low: int) -> int:
     """An integer parameter (not a bool, not a float) of at least ``low``."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
