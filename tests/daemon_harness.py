@@ -19,6 +19,7 @@ import yaml
 
 from monitor.config import Config, parse_config
 from monitor.daemon import Daemon
+from monitor.embedded import KafkaBroker
 from monitor.store import connect
 from monitor.synthetic import SyntheticModel, blocks
 from tests.helpers import KAFKA_TEST_SETTINGS
@@ -70,6 +71,29 @@ def pipeline_config_dict(
         "logging": dict(logging or {"format": "json", "level": "INFO"}),
         "models": {model.name: model_section},
     }
+
+
+def new_pipeline(
+    broker: KafkaBroker,
+    redis_url: str,
+    unique_name: Callable[[str], str],
+    model: SyntheticModel,
+    *,
+    partitions: int = 1,
+    **options: Any,
+) -> tuple[str, Config]:
+    """A predictions topic (and its dead-letter topic) of the test's own, and a config for it."""
+    topic = unique_name("predictions")
+    broker.create_topics([topic, f"{topic}.dlq"], partitions=partitions)
+    config = pipeline_config(
+        bootstrap=broker.bootstrap_servers,
+        redis_url=redis_url,
+        topic=topic,
+        group=unique_name("group"),
+        model=model,
+        **options,
+    )
+    return topic, config
 
 
 def pipeline_config(**options: Any) -> Config:

@@ -13,7 +13,7 @@ from monitor.source import DETAIL_HEADER, REASON_HEADER
 from monitor.synthetic import SyntheticModel, generate
 from tests.daemon_harness import (
     model_status,
-    pipeline_config,
+    new_pipeline,
     running_daemon,
     wait_until,
     write_reference,
@@ -50,14 +50,11 @@ def test_each_bad_message_is_dead_lettered_with_its_reason_and_good_ones_are_cou
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    topic = unique_name("predictions")
-    kafka_broker.create_topics([topic, f"{topic}.dlq"], partitions=1)
-    config = pipeline_config(
-        bootstrap=kafka_broker.bootstrap_servers,
-        redis_url=redis_server.url,
-        topic=topic,
-        group=unique_name("group"),
-        model=MODEL,
+    topic, config = new_pipeline(
+        kafka_broker,
+        redis_server.url,
+        unique_name,
+        MODEL,
         reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=2000),
         window={"events": 100},
         kafka_extra={"max_message_bytes": MAX_BYTES},
@@ -91,14 +88,11 @@ def test_wrong_typed_feature_is_counted_as_a_mismatch_not_dead_lettered(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    topic = unique_name("predictions")
-    kafka_broker.create_topics([topic, f"{topic}.dlq"], partitions=1)
-    config = pipeline_config(
-        bootstrap=kafka_broker.bootstrap_servers,
-        redis_url=redis_server.url,
-        topic=topic,
-        group=unique_name("group"),
-        model=MODEL,
+    topic, config = new_pipeline(
+        kafka_broker,
+        redis_server.url,
+        unique_name,
+        MODEL,
         reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=2000),
         window={"events": 100},
     )

@@ -16,7 +16,7 @@ from monitor.embedded import KafkaBroker, RedisServer
 from monitor.synthetic import SyntheticModel, blocks
 from tests.daemon_harness import (
     model_status,
-    pipeline_config,
+    new_pipeline,
     running_daemon,
     start_daemon_process,
     wait_until,
@@ -52,14 +52,12 @@ def test_redis_down_for_30_seconds_mid_stream_pauses_then_counts_every_event_onc
     tmp_path: Path,
 ) -> None:
     events = 40_000
-    topic = unique_name("predictions")
-    kafka_broker.create_topics([topic, f"{topic}.dlq"], partitions=2)
-    config = pipeline_config(
-        bootstrap=kafka_broker.bootstrap_servers,
-        redis_url=redis_server.url,
-        topic=topic,
-        group=unique_name("group"),
-        model=MODEL,
+    topic, config = new_pipeline(
+        kafka_broker,
+        redis_server.url,
+        unique_name,
+        MODEL,
+        partitions=2,
         reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=5000),
         window={"events": WINDOW},
         batch_size=500,
@@ -92,14 +90,11 @@ def test_broker_restart_is_survived_and_new_events_are_counted(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    topic = unique_name("predictions")
-    fresh_kafka_broker.create_topics([topic, f"{topic}.dlq"], partitions=1)
-    config = pipeline_config(
-        bootstrap=fresh_kafka_broker.bootstrap_servers,
-        redis_url=redis_server.url,
-        topic=topic,
-        group=unique_name("group"),
-        model=MODEL,
+    topic, config = new_pipeline(
+        fresh_kafka_broker,
+        redis_server.url,
+        unique_name,
+        MODEL,
         reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=5000),
         window={"events": WINDOW},
     )

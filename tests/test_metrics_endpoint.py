@@ -13,7 +13,7 @@ from monitor.embedded import KafkaBroker, RedisServer
 from monitor.synthetic import Shift, SyntheticModel, generate
 from tests.daemon_harness import (
     model_status,
-    pipeline_config,
+    new_pipeline,
     running_daemon,
     wait_until,
     write_reference,
@@ -41,14 +41,12 @@ def test_scrape_shows_scores_thresholds_drift_counts_and_lag_per_partition(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    topic = unique_name("predictions")
-    kafka_broker.create_topics([topic, f"{topic}.dlq"], partitions=2)
-    config = pipeline_config(
-        bootstrap=kafka_broker.bootstrap_servers,
-        redis_url=redis_server.url,
-        topic=topic,
-        group=unique_name("group"),
-        model=MODEL,
+    topic, config = new_pipeline(
+        kafka_broker,
+        redis_server.url,
+        unique_name,
+        MODEL,
+        partitions=2,
         reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=5000),
         window={"events": 1000},
     )

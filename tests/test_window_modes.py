@@ -12,7 +12,7 @@ from monitor.embedded import KafkaBroker, RedisServer
 from monitor.synthetic import Shift, SyntheticModel, generate
 from tests.daemon_harness import (
     model_status,
-    pipeline_config,
+    new_pipeline,
     running_daemon,
     wait_until,
     write_reference,
@@ -31,14 +31,11 @@ def test_event_time_windows_close_on_the_watermark_and_count_late_events(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    topic = unique_name("predictions")
-    kafka_broker.create_topics([topic, f"{topic}.dlq"], partitions=1)
-    config = pipeline_config(
-        bootstrap=kafka_broker.bootstrap_servers,
-        redis_url=redis_server.url,
-        topic=topic,
-        group=unique_name("group"),
-        model=MODEL,
+    topic, config = new_pipeline(
+        kafka_broker,
+        redis_server.url,
+        unique_name,
+        MODEL,
         reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=5000),
         window={"seconds": 10, "allowed_lateness_seconds": 2, "min_events": 100},
     )
@@ -66,14 +63,11 @@ def test_reference_from_the_stream_is_built_from_the_first_events_then_windows_f
     redis_server: RedisServer,
     unique_name: Callable[[str], str],
 ) -> None:
-    topic = unique_name("predictions")
-    kafka_broker.create_topics([topic, f"{topic}.dlq"], partitions=1)
-    config = pipeline_config(
-        bootstrap=kafka_broker.bootstrap_servers,
-        redis_url=redis_server.url,
-        topic=topic,
-        group=unique_name("group"),
-        model=MODEL,
+    topic, config = new_pipeline(
+        kafka_broker,
+        redis_server.url,
+        unique_name,
+        MODEL,
         reference=None,  # from_stream: 10_000
         window={"events": 2000},
     )
