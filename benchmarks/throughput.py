@@ -152,7 +152,7 @@ from monitor.embedded import KafkaBroker, RedisServer
 from monitor.keys import Keys
 from monitor.logs import configure_logging
 from monitor.replay import produce_lines
-from monitor.source import Batch, KafkaSource
+from monitor.source import Batch, KafkaSource, consumer_settings
 from monitor.store import StateStore, connect
 from monitor.synthetic import SyntheticModel, blocks, generate
 
@@ -498,11 +498,8 @@ def assigned_consumer(config: Config) -> Iterator[Consumer]:
     """A consumer on partition 0 of the predictions topic from offset 0, without a group join."""
     consumer = Consumer(
         {
-            "bootstrap.servers": config.kafka.bootstrap_servers,
+            **consumer_settings(config, client_id="bench-plain"),
             "group.id": f"bench-plain-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "allow.auto.create.topics": False,
-            **KAFKA_CONSUMER,
         }
     )
     try:
