@@ -4,7 +4,8 @@ A window is two flat vectors, one of integer counters and one of float sums,
 laid out by :class:`WindowLayout` from the reference profile. Because every
 entry is a count or a sum, windows combine by addition: a micro-batch becomes
 a delta, deltas from any number of batches, partitions or daemon instances
-add up to the same window, and Redis can apply a delta with ``HINCRBY``.
+add up to the same window, and Redis can add a delta to the stored window
+element by element.
 
 Per numeric signal: one counter per bin, then ``missing``, ``mismatch`` (a
 wrong type, also counted as missing), ``below`` and ``above`` the reference

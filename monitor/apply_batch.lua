@@ -4,7 +4,8 @@
 -- KEYS: every key the payload names, by 1-based index. KEYS[1] is the offsets hash,
 -- KEYS[2] the set of model names.
 -- ARGV[1]: the JSON payload (numbers as strings, so nothing passes through Lua doubles
--- on its way to HINCRBY / HINCRBYFLOAT). ARGV[2..]: blobs the payload names by index.
+-- on its way to HINCRBY / HINCRBYFLOAT). ARGV[2..]: blobs the payload names by index,
+-- among them each window delta's counters packed as little-endian int64 and float64.
 --
 -- Returns {"ok"}, or without writing anything:
 --   {"stale", "topic/partition", stored_offset}  another consumer already applied these
@@ -51,6 +52,35 @@ local function expire(hash, times, before, cap)
     gone = gone + over
   end
   return gone
+end
+
+-- A window's counters are two packed vectors, added to element by element. One HINCRBY
+-- per counter cost ~2 us each, 2,300 per window and batch; unpacking a few thousand
+-- values per struct call and packing the sums back costs a tenth of that. Counts stay
+-- exact: Lua's doubles hold integers up to 2^53.
+local CHUNK = 4000 -- values per struct call: a C function returns at most ~8000 values
+local function add_packed(key, field, delta, code, size)
+  local stored = redis.call('HGET', key, field)
+  if not stored then
+    redis.call('HSET', key, field, delta)
+    return
+  end
+  if #stored ~= #delta then
+    return -- another layout: the window is not evaluated against this reference anyway
+  end
+  local n = #delta / size
+  local parts = {}
+  for first = 0, n - 1, CHUNK do
+    local count = math.min(CHUNK, n - first)
+    local format = '<' .. string.rep(code, count)
+    local sums = {struct.unpack(format, stored, first * size + 1)}
+    local adds = {struct.unpack(format, delta, first * size + 1)}
+    for i = 1, count do
+      sums[i] = sums[i] + adds[i]
+    end
+    parts[#parts + 1] = struct.pack(format, unpack(sums, 1, count))
+  end
+  redis.call('HSET', key, field, table.concat(parts))
 end
 
 local function apply_join(meta, j)
@@ -120,6 +150,10 @@ for _, m in ipairs(p.models) do
     local key = KEYS[w.key]
     redis.call('HINCRBY', key, 'n', w.n)
     redis.call('HSETNX', key, 'ref', m.ref_id)
+    if redis.call('HGET', key, 'ref') == m.ref_id then
+      add_packed(key, 'ints', ARGV[w.ints], 'i8', 8)
+      add_packed(key, 'floats', ARGV[w.floats], 'd', 8)
+    end
     if w.version then
       redis.call('HSET', key, 'model_version', w.version)
     end
@@ -130,12 +164,6 @@ for _, m in ipairs(p.models) do
     local last = redis.call('HGET', key, 'end')
     if not last or tonumber(last) < tonumber(w['end']) then
       redis.call('HSET', key, 'end', w['end'])
-    end
-    for i = 1, #w.ints, 2 do
-      redis.call('HINCRBY', key, w.ints[i], w.ints[i + 1])
-    end
-    for i = 1, #w.floats, 2 do
-      redis.call('HINCRBYFLOAT', key, w.floats[i], w.floats[i + 1])
     end
     redis.call('ZADD', KEYS[m.open], w.id, w.id)
   end

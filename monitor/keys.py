@@ -48,7 +48,8 @@ class Keys:
         return f"{self._tag}:m:{model}:refbuf"
 
     def window(self, model: str, window_id: int) -> str:
-        """Hash: n, start, end, ref, ``i:<slot>`` counts and ``f:<slot>`` sums of one window."""
+        """Hash: n, start, end, ref, and ``ints`` / ``floats``, the window's counters packed as
+        little-endian int64 / float64 vectors (see apply_batch.lua)."""
         return f"{self._tag}:m:{model}:w:{window_id}"
 
     def open_windows(self, model: str) -> str:

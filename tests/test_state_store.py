@@ -1,0 +1,132 @@
+"""Window counters in a real Redis: batch deltas written by apply_batch.lua and read back.
+
+The counters of a window travel and live as packed int64 / float64 vectors that the
+apply script adds element by element, so what any number of batches (from any number
+of instances) wrote must read back as the counts of all their events together.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import redis
+from numpy.typing import NDArray
+
+from detectors.profile import SignalSpec, build_reference_profile
+from detectors.window import WindowCounts, WindowLayout
+from monitor.errors import StateError
+from monitor.keys import Keys
+from monitor.store import BatchWrite, ModelWrite, StateStore, WindowDelta
+
+MODEL = "fraud"
+SEED = 20261127
+
+
+def _layout(signals: int, *, bins: int = 50, seed: int = 0) -> WindowLayout:
+    rng = np.random.default_rng([SEED, seed])
+    specs = [SignalSpec(f"x{i}", "numeric", "feature") for i in range(signals)]
+    specs.append(SignalSpec("country", "categorical", "feature"))
+    columns: dict[str, NDArray[Any]] = {f"x{i}": rng.normal(i, 1.0, 4000) for i in range(signals)}
+    columns["country"] = rng.choice(np.asarray(["DE", "FR", "US"], dtype=object), 4000)
+    profile = build_reference_profile(
+        MODEL, specs, columns, bins=bins, max_categories=10, created_at=0.0, source="test"
+    )
+    return WindowLayout(profile)
+
+
+def _counts(layout: WindowLayout, rows: int, seed: int) -> WindowCounts:
+    """The counts of a batch of ``rows`` events, a little shifted from the reference."""
+    rng = np.random.default_rng([SEED, seed])
+    columns: dict[str, NDArray[Any]] = {}
+    for name, where in layout.signals.items():
+        if name == "country":
+            values = rng.choice(np.asarray(["DE", "FR", "XX", None], dtype=object), rows)
+            columns[name] = where.profile.encode(list(values))  # type: ignore[union-attr]
+        else:
+            column = rng.normal(float(name[1:]) + 0.3, 1.2, rows)
+            column[rng.random(rows) < 0.05] = np.nan
+            columns[name] = column
+    return layout.accumulate(columns, {})
+
+
+def _apply(store: StateStore, layout: WindowLayout, deltas: list[WindowCounts]) -> None:
+    """Each delta as a batch of its own, all into window 0, as instances would apply them."""
+    events = 0
+    for offset, counts in enumerate(deltas):
+        write = ModelWrite(
+            model=MODEL,
+            expected_events=events,
+            events=counts.events,
+            reference_id=layout.profile.id,
+            windows=[WindowDelta(0, counts, start_ts=100.0 + offset, end_ts=200.0 + offset)],
+        )
+        outcome = store.apply(BatchWrite({("t", 0): (offset, offset + 1)}, [write]), {})
+        assert outcome.status == "ok"
+        events += counts.events
+
+
+@pytest.fixture
+def store(redis_client: redis.Redis) -> StateStore:
+    return StateStore(redis_client, Keys("store-test"), history_size=10)
+
+
+def test_batch_deltas_read_back_as_the_counts_of_all_their_events(store: StateStore) -> None:
+    layout = _layout(5)
+    deltas = [_counts(layout, rows, seed) for seed, rows in enumerate((700, 1, 2300))]
+    _apply(store, layout, deltas)
+    stored = store.window(MODEL, 0, layout)
+    whole = deltas[0] + deltas[1] + deltas[2]
+    assert stored.counts.events == whole.events == 3001
+    np.testing.assert_array_equal(stored.counts.ints, whole.ints)
+    np.testing.assert_allclose(stored.counts.floats, whole.floats, rtol=1e-12)
+    assert (stored.start_ts, stored.end_ts) == (100.0, 202.0)
+
+
+def test_layouts_longer_than_one_unpacking_step_add_up_exactly(store: StateStore) -> None:
+    layout = _layout(90)  # 90 x 54 integer counters: past the script's 4000-value steps
+    assert layout.int_size > 4000
+    deltas = [_counts(layout, 500, seed) for seed in range(3)]
+    _apply(store, layout, deltas)
+    stored = store.window(MODEL, 0, layout)
+    np.testing.assert_array_equal(stored.counts.ints, (deltas[0] + deltas[1] + deltas[2]).ints)
+
+
+def test_counts_stay_exact_far_beyond_32_bits(store: StateStore) -> None:
+    layout = _layout(1)
+    big = layout.empty()
+    big.events = 1
+    big.ints[:] = 2**50 + 1
+    _apply(store, layout, [big, big])
+    np.testing.assert_array_equal(store.window(MODEL, 0, layout).counts.ints, 2**51 + 2)
+
+
+def test_a_delta_counted_against_another_reference_leaves_the_window_counts_alone(
+    store: StateStore,
+) -> None:
+    first, other = _layout(2, seed=1), _layout(3, seed=2)
+    counts = _counts(first, 400, seed=1)
+    _apply(store, first, [counts])
+    late = _counts(other, 300, seed=2)
+    write = ModelWrite(
+        model=MODEL,
+        expected_events=400,
+        events=300,
+        reference_id=other.profile.id,
+        windows=[WindowDelta(0, late, start_ts=0.0, end_ts=0.0)],
+    )
+    assert store.apply(BatchWrite({("t", 0): (1, 2)}, [write]), {}).status == "ok"
+    stored = store.window(MODEL, 0, first)
+    assert stored.reference_id == first.profile.id
+    np.testing.assert_array_equal(stored.counts.ints, counts.ints)
+
+
+def test_counters_that_do_not_fit_the_layout_are_a_state_error_naming_the_window(
+    store: StateStore, redis_client: redis.Redis
+) -> None:
+    layout = _layout(2)
+    _apply(store, layout, [_counts(layout, 100, seed=1)])
+    redis_client.hset(Keys("store-test").window(MODEL, 0), "ints", b"\x00" * 8)
+    with pytest.raises(StateError, match=r"window 0 .* does not fit its layout"):
+        store.window(MODEL, 0, layout)
