@@ -27,6 +27,10 @@ topic. Producing is never timed. Then, on those same messages, it measures:
     columns with ``EventDecoder``. Same consumer settings, same batch size,
     clock started at the first batch too. e2e/decode_only is the share of the
     path's ceiling the daemon reaches.
+``consume_only``
+    The floor under every path: the same plain consumer taking each message's
+    value and nothing else. Printed with how many times naive it is, because a
+    monitor fed by this consumer cannot beat that ratio whatever it does.
 ``naive``
     What the design avoids: per event ``json.loads``, ``river`` ADWIN
     ``update`` for each numeric feature, and two un-pipelined Redis writes
@@ -792,6 +796,24 @@ def check_labelled(daemon: Daemon, consumed: int, count: int, labels: int) -> No
 def run_decode_only(config: Config, count: int, batch_size: int) -> Timed:
     """Consume ``count`` messages and decode them into columns; nothing else."""
     decoder = EventDecoder(config)
+
+    def decode(messages: list[Message]) -> None:
+        decoded = decoder.decode([m.value() for m in messages], no_timestamps)
+        if decoded.events != len(messages):
+            raise RuntimeError(f"{len(messages) - decoded.events} events did not decode")
+
+    return run_plain_consumer(config, count, batch_size, decode)
+
+
+def run_consume_only(config: Config, count: int, batch_size: int) -> Timed:
+    """Consume ``count`` messages and take their values: the floor under every path."""
+    return run_plain_consumer(config, count, batch_size, lambda ms: [m.value() for m in ms])
+
+
+def run_plain_consumer(
+    config: Config, count: int, batch_size: int, handle: Callable[[list[Message]], object]
+) -> Timed:
+    """``handle`` each batch of ``count`` messages, timed from the first batch on."""
     result = Timed()
     started = 0.0
     with assigned_consumer(config) as consumer:
@@ -801,9 +823,7 @@ def run_decode_only(config: Config, count: int, batch_size: int) -> Timed:
                 continue
             if not started:
                 started = time.perf_counter()
-            decoded = decoder.decode([m.value() for m in messages], no_timestamps)
-            if decoded.events != len(messages):
-                raise RuntimeError(f"{len(messages) - decoded.events} events did not decode")
+            handle(messages)
             result.events += len(messages)
             result.batches += 1
         result.seconds = time.perf_counter() - started
@@ -864,6 +884,7 @@ def run_naive(config: Config, count: int, batch_size: int, redis_url: str) -> Na
 class Totals:
     e2e: Timed = field(default_factory=Timed)
     decode_only: Timed = field(default_factory=Timed)
+    consume_only: Timed = field(default_factory=Timed)
     naive: NaiveResult = field(default_factory=NaiveResult)
     load: RedisLoad = field(default_factory=RedisLoad)
     labels: LabelledResult = field(default_factory=LabelledResult)
@@ -904,9 +925,12 @@ def run_round(
     totals.e2e.add(timed)
     decode = run_decode_only(config, count, settings.batch_size)
     totals.decode_only.add(decode)
+    consume = run_consume_only(config, count, settings.batch_size)
+    totals.consume_only.add(consume)
     print(
         f"{label}: e2e {timed.rate:,.0f} ev/s ({timed.batches} batches, {timed.seconds:.2f} s)"
-        f"  decode_only {decode.rate:,.0f} ev/s ({decode.seconds:.2f} s)  rss {rss_mb():.0f} MB",
+        f"  decode_only {decode.rate:,.0f} ev/s ({decode.seconds:.2f} s)"
+        f"  consume_only {consume.rate:,.0f} ev/s  rss {rss_mb():.0f} MB",
         flush=True,
     )
     if index == len(settings.rounds()) - 1:
@@ -969,6 +993,12 @@ def report(totals: Totals) -> None:
     )
     print(redis_line(labelled.load, labelled.batches))
     print(f"decode_only: {decode.events:,} events in {decode.seconds:.2f} s")
+    consume = totals.consume_only
+    print(
+        f"consume_only: {consume.events:,} events in {consume.seconds:.2f} s, "
+        f"{consume.rate:,.0f} ev/s: no path can be faster "
+        f"({ratio(consume.rate, naive.rate):.0f} times naive)"
+    )
     share = naive.redis_seconds / naive.seconds if naive.seconds else 0.0
     print(
         f"naive:       {naive.events:,} events in {naive.seconds:.2f} s"
