@@ -8,6 +8,7 @@ offsets or window ids.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -17,11 +18,22 @@ _DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0
 _BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+@dataclass(slots=True)
+class _ResultGauges:
+    score: Gauge
+    warn: Gauge
+    critical: Gauge
+    drifted: Gauge
+    p_value: Gauge | None = None
+    """Only methods with a p-value export one: created on the first."""
+
+
 class Metrics:
     """The daemon's metrics; tests pass a fresh registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        self._results: dict[tuple[str, str, str], _ResultGauges] = {}
         self.events = Counter(
             "drift_monitor_events",
             "Prediction events counted into state.",
@@ -172,18 +184,34 @@ class Metrics:
     ) -> None:
         drifted_signals = set()
         for r in results:
-            labels = (model, r.signal, r.method)
-            self.drift_score.labels(*labels).set(r.score)
-            self.drift_threshold.labels(*labels, "warn").set(r.warn)
-            self.drift_threshold.labels(*labels, "critical").set(r.critical)
-            self.drifted.labels(*labels).set(1 if r.drifted else 0)
+            gauges = self._result_gauges(model, r.signal, r.method)
+            gauges.score.set(r.score)
+            gauges.warn.set(r.warn)
+            gauges.critical.set(r.critical)
+            gauges.drifted.set(1 if r.drifted else 0)
             if r.p_value is not None:
-                self.drift_p_value.labels(*labels).set(r.p_value)
+                if gauges.p_value is None:
+                    gauges.p_value = self.drift_p_value.labels(model, r.signal, r.method)
+                gauges.p_value.set(r.p_value)
             if r.drifted:
                 drifted_signals.add(r.signal)
         self.drifted_signals.labels(model).set(len(drifted_signals))
         self.window_end.labels(model).set(window_end)
         self.windows_closed.labels(model).inc()
+
+    def _result_gauges(self, model: str, signal: str, method: str) -> _ResultGauges:
+        """The labelled gauges of one signal and method, looked up once: a window sets
+        about a hundred results, and ``labels()`` costs microseconds per call."""
+        key = (model, signal, method)
+        gauges = self._results.get(key)
+        if gauges is None:
+            gauges = self._results[key] = _ResultGauges(
+                score=self.drift_score.labels(*key),
+                warn=self.drift_threshold.labels(*key, "warn"),
+                critical=self.drift_threshold.labels(*key, "critical"),
+                drifted=self.drifted.labels(*key),
+            )
+        return gauges
 
     def record_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
         for (topic, partition), lag in lags.items():
