@@ -34,21 +34,44 @@ for _, m in ipairs(p.models) do
   end
 end
 
+-- One call per step of a list instead of one per item: a batch stores and deletes
+-- thousands of waiting predictions and labels, and each redis.call costs more than
+-- the work it does. `args` is flat (for pairs, field then value); STEP is even, so a
+-- pair never straddles two calls, and well under what unpack() can pass at once.
+local STEP = 2000
+local function in_steps(command, key, args)
+  for first = 1, #args, STEP do
+    redis.call(command, key, unpack(args, first, math.min(first + STEP - 1, #args)))
+  end
+end
+
+local function add_times(times, score, ids)
+  local args = {}
+  for _, id in ipairs(ids) do
+    args[#args + 1] = score
+    args[#args + 1] = id
+  end
+  in_steps('ZADD', times, args)
+end
+
+local function keys_of(pairs_list)
+  local ids = {}
+  for i = 1, #pairs_list, 2 do
+    ids[#ids + 1] = pairs_list[i]
+  end
+  return ids
+end
+
 -- Forget waiting entries older than the TTL, then the oldest past the size cap;
 -- returns how many were forgotten.
 local function expire(hash, times, before, cap)
   local ids = redis.call('ZRANGEBYSCORE', times, '-inf', before, 'LIMIT', 0, 5000)
+  in_steps('HDEL', hash, ids)
+  in_steps('ZREM', times, ids)
   local gone = #ids
-  for _, id in ipairs(ids) do
-    redis.call('HDEL', hash, id)
-    redis.call('ZREM', times, id)
-  end
   local over = redis.call('ZCARD', times) - tonumber(cap)
   if over > 0 then
-    local oldest = redis.call('ZPOPMIN', times, over)
-    for i = 1, #oldest, 2 do
-      redis.call('HDEL', hash, oldest[i])
-    end
+    in_steps('HDEL', hash, keys_of(redis.call('ZPOPMIN', times, over)))
     gone = gone + over
   end
   return gone
@@ -85,22 +108,14 @@ end
 
 local function apply_join(meta, j)
   redis.call('HINCRBY', meta, 'join_version', 1)
-  for _, id in ipairs(j.del_preds) do
-    redis.call('HDEL', KEYS[j.preds], id)
-    redis.call('ZREM', KEYS[j.pred_times], id)
-  end
-  for _, id in ipairs(j.del_labels) do
-    redis.call('HDEL', KEYS[j.labels], id)
-    redis.call('ZREM', KEYS[j.label_times], id)
-  end
-  for i = 1, #j.store_preds, 2 do
-    redis.call('HSET', KEYS[j.preds], j.store_preds[i], j.store_preds[i + 1])
-    redis.call('ZADD', KEYS[j.pred_times], j.now, j.store_preds[i])
-  end
-  for i = 1, #j.store_labels, 2 do
-    redis.call('HSET', KEYS[j.labels], j.store_labels[i], j.store_labels[i + 1])
-    redis.call('ZADD', KEYS[j.label_times], j.now, j.store_labels[i])
-  end
+  in_steps('HDEL', KEYS[j.preds], j.del_preds)
+  in_steps('ZREM', KEYS[j.pred_times], j.del_preds)
+  in_steps('HDEL', KEYS[j.labels], j.del_labels)
+  in_steps('ZREM', KEYS[j.label_times], j.del_labels)
+  in_steps('HSET', KEYS[j.preds], j.store_preds)
+  add_times(KEYS[j.pred_times], j.now, keys_of(j.store_preds))
+  in_steps('HSET', KEYS[j.labels], j.store_labels)
+  add_times(KEYS[j.label_times], j.now, keys_of(j.store_labels))
   for _, q in ipairs(j.quality) do
     local key = KEYS[q.key]
     for i = 1, #q.ints, 2 do

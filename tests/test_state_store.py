@@ -1,4 +1,4 @@
-"""Window counters in a real Redis: batch deltas written by apply_batch.lua and read back.
+"""Batch state in a real Redis, written by apply_batch.lua: window counters and the label join.
 
 The counters of a window travel and live as packed int64 / float64 vectors that the
 apply script adds element by element, so what any number of batches (from any number
@@ -7,6 +7,8 @@ of instances) wrote must read back as the counts of all their events together.
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,7 @@ from numpy.typing import NDArray
 from detectors.profile import SignalSpec, build_reference_profile
 from detectors.window import WindowCounts, WindowLayout
 from monitor.errors import StateError
+from monitor.joins import JoinPlan
 from monitor.keys import Keys
 from monitor.store import BatchWrite, ModelWrite, StateStore, WindowDelta
 
@@ -130,3 +133,67 @@ def test_counters_that_do_not_fit_the_layout_are_a_state_error_naming_the_window
     redis_client.hset(Keys("store-test").window(MODEL, 0), "ints", b"\x00" * 8)
     with pytest.raises(StateError, match=r"window 0 .* does not fit its layout"):
         store.window(MODEL, 0, layout)
+
+
+# --------------------------------------------------------------------------- label join
+
+
+def _join(
+    store: StateStore,
+    version: int,
+    plan: JoinPlan,
+    *,
+    ttl: float = 3600.0,
+    cap: int = 1_000_000,
+) -> None:
+    """Apply a batch that only changes the label join (no prediction events)."""
+    plan.expected_version = version
+    write = ModelWrite(model=MODEL, expected_events=0, events=0, join=plan, join_limits=(ttl, cap))
+    offsets = {("labels", 0): (version, version + 1)}
+    assert store.apply(BatchWrite(offsets, [write]), {}).status == "ok"
+
+
+def _waiting(ids: list[str]) -> JoinPlan:
+    stored = {event_id: json.dumps([0, 0.5, 1.0]) for event_id in ids}
+    return JoinPlan(expected_version=0, store_predictions=stored, predictions_keyed=len(ids))
+
+
+def test_thousands_of_waiting_predictions_are_stored_and_deleted_whole(
+    store: StateStore, redis_client: redis.Redis
+) -> None:
+    keys, ids = Keys("store-test"), [f"e{i}" for i in range(4999)]
+    _join(store, 0, _waiting(ids))
+    assert redis_client.hlen(keys.pending_predictions(MODEL)) == 4999
+    assert redis_client.zcard(keys.pending_prediction_times(MODEL)) == 4999
+    joined = JoinPlan(expected_version=1, delete_predictions=ids[:4000], labels_received=4000)
+    _join(store, 1, joined)
+    assert sorted(redis_client.hkeys(keys.pending_predictions(MODEL))) == sorted(
+        i.encode() for i in ids[4000:]
+    )
+    assert redis_client.zcard(keys.pending_prediction_times(MODEL)) == 999
+
+
+def test_waiting_predictions_older_than_the_ttl_are_forgotten_as_never_labelled(
+    store: StateStore, redis_client: redis.Redis
+) -> None:
+    _join(store, 0, _waiting(["old-1", "old-2"]))
+    time.sleep(0.3)
+    _join(store, 1, _waiting(["new"]), ttl=0.2)
+    keys = Keys("store-test")
+    assert redis_client.hkeys(keys.pending_predictions(MODEL)) == [b"new"]
+    assert redis_client.zrange(keys.pending_prediction_times(MODEL), 0, -1) == [b"new"]
+    assert store.model_status(MODEL)["labels"]["predictions_never_labelled"] == 2
+
+
+def test_past_the_size_cap_the_oldest_waiting_labels_are_forgotten_as_never_matched(
+    store: StateStore, redis_client: redis.Redis
+) -> None:
+    first = {f"a{i}": json.dumps([1, 10.0]) for i in range(3)}
+    _join(store, 0, JoinPlan(expected_version=0, store_labels=first, labels_received=3))
+    time.sleep(0.01)
+    second = {f"b{i}": json.dumps([1, 10.0]) for i in range(3)}
+    _join(store, 1, JoinPlan(expected_version=1, store_labels=second, labels_received=3), cap=4)
+    keys = Keys("store-test")
+    assert sorted(redis_client.hkeys(keys.pending_labels(MODEL))) == [b"a2", b"b0", b"b1", b"b2"]
+    assert redis_client.zcard(keys.pending_label_times(MODEL)) == 4
+    assert store.model_status(MODEL)["labels"]["labels_never_matched"] == 2
