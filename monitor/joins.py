@@ -11,11 +11,11 @@ add to the quality counters of the window the prediction was counted in.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
@@ -24,6 +24,11 @@ from monitor.config import ModelConfig
 from monitor.decode import ModelColumns
 from monitor.labels import Label
 from monitor.quality_inputs import count_pairs
+
+# A batch stores and reads thousands of waiting entries: msgspec's JSON is ~10 times the
+# speed of the json module's, and the entries stay plain JSON.
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +137,7 @@ def plan_joins(
     predictions_taken: set[str] = set()
     for prediction, stored in zip(predictions, view.labels_for_predictions, strict=True):
         if stored is not None and prediction.event_id not in labels_taken:
-            label, label_ts = json.loads(stored)
+            label, label_ts = _decode(stored)
             pair(
                 prediction.window_id,
                 prediction.prediction,
@@ -157,16 +162,17 @@ def plan_joins(
                 label.position,
             )
         elif stored is not None and label.event_id not in predictions_taken:
-            window_id, prediction, ts = json.loads(stored)
+            window_id, prediction, ts = _decode(stored)
             pair(
                 int(window_id), prediction, label.label, label.ts - float(ts), True, label.position
             )
             plan.delete_predictions.append(label.event_id)
             predictions_taken.add(label.event_id)
         else:
-            plan.store_labels[label.event_id] = json.dumps([label.label, label.ts])
+            plan.store_labels[label.event_id] = _encode([label.label, label.ts]).decode()
     plan.store_predictions = {
-        event_id: json.dumps([p.window_id, p.prediction, p.ts]) for event_id, p in waiting.items()
+        event_id: _encode([p.window_id, p.prediction, p.ts]).decode()
+        for event_id, p in waiting.items()
     }
     for window_id, (window_predictions, window_labels) in pairs.items():
         counts = count_pairs(model, window_predictions, window_labels)

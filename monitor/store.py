@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any, Literal
 
+import msgspec
 import numpy as np
 import redis
 import redis.exceptions
@@ -135,6 +136,9 @@ class StoredWindow:
     reference_id: str
     model_version: str | None = None
 
+
+_encode_json = msgspec.json.Encoder().encode
+"""For the apply script's payload: thousands of join entries, faster than ``json.dumps``."""
 
 _PACKED_INT = "<i8"
 _PACKED_FLOAT = "<f8"
@@ -294,7 +298,7 @@ class StateStore:
             "models": models,
         }
         with redis_errors():
-            reply = self._apply(keys=keys, args=[json.dumps(payload), *blobs])
+            reply = self._apply(keys=keys, args=[_encode_json(payload), *blobs])
         status = _bytes(reply[0]).decode()
         if status == "ok":
             return ApplyOutcome("ok")
