@@ -141,6 +141,72 @@ def test_events_of_several_models_are_split_per_model() -> None:
     assert churn.categorical == {"plan": ["pro"], "prediction": [None]}
 
 
+GAPPY_FRAUD_EVENTS = [
+    _fraud(features={"amount": 1.5, "age": None, "country": "DE", "channel": 3}),
+    _fraud(features={"age": 2, "channel": True}),
+    _fraud(features={"amount": -0.25, "age": 1e300, "country": None, "channel": False}),
+]
+
+
+def test_columns_hold_the_values_sent_with_nan_or_none_for_the_missing() -> None:
+    fraud = _decode([_encode(e) for e in GAPPY_FRAUD_EVENTS]).models["fraud"]
+    assert list(fraud.numeric) == ["amount", "age", "prediction"]
+    for column in fraud.numeric.values():
+        assert column.dtype == np.float64
+        assert column.flags.c_contiguous
+    np.testing.assert_array_equal(fraud.numeric["amount"], [1.5, np.nan, -0.25])
+    np.testing.assert_array_equal(fraud.numeric["age"], [np.nan, 2.0, 1e300])
+    assert fraud.categorical == {"country": ["DE", None, None], "channel": [3, True, False]}
+    assert [type(v) for v in fraud.categorical["channel"]] == [int, bool, bool]
+
+
+def test_slow_path_columns_match_the_fast_path_for_the_well_typed_events() -> None:
+    values = [_encode(e) for e in GAPPY_FRAUD_EVENTS]
+    fast = _decode(values).models["fraud"]
+    wrong = _fraud(features={"amount": "12", "age": 5, "country": 1.5, "channel": "web"})
+    slow = _decode([*values, _encode(wrong)]).models["fraud"]
+    assert list(slow.numeric) == list(fast.numeric)
+    for name, column in fast.numeric.items():
+        np.testing.assert_array_equal(slow.numeric[name][:3], column)
+        assert slow.numeric[name].dtype == np.float64
+    assert math.isnan(slow.numeric["amount"][3])
+    assert slow.categorical == {
+        name: [*column, "web" if name == "channel" else None]
+        for name, column in fast.categorical.items()
+    }
+    assert {name: flags.tolist() for name, flags in slow.mismatches.items()} == {
+        "amount": [False, False, False, True],
+        "country": [False, False, False, True],
+    }
+
+
+def test_features_declared_in_any_order_land_in_their_own_columns() -> None:
+    data: dict[str, Any] = {
+        "models": {
+            "mixed": {
+                "reference": {"path": "data/mixed.jsonl"},
+                "window": {"events": 100},
+                "features": {
+                    "plan": "categorical",
+                    "spend": "numeric",
+                    "region": "categorical",
+                    "user-age": "numeric",
+                },
+            }
+        }
+    }
+    decoder = EventDecoder(parse_config(data, environ={}))
+    events = [
+        {"model": "mixed", "features": {"user-age": 30, "region": "eu", "spend": 9.5}},
+        {"model": "mixed", "features": {"plan": "pro", "spend": None, "region": 7}},
+    ]
+    mixed = _decode([_encode(e) for e in events], decoder).models["mixed"]
+    assert list(mixed.numeric) == ["spend", "user-age"]
+    np.testing.assert_array_equal(mixed.numeric["spend"], [9.5, np.nan])
+    np.testing.assert_array_equal(mixed.numeric["user-age"], [30.0, np.nan])
+    assert mixed.categorical == {"plan": [None, "pro"], "region": ["eu", 7]}
+
+
 def test_message_times_are_asked_by_batch_position_for_each_model() -> None:
     values = [
         _encode(_fraud(ts=5.0)),
