@@ -284,7 +284,9 @@ class Daemon:
         if labels_topic is not None:
             predictions = [m for m in batch.messages if m.topic() != labels_topic]
             label_messages = [m for m in batch.messages if m.topic() == labels_topic]
-        decoded = self.decoder.decode([m.value() for m in predictions], _timestamps(predictions))
+        decoded = self.decoder.decode(
+            list(map(Message.value, predictions)), _timestamps(predictions)
+        )
         labels = self.label_decoder.decode(
             [m.value() for m in label_messages], _timestamps(label_messages)
         )

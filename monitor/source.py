@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import (
     OFFSET_INVALID,
@@ -178,25 +178,19 @@ class KafkaSource:
         consumer = self._require()
         kafka = self._config.kafka
         raw = consumer.consume(num_messages=kafka.batch_size, timeout=kafka.batch_timeout_ms / 1000)
-        messages: list[Message] = []
-        offsets: dict[TopicPartitionKey, tuple[int, int]] = {}
-        for message in raw:
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    continue
-                if error.fatal():
-                    raise KafkaException(error)
-                log.warning("kafka error", extra={"error": str(error)})
-                continue
-            topic, partition, offset = message.topic(), message.partition(), message.offset()
-            if topic is None or partition is None or offset is None:
-                continue
-            key = (topic, partition)
-            first, _ = offsets.get(key, (offset, offset))
-            offsets[key] = (first, offset + 1)
-            messages.append(message)
-        return Batch(messages, offsets)
+        # Thousands of messages per batch: every per-message step is a C-level map.
+        errors = list(map(Message.error, raw))
+        if errors.count(None) != len(raw):
+            raw = [m for m, error in zip(raw, errors, strict=True) if _usable(error)]
+        # A consumed message that is no error has its topic, partition and offset.
+        keys = cast(
+            list[TopicPartitionKey],
+            list(zip(map(Message.topic, raw), map(Message.partition, raw), strict=True)),
+        )
+        positions = cast(list[int], list(map(Message.offset, raw)))
+        last = dict(zip(keys, positions, strict=True))
+        first = dict(zip(reversed(keys), reversed(positions), strict=True))
+        return Batch(raw, {key: (first[key], after + 1) for key, after in last.items()})
 
     def rewind(self, batch_offsets: Mapping[TopicPartitionKey, tuple[int, int]]) -> None:
         """Re-position a refused batch's partitions: at Redis's offset, or else the batch's start.
@@ -266,6 +260,18 @@ class KafkaSource:
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
+
+
+def _usable(error: KafkaError | None) -> bool:
+    """Whether a consumed message is a message: end-of-partition events and errors are not
+    (fatal errors raise, the others are logged and left to librdkafka to recover from)."""
+    if error is None:
+        return True
+    if error.code() != KafkaError._PARTITION_EOF:
+        if error.fatal():
+            raise KafkaException(error)
+        log.warning("kafka error", extra={"error": str(error)})
+    return False
 
 
 class DeadLetterProducer:
