@@ -13,13 +13,20 @@ Large windows therefore cannot flag trivial shifts (the effect is small), small
 windows cannot flag sampling noise in PSI or Jensen-Shannon (the test is not
 significant), and many features cannot flag noise (the correction holds the
 family-wise error rate of a window at ``alpha``).
+
+It runs once per closed window, and most of its arrays are a signal's 50 bins, where a
+numpy call costs more in overhead than in arithmetic. So what depends only on the
+reference is computed once per layout (:class:`_Reference`), and the numeric signals are
+stacked and compared in one call per statistic (``detectors.stats``' row-wise forms).
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from itertools import compress
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -76,16 +83,14 @@ class SignalResult:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class _Gate:
+class _Gate(NamedTuple):
     """A significance test, named by signal and test, counted once in the correction."""
 
     key: tuple[str, str]
     p_value: float
 
 
-@dataclass(frozen=True, slots=True)
-class _Measure:
+class _Measure(NamedTuple):
     signal: str
     role: SignalRole
     method: str
@@ -100,13 +105,19 @@ def evaluate_window(
     layout: WindowLayout, counts: WindowCounts, settings: DecisionSettings
 ) -> tuple[SignalResult, ...]:
     """All results for one closed window, in signal then method order."""
+    reference = _Reference.of(layout)
+    numeric: dict[str, list[_Measure]] = {}
+    for group in reference.numeric:
+        numeric.update(_numeric_measures(group, counts, settings))
     measures: list[_Measure] = []
-    for where in layout.signals.values():
-        if isinstance(where, NumericSlots):
-            measures.extend(_numeric_measures(where, counts, settings))
-        else:
-            measures.extend(_categorical_measures(where, counts, settings))
-        measures.extend(_quality_measures(where, counts, settings))
+    for signal, present in zip(reference.signals, reference.present(counts), strict=True):
+        if isinstance(signal.where, NumericSlots):
+            measures.extend(numeric.get(signal.name, ()))
+        elif signal.categorical is not None:
+            measures.extend(
+                _categorical_measures(signal, signal.categorical, present, counts, settings)
+            )
+        measures.extend(_quality_measures(signal, present, counts, settings))
     gates: dict[tuple[str, str], float] = {}
     for m in measures:
         if m.gate is not None:
@@ -132,76 +143,250 @@ def evaluate_window(
         else:
             severity = "critical" if m.score >= limits.critical else "warning"
         results.append(
-            SignalResult(
-                signal=m.signal,
-                role=m.role,
-                method=m.method,
-                score=float(m.score),
-                p_value=None if m.p_value is None else float(m.p_value),
-                statistic=None if m.statistic is None else float(m.statistic),
-                warn=limits.warn,
-                critical=limits.critical,
-                drifted=drifted,
-                severity=severity,
+            SignalResult(  # by position: keywords cost a third more, over 100+ results a window
+                m.signal,
+                m.role,
+                m.method,
+                float(m.score),
+                None if m.p_value is None else float(m.p_value),
+                None if m.statistic is None else float(m.statistic),
+                limits.warn,
+                limits.critical,
+                drifted,
+                severity,
             )
         )
     return tuple(results)
 
 
+_REFERENCES: weakref.WeakKeyDictionary[WindowLayout, _Reference] = weakref.WeakKeyDictionary()
+"""The reference side of each live layout, built at its first window (profiles never change)."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Reference:
+    """What every window of one layout is compared with, computed once."""
+
+    signals: tuple[_Signal, ...]
+    """In the layout's order, the order of the results."""
+    numeric: tuple[_NumericGroup, ...]
+    """The numeric signals with a reference distribution, stacked by shape."""
+    bounds: NDArray[np.intp]
+    """Each signal's first bin (or slot) position and the position after its last."""
+
+    @staticmethod
+    def of(layout: WindowLayout) -> _Reference:
+        reference = _REFERENCES.get(layout)
+        if reference is None:
+            reference = _REFERENCES[layout] = _Reference.build(layout)
+        return reference
+
+    @staticmethod
+    def build(layout: WindowLayout) -> _Reference:
+        signals, spans = [], []
+        shapes: dict[tuple[int, int], list[NumericSlots]] = {}
+        for where in layout.signals.values():
+            signals.append(_Signal.build(where))
+            if isinstance(where, CategoricalSlots):
+                spans.append(where.slots)
+                continue
+            spans.append(where.bins)
+            if where.profile.present > 0:  # else there is no distribution to compare with
+                shape = (where.profile.bins, where.profile.coarse_starts.size)
+                shapes.setdefault(shape, []).append(where)
+        return _Reference(
+            signals=tuple(signals),
+            numeric=tuple(_NumericGroup.build(group) for group in shapes.values()),
+            bounds=np.array([(span.start, span.stop) for span in spans], dtype=np.intp).ravel(),
+        )
+
+    def present(self, counts: WindowCounts) -> list[int]:
+        """Each signal's values in the window: the sum of its bin (or slot) counts.
+
+        ``reduceat`` sums ``ints[bounds[i]:bounds[i + 1]]``; as ``bounds`` alternates
+        starts and ends (every span has counters after it, so no end is past the
+        vector), every other sum is a signal's.
+        """
+        present: list[int] = np.add.reduceat(counts.ints, self.bounds)[::2].tolist()
+        return present
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Signal:
+    """One signal's window positions and reference numbers, as its measures need them."""
+
+    where: NumericSlots | CategoricalSlots
+    name: str
+    role: SignalRole
+    ref_missing: int
+    ref_present: int
+    categorical: _CategoricalReference | None
+    """The reference side of the categorical tests; None for a numeric signal, and for a
+    categorical one without reference values (no distribution to compare with)."""
+
+    @staticmethod
+    def build(where: NumericSlots | CategoricalSlots) -> _Signal:
+        profile = where.profile
+        return _Signal(
+            where=where,
+            name=profile.name,
+            role=profile.role,
+            ref_missing=profile.missing,
+            ref_present=profile.present,
+            categorical=_CategoricalReference.build(where)
+            if isinstance(where, CategoricalSlots) and profile.present > 0
+            else None,
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _CategoricalReference:
+    """The reference side of one categorical signal's tests, as ``stats`` takes it."""
+
+    slots: slice
+    counts: NDArray[np.float64]
+    shares: stats.Rows
+    """``(1, slots)``: the one row of the row-wise PSI and Jensen-Shannon."""
+
+    @staticmethod
+    def build(where: CategoricalSlots) -> _CategoricalReference:
+        counts = where.profile.counts.astype(np.float64)
+        return _CategoricalReference(where.slots, counts, stats.shares(counts[None]))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _NumericGroup:
+    """Numeric signals with the same numbers of fine and coarse bins, one row each.
+
+    Arrays are ``(signals, bins)`` unless noted. The reference side is here; the
+    window side is gathered from the window vectors through ``bins`` and ``sums``.
+    """
+
+    names: tuple[str, ...]
+    roles: tuple[SignalRole, ...]
+    scales: tuple[float, ...]
+    """Reference standard deviation (1 if 0), the unit of the Wasserstein score."""
+    bins: NDArray[np.intp]
+    """Position of each bin's count in ``WindowCounts.ints``."""
+    sums: NDArray[np.intp]
+    """Position of each bin's sum in ``WindowCounts.floats``."""
+    coarse_starts: NDArray[np.intp]
+    """``(signals, coarse bins)``: first fine bin of each coarse bin (PSI, Jensen-Shannon)."""
+    counts: NDArray[np.int64]
+    totals: tuple[float, ...]
+    cdf: stats.Rows
+    coarse_shares: stats.Rows
+    atoms: stats.Rows
+    """Mean of each bin, NaN where it is empty."""
+
+    @staticmethod
+    def build(signals: Sequence[NumericSlots]) -> _NumericGroup:
+        profiles = [where.profile for where in signals]
+        counts = np.stack([p.counts for p in profiles])
+        sums = np.stack([p.sums for p in profiles])
+        coarse_starts = np.stack([p.coarse_starts for p in profiles]).astype(np.intp)
+        return _NumericGroup(
+            names=tuple(p.name for p in profiles),
+            roles=tuple(p.role for p in profiles),
+            scales=tuple(p.std if p.std > 0 else 1.0 for p in profiles),
+            bins=np.stack([np.arange(w.bins.start, w.bins.stop) for w in signals]),
+            sums=np.stack([np.arange(w.sums.start, w.sums.stop) for w in signals]),
+            coarse_starts=coarse_starts,
+            counts=counts,
+            totals=tuple(float(n) for n in counts.sum(axis=1)),
+            cdf=stats.edge_cdf(counts),
+            coarse_shares=stats.shares(_coarse(counts, coarse_starts)),
+            atoms=np.divide(sums, counts, out=np.full(sums.shape, np.nan), where=counts > 0),
+        )
+
+    def rows(self, keep: NDArray[np.bool_]) -> _NumericGroup:
+        """The signals of ``keep`` only (those with values in a window)."""
+        return _NumericGroup(
+            names=tuple(compress(self.names, keep)),
+            roles=tuple(compress(self.roles, keep)),
+            scales=tuple(compress(self.scales, keep)),
+            bins=self.bins[keep],
+            sums=self.sums[keep],
+            coarse_starts=self.coarse_starts[keep],
+            counts=self.counts[keep],
+            totals=tuple(compress(self.totals, keep)),
+            cdf=self.cdf[keep],
+            coarse_shares=self.coarse_shares[keep],
+            atoms=self.atoms[keep],
+        )
+
+
 def _numeric_measures(
-    where: NumericSlots, counts: WindowCounts, settings: DecisionSettings
-) -> list[_Measure]:
-    profile = where.profile
-    window = counts.ints[where.bins]
-    if window.sum() == 0 or profile.present == 0:
-        return []
-    name, role = profile.name, profile.role
-    ks = stats.ks_from_bins(profile.counts, window)
-    gate = _Gate((name, "ks"), ks.p_value)
-    measures = []
-    for method in settings.numeric_methods:
-        if method == "psi":
-            score = stats.population_stability_index(
-                _coarse(profile.counts, profile.coarse_starts),
-                _coarse(window, profile.coarse_starts),
-            )
-            measures.append(_Measure(name, role, method, score, gate=gate))
-        elif method == "jensen_shannon":
-            score = stats.jensen_shannon_distance(
-                _coarse(profile.counts, profile.coarse_starts),
-                _coarse(window, profile.coarse_starts),
-            )
-            measures.append(_Measure(name, role, method, score, gate=gate))
-        elif method == "wasserstein":
-            distance = stats.wasserstein_from_bins(
-                _bin_means(profile.sums, profile.counts),
-                profile.counts,
-                _bin_means(counts.floats[where.sums], window),
-                window,
-            )
-            scale = profile.std if profile.std > 0 else 1.0
-            measures.append(
-                _Measure(name, role, method, distance / scale, statistic=distance, gate=gate)
-            )
-        elif method == "ks":
-            measures.append(
-                _Measure(name, role, method, ks.statistic, ks.p_value, ks.statistic, gate=gate)
-            )
-        else:
-            raise ValueError(f"{method!r} is not a numeric drift method")
+    group: _NumericGroup, counts: WindowCounts, settings: DecisionSettings
+) -> dict[str, list[_Measure]]:
+    """Measures of the group's signals that have values in the window, by signal."""
+    window = counts.ints[group.bins]
+    totals = window.sum(axis=1)
+    live = totals > 0
+    if not live.all():
+        if not live.any():
+            return {}
+        group, window, totals = group.rows(live), window[live], totals[live]
+    _check_counts(window)
+    methods = settings.numeric_methods
+    ks = stats.ks_statistic_rows(group.cdf, stats.edge_cdf(window)).tolist()
+    scores: dict[str, list[float]] = {}
+    if "psi" in methods or "jensen_shannon" in methods:
+        coarse = stats.shares(_coarse(window, group.coarse_starts))
+        scores["psi"] = stats.psi_rows(group.coarse_shares, coarse).tolist()
+        scores["jensen_shannon"] = stats.jensen_shannon_rows(group.coarse_shares, coarse).tolist()
+    if "wasserstein" in methods:
+        scores["wasserstein"] = _wasserstein(group, counts.floats[group.sums], window).tolist()
+    measures: dict[str, list[_Measure]] = {}
+    for row, (name, role, present) in enumerate(
+        zip(group.names, group.roles, totals.tolist(), strict=True)
+    ):
+        statistic = ks[row]
+        p_value = stats.ks_p_value(statistic, group.totals[row], float(present))
+        gate = _Gate((name, "ks"), p_value)
+        signal = measures[name] = []
+        for method in methods:
+            if method in ("psi", "jensen_shannon"):
+                signal.append(_Measure(name, role, method, scores[method][row], gate=gate))
+            elif method == "wasserstein":
+                distance = scores[method][row]
+                score = distance / group.scales[row]
+                signal.append(_Measure(name, role, method, score, statistic=distance, gate=gate))
+            elif method == "ks":
+                signal.append(
+                    _Measure(name, role, method, statistic, p_value, statistic, gate=gate)
+                )
+            else:
+                raise ValueError(f"{method!r} is not a numeric drift method")
     return measures
 
 
+def _wasserstein(
+    group: _NumericGroup, sums: NDArray[np.float64], window: NDArray[np.int64]
+) -> stats.Rows:
+    """Wasserstein distance of each row: atoms at the bin means, as the profile's are."""
+    occupied = window > 0
+    means = np.divide(sums, window, out=np.full(sums.shape, np.nan), where=occupied)
+    if not np.isfinite(means[occupied]).all():
+        raise ValueError("win_means must be finite wherever win_counts is positive")
+    return stats.wasserstein_rows(group.atoms, group.counts, means, window)
+
+
 def _categorical_measures(
-    where: CategoricalSlots, counts: WindowCounts, settings: DecisionSettings
+    signal: _Signal,
+    reference: _CategoricalReference,
+    present: int,
+    counts: WindowCounts,
+    settings: DecisionSettings,
 ) -> list[_Measure]:
-    profile = where.profile
-    window = counts.ints[where.slots]
-    if window.sum() == 0 or profile.present == 0:
+    if present == 0:
         return []
-    name, role = profile.name, profile.role
-    chi = stats.chi_square_from_counts(profile.counts, window)
+    window = counts.ints[reference.slots]
+    _check_counts(window)
+    name, role = signal.name, signal.role
+    chi = stats.chi_square_of_table(np.vstack((reference.counts, window)))
     gate = _Gate((name, "chi2"), chi.p_value)
+    shares = stats.shares(window[None])
     measures = []
     for method in settings.categorical_methods:
         if method == "chi2":
@@ -209,35 +394,41 @@ def _categorical_measures(
                 _Measure(name, role, method, chi.cramers_v, chi.p_value, chi.statistic, gate=gate)
             )
         elif method == "psi":
-            score = stats.population_stability_index(profile.counts, window)
+            score = float(stats.psi_rows(reference.shares, shares)[0])
             measures.append(_Measure(name, role, method, score, gate=gate))
         elif method == "jensen_shannon":
-            score = stats.jensen_shannon_distance(profile.counts, window)
+            score = float(stats.jensen_shannon_rows(reference.shares, shares)[0])
             measures.append(_Measure(name, role, method, score, gate=gate))
         else:
             raise ValueError(f"{method!r} is not a categorical drift method")
     return measures
 
 
+def _check_counts(window: NDArray[np.int64]) -> None:
+    """Refuse negative counts, as the validating ``stats`` functions would."""
+    if window.min() < 0:
+        raise ValueError("win_counts must be non-negative")
+
+
 def _quality_measures(
-    where: NumericSlots | CategoricalSlots, counts: WindowCounts, settings: DecisionSettings
+    signal: _Signal, present: int, counts: WindowCounts, settings: DecisionSettings
 ) -> list[_Measure]:
-    profile = where.profile
-    name, role = profile.name, profile.role
-    missing = int(counts.ints[where.missing])
+    name, role, where, ints = signal.name, signal.role, signal.where, counts.ints
+    missing = int(ints[where.missing])
     if isinstance(where, NumericSlots):
-        present = int(counts.ints[where.bins].sum())
-        unseen = int(counts.ints[where.below] + counts.ints[where.above])
+        unseen = int(ints[where.below] + ints[where.above])
     else:
-        present = int(counts.ints[where.slots].sum())
-        unseen = int(counts.ints[where.slots][where.profile.unseen_slot])
+        unseen = int(ints[where.slots.start + where.profile.unseen_slot])
     measures = []
     for method in settings.quality_methods:
         if method == "missing_rate":
             if counts.events == 0:
                 continue
             test = stats.two_proportion_test(
-                profile.missing, profile.missing + profile.present, missing, counts.events
+                signal.ref_missing,
+                signal.ref_missing + signal.ref_present,
+                missing,
+                counts.events,
             )
             measures.append(
                 _Measure(
@@ -256,13 +447,12 @@ def _quality_measures(
     return measures
 
 
-def _coarse(counts: NDArray[np.int64], starts: NDArray[np.int64]) -> NDArray[np.int64]:
-    return np.add.reduceat(counts, starts)
-
-
-def _bin_means(sums: NDArray[np.float64], counts: NDArray[np.int64]) -> NDArray[np.float64]:
-    """Mean value of each bin; empty bins get 0 (their weight is 0, so the value is never used)."""
-    return np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+def _coarse(counts: NDArray[np.int64], starts: NDArray[np.intp]) -> NDArray[np.int64]:
+    """Each row's counts summed over its coarse bins (rows differ in where those start)."""
+    rows, bins = counts.shape
+    offsets = np.arange(rows)[:, None] * bins
+    coarse: NDArray[np.int64] = np.add.reduceat(counts.ravel(), (offsets + starts).ravel())
+    return coarse.reshape(starts.shape)
 
 
 def _significant(p_values: Sequence[float], alpha: float, correction: Correction) -> list[bool]:

@@ -8,6 +8,7 @@ one thing changed, so each test knows exactly which signal and method must be fl
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
+from detectors import evaluate
 from detectors.evaluate import DecisionSettings, SignalResult, _significant, evaluate_window
 from detectors.methods import (
     CATEGORICAL_METHODS,
@@ -30,7 +32,14 @@ from detectors.profile import (
     SignalSpec,
     build_reference_profile,
 )
-from detectors.window import WindowCounts, WindowLayout
+from detectors.stats import (
+    chi_square_from_counts,
+    jensen_shannon_distance,
+    ks_from_bins,
+    population_stability_index,
+    wasserstein_from_bins,
+)
+from detectors.window import NumericSlots, WindowCounts, WindowLayout
 
 SEED = 20261127
 N_REF = 50_000
@@ -328,6 +337,145 @@ def test_holm_rejects_everything_bonferroni_rejects(p_values: list[float], alpha
     holm = _significant(p_values, alpha, "holm")
     bonferroni = _significant(p_values, alpha, "bonferroni")
     assert all(h for h, b in zip(holm, bonferroni, strict=True) if b)
+
+
+# --------------------------------------------------------------------------- stacked = per signal
+
+MIXED_SPECS = [
+    SignalSpec("amount", "numeric", "feature"),
+    SignalSpec("visits", "numeric", "feature"),  # integer-valued: ties leave fewer bins
+    SignalSpec("flag", "numeric", "feature"),  # constant: two bins
+    SignalSpec("blank", "numeric", "feature"),  # never present in the reference: one bin
+    SignalSpec("country", "categorical", "feature"),
+    SignalSpec("score", "numeric", "prediction"),
+    SignalSpec("age", "numeric", "feature"),
+]
+
+
+def _mixed(rng: np.random.Generator, n: int, *, reference: bool = False) -> Columns:
+    amount = rng.normal(50.0, 10.0, n)
+    age = rng.normal(40.0, 12.0, n)
+    if reference:
+        age[: n // 10] = np.nan  # signals of one group differ in their reference totals
+    return {
+        "amount": amount,
+        "visits": rng.poisson(3.0, n).astype(np.float64),
+        "flag": np.full(n, 1.0),
+        "blank": np.full(n, np.nan) if reference else rng.normal(0.0, 1.0, n),
+        "country": rng.choice(CATEGORIES, n, p=CATEGORY_P),
+        # Rounded: ties at its edges put its coarse bins elsewhere than amount's and age's.
+        "score": np.round(1.0 / (1.0 + np.exp(-(amount - 50.0) / 10.0)), 3),
+        "age": age,
+    }
+
+
+MIXED_LAYOUT = WindowLayout(
+    build_reference_profile(
+        "mixed",
+        MIXED_SPECS,
+        _mixed(np.random.default_rng([SEED, 7]), N_REF, reference=True),
+        bins=50,
+        max_categories=100,
+        created_at=0.0,
+        source="test",
+    )
+)
+
+
+def _mixed_window(n: int, change: Callable[[Columns], None]) -> WindowCounts:
+    columns = _mixed(np.random.default_rng([SEED, 8, n]), n)
+    change(columns)
+    country = MIXED_LAYOUT.profile.signal("country")
+    assert isinstance(country, CategoricalProfile)
+    columns["country"] = country.encode(list(columns["country"]))
+    return MIXED_LAYOUT.accumulate(columns, {})
+
+
+def _unchanged(columns: Columns) -> None:
+    pass
+
+
+def _shift_and_drop_amount(columns: Columns) -> None:
+    columns["age"] += 6.0
+    columns["visits"] += 1.0
+    columns["amount"][:] = np.nan  # one row of a stacked group has no values
+
+
+def _bin_means(sums: NDArray[np.float64], counts: NDArray[np.int64]) -> NDArray[np.float64]:
+    return np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+
+
+def _per_signal(
+    layout: WindowLayout, counts: WindowCounts
+) -> dict[tuple[str, str], tuple[float, float | None, float | None]]:
+    """(score, p-value, statistic) of every distribution method, one public call per result."""
+    expected: dict[tuple[str, str], tuple[float, float | None, float | None]] = {}
+    for name, where in layout.signals.items():
+        profile = where.profile
+        if isinstance(where, NumericSlots):
+            window = counts.ints[where.bins]
+            if window.sum() == 0 or profile.present == 0:
+                continue
+            ks = ks_from_bins(profile.counts, window)
+            coarse_ref = np.add.reduceat(profile.counts, profile.coarse_starts)
+            coarse_win = np.add.reduceat(window, profile.coarse_starts)
+            distance = wasserstein_from_bins(
+                _bin_means(profile.sums, profile.counts),
+                profile.counts,
+                _bin_means(counts.floats[where.sums], window),
+                window,
+            )
+            scale = profile.std if profile.std > 0 else 1.0
+            expected[name, "ks"] = (ks.statistic, ks.p_value, ks.statistic)
+            expected[name, "psi"] = (population_stability_index(coarse_ref, coarse_win), None, None)
+            expected[name, "jensen_shannon"] = (
+                jensen_shannon_distance(coarse_ref, coarse_win),
+                None,
+                None,
+            )
+            expected[name, "wasserstein"] = (distance / scale, None, distance)
+        else:
+            window = counts.ints[where.slots]
+            if window.sum() == 0 or profile.present == 0:
+                continue
+            chi = chi_square_from_counts(profile.counts, window)
+            expected[name, "chi2"] = (chi.cramers_v, chi.p_value, chi.statistic)
+            expected[name, "psi"] = (population_stability_index(profile.counts, window), None, None)
+            expected[name, "jensen_shannon"] = (
+                jensen_shannon_distance(profile.counts, window),
+                None,
+                None,
+            )
+    return expected
+
+
+@pytest.mark.parametrize("change", [_unchanged, _shift_and_drop_amount])
+@pytest.mark.parametrize("n", [3, 100, 5_000])
+def test_stacked_signals_get_the_bits_of_the_per_signal_statistics(
+    n: int, change: Callable[[Columns], None]
+) -> None:
+    """Numeric signals are compared stacked, grouped by bin counts; the public stats
+    functions compare one signal at a time. Every score, p-value and statistic agrees
+    exactly, whatever the group, and whichever signals have no values in the window."""
+    counts = _mixed_window(n, change)
+    results = evaluate_window(MIXED_LAYOUT, counts, DEFAULTS)
+    actual = {
+        (r.signal, r.method): (r.score, r.p_value, r.statistic)
+        for r in results
+        if r.method not in QUALITY_METHODS
+    }
+    assert actual == _per_signal(MIXED_LAYOUT, counts)
+
+
+def test_the_reference_side_is_built_once_per_layout_and_dropped_with_it() -> None:
+    layout = WindowLayout(LAYOUT.profile)
+    first = evaluate_window(layout, _window(), DEFAULTS)
+    reference = evaluate._REFERENCES[layout]
+    assert evaluate_window(layout, _window(), DEFAULTS) == first
+    assert evaluate._REFERENCES[layout] is reference
+    del layout
+    gc.collect()
+    assert all(kept is not reference for kept in evaluate._REFERENCES.values())
 
 
 # --------------------------------------------------------------------------- false alarms at scale

@@ -37,11 +37,17 @@ from detectors.stats import (
     KSResult,
     ProportionResult,
     chi_square_from_counts,
+    edge_cdf,
     jensen_shannon_distance,
+    jensen_shannon_rows,
     ks_from_bins,
+    ks_statistic_rows,
     population_stability_index,
+    psi_rows,
+    shares,
     two_proportion_test,
     wasserstein_from_bins,
+    wasserstein_rows,
 )
 
 SEED = 20261127
@@ -547,6 +553,81 @@ def test_property_wasserstein_is_non_negative_and_zero_on_itself(
     ref_means, ref_counts, win_means, win_counts = atoms
     assert wasserstein_from_bins(ref_means, ref_counts, win_means, win_counts) >= 0.0
     assert wasserstein_from_bins(ref_means, ref_counts, ref_means, ref_counts) == 0.0
+
+
+def wasserstein_between_atoms(
+    u_values: FloatArray, u_weights: IntArray, v_values: FloatArray, v_weights: IntArray
+) -> float:
+    """The integral of |F_u - F_v| gap by gap over the sorted atoms, CDFs by searchsorted."""
+    grid = np.sort(np.concatenate((u_values, v_values)))
+
+    def cdf(values: FloatArray, weights: IntArray) -> FloatArray:
+        order = np.argsort(values, kind="stable")
+        cumulative = np.concatenate(([0.0], np.cumsum(weights[order], dtype=np.float64)))
+        index = np.searchsorted(values[order], grid[:-1], side="right")
+        result: FloatArray = cumulative[index] / cumulative[-1]
+        return result
+
+    gaps = np.abs(cdf(u_values, u_weights) - cdf(v_values, v_weights))
+    return float(np.sum(gaps * np.diff(grid)))
+
+
+@settings(deadline=None)
+@given(atom_pairs())
+def test_property_wasserstein_sums_the_gaps_between_atoms_in_order(
+    atoms: tuple[FloatArray, IntArray, FloatArray, IntArray],
+) -> None:
+    # Exactly, not within rounding: results keep their bits from one version to the next.
+    ref_means, ref_counts, win_means, win_counts = atoms
+    ref, win = ref_counts > 0, win_counts > 0
+    expected = wasserstein_between_atoms(
+        ref_means[ref], ref_counts[ref], win_means[win], win_counts[win]
+    )
+    assert wasserstein_from_bins(ref_means, ref_counts, win_means, win_counts) == expected
+
+
+@st.composite
+def stacked_bins(draw: st.DrawFn) -> tuple[FloatArray, IntArray, FloatArray, IntArray]:
+    """Rows of (means, counts) over the same k bins: many empty bins, so rows differ in how
+    many atoms they hold, and means from a short list, so atoms tie within and across rows."""
+    k = draw(st.integers(1, 30))
+    rows = draw(st.integers(1, 6))
+    mean = st.sampled_from([-2.0, 0.0, 0.25, 3.0]) | st.floats(-1e6, 1e6, allow_nan=False)
+    count = st.sampled_from([0, 0, 1]) | st.integers(0, 10_000)
+    arrays = [
+        np.array(
+            draw(st.lists(st.lists(element, min_size=k, max_size=k), min_size=rows, max_size=rows))
+        )
+        for element in (mean, count, mean, count)
+    ]
+    ref_means, ref_counts, win_means, win_counts = arrays
+    for counts in (ref_counts, win_counts):
+        counts[:, 0] += counts.sum(axis=1) == 0  # every row needs a positive total
+    return ref_means, ref_counts, win_means, win_counts
+
+
+@settings(deadline=None)
+@given(stacked_bins())
+def test_property_row_forms_give_each_row_the_bits_it_gets_alone(
+    stacked: tuple[FloatArray, IntArray, FloatArray, IntArray],
+) -> None:
+    # detectors.evaluate stacks signals and relies on each row's result not depending on
+    # the other rows, down to the last bit (same summation order, same atoms).
+    ref_means, ref_counts, win_means, win_counts = stacked
+    psi = psi_rows(shares(ref_counts), shares(win_counts))
+    js = jensen_shannon_rows(shares(ref_counts), shares(win_counts))
+    ks = ks_statistic_rows(edge_cdf(ref_counts), edge_cdf(win_counts))
+    wasserstein = wasserstein_rows(
+        np.where(ref_counts > 0, ref_means, np.nan),
+        ref_counts,
+        np.where(win_counts > 0, win_means, np.nan),
+        win_counts,
+    )
+    for row, (ref, win) in enumerate(zip(ref_counts, win_counts, strict=True)):
+        assert psi[row] == population_stability_index(ref, win)
+        assert js[row] == jensen_shannon_distance(ref, win)
+        assert ks[row] == ks_from_bins(ref, win).statistic
+        assert wasserstein[row] == wasserstein_from_bins(ref_means[row], ref, win_means[row], win)
 
 
 @pytest.mark.parametrize("effective_n", [20, 500, 1000, 1001, 4545, 40_000])
