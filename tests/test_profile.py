@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from detectors.arrays import decode_array, encode_array
@@ -25,6 +28,7 @@ from detectors.profile import (
     build_reference_profile,
     category_key,
     coarse_bin_starts,
+    histogram,
 )
 
 SEED = 20261127
@@ -77,9 +81,9 @@ def test_quantile_edges_give_equal_bin_counts() -> None:
 def test_bins_follow_the_searchsorted_right_convention() -> None:
     values = _rng().normal(0.0, 1.0, 1_000)
     profile = build_numeric_profile("x", "feature", values, bins=10)
-    at_edges = profile.edges.copy()
+    counts, _ = histogram(profile.edges, profile.edges.copy())
     # A value equal to an edge belongs to the bin to the edge's right.
-    assert profile.bin_index(at_edges).tolist() == list(range(1, profile.bins))
+    assert counts.tolist() == [0] + [1] * (profile.bins - 1)
 
 
 def test_tied_quantiles_collapse_into_one_edge() -> None:
@@ -87,10 +91,10 @@ def test_tied_quantiles_collapse_into_one_edge() -> None:
     profile = build_numeric_profile("x", "feature", values, bins=50)
     assert np.all(np.diff(profile.edges) > 0)
     assert profile.bins < 50
-    occupied = profile.counts > 0
-    bin_of = profile.bin_index(values)
-    distinct_per_bin = [np.unique(values[bin_of == b]).size for b in np.flatnonzero(occupied)]
-    assert distinct_per_bin == [1] * 5
+    bins_of_each_value = [
+        np.flatnonzero(histogram(profile.edges, np.array([v]))[0]).tolist() for v in range(5)
+    ]
+    assert sorted(b for [b] in bins_of_each_value) == np.flatnonzero(profile.counts).tolist()
 
 
 def test_nan_is_counted_as_missing_and_left_out_of_the_statistics() -> None:
@@ -303,3 +307,21 @@ def test_profile_id_differs_for_different_data() -> None:
 
 def test_profile_id_names_the_model() -> None:
     assert _reference().id.startswith("fraud@")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    edges=st.lists(st.floats(-1e6, 1e6), max_size=60, unique=True).map(sorted),
+    values=st.lists(st.one_of(st.floats(-2e6, 2e6), st.just(math.nan)), max_size=300),
+)
+def test_histogram_counts_as_a_search_of_each_value_among_the_edges(
+    edges: list[float], values: list[float]
+) -> None:
+    """The definition the sorted lookup must equal: bin = number of edges <= value."""
+    edge_array, value_array = np.array(edges, dtype=np.float64), np.array(values, np.float64)
+    counts, sums = histogram(edge_array, value_array)
+    present = value_array[~np.isnan(value_array)]
+    index = np.searchsorted(edge_array, present, side="right")
+    assert counts.tolist() == np.bincount(index, minlength=len(edges) + 1).tolist()
+    expected = np.bincount(index, weights=present, minlength=len(edges) + 1)
+    np.testing.assert_allclose(sums, expected, rtol=1e-9, atol=1e-6)
