@@ -280,7 +280,7 @@ def _status(args: argparse.Namespace) -> int:
             table.add_row(
                 result["signal"],
                 result["method"],
-                f"{result['score']:.4f}",
+                "" if result["score"] is None else f"{result['score']:.4f}",
                 f"{result['threshold']:g}",
                 "" if p_value is None else f"{p_value:.2e}",
                 f"[{colour}]{severity}[/]",

@@ -17,11 +17,12 @@ an older one still waits.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+
+import msgspec
 
 from detectors.evaluate import DecisionSettings, SignalResult, evaluate_window
 from detectors.window import WindowLayout
@@ -101,6 +102,11 @@ def _worst(results: tuple[SignalResult, ...]) -> str:
     return "ok"
 
 
+_encode_json = msgspec.json.Encoder().encode
+"""A window records a hundred results or so: msgspec encodes them ~7 times faster than
+``json.dumps``, and a non-finite float becomes null rather than JSON-breaking NaN."""
+
+
 class WindowEvaluator:
     """Evaluates and records every closing window of the configured models."""
 
@@ -131,14 +137,11 @@ class WindowEvaluator:
                     break  # another instance holds it; later windows must wait their turn
                 stored = self._store.window(name, window_id, layout)
                 report = self._evaluate(name, layout, stored)
+                window, reference_id = report.window_dict(), layout.profile.id
                 latest = {
-                    f"{r.signal}/{r.method}": json.dumps(
-                        {
-                            **r.to_dict(),
-                            "window": report.window_dict(),
-                            "reference_id": layout.profile.id,
-                        }
-                    )
+                    f"{r.signal}/{r.method}": _encode_json(
+                        {**r.to_dict(), "window": window, "reference_id": reference_id}
+                    ).decode()
                     for r in report.results
                 }
                 outcome, report = self._record(report, latest)
