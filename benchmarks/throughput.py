@@ -105,10 +105,9 @@ most 200,000 predictions (by default) on the label path.
 halves their rate), prints the top functions and dumps the stats to FILE.
 e2e_labels is not profiled.
 
-On a 2-core machine the default run takes about 55 s, of which e2e_labels
-about 30 s (producing its labels, the group join and a ~23 s timed section);
-``--events 10000000`` about 12 minutes before e2e_labels was added (most of it
-producing, and decode_only's second pass), plus e2e_labels' ~35 s.
+On a 2-core machine the default run takes about 25 s, most of it producing,
+group joins and the naive section; ``--events 10000000`` about 3 minutes, of
+which producing takes 70 s and the timed e2e section 40 s.
 
 The last three lines are the ratios, the label path's summary::
 
@@ -201,11 +200,14 @@ class Timed:
     events: int = 0
     seconds: float = 0.0
     batches: int = 0
+    tail_wait: float = 0.0
+    """Of ``seconds``, how long the last, partial batch waited out ``batch_timeout_ms``."""
 
     def add(self, other: Timed) -> None:
         self.events += other.events
         self.seconds += other.seconds
         self.batches += other.batches
+        self.tail_wait += other.tail_wait
 
     @property
     def rate(self) -> float:
@@ -530,8 +532,12 @@ class FirstBatchSource(KafkaSource):
         super().__init__(*args, **kwargs)
         self._on_first_batch: Callable[[], None] | None = on_first_batch
 
+    last_poll_seconds = 0.0
+
     def poll(self) -> Batch:
+        started = time.perf_counter()
         batch = super().poll()
+        self.last_poll_seconds = time.perf_counter() - started
         if batch.messages and self._on_first_batch is not None:
             self._on_first_batch()
             self._on_first_batch = None
@@ -577,7 +583,7 @@ class E2E:
 def run_e2e_round(e2e: E2E, config: Config, target: int) -> Timed:
     """Let the daemon consume this round's topic until it has counted ``target`` events."""
     daemon = e2e.daemon
-    daemon.source = FirstBatchSource(
+    source = daemon.source = FirstBatchSource(
         config,
         daemon.store,
         client_id=daemon.instance,
@@ -599,6 +605,8 @@ def run_e2e_round(e2e: E2E, config: Config, target: int) -> Timed:
             elif time.monotonic() - last_progress > STALL_SECONDS:
                 raise RuntimeError(f"e2e made no progress for {STALL_SECONDS:.0f} s")
         result.seconds = e2e.round_done()
+        if processed < config.kafka.batch_size:
+            result.tail_wait = source.last_poll_seconds
     finally:
         daemon.source.close()
     check_counted_once(daemon, counted, target)
@@ -980,7 +988,11 @@ def run_rounds(
 def report(totals: Totals) -> None:
     e2e, decode, naive, load = totals.e2e, totals.decode_only, totals.naive, totals.load
     labelled = totals.labels
-    print(f"e2e:         {e2e.events:,} events in {e2e.seconds:.2f} s, {e2e.batches} batches")
+    print(
+        f"e2e:         {e2e.events:,} events in {e2e.seconds:.2f} s, {e2e.batches} batches "
+        f"({e2e.tail_wait:.2f} s of it the stream's last, partial batch waiting out "
+        "batch_timeout_ms)"
+    )
     print(redis_line(load, e2e.batches))
     print(
         f"e2e_labels:  {labelled.events:,} predictions + {labelled.labels:,} labels "
