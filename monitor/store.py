@@ -588,6 +588,12 @@ def _stored_window(
     counts = layout.empty()
     fields: dict[str, bytes] = {k.decode(): v for k, v in raw.items()}
     reference_id = fields.get("ref", b"").decode()
+    if "ints" not in fields and any(name.startswith("i:") for name in fields):
+        raise StateError(
+            f"window {window_id} in Redis was counted by an earlier drift-monitor, which kept "
+            "one hash field per counter; let that version evaluate it, or give this one a new "
+            "redis.key_prefix"
+        )
     try:
         if reference_id == layout.profile.id:
             ints = _unpacked(fields, "ints", _PACKED_INT, layout.int_size)

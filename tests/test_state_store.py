@@ -135,6 +135,16 @@ def test_counters_that_do_not_fit_the_layout_are_a_state_error_naming_the_window
         store.window(MODEL, 0, layout)
 
 
+def test_a_window_in_the_earlier_one_field_per_counter_layout_is_refused_by_name(
+    store: StateStore, redis_client: redis.Redis
+) -> None:
+    layout = _layout(1)
+    fields = {"n": 10, "ref": layout.profile.id, "start": 1.0, "end": 2.0, "i:0": 4, "f:0": 1.5}
+    redis_client.hset(Keys("store-test").window(MODEL, 7), mapping=fields)
+    with pytest.raises(StateError, match=r"window 7 .* earlier drift-monitor"):
+        store.window(MODEL, 7, layout)
+
+
 # --------------------------------------------------------------------------- label join
 
 
