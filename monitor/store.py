@@ -4,8 +4,9 @@ A micro-batch is applied by one Lua script (``apply_batch.lua``) that writes
 window counts, model counters and partition offsets together, so Redis never
 holds a batch's counts without its offsets or the reverse. A closed window's
 results are recorded by a second script (``finalize_window.lua``) that only
-the first evaluator gets through. Nothing read back is unpickled: counts are
-integers and floats, profiles and results are JSON.
+the first evaluator gets through. Nothing read back is unpickled: window counters
+are packed little-endian int64/float64 vectors (``numpy.frombuffer``), other
+counters are integers and floats, profiles and results are JSON.
 """
 
 from __future__ import annotations
