@@ -44,6 +44,7 @@ from detectors.window import WindowLayout
 from monitor.alerts.outbox import Outbox
 from monitor.alerts.plan import plan_window
 from monitor.alerts.records import AlertRecords
+from monitor.alerts.routing import refreshed_sinks
 from monitor.alerts.sinks.registry import build_sinks
 from monitor.alerts.state import WindowFacts
 from monitor.alerts.worker import DeliveryWorker
@@ -148,6 +149,7 @@ class Daemon:
             config.models,
             self.instance,
             alerts=AlertRecords(self._redis_client, self.store.keys),
+            refresh_sinks=refreshed_sinks(config),
             audit_size=config.alerting.audit_size,
         )
 
@@ -470,7 +472,13 @@ class Daemon:
         facts = WindowFacts(window_id, now, now, verdict.labels)
         for _ in range(MAX_PLAN_ATTEMPTS):
             plan = plan_window(
-                model, self._alert_records.read(model.name), [result], facts, reference, now
+                model,
+                self._alert_records.read(model.name),
+                [result],
+                facts,
+                reference,
+                now,
+                refreshed_sinks(self.config),
             )
             outcome = self.store.apply_quality_alert(
                 model.name, window_id, plan.to_json(self.config.alerting.audit_size)

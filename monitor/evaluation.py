@@ -117,6 +117,7 @@ class WindowEvaluator:
         owner: str,
         *,
         alerts: AlertRecords | None = None,
+        refresh_sinks: frozenset[str] = frozenset(),
         audit_size: int = 10_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -125,6 +126,7 @@ class WindowEvaluator:
         self._settings = {name: decision_settings(model) for name, model in models.items()}
         self._owner = owner
         self._alerts = alerts
+        self._refresh_sinks = refresh_sinks
         self._audit_size = audit_size
         self._clock = clock
 
@@ -168,6 +170,7 @@ class WindowEvaluator:
                     report.window_facts(),
                     reference,
                     now,
+                    self._refresh_sinks,
                 )
             outcome = self._store.finalize(
                 report.model,

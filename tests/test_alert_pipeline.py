@@ -16,12 +16,15 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from monitor.alerts.plan import OutboxMessage
+from monitor.alerts.sinks.alertmanager import FIRING_HOLD_SECONDS, alertmanager_render
 from monitor.config import Config, parse_config
 from monitor.embedded import KafkaBroker, RedisServer, free_port
 from monitor.keys import Keys
@@ -258,6 +261,46 @@ def test_drift_episode_is_active_in_alertmanager_while_firing_and_gone_after_res
 
         produce_json(kafka_broker.bootstrap_servers, topic, _windows("cc", first_window=4), None)
         wait_until(lambda: ours() == [], 60, "the alert to leave Alertmanager")
+
+
+def _post_to_alertmanager(port: int, message: OutboxMessage) -> None:
+    body, _ = alertmanager_render(message)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v2/alerts",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5):
+        pass
+
+
+def test_a_daily_refresh_keeps_the_alert_in_alertmanager_from_its_first_start(
+    alertmanager: int,
+) -> None:
+    fired = time.time() - 86400.0
+
+    def sent_at(detected: float, key: str) -> OutboxMessage:
+        facts = {
+            "dedup_key": KEY,
+            "status": "firing",
+            "severity": "warning",
+            "model": "fraud",
+            "kind": "feature_drift",
+            "feature": "num_3",
+            "method": "psi",
+            "detected_at": detected,
+        }
+        return OutboxMessage("am", key, "alert", facts)
+
+    _post_to_alertmanager(alertmanager, sent_at(fired, f"{KEY}/1/firing/warning"))
+    _post_to_alertmanager(alertmanager, sent_at(fired + 86400.0, f"{KEY}/1/refresh/9"))
+
+    (alert,) = [a for a in _alertmanager_alerts(alertmanager) if a["labels"]["dedup_key"] == KEY]
+    assert alert["status"]["state"] == "active"
+    starts = datetime.fromisoformat(alert["startsAt"].replace("Z", "+00:00")).timestamp()
+    ends = datetime.fromisoformat(alert["endsAt"].replace("Z", "+00:00")).timestamp()
+    assert starts == pytest.approx(fired, abs=1.0)
+    assert ends == pytest.approx(fired + 86400.0 + FIRING_HOLD_SECONDS, abs=1.0)
 
 
 def test_daemon_killed_during_delivery_delivers_each_alert_once_after_restart(

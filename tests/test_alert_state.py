@@ -29,6 +29,7 @@ def _model(**extra: Any) -> ModelConfig:
                 "team": {"type": "webhook", "url": "http://127.0.0.1:1/a"},
                 "pager": {"type": "pagerduty", "secret_env": "PD_KEY"},
                 "retrain": {"type": "kafka", "topic": "retrain"},
+                "am": {"type": "alertmanager", "url": "http://127.0.0.1:1"},
             },
         },
         environ={},
@@ -67,18 +68,20 @@ def _psi(signal: str, score: float, drifted: bool | None = None) -> SignalResult
 class Run:
     """Feeds windows through ``plan_window`` as the finalize script would apply them."""
 
-    def __init__(self, model: ModelConfig) -> None:
+    def __init__(self, model: ModelConfig, refresh_sinks: frozenset[str] = frozenset()) -> None:
         self.model = model
+        self.refresh_sinks = refresh_sinks
         self.stored = StoredAlerts()
         self.window = 0
         self.plans: list[AlertPlan] = []
 
-    def feed(self, *results: SignalResult) -> AlertPlan:
+    def feed(self, *results: SignalResult, now: float = 1000.0) -> AlertPlan:
         window = WindowFacts(
             self.window, self.window * WINDOW_SECONDS, (self.window + 1) * WINDOW_SECONDS, 500
         )
+        reference = {"id": "ref", "events": 1}
         plan = plan_window(
-            self.model, self.stored, results, window, {"id": "ref", "events": 1}, 1000.0
+            self.model, self.stored, results, window, reference, now, self.refresh_sinks
         )
         states = dict(self.stored.states)
         for key, value in plan.states.items():
@@ -257,3 +260,57 @@ def test_every_transition_is_audited_with_its_evidence() -> None:
     audit = [entry for p in run.plans for entry in p.audit]
     assert [(a["from"], a["to"]) for a in audit] == [("inactive", "pending"), ("pending", "firing")]
     assert '"score":0.3' in audit[1]["evidence"]
+
+
+DAY = 86400.0
+
+
+def _sent(plan: AlertPlan) -> list[tuple[str, str]]:
+    """Each outbox message as (sink, what its key says it is)."""
+    return [(m.sink, m.key.split("/")[-2]) for m in plan.outbox]
+
+
+def test_a_firing_alert_is_sent_to_alertmanager_again_once_a_day_while_it_lasts() -> None:
+    run = Run(_model(alerts=["team", "am"], **_rule(for_windows=1)), frozenset({"am"}))
+
+    fired = run.feed(_psi("amount", 0.15), now=1000.0)
+    within_the_day = run.feed(_psi("amount", 0.15), now=1000.0 + DAY - 1)
+    a_day_later = run.feed(_psi("amount", 0.15), now=1000.0 + DAY)
+    an_hour_after = run.feed(_psi("amount", 0.15), now=1000.0 + DAY + 3600)
+    two_days_later = run.feed(_psi("amount", 0.15), now=1000.0 + 2 * DAY)
+
+    assert _sent(fired) == [("team", "firing"), ("am", "firing")]
+    assert _sent(within_the_day) == []
+    assert _sent(a_day_later) == [("am", "refresh")]
+    assert _sent(an_hour_after) == []
+    assert _sent(two_days_later) == [("am", "refresh")]
+    assert a_day_later.outbox[0].facts["status"] == "firing"
+    assert a_day_later.outbox[0].key != two_days_later.outbox[0].key
+
+
+def test_refreshes_go_only_to_sinks_the_episode_was_routed_to() -> None:
+    routes = {"alert_routes": [{"severities": ["critical"], "sinks": ["am"]}]}
+    run = Run(_model(**_rule(for_windows=1), **routes), frozenset({"am"}))
+
+    run.feed(_psi("amount", 0.15), now=1000.0)  # a warning: "am" is for critical only
+
+    assert _sent(run.feed(_psi("amount", 0.15), now=1000.0 + DAY)) == []
+
+
+def test_a_new_episode_restarts_the_refresh_clock() -> None:
+    run = Run(_model(alerts=["am"], **_rule(for_windows=1, resolve_windows=1)), frozenset({"am"}))
+
+    run.feed(_psi("amount", 0.15), now=1000.0)
+    run.feed(_psi("amount", 0.0), now=1000.0 + DAY - 10)  # resolved
+    refired = run.feed(_psi("amount", 0.15), now=1000.0 + DAY - 5)
+    next_window = run.feed(_psi("amount", 0.15), now=1000.0 + DAY + 5)
+
+    assert _sent(refired) == [("am", "firing")]
+    assert _sent(next_window) == []
+
+
+def test_alert_states_stored_before_refreshes_existed_still_read() -> None:
+    stored = AlertState(status="firing", episode=3, fired_at=5.0).to_json()
+    older = stored.replace(',"refreshed_at":null', "")
+    assert "refreshed_at" not in older
+    assert AlertState.from_json(older) == AlertState(status="firing", episode=3, fired_at=5.0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from detectors.evaluate import SignalResult
@@ -23,6 +23,11 @@ from monitor.config import ModelConfig
 
 VERSION_FIELD = "_version"
 MessageKind = Literal["alert", "retrain", "test"]
+
+FIRING_REFRESH_SECONDS = 86400.0
+"""How often, at most, a firing alert is sent again to the sinks that let an alert expire
+unless it is re-sent (Alertmanager, whose alerts carry ``endsAt`` a week ahead): once a
+day, when a window of its model is recorded, for as long as the episode lasts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +99,13 @@ def plan_window(
     window: WindowFacts,
     reference: Mapping[str, Any],
     now: float,
+    refresh_sinks: frozenset[str] = frozenset(),
 ) -> AlertPlan:
-    """Run every rule and the retrain policy of ``model`` over one window's results."""
+    """Run every rule and the retrain policy of ``model`` over one window's results.
+
+    ``refresh_sinks``: the sinks that firing alerts are re-sent to (see
+    :data:`FIRING_REFRESH_SECONDS`).
+    """
     states: dict[str, str] = {}
     audit: list[dict[str, str]] = []
     outbox: list[OutboxMessage] = []
@@ -103,6 +113,20 @@ def plan_window(
     for seen in observe(model.name, model.alert_rules.values(), results):
         before = stored.states.get(seen.dedup_key, AlertState())
         after, changes = step(before, seen, window, now)
+        refresh = _due_refresh(model, after, changes, refresh_sinks, now)
+        if refresh:
+            after = replace(after, refreshed_at=now)
+            facts = alert_facts(
+                model=model.name,
+                seen=seen,
+                state=after,
+                status="firing",
+                window=window,
+                reference=dict(reference),
+                detected_at=now,
+            )
+            key = f"{seen.dedup_key}/{after.episode}/refresh/{window.id}"
+            outbox.extend(OutboxMessage(sink, key, "alert", facts) for sink in refresh)
         if after != before:
             states[seen.dedup_key] = after.to_json()
         for change in changes:
@@ -162,6 +186,23 @@ def plan_window(
         transitions=transitions,
         trigger=trigger,
     )
+
+
+def _due_refresh(
+    model: ModelConfig,
+    state: AlertState,
+    changes: Sequence[Transition],
+    refresh_sinks: frozenset[str],
+    now: float,
+) -> tuple[str, ...]:
+    """The sinks a firing alert is re-sent to in this window: none unless a day has passed
+    since it fired or was last re-sent, and none in a window that already notified."""
+    if state.status != "firing" or changes or state.severity is None:
+        return ()
+    last = state.refreshed_at if state.refreshed_at is not None else state.fired_at
+    if last is None or now - last < FIRING_REFRESH_SECONDS:
+        return ()
+    return tuple(sink for sink in sinks_for(model, state.notified) if sink in refresh_sinks)
 
 
 def retrain_payload(

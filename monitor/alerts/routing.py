@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from monitor.config import ModelConfig
+from monitor.config import Config, ModelConfig
 
 
 def sinks_for(model: ModelConfig, severities: Iterable[str]) -> tuple[str, ...]:
@@ -20,3 +20,8 @@ def sinks_for(model: ModelConfig, severities: Iterable[str]) -> tuple[str, ...]:
         if wanted & set(route.severities):
             names.extend(route.sinks)
     return tuple(dict.fromkeys(names))
+
+
+def refreshed_sinks(config: Config) -> frozenset[str]:
+    """The sinks that let a firing alert expire unless it is re-sent: Alertmanager's."""
+    return frozenset(name for name, sink in config.sinks.items() if sink.type == "alertmanager")

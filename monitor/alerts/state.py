@@ -64,6 +64,7 @@ class AlertState:
     method: str | None = None  # the method the episode fired on
     since_ts: float | None = None  # event time the current breach streak or episode began
     fired_at: float | None = None  # wall clock of the firing notification
+    refreshed_at: float | None = None  # wall clock of the last re-send while firing
     resolved_end_ts: float | None = None  # event time of the last resolve (cooldown origin)
     last_window: int | None = None
 
@@ -80,6 +81,7 @@ class AlertState:
             "method": self.method,
             "since_ts": self.since_ts,
             "fired_at": self.fired_at,
+            "refreshed_at": self.refreshed_at,
             "resolved_end_ts": self.resolved_end_ts,
             "last_window": self.last_window,
         }
@@ -101,6 +103,7 @@ class AlertState:
                 method=data["method"],
                 since_ts=data["since_ts"],
                 fired_at=data["fired_at"],
+                refreshed_at=data.get("refreshed_at"),  # absent from states stored before it
                 resolved_end_ts=data["resolved_end_ts"],
                 last_window=data["last_window"],
             )
@@ -186,6 +189,7 @@ def _breaching(
             method=seen.worst.method,
             since_ts=since,
             fired_at=now,
+            refreshed_at=None,
         )
         reason = f"breached {streak} window(s) in a row (for: {rule.for_windows})"
         return firing, [_transition(seen, state, firing, reason, "firing")]

@@ -3,7 +3,9 @@
 Labels identify the alert (Alertmanager fingerprints them), so they hold only
 stable facts: alertname, model, kind, signal, severity, dedup_key. A firing
 alert carries ``endsAt`` = ``startsAt`` + ``FIRING_HOLD_SECONDS`` because
-Alertmanager resolves alerts that are not re-sent; the resolve message sets
+Alertmanager resolves alerts that are not re-sent, and the alert plan re-sends
+it daily while the episode lasts (``monitor.alerts.plan.FIRING_REFRESH_SECONDS``;
+Alertmanager keeps the earliest ``startsAt``); the resolve message sets
 ``endsAt`` to the resolve time. An escalation ends the warning alert and starts
 the critical one; a resolve ends every severity the episode announced.
 """
