@@ -22,10 +22,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import msgspec
-
 from detectors.evaluate import DecisionSettings, SignalResult, evaluate_window
 from detectors.window import WindowLayout
+from monitor import bulk_json
 from monitor.alerts.plan import AlertPlan, plan_window
 from monitor.alerts.records import AlertRecords
 from monitor.alerts.state import WindowFacts
@@ -102,11 +101,6 @@ def _worst(results: tuple[SignalResult, ...]) -> str:
     return "ok"
 
 
-_encode_json = msgspec.json.Encoder().encode
-"""A window records a hundred results or so: msgspec encodes them ~7 times faster than
-``json.dumps``, and a non-finite float becomes null rather than JSON-breaking NaN."""
-
-
 class WindowEvaluator:
     """Evaluates and records every closing window of the configured models."""
 
@@ -141,9 +135,9 @@ class WindowEvaluator:
                 report = self._evaluate(name, layout, stored)
                 window, reference_id = report.window_dict(), layout.profile.id
                 latest = {
-                    f"{r.signal}/{r.method}": _encode_json(
+                    f"{r.signal}/{r.method}": bulk_json.encode_text(
                         {**r.to_dict(), "window": window, "reference_id": reference_id}
-                    ).decode()
+                    )
                     for r in report.results
                 }
                 outcome, report = self._record(report, latest)
