@@ -99,6 +99,11 @@ def idempotency_key(dedup_key: str, episode: int, status: Notify, severity: str)
     return f"{dedup_key}/{episode}/firing/{severity}"
 
 
+def refresh_key(dedup_key: str, episode: int, window_id: int) -> str:
+    """Idempotency key of a firing alert's re-send: one per episode and recording window."""
+    return f"{dedup_key}/{episode}/refresh/{window_id}"
+
+
 def sample_facts(sink: str, now: float) -> dict[str, Any]:
     """A harmless notification for ``drift-monitor test-sink``."""
     return {

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from detectors.evaluate import SignalResult
-from monitor.alerts.facts import alert_facts, dumps, idempotency_key
+from monitor.alerts.facts import alert_facts, dumps, idempotency_key, refresh_key
 from monitor.alerts.retrain import RETRAIN_FIELD, RetrainState, RetrainTrigger, step_retrain
 from monitor.alerts.routing import sinks_for
 from monitor.alerts.rules import observe
@@ -125,7 +125,7 @@ def plan_window(
                 reference=dict(reference),
                 detected_at=now,
             )
-            key = f"{seen.dedup_key}/{after.episode}/refresh/{window.id}"
+            key = refresh_key(seen.dedup_key, after.episode, window.id)
             outbox.extend(OutboxMessage(sink, key, "alert", facts) for sink in refresh)
         if after != before:
             states[seen.dedup_key] = after.to_json()
@@ -197,7 +197,7 @@ def _due_refresh(
 ) -> tuple[str, ...]:
     """The sinks a firing alert is re-sent to in this window: none unless a day has passed
     since it fired or was last re-sent, and none in a window that already notified."""
-    if state.status != "firing" or changes or state.severity is None:
+    if state.status != "firing" or changes:
         return ()
     last = state.refreshed_at if state.refreshed_at is not None else state.fired_at
     if last is None or now - last < FIRING_REFRESH_SECONDS:
