@@ -296,7 +296,7 @@ class _NumericGroup:
             totals=tuple(float(n) for n in counts.sum(axis=1)),
             cdf=stats.edge_cdf(counts),
             coarse_shares=stats.shares(_coarse(counts, coarse_starts)),
-            atoms=np.divide(sums, counts, out=np.full(sums.shape, np.nan), where=counts > 0),
+            atoms=_bin_means(sums, counts),
         )
 
     def rows(self, keep: NDArray[np.bool_]) -> _NumericGroup:
@@ -365,11 +365,16 @@ def _wasserstein(
     group: _NumericGroup, sums: NDArray[np.float64], window: NDArray[np.int64]
 ) -> stats.Rows:
     """Wasserstein distance of each row: atoms at the bin means, as the profile's are."""
-    occupied = window > 0
-    means = np.divide(sums, window, out=np.full(sums.shape, np.nan), where=occupied)
-    if not np.isfinite(means[occupied]).all():
+    means = _bin_means(sums, window)
+    if not np.isfinite(means[window > 0]).all():
         raise ValueError("win_means must be finite wherever win_counts is positive")
     return stats.wasserstein_rows(group.atoms, group.counts, means, window)
+
+
+def _bin_means(sums: NDArray[np.float64], counts: NDArray[np.int64]) -> stats.Rows:
+    """Mean value of each bin, NaN where it is empty (the atoms of the Wasserstein rows)."""
+    means: stats.Rows = np.divide(sums, counts, out=np.full(sums.shape, np.nan), where=counts > 0)
+    return means
 
 
 def _categorical_measures(
