@@ -45,15 +45,6 @@ local function in_steps(command, key, args)
   end
 end
 
-local function add_times(times, score, ids)
-  local args = {}
-  for _, id in ipairs(ids) do
-    args[#args + 1] = score
-    args[#args + 1] = id
-  end
-  in_steps('ZADD', times, args)
-end
-
 local function keys_of(pairs_list)
   local ids = {}
   for i = 1, #pairs_list, 2 do
@@ -62,12 +53,28 @@ local function keys_of(pairs_list)
   return ids
 end
 
+-- Waiting predictions (or labels) are a hash of id -> entry and a sorted set of the
+-- same ids by arrival time; these keep the two in step.
+local function keep_waiting(hash, times, now, entries)
+  in_steps('HSET', hash, entries)
+  local args = {}
+  for _, id in ipairs(keys_of(entries)) do
+    args[#args + 1] = now
+    args[#args + 1] = id
+  end
+  in_steps('ZADD', times, args)
+end
+
+local function forget(hash, times, ids)
+  in_steps('HDEL', hash, ids)
+  in_steps('ZREM', times, ids)
+end
+
 -- Forget waiting entries older than the TTL, then the oldest past the size cap;
 -- returns how many were forgotten.
 local function expire(hash, times, before, cap)
   local ids = redis.call('ZRANGEBYSCORE', times, '-inf', before, 'LIMIT', 0, 5000)
-  in_steps('HDEL', hash, ids)
-  in_steps('ZREM', times, ids)
+  forget(hash, times, ids)
   local gone = #ids
   local over = redis.call('ZCARD', times) - tonumber(cap)
   if over > 0 then
@@ -108,14 +115,10 @@ end
 
 local function apply_join(meta, j)
   redis.call('HINCRBY', meta, 'join_version', 1)
-  in_steps('HDEL', KEYS[j.preds], j.del_preds)
-  in_steps('ZREM', KEYS[j.pred_times], j.del_preds)
-  in_steps('HDEL', KEYS[j.labels], j.del_labels)
-  in_steps('ZREM', KEYS[j.label_times], j.del_labels)
-  in_steps('HSET', KEYS[j.preds], j.store_preds)
-  add_times(KEYS[j.pred_times], j.now, keys_of(j.store_preds))
-  in_steps('HSET', KEYS[j.labels], j.store_labels)
-  add_times(KEYS[j.label_times], j.now, keys_of(j.store_labels))
+  forget(KEYS[j.preds], KEYS[j.pred_times], j.del_preds)
+  forget(KEYS[j.labels], KEYS[j.label_times], j.del_labels)
+  keep_waiting(KEYS[j.preds], KEYS[j.pred_times], j.now, j.store_preds)
+  keep_waiting(KEYS[j.labels], KEYS[j.label_times], j.now, j.store_labels)
   for _, q in ipairs(j.quality) do
     local key = KEYS[q.key]
     for i = 1, #q.ints, 2 do
