@@ -134,11 +134,12 @@ def test_healthcheck_exits_0_for_a_ready_daemon(config_path: Path) -> None:
 
 
 @PERSISTENT
-@pytest.mark.usefixtures("daemon")
 def test_healthcheck_exits_1_naming_redis_while_redis_is_down(
-    config_path: Path, redis_server: RedisServer
+    daemon: Daemon, config_path: Path, redis_server: RedisServer
 ) -> None:
+    """Both checks name Redis once the daemon has seen it go (its PING is cached for 1 s)."""
     redis_server.stop(kill=True)
+    wait_until(lambda: _readyz(daemon)[0] == 503, 5, "/readyz to answer 503")
     result = _healthcheck(config_path)
     assert result.returncode == 1
     assert "redis unreachable" in result.stderr
