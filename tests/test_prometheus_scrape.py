@@ -138,10 +138,26 @@ def test_shipped_drift_alert_names_the_drifted_methods_and_their_scores(
         assert f"{method} " in description
 
 
+IDLENESS_ALERTS = {"DriftMonitorNoEvents", "DriftMonitorModelSilent"}
+"""The stack's daemon consumed its whole stream before Prometheus started: it is idle."""
+
+
 def test_shipped_self_alerts_stay_quiet_for_a_healthy_daemon(
     prometheus: PrometheusServer,
 ) -> None:
-    assert _active_alerts(prometheus, "DriftMonitor") == set()
+    active = _active_alerts(prometheus, "DriftMonitor")
+    assert {alert for alert in active if alert[0] not in IDLENESS_ALERTS} == set()
+
+
+def test_shipped_idleness_alerts_go_pending_for_a_daemon_that_consumes_nothing(
+    prometheus: PrometheusServer,
+) -> None:
+    wait_until(
+        lambda: {a[0] for a in _active_alerts(prometheus, "DriftMonitor")} == IDLENESS_ALERTS,
+        30,
+        "the idleness alerts to go pending",
+    )
+    assert {a[2] for a in _active_alerts(prometheus, "DriftMonitor")} == {"pending"}
 
 
 def test_shipped_down_alert_goes_pending_when_the_daemon_stops_answering() -> None:
