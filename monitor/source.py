@@ -262,6 +262,13 @@ class KafkaSource:
             self._consumer = None
 
 
+def _too_large(error: KafkaError, letter: _Letter) -> bool:
+    """Whether truncating the letter is the answer (it was not truncated already)."""
+    return error.code() == KafkaError.MSG_SIZE_TOO_LARGE and not any(
+        name == TRUNCATED_HEADER for name, _ in letter.headers
+    )
+
+
 def _usable(error: KafkaError | None) -> bool:
     """Whether a consumed message is a message: end-of-partition events and errors are not
     (fatal errors raise, the others are logged and left to librdkafka to recover from)."""
@@ -274,18 +281,42 @@ def _usable(error: KafkaError | None) -> bool:
     return False
 
 
+TRUNCATED_HEADER = "x-drift-monitor-truncated-from"
+DEAD_LETTER_KEPT_BYTES = 65536
+"""How much of a message that the dead-letter topic refuses as too large is kept: its
+start, enough to see what it was. ``x-drift-monitor-source`` says where the whole is, and
+``x-drift-monitor-truncated-from`` how large it was."""
+
+_Headers = list[tuple[str, str | bytes | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Letter:
+    value: bytes | None
+    key: bytes | str | None
+    headers: _Headers
+
+    def truncated(self) -> _Letter:
+        value = self.value or b""
+        headers = [*self.headers, (TRUNCATED_HEADER, str(len(value)).encode())]
+        return _Letter(value[:DEAD_LETTER_KEPT_BYTES], self.key, headers)
+
+
 class DeadLetterProducer:
-    """Forwards undecodable messages to the dead-letter topic with the reason in headers."""
+    """Forwards undecodable messages to the dead-letter topic with the reason in headers.
+
+    Delivery is at least once: a letter Kafka refused for a passing reason fails the
+    flush, and the caller's retry sends the whole batch's letters again.
+    """
 
     def __init__(self, config: Config) -> None:
         self._config = config
         self._topic = config.kafka.dead_letter_topic
         self._producer: Producer | None = None
+        self._refused: list[tuple[KafkaError, _Letter]] = []
 
     def send(self, message: Message, reason: str, detail: str) -> None:
-        if self._producer is None:
-            self._producer = Producer(producer_settings(self._config), logger=_librdkafka_log)
-        headers: list[tuple[str, str | bytes | None]] = [
+        headers: _Headers = [
             (REASON_HEADER, reason.encode()),
             (DETAIL_HEADER, detail[:1000].encode()),
             (
@@ -298,19 +329,60 @@ class DeadLetterProducer:
             headers.extend(original.items())
         elif original:
             headers.extend(original)
-        self._producer.produce(
-            self._topic, value=message.value(), key=message.key(), headers=headers
-        )
+        self._produce(_Letter(message.value(), message.key(), headers))
+
+    def _produce(self, letter: _Letter) -> None:
+        if self._producer is None:
+            self._producer = Producer(producer_settings(self._config), logger=_librdkafka_log)
+
+        def delivered(error: KafkaError | None, _: Message) -> None:
+            if error is not None:
+                self._refused.append((error, letter))
+
+        while True:
+            try:
+                self._producer.produce(
+                    self._topic,
+                    value=letter.value,
+                    key=letter.key,
+                    headers=letter.headers,
+                    on_delivery=delivered,
+                )
+                return
+            except BufferError:
+                self._producer.poll(0.1)  # the local queue is full: let deliveries drain it
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if _too_large(error, letter):
+                    self._produce(letter.truncated())
+                    return
+                raise ServiceUnavailable(f"dead letter not produced: {error.str()}") from exc
 
     def flush(self, timeout: float = 30.0) -> None:
-        """Block until every dead letter is in Kafka: durable before the offsets move past it."""
+        """Block until every dead letter is in Kafka: durable before the offsets move past it.
+
+        A letter the broker refuses as too large is sent again truncated; any other
+        refusal raises, so the batch is retried rather than its letters lost.
+        """
         if self._producer is None:
             return
-        remaining = self._producer.flush(timeout)
-        if remaining:
-            raise ServiceUnavailable(
-                f"{remaining} dead letters not acknowledged by Kafka within {timeout}s"
-            )
+        while True:
+            remaining = self._producer.flush(timeout)
+            if remaining:
+                raise ServiceUnavailable(
+                    f"{remaining} dead letters not acknowledged by Kafka within {timeout}s"
+                )
+            refused, self._refused = self._refused, []
+            if not refused:
+                return
+            fatal = [(error, letter) for error, letter in refused if not _too_large(error, letter)]
+            if fatal:
+                error = fatal[0][0]
+                raise ServiceUnavailable(
+                    f"{len(fatal)} dead letters refused by topic {self._topic!r}: {error.str()}"
+                )
+            for _, letter in refused:
+                self._produce(letter.truncated())
 
     def close(self) -> None:
         self.flush()

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from monitor.embedded import KafkaBroker, RedisServer
-from monitor.source import DETAIL_HEADER, REASON_HEADER
+from monitor.source import (
+    DEAD_LETTER_KEPT_BYTES,
+    DETAIL_HEADER,
+    REASON_HEADER,
+    TRUNCATED_HEADER,
+)
 from monitor.synthetic import SyntheticModel, generate
 from tests.daemon_harness import (
     model_status,
@@ -80,6 +85,40 @@ def test_each_bad_message_is_dead_lettered_with_its_reason_and_good_ones_are_cou
     assert [m.value() for m in dead[:-1]] == [bad for _, bad in BAD_MESSAGES]
     assert all(dict(m.headers() or [])[DETAIL_HEADER] for m in dead)
     assert model_status(config, MODEL.name)["events"] == len(good)
+
+
+def test_a_message_too_large_for_the_dead_letter_topic_is_dead_lettered_truncated(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """librdkafka refuses to produce more than 1,000,000 bytes by default; the letter still goes."""
+    topic, config = new_pipeline(
+        kafka_broker,
+        redis_server.url,
+        unique_name,
+        MODEL,
+        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=2000),
+        window={"events": 100},
+    )
+    huge = json.dumps(_event(padding="x" * 1_200_000)).encode()
+    good = generate(MODEL, 0, 20, seed=3)
+    produce_json(
+        kafka_broker.bootstrap_servers,
+        topic,
+        [*good[:10], huge, *good[10:]],
+        partition_key=None,
+        config={"message.max.bytes": 2_000_000},
+    )
+    with running_daemon(config):
+        wait_until(lambda: model_status(config, MODEL.name)["events"] == 20, 60, "good events")
+        (dead,) = consume_messages(kafka_broker.bootstrap_servers, f"{topic}.dlq", 1)
+
+    headers = dict(dead.headers() or [])
+    assert headers[REASON_HEADER] == b"oversize"
+    assert headers[TRUNCATED_HEADER] == str(len(huge)).encode()
+    assert dead.value() == huge[:DEAD_LETTER_KEPT_BYTES]
 
 
 def test_wrong_typed_feature_is_counted_as_a_mismatch_not_dead_lettered(
