@@ -469,7 +469,7 @@ class Daemon:
         layout = self._layouts[model.name]
         reference = {"id": layout.profile.id, "events": layout.profile.events}
         now = time.time()
-        facts = WindowFacts(window_id, now, now, verdict.labels)
+        facts = self._verdict_window(model.name, window_id, verdict.labels, now)
         for _ in range(MAX_PLAN_ATTEMPTS):
             plan = plan_window(
                 model,
@@ -479,6 +479,7 @@ class Daemon:
                 reference,
                 now,
                 refreshed_sinks(self.config),
+                late=True,
             )
             outcome = self.store.apply_quality_alert(
                 model.name, window_id, plan.to_json(self.config.alerting.audit_size)
@@ -488,6 +489,18 @@ class Daemon:
                     self.delivery.wake()
                 return
         raise ServiceUnavailable(f"alert state of {model.name!r} kept moving")
+
+    def _verdict_window(self, model: str, window_id: int, labels: int, now: float) -> WindowFacts:
+        """The event time of the window a performance verdict is about, for the alert and the
+        retrain interval: its own if it was evaluated; else (still open, or older than the
+        history) the newest evaluated window's end; wall-clock time only before any window."""
+        windows = self.store.evaluated_windows(model)
+        own = [w for w in windows if w["id"] == window_id]
+        if own:
+            return WindowFacts(window_id, own[0]["start_ts"], own[0]["end_ts"], labels)
+        if windows:
+            return WindowFacts(window_id, windows[0]["end_ts"], windows[0]["end_ts"], labels)
+        return WindowFacts(window_id, now, now, labels)
 
     def _judge_quality(
         self, name: str, model: ModelConfig, baseline: Mapping[str, Any] | None

@@ -536,6 +536,13 @@ class StateStore:
             "windows": [json.loads(entry) for entry in history],
         }
 
+    def evaluated_windows(self, model: str) -> list[dict[str, Any]]:
+        """The last ``history_size`` evaluated windows (id, start_ts, end_ts, events), newest
+        first."""
+        with redis_errors():
+            history = self.client.lrange(self.keys.history(model), 0, -1)
+        return [json.loads(entry)["window"] for entry in history]
+
     def known_models(self) -> list[str]:
         with redis_errors():
             members = self.client.smembers(self.keys.models)

@@ -75,13 +75,22 @@ class Run:
         self.window = 0
         self.plans: list[AlertPlan] = []
 
-    def feed(self, *results: SignalResult, now: float = 1000.0) -> AlertPlan:
-        window = WindowFacts(
-            self.window, self.window * WINDOW_SECONDS, (self.window + 1) * WINDOW_SECONDS, 500
-        )
+    def feed(
+        self, *results: SignalResult, now: float = 1000.0, late_for: int | None = None
+    ) -> AlertPlan:
+        """The next window's results; or, with ``late_for``, that window's late verdict."""
+        number = self.window if late_for is None else late_for
+        window = WindowFacts(number, number * WINDOW_SECONDS, (number + 1) * WINDOW_SECONDS, 500)
         reference = {"id": "ref", "events": 1}
         plan = plan_window(
-            self.model, self.stored, results, window, reference, now, self.refresh_sinks
+            self.model,
+            self.stored,
+            results,
+            window,
+            reference,
+            now,
+            self.refresh_sinks,
+            late=late_for is not None,
         )
         states = dict(self.stored.states)
         for key, value in plan.states.items():
@@ -93,7 +102,7 @@ class Run:
 
             retrain = RetrainState.from_json(plan.states["_retrain"])
         self.stored = StoredAlerts(plan.version, states, retrain)
-        self.window += 1
+        self.window += late_for is None
         self.plans.append(plan)
         return plan
 

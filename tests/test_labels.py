@@ -162,10 +162,14 @@ def test_late_and_early_labels_are_joined_and_the_error_rise_is_judged_degraded(
     from monitor.alerts.records import AlertRecords
 
     alerts = AlertRecords(connect(redis_server.url), Keys(name)).read(MODEL.name).states
-    assert alerts[f"{MODEL.name}/performance/error_rate"].status == "firing"
+    episode = alerts[f"{MODEL.name}/performance/error_rate"]
+    assert episode.status == "firing"
     assert performance["window"]["id"] >= FLIP_FROM // WINDOW
-    # Each window's counters give exactly scikit-learn's metrics on the same pairs.
     events, labels = _labelled(0, EVENTS, seed=2)
+    # The episode began in the events' time (the window the verdict is about), not at the
+    # wall-clock time the labels were judged.
+    assert events[FLIP_FROM]["ts"] - 60 <= episode.since_ts <= events[-1]["ts"]
+    # Each window's counters give exactly scikit-learn's metrics on the same pairs.
     store = StateStore(connect(redis_server.url), Keys(name), history_size=1000)
     from detectors.quality import quality_metrics
 

@@ -100,11 +100,14 @@ def plan_window(
     reference: Mapping[str, Any],
     now: float,
     refresh_sinks: frozenset[str] = frozenset(),
+    *,
+    late: bool = False,
 ) -> AlertPlan:
     """Run every rule and the retrain policy of ``model`` over one window's results.
 
     ``refresh_sinks``: the sinks that firing alerts are re-sent to (see
-    :data:`FIRING_REFRESH_SECONDS`).
+    :data:`FIRING_REFRESH_SECONDS`). ``late``: the results are the window's
+    performance verdict, judged when its labels came (see :mod:`.retrain`).
     """
     states: dict[str, str] = {}
     audit: list[dict[str, str]] = []
@@ -153,7 +156,7 @@ def plan_window(
             )
     trigger = None
     if model.retrain is not None:
-        retrain, trigger = step_retrain(model.retrain, stored.retrain, results, window)
+        retrain, trigger = step_retrain(model.retrain, stored.retrain, results, window, late=late)
         if retrain != stored.retrain:
             states[RETRAIN_FIELD] = retrain.to_json()
         if trigger is not None:

@@ -7,8 +7,11 @@ fires when ``for_windows`` counting windows follow each other and at least
 the streak then starts over, so persistent drift asks again only after both
 another streak and the interval: never a storm.
 
-Performance alerts (a later issue) plug in through ``kinds``: results whose
-kind is ``performance`` count like drifted signals once they exist.
+A window's performance verdict (kind ``performance``) is judged when its labels
+have come, before or after the window itself was evaluated: it is *late*. A late
+verdict never breaks a streak (whether the window counts was decided when it
+closed); a critical one adds its evidence to the window's entry in the streak or,
+if the window is not in it, counts the window. Each window counts at most once.
 """
 
 from __future__ import annotations
@@ -107,13 +110,19 @@ def step_retrain(
     state: RetrainState,
     results: Sequence[SignalResult],
     window: WindowFacts,
+    *,
+    late: bool = False,
 ) -> tuple[RetrainState, RetrainTrigger | None]:
+    """One window's results through the policy; ``late`` for a performance verdict."""
     judged = [r for r in results if r.severity != "insufficient"]
     if not judged:
         return state, None
     signals = critical_signals(policy, judged)
+    counted = [i for i, entry in enumerate(state.windows) if entry["id"] == window.id]
+    if counted:
+        return _with_evidence(state, counted[0], signals), None
     if len(signals) < policy.min_critical_signals:
-        return replace(state, streak=0, windows=()), None
+        return (state if late else replace(state, streak=0, windows=())), None
     entry = {"id": window.id, **window.to_dict(), "signals": signals}
     windows = (*state.windows, entry)[-min(policy.for_windows, _MAX_WINDOWS_KEPT) :]
     counting = replace(state, streak=state.streak + 1, windows=windows)
@@ -130,3 +139,12 @@ def step_retrain(
     )
     fired = RetrainState(streak=0, triggers=number, last_trigger_end_ts=window.end_ts)
     return fired, RetrainTrigger(number, reason, tuple(signals), windows)
+
+
+def _with_evidence(state: RetrainState, index: int, signals: list[dict[str, Any]]) -> RetrainState:
+    """The streak with more critical signals in one of its windows (one entry per signal)."""
+    entry = state.windows[index]
+    merged = {s["signal"]: s for s in entry["signals"]} | {s["signal"]: s for s in signals}
+    updated = {**entry, "signals": [merged[name] for name in sorted(merged)]}
+    windows = (*state.windows[:index], updated, *state.windows[index + 1 :])
+    return replace(state, windows=windows)

@@ -21,11 +21,7 @@ EvidenceSeverity = Literal["ok", "warning", "critical"]
 
 
 def kind_of(result: SignalResult) -> str:
-    """The DESIGN.md alert kind of a result.
-
-    This is the seam for the kinds still to come: performance results (another
-    issue) will arrive with their own role and map to ``performance`` here.
-    """
+    """The DESIGN.md alert kind of a result (performance verdicts carry their own role)."""
     if result.method in QUALITY_METHODS:
         return "data_quality"
     role: str = result.role
