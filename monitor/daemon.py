@@ -172,16 +172,18 @@ class Daemon:
         self._reload_request = load
 
     def _reload(self, load: Callable[[], Config]) -> None:
+        """Swap in the reloadable parts, or nothing: sinks are built (their secrets read from
+        the environment) before anything running is replaced."""
         try:
-            loaded = load()
+            merged, ignored = merge_reload(self.config, load())
+            delivery = self._build_delivery(merged)
         except DriftMonitorError as error:
             log.error("reload refused; keeping the running config", extra={"error": str(error)})
             return
-        merged, ignored = merge_reload(self.config, loaded)
         self.config = merged
         self.evaluator = self._build_evaluator(merged)
         self.delivery.stop()
-        self.delivery = self._build_delivery(merged)
+        self.delivery = delivery
         self.delivery.start()
         log.info(
             "config reloaded: thresholds, methods, alert rules, routes, retraining and sinks",

@@ -162,3 +162,50 @@ def test_sighup_with_a_changed_threshold_changes_the_next_windows_decision(
         line for line in _log_lines(log) if line["message"].startswith("config reloaded")
     )
     assert reload_line["not_reloaded_needs_restart"] == []
+
+
+def test_sighup_with_a_sink_whose_secret_is_unset_is_refused_and_the_daemon_goes_on(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    topic = unique_name("predictions")
+    kafka_broker.create_topics([topic, f"{topic}.dlq"], partitions=1)
+    write_reference(tmp_path / "reference.jsonl", MODEL, events=5000)
+    path = _config(
+        tmp_path / f"{unique_name('g')}.yaml", kafka_broker, redis_server.url, topic, 0.1
+    )
+    config = load_config(path)
+    log = tmp_path / "daemon.log"
+    daemon = _start(path, log)
+    try:
+        wait_until(lambda: "partitions assigned" in log.read_text(), 60, "assignment")
+        data = yaml.safe_load(path.read_text())
+        data["sinks"] = {
+            "signed": {
+                "type": "webhook",
+                "url": "http://127.0.0.1:9/hook",
+                "secret_env": "DRIFT_MONITOR_TEST_SECRET_NOBODY_SET",
+            }
+        }
+        path.write_text(yaml.safe_dump(data))
+        daemon.send_signal(signal.SIGHUP)
+        wait_until(
+            lambda: any(line["message"].startswith("reload refused") for line in _log_lines(log)),
+            30,
+            "the refusal",
+        )
+        produce_json(
+            kafka_broker.bootstrap_servers,
+            topic,
+            next(blocks(MODEL, WINDOW, block=WINDOW, seed=2)),
+            partition_key=None,
+        )
+        wait_until(lambda: model_status(config, "fraud")["windows_closed"] == 1, 60, "window 0")
+        assert daemon.poll() is None
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    refusal = next(line for line in _log_lines(log) if line["message"].startswith("reload refused"))
+    assert "DRIFT_MONITOR_TEST_SECRET_NOBODY_SET" in refusal["error"]
