@@ -48,6 +48,7 @@ from monitor.alerts.routing import refreshed_sinks
 from monitor.alerts.sinks.registry import build_sinks
 from monitor.alerts.state import WindowFacts
 from monitor.alerts.worker import DeliveryWorker
+from monitor.bad_event_log import BadEventLog
 from monitor.config import Config, ModelConfig
 from monitor.decode import DecodedBatch, EventDecoder
 from monitor.errors import DriftMonitorError, ServiceUnavailable
@@ -133,6 +134,7 @@ class Daemon:
         self._next_offsets: dict[tuple[str, int], int] = {}
         self._last_heartbeat = 0.0
         self._redis_ping = RedisPing(redis_client, key=self.store.keys.heartbeat)
+        self._bad_event_log = BadEventLog(log)
         # Readiness is computed when scraped, so the gauge is right even if nothing probes /readyz.
         self.metrics.ready.set_function(lambda: 0.0 if self.not_ready_reasons() else 1.0)
         self.http = (
@@ -405,8 +407,15 @@ class Daemon:
                 )
 
     def _count(self, work: _Work) -> None:
-        for dead in [*work.decoded.dead_letters, *work.labels.dead_letters]:
-            self.metrics.bad_events.labels(dead.reason).inc()
+        for messages, dead_letters in (
+            (work.predictions, work.decoded.dead_letters),
+            (work.label_messages, work.labels.dead_letters),
+        ):
+            for dead in dead_letters:
+                self.metrics.bad_events.labels(dead.reason).inc()
+                message = messages[dead.index]
+                source = f"{message.topic()}/{message.partition()}/{message.offset()}"
+                self._bad_event_log.record(dead.reason, dead.detail, source)
         for name, late in work.late.items():
             self.metrics.late_events.labels(name).inc(late)
         for name, columns in work.decoded.models.items():

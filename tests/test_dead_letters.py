@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,6 +86,43 @@ def test_each_bad_message_is_dead_lettered_with_its_reason_and_good_ones_are_cou
     assert [m.value() for m in dead[:-1]] == [bad for _, bad in BAD_MESSAGES]
     assert all(dict(m.headers() or [])[DETAIL_HEADER] for m in dead)
     assert model_status(config, MODEL.name)["events"] == len(good)
+
+
+def test_the_first_bad_message_of_each_reason_is_logged_with_its_source(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    topic, config = new_pipeline(
+        kafka_broker,
+        redis_server.url,
+        unique_name,
+        MODEL,
+        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=2000),
+        window={"events": 100},
+    )
+    invalid, no_model = BAD_MESSAGES[0][1], BAD_MESSAGES[2][1]
+    stream = [*generate(MODEL, 0, 10, seed=3), invalid, invalid, no_model, invalid, no_model]
+    produce_json(kafka_broker.bootstrap_servers, topic, stream, partition_key=None)
+    caplog.set_level(logging.WARNING, logger="monitor.daemon")
+    with running_daemon(config) as daemon:
+        bad = daemon.metrics.bad_events
+        wait_until(
+            lambda: (
+                bad.labels("invalid_json")._value.get() == 3
+                and bad.labels("missing_model")._value.get() == 2
+            ),
+            60,
+            "the bad messages",
+        )
+    logged = [
+        (r.__dict__["reason"], r.__dict__["source"])
+        for r in caplog.records
+        if r.getMessage() == "bad event dead-lettered"
+    ]
+    assert logged == [("invalid_json", f"{topic}/0/10"), ("missing_model", f"{topic}/0/12")]
 
 
 def test_a_message_too_large_for_the_dead_letter_topic_is_dead_lettered_truncated(
