@@ -271,9 +271,9 @@ class Daemon:
             return 0
         started = time.perf_counter()
         work = self._decode(batch)
-        self._with_retry(lambda: self._checkpoint(batch, work))
-        self.source.commit(batch.offsets)
-        self._next_offsets.update({key: after for key, (_, after) in batch.offsets.items()})
+        if self._with_retry(lambda: self._checkpoint(batch, work)):
+            self.source.commit(batch.offsets)
+            self._next_offsets.update({key: after for key, (_, after) in batch.offsets.items()})
         self._count(work)
         self._evaluate()
         self._evaluate_quality()
@@ -298,8 +298,12 @@ class Daemon:
         )
         return _Work(predictions, decoded, label_messages, labels)
 
-    def _checkpoint(self, batch: Batch, work: _Work) -> None:
-        """Steps 3 to 5: dead letters durable, then state, joins and offsets in one script."""
+    def _checkpoint(self, batch: Batch, work: _Work) -> bool:
+        """Steps 3 to 5: dead letters durable, then state, joins and offsets in one script.
+
+        False when the batch was refused as already applied elsewhere: its offsets
+        are then not committed to Kafka, where they would move the group backwards.
+        """
         for dead in work.decoded.dead_letters:
             self.dead_letters.send(work.predictions[dead.index], dead.reason, dead.detail)
         for dead in work.labels.dead_letters:
@@ -330,7 +334,7 @@ class Daemon:
                 work.detections = [
                     d for w in writes.values() if w.sequential for d in w.sequential.detections
                 ]
-                return
+                return True
             if outcome.status == "conflict":
                 self.metrics.state_conflicts.labels("conflict").inc()
                 self._cursors = {name: self.store.cursor(name) for name in self.config.models}
@@ -345,7 +349,7 @@ class Daemon:
             work.decoded.dead_letters.clear()
             work.labels.models.clear()
             work.labels.dead_letters.clear()
-            return
+            return False
         raise ServiceUnavailable(f"state kept moving for {MAX_PLAN_ATTEMPTS} attempts")
 
     def _plan_sequential(self, work: _Work, writes: dict[str, ModelWrite]) -> None:

@@ -42,12 +42,17 @@ _UNAVAILABLE = (
     redis.exceptions.BusyLoadingError,
     redis.exceptions.TryAgainError,
     redis.exceptions.ClusterDownError,
+    # Answers of a Redis that is there but cannot take writes now: full (maxmemory with
+    # noeviction), a replica after a failover, a primary cut off from its replicas.
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.MasterDownError,
 )
 
 
 @contextmanager
 def redis_errors() -> Iterator[None]:
-    """Turn "Redis is not there" into ServiceUnavailable, which the run loop retries."""
+    """Turn "Redis cannot serve us now" into ServiceUnavailable, which the run loop retries."""
     try:
         yield
     except _UNAVAILABLE as error:

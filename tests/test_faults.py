@@ -11,8 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import redis
 
 from monitor.embedded import KafkaBroker, RedisServer
+from monitor.keys import Keys
 from monitor.synthetic import SyntheticModel, blocks
 from tests.daemon_harness import (
     model_status,
@@ -82,6 +84,75 @@ def test_redis_down_for_30_seconds_mid_stream_pauses_then_counts_every_event_onc
     assert status["events"] == events
     assert sorted(w["window"]["id"] for w in status["windows"]) == list(range(events // WINDOW))
     assert {w["window"]["events"] for w in status["windows"]} == {WINDOW}
+
+
+def test_redis_out_of_memory_pauses_consumption_until_it_has_room_and_loses_nothing(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """OOM (maxmemory with noeviction) is a ResponseError, not a lost connection: still a pause."""
+    events = 12_000
+    topic, config = new_pipeline(
+        kafka_broker,
+        redis_server.url,
+        unique_name,
+        MODEL,
+        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=5000),
+        window={"events": WINDOW},
+        batch_size=500,
+    )
+    admin = redis.Redis.from_url(redis_server.url)
+    _produce(kafka_broker, topic, 4000)
+    with running_daemon(config) as daemon:
+        wait_until(lambda: model_status(config, "fraud")["events"] == 4000, 60, "4000 events")
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", 1)
+        _produce(kafka_broker, topic, events - 4000, start=4000)
+        wait_until(lambda: daemon.metrics.redis_up._value.get() == 0, 30, "the pause")
+        counted = daemon.metrics.events.labels("fraud")
+        paused_at = counted._value.get()
+        time.sleep(2)
+        assert counted._value.get() == paused_at
+        admin.config_set("maxmemory", 0)
+        wait_until(
+            lambda: model_status(config, "fraud")["windows_closed"] == events // WINDOW,
+            120,
+            "every window once Redis has room",
+        )
+    status = model_status(config, "fraud")
+    assert status["events"] == events
+    assert {w["window"]["events"] for w in status["windows"]} == {WINDOW}
+
+
+def test_a_batch_another_instance_already_applied_is_refused_and_skipped_not_counted_twice(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """Redis's offsets fence a zombie: what they say was applied elsewhere is not applied here."""
+    topic, config = new_pipeline(
+        kafka_broker,
+        redis_server.url,
+        unique_name,
+        MODEL,
+        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=5000),
+        window={"events": WINDOW},
+        batch_size=500,
+    )
+    _produce(kafka_broker, topic, 2000)
+    with running_daemon(config) as daemon:
+        wait_until(lambda: model_status(config, "fraud")["events"] == 2000, 60, "2000 events")
+        # Another instance took the partition, applied offsets 2000..2999 and gave it back.
+        offsets = Keys(config.redis.key_prefix).offsets
+        redis.Redis.from_url(redis_server.url).hset(offsets, f"{topic}/0", 3000)
+        _produce(kafka_broker, topic, 2000, start=2000)
+        wait_until(lambda: model_status(config, "fraud")["events"] == 3000, 60, "3000 events")
+        refused = daemon.metrics.state_conflicts.labels("stale")._value.get()
+    assert refused >= 1
+    assert model_status(config, "fraud")["events"] == 3000
 
 
 def test_broker_restart_is_survived_and_new_events_are_counted(
