@@ -194,7 +194,19 @@ def _store(config: Config) -> StateStore:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from monitor.preflight import preflight
+
     config = load_config(args.config)
+    checked = preflight(config, os.environ)
+    for warning in checked.warnings:
+        print(f"drift-monitor: warning: {warning}", file=sys.stderr)
+    if checked.errors:
+        print(
+            "drift-monitor: the config is valid, but `run` would refuse it:\n"
+            + "\n".join(f"  - {error}" for error in checked.errors),
+            file=sys.stderr,
+        )
+        return 1
     print(f"{args.config}: valid ({len(config.models)} model(s): {', '.join(config.models)})")
     return 0
 

@@ -72,9 +72,48 @@ def test_validate_names_a_misspelt_key_with_its_path_and_the_closest_valid_one(
     assert "models.fraud.windw: unknown key; did you mean 'window'?" in result.stderr
 
 
-def test_validate_accepts_the_shipped_example(capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_accepts_the_shipped_example_with_its_secrets_set(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", "R0UT1NGK3Y")
+    monkeypatch.setenv("AIRFLOW_AUTH", "user:password")
     assert main(["validate", "-c", "config/example.yaml"]) == 0
     assert "valid" in capsys.readouterr().out
+
+
+def _runnable(tmp_path: Path, **sections: Any) -> Path:
+    """A config that `run` would take: Kafka named, the reference file there."""
+    write_reference(tmp_path / "reference.jsonl", MODEL, events=100)
+    return _config_file(tmp_path, kafka={"bootstrap_servers": "127.0.0.1:9092"}, **sections)
+
+
+def test_validate_refuses_a_sink_whose_secret_is_not_in_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DRIFT_TEST_PD_KEY", raising=False)
+    pager = {"type": "pagerduty", "secret_env": "DRIFT_TEST_PD_KEY"}
+    path = _runnable(tmp_path, sinks={"pager": pager})
+    assert main(["validate", "-c", str(path)]) == 1
+    error = capsys.readouterr().err
+    assert "`run` would refuse it" in error
+    assert "sinks.pager.secret_env: environment variable 'DRIFT_TEST_PD_KEY' is not set" in error
+
+
+def test_validate_refuses_a_config_that_names_no_kafka_to_run_against(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_reference(tmp_path / "reference.jsonl", MODEL, events=100)
+    assert main(["validate", "-c", str(_config_file(tmp_path))]) == 1
+    assert "kafka.bootstrap_servers: not set" in capsys.readouterr().err
+
+
+def test_validate_warns_of_a_reference_file_that_is_not_there_and_still_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _runnable(tmp_path)
+    (tmp_path / "reference.jsonl").unlink()
+    assert main(["validate", "-c", str(path)]) == 0
+    assert "models.fraud.reference.path" in capsys.readouterr().err
 
 
 def test_validate_reports_a_missing_file_without_a_traceback(
