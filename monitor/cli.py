@@ -158,6 +158,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     alerts.set_defaults(handler=_alerts)
 
+    redrive = commands.add_parser(
+        "redrive", help="send dead-lettered alert messages again, oldest first, keys unchanged"
+    )
+    _config_arg(redrive)
+    redrive.add_argument("--sink", default=None, help="only this sink's dead letters")
+    redrive.add_argument(
+        "--dry-run", action="store_true", help="say what would be sent again, change nothing"
+    )
+    redrive.set_defaults(handler=_redrive)
+
     test_sink = commands.add_parser(
         "test-sink", help="send a test notification to a sink and report the outcome"
     )
@@ -427,6 +437,30 @@ def _alerts(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
         print_alerts_report(report, Console())
+    return 0
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    from monitor.alerts.outbox import Outbox
+    from monitor.alerts.records import AlertRecords
+    from monitor.alerts.redrive import redrive
+
+    config = load_config(args.config)
+    if args.sink is not None and args.sink not in config.sinks:
+        print(f"drift-monitor: no sink {args.sink!r} in the config", file=sys.stderr)
+        return 1
+    client = connect(config.redis.url, cluster=config.redis.cluster)
+    keys = Keys(config.redis.key_prefix)
+    outbox = Outbox(client, keys, dead_letter_size=config.alerting.dead_letter_size)
+    report = redrive(
+        config, outbox, AlertRecords(client, keys), sink=args.sink, dry_run=args.dry_run
+    )
+    verb = "would send again" if args.dry_run else "sent again"
+    for letter in report.requeued:
+        print(f"{verb}: {letter.message.sink} {letter.message.key}")
+    for letter, why in report.left:
+        print(f"left dead: {letter.message.sink} {letter.message.key}: {why}")
+    print(f"{len(report.requeued)} {verb}, {len(report.left)} left in the dead-letter list")
     return 0
 
 

@@ -47,15 +47,18 @@ def sink_config(redis_url: str, sinks: Mapping[str, Mapping[str, Any]], **alerti
 
 
 def enqueue(
-    client: redis.Redis, config: Config, messages: Sequence[OutboxMessage]
+    client: redis.Redis,
+    config: Config,
+    messages: Sequence[OutboxMessage],
+    states: Mapping[str, str] | None = None,
 ) -> FinalizeOutcome:
-    """Record a fresh closing window whose plan carries ``messages``."""
+    """Record a fresh closing window whose plan carries ``messages`` (and alert ``states``)."""
     keys = Keys(config.redis.key_prefix)
     window_id = next(_windows)
     client.zadd(keys.closing_windows(MODEL), {str(window_id): window_id})
     store = StateStore(client, keys, history_size=10)
     version = AlertRecords(client, keys).read(MODEL).version
-    plan = AlertPlan(version, str(window_id), {}, [], list(messages), [])
+    plan = AlertPlan(version, str(window_id), dict(states or {}), [], list(messages), [])
     return store.finalize(MODEL, window_id, "test", {}, {}, plan.to_json(100))
 
 

@@ -48,6 +48,29 @@ return 1
 """
 
 
+_REQUEUE = """
+-- KEYS[1] dead-letter list, KEYS[2] outbox stream, KEYS[3] depth hash
+-- ARGV[1] the dead letter as stored, ARGV[2] sink, ARGV[3..] the stream entry's fields
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then
+  return 0
+end
+redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message given up on, as the dead-letter list holds it (``raw``) and read back."""
+
+    raw: bytes
+    message: OutboxMessage
+    attempts: int
+    error: str
+    failed_at: float
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """An outbox entry read back: the message and when Redis received it."""
@@ -90,6 +113,7 @@ class Outbox:
         self._keys = keys
         self._dead_letter_size = dead_letter_size
         self._settle = client.register_script(_SETTLE)
+        self._requeue = client.register_script(_REQUEUE)
 
     def ensure_group(self) -> None:
         with redis_errors():
@@ -194,6 +218,7 @@ class Outbox:
             "key": entry.message.key,
             "kind": entry.message.kind,
             "facts": entry.message.facts,
+            "notified": list(entry.message.notified_before),
             "attempts": attempts.count,
             "error": attempts.error,
             "failed_at": failed_at,
@@ -222,15 +247,28 @@ class Outbox:
             raw = self._client.lrange(self._keys.outbox_dead, 0, count - 1)
         return [json.loads(item) for item in raw]
 
+    def dead_letter_entries(self) -> list[DeadLetter]:
+        """Every dead letter, oldest first: the order they were meant to arrive in."""
+        with redis_errors():
+            raw: Any = self._client.lrange(self._keys.outbox_dead, 0, -1)
+        return [_dead_letter(item) for item in reversed(raw)]
+
+    def requeue(self, letter: DeadLetter) -> bool:
+        """Move a dead letter back into the outbox as a new entry, with its key unchanged;
+        False when it was no longer in the list (another redrive took it)."""
+        keys = [self._keys.outbox_dead, self._keys.outbox, self._keys.outbox_depth]
+        fields = [part for pair in letter.message.fields().items() for part in pair]
+        with redis_errors():
+            return bool(self._requeue(keys=keys, args=[letter.raw, letter.message.sink, *fields]))
+
 
 def _entry(entry_id: str, raw: dict[Any, Any]) -> Entry:
     fields = {_text(k): _text(v) for k, v in raw.items()}
     try:
-        kind: MessageKind = {"alert": "alert", "retrain": "retrain", "test": "test"}[fields["kind"]]  # type: ignore[assignment]
         message = OutboxMessage(
             sink=fields["sink"],
             key=fields["key"],
-            kind=kind,
+            kind=_kind(fields["kind"]),
             facts=json.loads(fields["facts"]),
             notified_before=tuple(s for s in fields.get("notified", "").split(",") if s),
         )
@@ -238,6 +276,28 @@ def _entry(entry_id: str, raw: dict[Any, Any]) -> Entry:
         raise StateError(f"outbox entry {entry_id} is unreadable ({error})") from error
     millis = int(entry_id.split("-", 1)[0])
     return Entry(entry_id, message, millis / 1000.0)
+
+
+def _dead_letter(raw: bytes) -> DeadLetter:
+    try:
+        data = json.loads(raw)
+        message = OutboxMessage(
+            sink=str(data["sink"]),
+            key=str(data["key"]),
+            kind=_kind(str(data["kind"])),
+            facts=data["facts"],
+            notified_before=tuple(data.get("notified", ())),
+        )
+        return DeadLetter(
+            raw, message, int(data["attempts"]), str(data["error"]), float(data["failed_at"])
+        )
+    except (KeyError, ValueError, TypeError) as error:
+        raise StateError(f"a dead letter of the outbox is unreadable ({error}): {raw!r}") from error
+
+
+def _kind(name: str) -> MessageKind:
+    kinds: dict[str, MessageKind] = {"alert": "alert", "retrain": "retrain", "test": "test"}
+    return kinds[name]
 
 
 def _text(value: Any) -> str:
