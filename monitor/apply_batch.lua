@@ -1,8 +1,7 @@
 -- Apply one micro-batch to the state, atomically: window counts, model counters,
 -- reference collection, window closing and partition offsets, all or nothing.
 --
--- KEYS: every key the payload names, by 1-based index. KEYS[1] is the offsets hash,
--- KEYS[2] the set of model names.
+-- KEYS: every key the payload names, by 1-based index. KEYS[1] is the offsets hash.
 -- ARGV[1]: the JSON payload (numbers as strings, so nothing passes through Lua doubles
 -- on its way to HINCRBY / HINCRBYFLOAT). ARGV[2..]: blobs the payload names by index,
 -- among them each window delta's counters packed as little-endian int64 and float64.
@@ -142,7 +141,6 @@ end
 -- 3. Apply every model's changes.
 for _, m in ipairs(p.models) do
   local meta = KEYS[m.meta]
-  redis.call('SADD', KEYS[2], m.name)
   redis.call('HINCRBY', meta, 'events', m.events)
   if m.late ~= '0' then
     redis.call('HINCRBY', meta, 'late', m.late)

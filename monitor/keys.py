@@ -26,11 +26,6 @@ class Keys:
         return f"{self._tag}:offsets"
 
     @property
-    def models(self) -> str:
-        """Set of model names that have state."""
-        return f"{self._tag}:models"
-
-    @property
     def heartbeat(self) -> str:
         """String with a TTL, refreshed by a live daemon."""
         return f"{self._tag}:heartbeat"

@@ -102,7 +102,6 @@ class KafkaSource:
         self._store = store
         self._client_id = client_id
         self._stop = stop
-        self._topic = config.kafka.predictions_topic
         self._topics = [config.kafka.predictions_topic]
         if config.kafka.labels_topic is not None:
             self._topics.append(config.kafka.labels_topic)
@@ -111,15 +110,6 @@ class KafkaSource:
         self._cooperative = False
         self._rewind: dict[TopicPartitionKey, int] = {}
         self.assignment_received = False
-
-    @property
-    def topic(self) -> str:
-        """The predictions topic."""
-        return self._topic
-
-    @property
-    def assigned(self) -> frozenset[TopicPartitionKey]:
-        return frozenset(self._assigned)
 
     def start(self) -> None:
         settings = consumer_settings(self._config, client_id=self._client_id)

@@ -219,7 +219,6 @@ class StateStore:
             pipe = self.client.pipeline(transaction=True)
             pipe.set(self.keys.reference(profile.model), profile.to_json())
             pipe.hset(self.keys.meta(profile.model), "reference_id", profile.id)
-            pipe.sadd(self.keys.models, profile.model)
             pipe.execute()
 
     def store_reference_if_absent(self, profile: ReferenceProfile) -> ReferenceProfile:
@@ -227,7 +226,6 @@ class StateStore:
         with redis_errors():
             if self.client.set(self.keys.reference(profile.model), profile.to_json(), nx=True):
                 self.client.hset(self.keys.meta(profile.model), "reference_id", profile.id)
-                self.client.sadd(self.keys.models, profile.model)
                 return profile
         stored = self.reference(profile.model)
         if stored is None:
@@ -241,7 +239,7 @@ class StateStore:
 
     def apply(self, batch: BatchWrite, layouts: Mapping[str, WindowLayout]) -> ApplyOutcome:
         """Write a batch's state and offsets in one atomic step."""
-        keys: list[str] = [self.keys.offsets, self.keys.models]
+        keys: list[str] = [self.keys.offsets]
         blobs: list[bytes | str] = []
 
         def key(name: str) -> int:
@@ -547,11 +545,6 @@ class StateStore:
         with redis_errors():
             history = self.client.lrange(self.keys.history(model), 0, -1)
         return [json.loads(entry)["window"] for entry in history]
-
-    def known_models(self) -> list[str]:
-        with redis_errors():
-            members = self.client.smembers(self.keys.models)
-        return sorted(_bytes(m).decode() for m in members)
 
 
 def _bytes(value: Any) -> bytes:
