@@ -131,6 +131,36 @@ class KafkaConfig:
     max_message_bytes: int = 1048576
 
 
+PREDICTION_FIELDS: Final = (
+    "model",
+    "features",
+    "prediction",
+    "ts",
+    "event_id",
+    "model_version",
+    "label",
+)
+LABEL_FIELDS: Final = ("model", "event_id", "label", "ts")
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadConfig:
+    """The names your events give their fields, where they differ from the contract's.
+
+    Each mapping goes from the contract's name to yours (``ts: timestamp``);
+    unmapped fields keep the contract's name. Feature names are declared per model.
+    """
+
+    prediction_fields: Mapping[str, str] = field(default_factory=_empty_mapping)
+    label_fields: Mapping[str, str] = field(default_factory=_empty_mapping)
+
+    def prediction_field(self, name: str) -> str:
+        return self.prediction_fields.get(name, name)
+
+    def label_field(self, name: str) -> str:
+        return self.label_fields.get(name, name)
+
+
 @dataclass(frozen=True, slots=True)
 class RedisConfig:
     """Where detector state, offsets and recent results are kept."""
@@ -322,6 +352,7 @@ class Config:
     models: Mapping[str, ModelConfig]
     sinks: Mapping[str, SinkConfig]
     alerting: AlertingConfig = field(default_factory=AlertingConfig)
+    payload: PayloadConfig = field(default_factory=PayloadConfig)
 
 
 # --------------------------------------------------------------------------- public entry points
@@ -1126,6 +1157,39 @@ _KAFKA = _Section(
     _kafka_rules,
 )
 
+
+def _field_of(fields: tuple[str, ...]) -> Callable[[str], str | None]:
+    return lambda key: None if key in fields else f"not an event field; {_hint(key, fields)}"
+
+
+def _wire_names_clash(
+    fields: tuple[str, ...], renamed: Mapping[str, str], path: str
+) -> Iterator[str]:
+    """Two fields may not end up under one name (mapped, or a mapped one onto an unmapped)."""
+    owners: dict[str, list[str]] = {}
+    for name in fields:
+        owners.setdefault(renamed.get(name, name), []).append(name)
+    for wire, names in owners.items():
+        if len(names) > 1:
+            yield f"{path}: {' and '.join(names)} would both be read from {wire!r}"
+
+
+def _payload_rules(payload: PayloadConfig, present: frozenset[str], path: str) -> Iterator[str]:
+    yield from _wire_names_clash(
+        PREDICTION_FIELDS, payload.prediction_fields, _join(path, "prediction_fields")
+    )
+    yield from _wire_names_clash(LABEL_FIELDS, payload.label_fields, _join(path, "label_fields"))
+
+
+_PAYLOAD = _Section(
+    PayloadConfig,
+    {
+        "prediction_fields": _table(_same_check(_text), key_problem=_field_of(PREDICTION_FIELDS)),
+        "label_fields": _table(_same_check(_text), key_problem=_field_of(LABEL_FIELDS)),
+    },
+    _payload_rules,
+)
+
 _REDIS = _Section(
     RedisConfig,
     {
@@ -1323,6 +1387,7 @@ _CONFIG = _Section(
         "models": _table(_MODEL.named, at_least_one=True),
         "sinks": _table(_SINK.named),
         "alerting": _ALERTING,
+        "payload": _PAYLOAD,
     },
     _config_rules,
 )

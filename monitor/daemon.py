@@ -121,7 +121,9 @@ class Daemon:
         self.source = KafkaSource(config, self.store, client_id=self.instance, stop=self.stop_event)
         self.dead_letters = DeadLetterProducer(config)
         self.decoder = EventDecoder(config)
-        self.label_decoder = LabelDecoder(list(config.models), config.kafka.max_message_bytes)
+        self.label_decoder = LabelDecoder(
+            list(config.models), config.kafka.max_message_bytes, config.payload
+        )
         self._redis_client = redis_client
         self.evaluator = self._build_evaluator(config)
         self._alert_records: AlertRecords | None = AlertRecords(redis_client, self.store.keys)

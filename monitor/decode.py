@@ -31,7 +31,7 @@ from msgspec.structs import astuple
 from numpy.typing import NDArray
 
 from detectors.profile import category_key
-from monitor.config import Config, ModelConfig
+from monitor.config import PREDICTION_FIELDS, Config, ModelConfig, PayloadConfig
 
 DeadLetterReason = Literal[
     "empty",
@@ -135,7 +135,7 @@ def _feature_attribute(position: int) -> str:
     return f"f{position}"
 
 
-def _build_codec(model: ModelConfig) -> _ModelCodec:
+def _build_codec(model: ModelConfig, payload: PayloadConfig) -> _ModelCodec:
     names = list(model.features)
     attribute = {name: _feature_attribute(i) for i, name in enumerate(names)}
     feature_fields: list[tuple[str, Any, Any]] = [
@@ -161,12 +161,23 @@ def _build_codec(model: ModelConfig) -> _ModelCodec:
         # A reference event may carry its ground truth; live events ignore it.
         ("label", str | int | float | bool | None, None),
     ]
+    wire = {name: payload.prediction_field(name) for name in PREDICTION_FIELDS}
     strict = msgspec.defstruct(
-        "PredictionEvent", event_fields, tag_field="model", tag=model.name, frozen=True, gc=False
+        "PredictionEvent",
+        event_fields,
+        tag_field=wire["model"],
+        tag=model.name,
+        rename=wire,
+        frozen=True,
+        gc=False,
     )
     lenient_fields = [("features", dict[str, Any]), *event_fields[1:]]
     lenient = msgspec.defstruct(
-        "LenientPredictionEvent", lenient_fields, tag_field="model", tag=model.name
+        "LenientPredictionEvent",
+        lenient_fields,
+        tag_field=wire["model"],
+        tag=model.name,
+        rename=wire,
     )
     position = {name: i for i, name in enumerate(names)}
     return _ModelCodec(
@@ -185,7 +196,11 @@ class EventDecoder:
 
     def __init__(self, config: Config) -> None:
         self._max_bytes = config.kafka.max_message_bytes
-        self._codecs = {name: _build_codec(model) for name, model in config.models.items()}
+        self._model_field = config.payload.prediction_field("model")
+        self._ts_path = f"`$.{config.payload.prediction_field('ts')}`"
+        self._codecs = {
+            name: _build_codec(model, config.payload) for name, model in config.models.items()
+        }
         self._by_type = {codec.strict: codec for codec in self._codecs.values()}
         union: Any = (
             next(iter(self._by_type)) if len(self._by_type) == 1 else _union(tuple(self._by_type))
@@ -262,16 +277,16 @@ class EventDecoder:
             return _Rejected("invalid_json", str(error))
         if not isinstance(generic, dict):
             return _Rejected("not_an_object", f"a JSON {type(generic).__name__}, not an object")
-        model = generic.get("model")
+        model = generic.get(self._model_field)
         if model is None:
-            return _Rejected("missing_model", "no `model` field")
+            return _Rejected("missing_model", f"no `{self._model_field}` field")
         codec = self._codecs.get(model) if isinstance(model, str) else None
         if codec is None:
             return _Rejected("unknown_model", f"model {model!r} is not configured")
         try:
             lenient = codec.lenient.decode(value)
         except msgspec.ValidationError as error:
-            return _Rejected(_classify(str(error)), str(error))
+            return _Rejected(_classify(str(error), self._ts_path), str(error))
         ts = _epoch(lenient.ts)
         if not math.isnan(ts) and not 0.0 <= ts < MAX_EVENT_TIME:
             return _Rejected(
@@ -330,10 +345,10 @@ def _union(types: tuple[type, ...]) -> Any:
     return union
 
 
-def _classify(message: str) -> DeadLetterReason:
+def _classify(message: str, ts_path: str) -> DeadLetterReason:
     if "missing required field" in message:
         return "missing_field"
-    if "`$.ts`" in message:
+    if ts_path in message:
         return "invalid_timestamp"
     return "wrong_type"
 

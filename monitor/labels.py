@@ -8,7 +8,7 @@ is dead-lettered with a reason like a bad prediction event, never fatal.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -17,16 +17,27 @@ import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
+from monitor.config import LABEL_FIELDS, PayloadConfig
 from monitor.decode import MAX_EVENT_TIME, DeadLetter, DeadLetterReason, event_time
 
+_LABEL_EVENT_FIELDS: list[Any] = [
+    ("event_id", str | int),
+    ("model", str),
+    ("label", str | int | float | bool | None),
+    ("ts", float | datetime | None, None),
+]
 
-class LabelEvent(msgspec.Struct, frozen=True, gc=False):
-    """``{"event_id": "7f3a", "model": "fraud", "label": 1, "ts": ...}``."""
 
-    event_id: str | int
-    model: str
-    label: str | int | float | bool | None
-    ts: float | datetime | None = None
+def _label_event_type(payload: PayloadConfig) -> type[msgspec.Struct]:
+    """``{"event_id": "7f3a", "model": "fraud", "label": 1, "ts": ...}``, its fields read
+    under the names ``payload.label_fields`` gives them."""
+    return msgspec.defstruct(
+        "LabelEvent",
+        _LABEL_EVENT_FIELDS,
+        rename={name: payload.label_field(name) for name in LABEL_FIELDS},
+        frozen=True,
+        gc=False,
+    )
 
 
 class Label(NamedTuple):
@@ -55,10 +66,14 @@ class DecodedLabels:
 class LabelDecoder:
     """Decodes label messages for the configured models."""
 
-    def __init__(self, models: Sequence[str], max_bytes: int) -> None:
+    def __init__(
+        self, models: Sequence[str], max_bytes: int, payload: PayloadConfig | None = None
+    ) -> None:
+        payload = payload or PayloadConfig()
         self._models = frozenset(models)
         self._max_bytes = max_bytes
-        self._decoder = msgspec.json.Decoder(LabelEvent)
+        self._decoder = msgspec.json.Decoder(_label_event_type(payload))
+        self._wire = {name: payload.label_field(name) for name in LABEL_FIELDS}
 
     def decode(
         self,
@@ -86,31 +101,32 @@ class LabelDecoder:
             )
         return DecodedLabels(models, dead)
 
-    def _decode_one(self, value: bytes | None) -> LabelEvent | DeadLetter:
+    def _decode_one(self, value: bytes | None) -> Any:
+        """A label event (a struct of :func:`_label_event_type`), or a dead letter."""
         if not value:
             return _dead("empty", "message has no value")
         if len(value) > self._max_bytes:
             return _dead("oversize", f"{len(value)} bytes > max_message_bytes {self._max_bytes}")
         try:
-            event = self._decoder.decode(value)
+            event: Any = self._decoder.decode(value)
         except (msgspec.DecodeError, UnicodeDecodeError) as error:
             message = str(error)
             if isinstance(error, msgspec.ValidationError):
-                return _dead(_reason(message), message)
+                return _dead(_reason(message, self._wire), message)
             return _dead("invalid_json", message)
         if event.model not in self._models:
             return _dead("unknown_model", f"model {event.model!r} is not configured")
         return event
 
 
-def _reason(message: str) -> DeadLetterReason:
+def _reason(message: str, wire: Mapping[str, str]) -> DeadLetterReason:
     if message.startswith("Expected `object`") and " - at " not in message:
         return "not_an_object"
-    if "missing required field `model`" in message:
+    if f"missing required field `{wire['model']}`" in message:
         return "missing_model"
     if "missing required field" in message:
         return "missing_field"
-    if "`$.ts`" in message:
+    if f"`$.{wire['ts']}`" in message:
         return "invalid_timestamp"
     return "wrong_type"
 

@@ -2,10 +2,10 @@
 
 Thresholds, methods, alert rules and routes, retraining policies and sinks are
 read fresh from the config file: they only shape decisions and deliveries.
-Everything that shapes *state* (Kafka and Redis addresses, topics, models and
-their features, windows, references, the HTTP listener) stays as the daemon
-started with it, and each such difference is reported so the log can say what
-a restart would take.
+Everything that shapes *state* (Kafka and Redis addresses, topics, event field
+names, models and their features, windows, references, the HTTP listener) stays
+as the daemon started with it, and each such difference is reported so the log
+can say what a restart would take.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def merge_reload(running: Config, loaded: Config) -> tuple[Config, list[str]]:
 
 
 def _ignored(running: Config, loaded: Config) -> Iterator[str]:
-    for section in ("kafka", "redis", "http", "logging"):
+    for section in ("kafka", "redis", "http", "logging", "payload"):
         if getattr(running, section) != getattr(loaded, section):
             yield section
     for name in sorted(set(running.models) ^ set(loaded.models)):

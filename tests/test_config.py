@@ -521,3 +521,28 @@ def test_alerting_section_sets_retention_and_failover() -> None:
 
     assert (alerting.audit_size, alerting.claim_idle_seconds) == (500, 5.0)
     assert alerting.dead_letter_size == 10_000
+
+
+def test_payload_maps_contract_field_names_to_the_producers_own() -> None:
+    data = _minimal()
+    data["payload"] = {"prediction_fields": {"ts": "timestamp"}, "label_fields": {"label": "y"}}
+    payload = parse_config(data, environ={}).payload
+    assert (payload.prediction_field("ts"), payload.prediction_field("model")) == (
+        "timestamp",
+        "model",
+    )
+    assert payload.label_field("label") == "y"
+
+
+def test_payload_names_an_unknown_field_with_the_closest_one() -> None:
+    data = _minimal()
+    data["payload"] = {"prediction_fields": {"event-id": "id"}}
+    assert _problems(data) == [
+        "payload.prediction_fields.event-id: not an event field; did you mean 'event_id'?"
+    ]
+
+
+def test_payload_refuses_two_fields_read_from_one_name() -> None:
+    data = _minimal()
+    data["payload"] = {"label_fields": {"ts": "label"}}
+    assert _problems(data) == ["payload.label_fields: label and ts would both be read from 'label'"]
