@@ -111,6 +111,11 @@ class KafkaSource:
         self._rewind: dict[TopicPartitionKey, int] = {}
         self.assignment_received = False
 
+    @property
+    def assigned(self) -> frozenset[TopicPartitionKey]:
+        """The partitions this instance owns now (it changes with each rebalance)."""
+        return frozenset(self._assigned)
+
     def start(self) -> None:
         settings = consumer_settings(self._config, client_id=self._client_id)
         self._cooperative = "cooperative" in str(settings.get("partition.assignment.strategy", ""))
