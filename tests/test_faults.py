@@ -9,10 +9,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
+from monitor.config import Config
 from monitor.embedded import KafkaBroker, RedisServer
 from monitor.keys import Keys
 from monitor.synthetic import SyntheticModel, blocks
@@ -38,6 +40,25 @@ def _produce(broker: KafkaBroker, topic: str, events: int, start: int = 0) -> No
         produce_json(broker.bootstrap_servers, topic, block, partition_key=None)
 
 
+def _pipeline(
+    broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    **options: Any,
+) -> tuple[str, Config]:
+    """A topic and config of the test's own: windows of WINDOW events, a 5,000-event reference."""
+    return new_pipeline(
+        broker,
+        redis_server.url,
+        unique_name,
+        MODEL,
+        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=5000),
+        window={"events": WINDOW},
+        **options,
+    )
+
+
 def _ready(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
@@ -54,15 +75,8 @@ def test_redis_down_for_30_seconds_mid_stream_pauses_then_counts_every_event_onc
     tmp_path: Path,
 ) -> None:
     events = 40_000
-    topic, config = new_pipeline(
-        kafka_broker,
-        redis_server.url,
-        unique_name,
-        MODEL,
-        partitions=2,
-        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=5000),
-        window={"events": WINDOW},
-        batch_size=500,
+    topic, config = _pipeline(
+        kafka_broker, redis_server, unique_name, tmp_path, partitions=2, batch_size=500
     )
     _produce(kafka_broker, topic, events)
     with running_daemon(config) as daemon:
@@ -94,15 +108,7 @@ def test_redis_out_of_memory_pauses_consumption_until_it_has_room_and_loses_noth
 ) -> None:
     """OOM (maxmemory with noeviction) is a ResponseError, not a lost connection: still a pause."""
     events = 12_000
-    topic, config = new_pipeline(
-        kafka_broker,
-        redis_server.url,
-        unique_name,
-        MODEL,
-        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=5000),
-        window={"events": WINDOW},
-        batch_size=500,
-    )
+    topic, config = _pipeline(kafka_broker, redis_server, unique_name, tmp_path, batch_size=500)
     admin = redis.Redis.from_url(redis_server.url)
     _produce(kafka_broker, topic, 4000)
     with running_daemon(config) as daemon:
@@ -133,15 +139,7 @@ def test_a_batch_another_instance_already_applied_is_refused_and_skipped_not_cou
     tmp_path: Path,
 ) -> None:
     """Redis's offsets fence a zombie: what they say was applied elsewhere is not applied here."""
-    topic, config = new_pipeline(
-        kafka_broker,
-        redis_server.url,
-        unique_name,
-        MODEL,
-        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=5000),
-        window={"events": WINDOW},
-        batch_size=500,
-    )
+    topic, config = _pipeline(kafka_broker, redis_server, unique_name, tmp_path, batch_size=500)
     _produce(kafka_broker, topic, 2000)
     with running_daemon(config) as daemon:
         wait_until(lambda: model_status(config, "fraud")["events"] == 2000, 60, "2000 events")
@@ -161,14 +159,7 @@ def test_broker_restart_is_survived_and_new_events_are_counted(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    topic, config = new_pipeline(
-        fresh_kafka_broker,
-        redis_server.url,
-        unique_name,
-        MODEL,
-        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=5000),
-        window={"events": WINDOW},
-    )
+    topic, config = _pipeline(fresh_kafka_broker, redis_server, unique_name, tmp_path)
     _produce(fresh_kafka_broker, topic, 4000)
     with running_daemon(config):
         wait_until(lambda: model_status(config, "fraud")["events"] == 4000, 60, "4000 events")
