@@ -33,8 +33,15 @@ from numpy.typing import NDArray
 
 from detectors import stats
 from detectors.methods import Thresholds
+from detectors.multivariate import JOINT_SIGNAL, joint_measures
 from detectors.profile import SignalRole
-from detectors.window import CategoricalSlots, NumericSlots, WindowCounts, WindowLayout
+from detectors.window import (
+    CategoricalSlots,
+    JointSlots,
+    NumericSlots,
+    WindowCounts,
+    WindowLayout,
+)
 
 Severity = Literal["ok", "warning", "critical", "insufficient"]
 Correction = Literal["bonferroni", "holm", "none"]
@@ -51,6 +58,7 @@ class DecisionSettings:
     alpha: float = 0.01
     correction: Correction = "bonferroni"
     min_events: int = 1
+    multivariate_methods: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +126,8 @@ def evaluate_window(
                 _categorical_measures(signal, signal.categorical, present, counts, settings)
             )
         measures.extend(_quality_measures(signal, present, counts, settings))
+    if layout.joint is not None:
+        measures.extend(_joint_measures(layout.joint, counts, settings))
     gates: dict[tuple[str, str], float] = {}
     for m in measures:
         if m.gate is not None:
@@ -407,6 +417,30 @@ def _categorical_measures(
         else:
             raise ValueError(f"{method!r} is not a categorical drift method")
     return measures
+
+
+def _joint_measures(
+    where: JointSlots, counts: WindowCounts, settings: DecisionSettings
+) -> list[_Measure]:
+    """The multivariate methods, each with its own test, on the window's complete rows."""
+    found = joint_measures(
+        where.profile,
+        int(counts.ints[where.rows]),
+        counts.floats[where.sums],
+        settings.multivariate_methods,
+    )
+    return [
+        _Measure(
+            JOINT_SIGNAL,
+            "multivariate",
+            m.method,
+            m.score,
+            m.p_value,
+            m.statistic,
+            gate=_Gate((JOINT_SIGNAL, m.method), m.p_value),
+        )
+        for m in found
+    ]
 
 
 def _check_counts(window: NDArray[np.int64]) -> None:

@@ -33,9 +33,14 @@ QUALITY_METHODS: Final = ("missing_rate", "unseen_rate")
 unseen categories (categorical) or of values outside the reference range
 (numeric)."""
 
-ALL_METHODS: Final = tuple(dict.fromkeys(NUMERIC_METHODS + CATEGORICAL_METHODS + QUALITY_METHODS))
+MULTIVARIATE_METHODS: Final = ("correlation", "mahalanobis")
+"""Joint methods over a model's numeric features (``detectors.multivariate``)."""
 
-P_VALUE_METHODS: Final = frozenset({"ks", "chi2", "missing_rate"})
+ALL_METHODS: Final = tuple(
+    dict.fromkeys(NUMERIC_METHODS + CATEGORICAL_METHODS + QUALITY_METHODS + MULTIVARIATE_METHODS)
+)
+
+P_VALUE_METHODS: Final = frozenset({"ks", "chi2", "missing_rate", "correlation", "mahalanobis"})
 """Methods whose result carries a p-value that must also be significant."""
 
 DEFAULT_THRESHOLDS: Final[dict[str, Thresholds]] = {
@@ -53,4 +58,9 @@ DEFAULT_THRESHOLDS: Final[dict[str, Thresholds]] = {
     "missing_rate": Thresholds(0.05, 0.2),
     # Share of unseen categories / out-of-range values in the window.
     "unseen_rate": Thresholds(0.05, 0.2),
+    # Largest absolute change of a pairwise Pearson correlation between numeric features.
+    "correlation": Thresholds(0.1, 0.2),
+    # Mahalanobis distance between the window's and the reference's mean feature vectors,
+    # in the reference's covariance (standard deviations, like Wasserstein's score).
+    "mahalanobis": Thresholds(0.1, 0.25),
 }

@@ -26,9 +26,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.arrays import decode_array, encode_array
+from detectors.multivariate import JointProfile, build_joint_profile
 
 SignalKind = Literal["numeric", "categorical"]
-SignalRole = Literal["feature", "prediction", "performance"]
+SignalRole = Literal["feature", "prediction", "performance", "multivariate"]
 
 PROFILE_STATE_VERSION = 1
 COARSE_BINS = 10
@@ -206,6 +207,9 @@ class ReferenceProfile:
     quality: Mapping[str, Any] | None = None
     """Quality counters of the labelled reference events (``QualityCounts.to_state()``):
     the baseline that windows' quality is judged against; None when unlabelled."""
+    joint: JointProfile | None = None
+    """The numeric features together (:mod:`detectors.multivariate`); None with fewer than
+    two, and in profiles stored before joint drift existed."""
 
     def signal(self, name: str) -> SignalProfile:
         for signal in self.signals:
@@ -225,6 +229,7 @@ class ReferenceProfile:
                 "source": self.source,
                 "signals": [s.to_state() for s in self.signals],
                 "quality": None if self.quality is None else dict(self.quality),
+                "joint": None if self.joint is None else self.joint.to_state(),
             },
             separators=(",", ":"),
         )
@@ -262,6 +267,7 @@ class ReferenceProfile:
             source=str(state["source"]),
             signals=tuple(signals),
             quality=_quality_state(state.get("quality")),
+            joint=None if state.get("joint") is None else JointProfile.from_state(state["joint"]),
         )
 
 
@@ -397,9 +403,19 @@ def build_reference_profile(
                     spec.name, spec.role, list(column), max_categories=max_categories
                 )
             )
+    joint_names = [s.name for s in specs if s.kind == "numeric" and s.role == "feature"]
+    joint = (
+        build_joint_profile(
+            joint_names, {n: np.asarray(columns[n], np.float64) for n in joint_names}
+        )
+        if len(joint_names) >= 2
+        else None
+    )
     digest = hashlib.sha256()
     for signal in signals:
         digest.update(json.dumps(signal.to_state(), sort_keys=True).encode())
+    if joint is not None:
+        digest.update(json.dumps(joint.to_state(), sort_keys=True).encode())
     return ReferenceProfile(
         model=model,
         id=f"{model}@{digest.hexdigest()[:12]}",
@@ -407,6 +423,7 @@ def build_reference_profile(
         events=events,
         source=source,
         signals=tuple(signals),
+        joint=joint,
     )
 
 

@@ -11,6 +11,8 @@ Per numeric signal: one counter per bin, then ``missing``, ``mismatch`` (a
 wrong type, also counted as missing), ``below`` and ``above`` the reference
 range; one float per bin (the sum of its values). Per categorical signal: one
 counter per slot (categories, other, unseen), then ``missing`` and ``mismatch``.
+With a joint profile, last: one counter of complete rows and the joint sums
+(:func:`detectors.multivariate.joint_sums`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from detectors.multivariate import JointProfile, joint_sums
 from detectors.profile import (
     MISSING,
     CategoricalProfile,
@@ -55,6 +58,15 @@ class CategoricalSlots:
 
 
 SignalSlots = NumericSlots | CategoricalSlots
+
+
+@dataclass(frozen=True, slots=True)
+class JointSlots:
+    """Positions of the joint sums of the numeric features (see :mod:`.multivariate`)."""
+
+    profile: JointProfile
+    rows: int
+    sums: slice
 
 
 @dataclass(slots=True)
@@ -102,6 +114,12 @@ class WindowLayout:
                 )
                 ints += k + 2
         self.signals: Mapping[str, SignalSlots] = slots
+        self.joint: JointSlots | None = None
+        if profile.joint is not None:
+            size = profile.joint.sums_size
+            self.joint = JointSlots(profile.joint, ints, slice(floats, floats + size))
+            ints += 1
+            floats += size
         self.int_size = ints
         self.float_size = floats
 
@@ -143,5 +161,9 @@ class WindowLayout:
                 present_codes = column[column != MISSING]
                 ints[where.missing] = column.size - present_codes.size
                 ints[where.slots] = np.bincount(present_codes, minlength=where.profile.slots)
+        if self.joint is not None:
+            rows_used, sums = joint_sums(self.joint.profile, columns, rows)
+            ints[self.joint.rows] = rows_used
+            floats[self.joint.sums] = sums
         counts.events = max(events, 0)
         return counts

@@ -46,6 +46,7 @@ from detectors.methods import (
     ALL_METHODS,
     CATEGORICAL_METHODS,
     DEFAULT_THRESHOLDS,
+    MULTIVARIATE_METHODS,
     NUMERIC_METHODS,
     QUALITY_METHODS,
     Thresholds,
@@ -214,6 +215,9 @@ class DriftConfig:
     numeric_methods: tuple[str, ...] = NUMERIC_METHODS
     categorical_methods: tuple[str, ...] = CATEGORICAL_METHODS
     quality_methods: tuple[str, ...] = QUALITY_METHODS
+    # Joint methods over the numeric features. Only correlation by default: a mean shift
+    # is what the univariate methods already report, feature by feature.
+    multivariate_methods: tuple[str, ...] = ("correlation",)
     thresholds: Mapping[str, Thresholds] = field(default_factory=_default_thresholds)
     alpha: float = 0.01
     correction: Correction = "bonferroni"
@@ -237,7 +241,12 @@ class AlertRuleConfig:
     """
 
     name: str
-    kinds: tuple[str, ...] = ("feature_drift", "prediction_drift", "data_quality")
+    kinds: tuple[str, ...] = (
+        "feature_drift",
+        "prediction_drift",
+        "data_quality",
+        "multivariate_drift",
+    )
     signals: tuple[str, ...] = ()  # empty: every signal of the model
     methods: tuple[str, ...] = ()  # empty: every method the model runs
     thresholds: Mapping[str, Levels] = field(default_factory=_empty_mapping)
@@ -1238,6 +1247,7 @@ _DRIFT = _Section(
         "numeric_methods": _names("method", NUMERIC_METHODS),
         "categorical_methods": _names("method", CATEGORICAL_METHODS),
         "quality_methods": _names("method", QUALITY_METHODS),
+        "multivariate_methods": _names("method", MULTIVARIATE_METHODS),
         "thresholds": _merged_thresholds,
         "alpha": _number(_strictly_between(0, 1)),
         "correction": _one_of(get_args(Correction)),

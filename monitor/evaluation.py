@@ -42,6 +42,7 @@ def decision_settings(model: ModelConfig) -> DecisionSettings:
         numeric_methods=tuple(drift.numeric_methods),
         categorical_methods=tuple(drift.categorical_methods),
         quality_methods=tuple(drift.quality_methods),
+        multivariate_methods=tuple(drift.multivariate_methods),
         thresholds=dict(drift.thresholds),
         alpha=drift.alpha,
         correction=drift.correction,

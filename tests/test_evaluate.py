@@ -23,6 +23,7 @@ from detectors.evaluate import DecisionSettings, SignalResult, _significant, eva
 from detectors.methods import (
     CATEGORICAL_METHODS,
     DEFAULT_THRESHOLDS,
+    MULTIVARIATE_METHODS,
     NUMERIC_METHODS,
     QUALITY_METHODS,
     Thresholds,
@@ -508,9 +509,10 @@ def test_a_million_events_without_drift_raise_no_drifted_result() -> None:
     """The issue's requirement: default settings stay silent on a stable stream.
 
     200 windows of 5k events, each from the 50k-event reference's distribution, 24 signals
-    (20 numeric features, 3 categorical, the prediction), every default method, Bonferroni
-    at alpha 0.01. A false alarm needs both a significant p-value after correction and an
-    effect size past its threshold, so the expected number is far below one.
+    (20 numeric features, 3 categorical, the prediction), every method (the joint ones too,
+    over the 20 numeric features), Bonferroni at alpha 0.01. A false alarm needs both a
+    significant p-value after correction and an effect size past its threshold, so the
+    expected number is far below one.
     """
     values = np.asarray(["DE", "FR", "US", "GB", "NL", "ES", "IT", "PL"], dtype=object)
     specs = [SignalSpec(f"num_{i}", "numeric", "feature") for i in range(20)]
@@ -533,11 +535,12 @@ def test_a_million_events_without_drift_raise_no_drifted_result() -> None:
         slots = {**slots, f"cat_{j}": signal.encode(list(values))}
     assert all((slot_of == slots["cat_0"]).all() for slot_of in slots.values())
 
+    every_method = _with(multivariate_methods=MULTIVARIATE_METHODS)
     drifted: list[tuple[int, str, str, float]] = []
     windows = 0
     for window in range(200):
         columns = _synthetic_events(rng, N_WIN, slots["cat_0"])
-        results = evaluate_window(layout, layout.accumulate(columns, {}), DEFAULTS)
+        results = evaluate_window(layout, layout.accumulate(columns, {}), every_method)
         drifted += [(window, r.signal, r.method, r.score) for r in results if r.drifted]
         windows += 1
     assert windows * N_WIN == 1_000_000

@@ -29,6 +29,8 @@ def kind_of(result: SignalResult) -> str:
         return "prediction_drift"
     if role == "performance":
         return "performance"
+    if role == "multivariate":
+        return "multivariate_drift"
     return "feature_drift"
 
 

@@ -1,0 +1,203 @@
+"""Joint drift of the numeric features, checked against numpy and scipy on the raw rows.
+
+The window keeps only sums; every statistic computed from them must equal what
+numpy's ``corrcoef``/``cov`` and scipy's ``mahalanobis``, ``chi2`` and ``norm``
+give on the rows themselves.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from scipy import stats
+from scipy.spatial.distance import mahalanobis
+
+from detectors.evaluate import DecisionSettings, SignalResult, evaluate_window
+from detectors.methods import (
+    CATEGORICAL_METHODS,
+    DEFAULT_THRESHOLDS,
+    MULTIVARIATE_METHODS,
+    NUMERIC_METHODS,
+    QUALITY_METHODS,
+)
+from detectors.multivariate import JointProfile, build_joint_profile, joint_measures, joint_sums
+from detectors.profile import ReferenceProfile, SignalSpec, build_reference_profile
+from detectors.window import WindowLayout
+
+NAMES = ("amount", "age", "score")
+REFERENCE_CORRELATION = np.array([[1.0, 0.7, 0.2], [0.7, 1.0, -0.3], [0.2, -0.3, 1.0]])
+SETTINGS = DecisionSettings(
+    NUMERIC_METHODS,
+    CATEGORICAL_METHODS,
+    QUALITY_METHODS,
+    DEFAULT_THRESHOLDS,
+    multivariate_methods=MULTIVARIATE_METHODS,
+)
+
+
+def _rows(
+    rng: np.random.Generator,
+    n: int,
+    correlation: NDArray[np.float64] = REFERENCE_CORRELATION,
+    shift: float = 0.0,
+) -> NDArray[np.float64]:
+    """Correlated normal rows in each feature's own unit (amounts in hundreds, ages ~40)."""
+    z = rng.multivariate_normal(np.full(3, shift), correlation, size=n)
+    return z * np.array([120.0, 12.0, 0.1]) + np.array([300.0, 40.0, 0.5])
+
+
+def _columns(rows: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
+    return {name: np.ascontiguousarray(rows[:, i]) for i, name in enumerate(NAMES)}
+
+
+def _joint(rows: NDArray[np.float64]) -> JointProfile:
+    profile = build_joint_profile(NAMES, _columns(rows))
+    assert profile is not None
+    return profile
+
+
+def _profile(rows: NDArray[np.float64]) -> ReferenceProfile:
+    specs = [SignalSpec(name, "numeric", "feature") for name in NAMES]
+    return build_reference_profile(
+        "fraud", specs, _columns(rows), bins=50, max_categories=50, created_at=0.0, source="test"
+    )
+
+
+def _measures(profile: JointProfile, window: NDArray[np.float64]) -> dict[str, tuple[float, ...]]:
+    rows, sums = joint_sums(profile, _columns(window), slice(None))
+    found = joint_measures(profile, rows, sums, MULTIVARIATE_METHODS)
+    return {m.method: (m.score, m.p_value, m.statistic) for m in found}
+
+
+def _joint_results(profile: ReferenceProfile, window: NDArray[np.float64]) -> list[SignalResult]:
+    layout = WindowLayout(profile)
+    results = evaluate_window(layout, layout.accumulate(_columns(window), {}), SETTINGS)
+    return [r for r in results if r.role == "multivariate"]
+
+
+def test_the_reference_correlation_is_numpys_corrcoef_of_its_rows() -> None:
+    rows = _rows(np.random.default_rng(1), 5000)
+    assert _joint(rows).correlation == pytest.approx(np.corrcoef(rows.T), abs=1e-12)
+
+
+def test_correlation_score_is_the_largest_change_of_numpys_pairwise_correlations() -> None:
+    rng = np.random.default_rng(2)
+    reference, window = _rows(rng, 20_000), _rows(rng, 3000, REFERENCE_CORRELATION * 0.5)
+    score, _, _ = _measures(_joint(reference), window)["correlation"]
+    upper = np.triu_indices(3, 1)
+    expected = np.abs(np.corrcoef(window.T)[upper] - np.corrcoef(reference.T)[upper]).max()
+    assert score == pytest.approx(expected, abs=1e-9)
+
+
+def test_correlation_p_value_is_fishers_z_test_with_bonferroni_over_the_pairs() -> None:
+    rng = np.random.default_rng(3)
+    reference = _rows(rng, 20_000)
+    window = _rows(rng, 2000, np.array([[1.0, 0.62, 0.2], [0.62, 1.0, -0.3], [0.2, -0.3, 1.0]]))
+    _, p_value, statistic = _measures(_joint(reference), window)["correlation"]
+    upper = np.triu_indices(3, 1)
+    r_window, r_reference = np.corrcoef(window.T)[upper], np.corrcoef(reference.T)[upper]
+    se = np.sqrt(1 / (len(window) - 3) + 1 / (len(reference) - 3))
+    z = np.abs(np.arctanh(r_window) - np.arctanh(r_reference)) / se
+    assert statistic == pytest.approx(z.max(), rel=1e-9)
+    assert p_value == pytest.approx(min(1.0, 3 * 2 * stats.norm.sf(z.max())), rel=1e-6)
+
+
+def test_mahalanobis_score_is_scipys_distance_in_the_reference_covariance() -> None:
+    rng = np.random.default_rng(4)
+    reference, window = _rows(rng, 20_000), _rows(rng, 3000, shift=0.15)
+    score, p_value, statistic = _measures(_joint(reference), window)["mahalanobis"]
+    inverse = np.linalg.inv(np.cov(reference.T, bias=True))
+    expected = mahalanobis(window.mean(axis=0), reference.mean(axis=0), inverse)
+    assert score == pytest.approx(expected, rel=1e-9)
+    effective = 1 / (1 / len(window) + 1 / len(reference))
+    assert statistic == pytest.approx(effective * expected**2, rel=1e-9)
+    assert p_value == pytest.approx(stats.chi2.sf(effective * expected**2, 3), rel=1e-6)
+
+
+def test_sums_of_batches_add_up_to_the_sums_of_their_union() -> None:
+    rng = np.random.default_rng(5)
+    profile, window = _joint(_rows(rng, 5000)), _columns(_rows(rng, 3000))
+    whole = joint_sums(profile, window, slice(None))
+    parts = [joint_sums(profile, window, slice(a, a + 1000)) for a in (0, 1000, 2000)]
+    assert sum(rows for rows, _ in parts) == whole[0]
+    assert sum(sums for _, sums in parts) == pytest.approx(whole[1], rel=1e-9, abs=1e-6)
+
+
+def test_rows_missing_any_joint_feature_are_left_out() -> None:
+    rng = np.random.default_rng(6)
+    profile, rows = _joint(_rows(rng, 5000)), _rows(rng, 1000)
+    holed = rows.copy()
+    holed[::10, 1] = np.nan
+    counted, sums = joint_sums(profile, _columns(holed), slice(None))
+    assert counted == 900
+    kept = rows[np.arange(1000) % 10 != 0]
+    assert sums == pytest.approx(joint_sums(profile, _columns(kept), slice(None))[1])
+
+
+def test_a_flipped_correlation_with_intact_marginals_is_critical_and_only_jointly() -> None:
+    rng = np.random.default_rng(7)
+    profile = _profile(_rows(rng, 20_000))
+    flipped = REFERENCE_CORRELATION * np.array([[1, -1, 1], [-1, 1, 1], [1, 1, 1]])
+    layout = WindowLayout(profile)
+    window = _columns(_rows(rng, 5000, flipped))
+    results = evaluate_window(layout, layout.accumulate(window, {}), SETTINGS)
+    drifted = {(r.signal, r.method): r.severity for r in results if r.drifted}
+    assert drifted == {("features", "correlation"): "critical"}
+
+
+def test_a_mean_shift_of_every_feature_below_its_own_threshold_is_seen_jointly() -> None:
+    """0.08 sd on each of three features: under wasserstein's 0.1 each, jointly 0.14."""
+    rng = np.random.default_rng(8)
+    profile = _profile(_rows(rng, 50_000, np.eye(3)))
+    layout = WindowLayout(profile)
+    window = _columns(_rows(rng, 20_000, np.eye(3), shift=0.08))
+    results = evaluate_window(layout, layout.accumulate(window, {}), SETTINGS)
+    drifted = {(r.signal, r.method) for r in results if r.drifted}
+    assert drifted == {("features", "mahalanobis")}
+
+
+@pytest.mark.parametrize("draw", ["normal", "student_t5"])
+def test_200_windows_drawn_like_the_reference_raise_no_joint_drift(draw: str) -> None:
+    rng = np.random.default_rng(9)
+
+    def rows(n: int) -> NDArray[np.float64]:
+        if draw == "normal":
+            return _rows(rng, n)
+        chi = np.sqrt(rng.chisquare(5, size=(n, 1)) / 5)
+        return _rows(rng, n) / chi
+
+    profile = _profile(rows(100_000))
+    flagged = [r for _ in range(200) for r in _joint_results(profile, rows(5000)) if r.drifted]
+    assert flagged == []
+
+
+def test_the_joint_part_of_a_profile_survives_its_json() -> None:
+    profile = _profile(_rows(np.random.default_rng(10), 5000))
+    back = ReferenceProfile.from_json(profile.to_json())
+    assert back.joint is not None
+    assert profile.joint is not None
+    assert back.joint.names == profile.joint.names
+    assert np.array_equal(back.joint.correlation, profile.joint.correlation)
+    assert json.loads(back.to_json()) == json.loads(profile.to_json())
+
+
+def test_a_profile_stored_without_a_joint_part_still_loads_and_gives_no_joint_results() -> None:
+    profile = _profile(_rows(np.random.default_rng(11), 5000))
+    state = json.loads(profile.to_json())
+    del state["joint"]
+    old = ReferenceProfile.from_json(json.dumps(state))
+    assert old.joint is None
+    assert _joint_results(old, _rows(np.random.default_rng(12), 1000)) == []
+
+
+def test_features_that_do_not_vary_are_left_out_and_one_left_gives_no_joint_profile() -> None:
+    rows = _rows(np.random.default_rng(13), 1000)
+    rows[:, 1] = 7.0
+    profile = build_joint_profile(NAMES, _columns(rows))
+    assert profile is not None
+    assert profile.names == ("amount", "score")
+    rows[:, 2] = 1.0
+    assert build_joint_profile(NAMES, _columns(rows)) is None
