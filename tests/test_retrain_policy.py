@@ -73,7 +73,25 @@ def test_trigger_payload_carries_the_evidence_and_its_idempotency_key() -> None:
     assert [s["signal"] for s in payload["signals"]] == ["age", "amount"]
     assert [w["id"] for w in payload["windows"]] == [0, 1]
     assert payload["reference"] == {"id": "ref", "events": 1}
-    assert set(payload) >= {"model", "model_version", "severity", "detected_at", "window"}
+    # The alert facts of DESIGN.md, so a receiver of alerts can take it as one.
+    assert set(payload) >= {
+        "dedup_key",
+        "status",
+        "severity",
+        "model",
+        "model_version",
+        "kind",
+        "feature",
+        "method",
+        "score",
+        "threshold",
+        "p_value",
+        "window",
+        "reference",
+        "detected_at",
+        "message",
+    }
+    assert (payload["dedup_key"], payload["status"]) == ("fraud/retrain", "firing")
 
 
 def test_a_late_performance_verdict_that_is_not_critical_leaves_the_streak_as_it_was() -> None:

@@ -220,9 +220,12 @@ def retrain_payload(
     worst = max(trigger.signals, key=lambda s: s["score"] / s["critical_threshold"])
     return {
         "idempotency_key": f"{model}/retrain/{trigger.number}",
+        "dedup_key": f"{model}/retrain",
+        "status": "firing",
         "model": model,
         "model_version": model_version,
         "reason": trigger.reason,
+        "message": f"retraining requested for {model}: {trigger.reason}",
         "signals": list(trigger.signals),
         "severity": "critical",
         "kind": worst["kind"],
@@ -230,6 +233,7 @@ def retrain_payload(
         "method": worst["method"],
         "score": worst["score"],
         "threshold": worst["threshold"],
+        "p_value": worst["p_value"],
         "window": {k: last[k] for k in ("start_ts", "end_ts", "events") if k in last},
         "windows": [
             {k: w[k] for k in ("id", "start_ts", "end_ts", "events")} for w in trigger.windows
