@@ -137,6 +137,15 @@ def test_rows_missing_any_joint_feature_are_left_out() -> None:
     assert sums == pytest.approx(joint_sums(profile, _columns(kept), slice(None))[1])
 
 
+def test_rows_with_an_infinite_value_are_left_out_rather_than_poisoning_the_sums() -> None:
+    rng = np.random.default_rng(14)
+    profile, rows = _joint(_rows(rng, 5000)), _rows(rng, 100)
+    rows[3, 0] = np.inf
+    counted, sums = joint_sums(profile, _columns(rows), slice(None))
+    assert counted == 99
+    assert np.isfinite(sums).all()
+
+
 def test_a_flipped_correlation_with_intact_marginals_is_critical_and_only_jointly() -> None:
     rng = np.random.default_rng(7)
     profile = _profile(_rows(rng, 20_000))
