@@ -550,7 +550,7 @@ class Daemon:
                 for metric, value in metrics.items():
                     self.metrics.quality.labels(name, metric).set(value)
             if verdict is not None and (verdict.severity != "insufficient" or not latest):
-                result = {**verdict.to_dict(), "window": {"id": window_id}}
+                result = {**verdict.to_dict(), "kind": "performance", "window": {"id": window_id}}
                 latest = {f"performance/{verdict.metric}": json.dumps(result)}
                 verdicts.append(verdict)
                 labels = (name, verdict.metric, result["method"])

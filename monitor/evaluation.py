@@ -27,6 +27,7 @@ from detectors.window import WindowLayout
 from monitor import bulk_json
 from monitor.alerts.plan import AlertPlan, plan_window
 from monitor.alerts.records import AlertRecords
+from monitor.alerts.rules import kind_of
 from monitor.alerts.state import WindowFacts
 from monitor.config import ModelConfig
 from monitor.errors import ServiceUnavailable
@@ -137,7 +138,12 @@ class WindowEvaluator:
                 window, reference_id = report.window_dict(), layout.profile.id
                 latest = {
                     f"{r.signal}/{r.method}": bulk_json.encode_text(
-                        {**r.to_dict(), "window": window, "reference_id": reference_id}
+                        {
+                            **r.to_dict(),
+                            "kind": kind_of(r),
+                            "window": window,
+                            "reference_id": reference_id,
+                        }
                     )
                     for r in report.results
                 }

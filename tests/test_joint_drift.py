@@ -87,5 +87,7 @@ def test_a_correlation_flip_is_the_only_drift_found_and_fires_a_multivariate_ale
         ["features/correlation"]
     ] * FLIPPED_WINDOWS
     assert flagged == 1
+    latest = model_status(config, MODEL.name)["signals"]["features/correlation"]
+    assert (latest["kind"], latest["role"]) == ("multivariate_drift", "multivariate")
     states = AlertRecords(connect(redis_server.url), Keys(config.redis.key_prefix)).read(MODEL.name)
     assert states.states[f"{MODEL.name}/multivariate_drift/features"].status == "firing"
