@@ -151,6 +151,10 @@ for _, m in ipairs(p.models) do
       redis.call('HSET', meta, 'watermark', m.watermark)
     end
   end
+  if m.marks then
+    -- Planned from the cursor this batch's expected event count fenced: a plain write.
+    redis.call('HSET', meta, 'partition_marks', m.marks)
+  end
   if m.ref_rows then
     redis.call('HINCRBY', meta, 'reference_collected', m.ref_rows)
   end

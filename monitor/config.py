@@ -206,6 +206,9 @@ class WindowConfig:
     seconds: float | None = None
     allowed_lateness_seconds: float = 0.0
     min_events: int = 100
+    # A partition whose events no batch has carried for this long (wall clock) stops
+    # holding the watermark back: longer than a rebalance or a restart takes.
+    idle_partition_seconds: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -980,7 +983,8 @@ def _reference_rules(ref: ReferenceConfig, present: frozenset[str], path: str) -
 def _window_rules(window: WindowConfig, present: frozenset[str], path: str) -> Iterator[str]:
     yield from _exactly_one(path, ("events", window.events), ("seconds", window.seconds))
     if window.events is not None:
-        for key in sorted(present & {"allowed_lateness_seconds", "min_events"}):
+        event_time_only = {"allowed_lateness_seconds", "min_events", "idle_partition_seconds"}
+        for key in sorted(present & event_time_only):
             yield f"{_join(path, key)}: only applies to event-time windows ('seconds')"
 
 
@@ -1237,6 +1241,7 @@ _WINDOW = _Section(
         "seconds": _optional(_number(_above(0))),
         "allowed_lateness_seconds": _number(_at_least(0)),
         "min_events": _integer(_at_least(1)),
+        "idle_partition_seconds": _number(_above(0)),
     },
     _window_rules,
 )

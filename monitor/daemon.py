@@ -80,6 +80,8 @@ class _Work:
     decoded: DecodedBatch
     label_messages: list[Message]
     labels: DecodedLabels
+    partitions: NDArray[np.int64]
+    """Each prediction message's partition (event-time watermarks are per partition)."""
     joins: dict[str, JoinPlan] = field(default_factory=dict)
     detections: list[Detection] = field(default_factory=list)
     late: dict[str, int] = field(default_factory=dict)
@@ -298,7 +300,10 @@ class Daemon:
         labels = self.label_decoder.decode(
             [m.value() for m in label_messages], _timestamps(label_messages)
         )
-        return _Work(predictions, decoded, label_messages, labels)
+        partitions = np.fromiter(
+            map(Message.partition, predictions), dtype=np.int64, count=len(predictions)
+        )
+        return _Work(predictions, decoded, label_messages, labels, partitions)
 
     def _checkpoint(self, batch: Batch, work: _Work) -> bool:
         """Steps 3 to 5: dead letters durable, then state, joins and offsets in one script.
@@ -320,6 +325,8 @@ class Daemon:
                     columns,
                     lambda name=name: self.store.reference_chunks(name),  # type: ignore[misc]
                     time.time(),
+                    work.partitions[columns.positions],
+                    self._assigned_predictions(),
                 )
                 for name, columns in work.decoded.models.items()
             }
@@ -353,6 +360,10 @@ class Daemon:
             work.labels.dead_letters.clear()
             return False
         raise ServiceUnavailable(f"state kept moving for {MAX_PLAN_ATTEMPTS} attempts")
+
+    def _assigned_predictions(self) -> frozenset[int]:
+        topic = self.config.kafka.predictions_topic
+        return frozenset(p for t, p in self.source.assigned if t == topic)
 
     def _plan_sequential(self, work: _Work, writes: dict[str, ModelWrite]) -> None:
         """Feed each partition's detectors their part of the batch (step 4, detectors)."""

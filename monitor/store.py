@@ -80,6 +80,7 @@ class ModelWrite:
     reference_id: str = ""
     late: int = 0
     watermark: float | None = None
+    partition_marks: Mapping[int, tuple[float, float]] | None = None
     windows: list[WindowDelta] = field(default_factory=list)
     close: list[int] = field(default_factory=list)
     reference_chunk: bytes | None = None
@@ -116,6 +117,9 @@ class ModelCursor:
     watermark: float | None
     reference_collected: int
     open_windows: frozenset[int]
+    partition_marks: Mapping[int, tuple[float, float]] = field(default_factory=dict)
+    """Per partition of the predictions topic: the largest event time seen, and the wall
+    clock of the batch that saw it (event-time windows only; see monitor.windowing)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +195,10 @@ class StateStore:
     def cursor(self, model: str) -> ModelCursor:
         with redis_errors():
             pipe = self.client.pipeline(transaction=True)
-            pipe.hmget(self.keys.meta(model), ["events", "watermark", "reference_collected"])
+            pipe.hmget(
+                self.keys.meta(model),
+                ["events", "watermark", "reference_collected", "partition_marks"],
+            )
             pipe.zrange(self.keys.open_windows(model), 0, -1)
             meta, open_ids = pipe.execute()
         return ModelCursor(
@@ -199,6 +206,7 @@ class StateStore:
             watermark=None if meta[1] is None else float(meta[1]),
             reference_collected=int(meta[2] or 0),
             open_windows=frozenset(int(_bytes(i)) for i in open_ids),
+            partition_marks=_partition_marks(meta[3]),
         )
 
     def reference(self, model: str) -> ReferenceProfile | None:
@@ -270,6 +278,10 @@ class StateStore:
             }
             if write.watermark is not None:
                 entry["watermark"] = repr(write.watermark)
+            if write.partition_marks is not None:
+                entry["marks"] = json.dumps(
+                    {str(p): [repr(ts), repr(at)] for p, (ts, at) in write.partition_marks.items()}
+                )
             if write.reference_chunk is not None or write.reference is not None:
                 entry["refbuf"] = key(self.keys.reference_buffer(name))
             if write.reference_rows:
@@ -545,6 +557,15 @@ class StateStore:
         with redis_errors():
             history = self.client.lrange(self.keys.history(model), 0, -1)
         return [json.loads(entry)["window"] for entry in history]
+
+
+def _partition_marks(raw: Any) -> dict[int, tuple[float, float]]:
+    if raw is None:
+        return {}
+    try:
+        return {int(p): (float(ts), float(at)) for p, (ts, at) in json.loads(raw).items()}
+    except (ValueError, TypeError, AttributeError) as error:
+        raise StateError(f"a model's partition watermarks are unreadable: {raw!r}") from error
 
 
 def _bytes(value: Any) -> bytes:

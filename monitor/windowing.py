@@ -4,10 +4,20 @@ Count windows number the model's events in the order they are counted (the
 ``events`` counter in Redis, minus events that went into a stream-built
 reference): window ``w`` holds events ``w*N .. w*N+N-1`` and closes when its
 last event is counted. Event-time windows hold events with
-``w*S <= ts < (w+1)*S`` and close when the model's watermark (largest event
-time seen, minus ``allowed_lateness_seconds``) passes their end; an event for
-a window that has already closed is counted as late, not lost: it stays in
-the model's event total and the ``late`` counter.
+``w*S <= ts < (w+1)*S`` and close when the model's watermark, minus
+``allowed_lateness_seconds``, passes their end; an event for a window that has
+already closed is counted as late, not lost: it stays in the model's event
+total and the ``late`` counter.
+
+The watermark is the *smallest* of the partitions' largest event times, as in
+Kafka Streams or Flink: a partition consumed behind the others (a backlog, a
+rebalance, an instance restarting) holds windows open until it catches up,
+instead of finding them closed. A partition assigned but not yet seen holds
+windows open too (its first events may be older than the others'). A partition
+no batch has carried for ``idle_partition_seconds`` (wall clock; for one never
+seen, since it was first assigned) stops holding the watermark back, so a quiet
+partition cannot stop every window from closing. The watermark never moves
+back.
 
 The plan is computed from a :class:`ModelCursor` read from Redis; the apply
 script refuses it if the model moved meanwhile, and the caller re-plans.
@@ -19,7 +29,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -57,8 +67,14 @@ def plan_model_write(
     columns: ModelColumns,
     stored_chunks: Callable[[], list[bytes]],
     now: float,
+    partitions: NDArray[np.int64] | None = None,
+    assigned: frozenset[int] = frozenset(),
 ) -> Plan:
-    """Work out what a batch changes for one model, without touching Redis."""
+    """Work out what a batch changes for one model, without touching Redis.
+
+    ``partitions``: each row's partition of the predictions topic (None: all one);
+    ``assigned``: the partitions of that topic this instance owns.
+    """
     write = ModelWrite(model=model.name, expected_events=cursor.events, events=columns.rows)
     collected = cursor.reference_collected
     start = 0
@@ -80,6 +96,7 @@ def plan_model_write(
         write.reference_id = layout.profile.id
     open_windows = set(cursor.open_windows)
     watermark = cursor.watermark
+    marks = cursor.partition_marks
     row_windows = np.full(columns.rows, -1, dtype=np.int64)
     if layout is not None and start < columns.rows:
         if model.window.events is not None:
@@ -89,7 +106,23 @@ def plan_model_write(
                 position + np.arange(columns.rows - start)
             ) // model.window.events
         else:
-            watermark = _time_windows(model, cursor, layout, columns, start, write, row_windows)
+            rows_partitions = (
+                np.zeros(columns.rows - start, np.int64)
+                if partitions is None
+                else partitions[start:]
+            )
+            watermark = _time_windows(
+                model,
+                cursor,
+                layout,
+                columns,
+                start,
+                write,
+                row_windows,
+                _Partitions(rows_partitions, assigned),
+                now,
+            )
+            marks = write.partition_marks or marks
         open_windows.update(d.window_id for d in write.windows)
         open_windows.difference_update(write.close)
     return Plan(
@@ -99,6 +132,7 @@ def plan_model_write(
             watermark=watermark,
             reference_collected=collected,
             open_windows=frozenset(open_windows),
+            partition_marks=marks,
         ),
         layout=layout,
         row_windows=row_windows,
@@ -160,8 +194,10 @@ def _time_windows(
     start: int,
     write: ModelWrite,
     row_windows: NDArray[np.int64],
+    partitions: _Partitions,
+    now: float,
 ) -> float | None:
-    """Group by event-time window; returns the new watermark (largest event time seen)."""
+    """Group by event-time window; returns the new watermark (see the module's doc)."""
     seconds = model.window.seconds
     assert seconds is not None
     lateness = model.window.allowed_lateness_seconds
@@ -192,15 +228,54 @@ def _time_windows(
                 ),
             )
         )
-    seen = ts[placeable]
-    watermark = cursor.watermark
-    if seen.size:
-        batch_max = float(seen.max())
-        watermark = batch_max if watermark is None else max(watermark, batch_max)
+    watermark = _watermark(
+        model,
+        cursor,
+        write,
+        ts[placeable],
+        _Partitions(partitions.rows[placeable], partitions.assigned),
+        now,
+    )
     if watermark is not None:
         candidates = set(cursor.open_windows) | {d.window_id for d in write.windows}
         write.watermark = watermark
         write.close = sorted(w for w in candidates if (w + 1) * seconds <= watermark - lateness)
+    return watermark
+
+
+class _Partitions(NamedTuple):
+    rows: NDArray[np.int64]
+    """Each row's partition."""
+    assigned: frozenset[int]
+
+
+def _watermark(
+    model: ModelConfig,
+    cursor: ModelCursor,
+    write: ModelWrite,
+    seen: NDArray[np.float64],
+    partitions: _Partitions,
+    now: float,
+) -> float | None:
+    """The smallest largest-event-time of the partitions not idle, never below the last.
+
+    An assigned partition not seen yet is marked ``-inf`` from now: until it is seen or
+    idle, it holds the watermark where it is.
+    """
+    marks = dict(cursor.partition_marks)
+    for partition in partitions.assigned - marks.keys():
+        marks[partition] = (-math.inf, now)
+    for partition in np.unique(partitions.rows).tolist():
+        latest = float(seen[partitions.rows == partition].max())
+        previous = marks.get(partition)
+        marks[partition] = (latest if previous is None else max(previous[0], latest), now)
+    if marks != cursor.partition_marks:
+        write.partition_marks = marks
+    idle = model.window.idle_partition_seconds
+    active = [latest for latest, seen_at in marks.values() if now - seen_at <= idle]
+    watermark = cursor.watermark
+    if active and math.isfinite(lowest := min(active)):
+        watermark = lowest if watermark is None else max(watermark, lowest)
     return watermark
 
 

@@ -88,3 +88,47 @@ def test_reference_from_the_stream_is_built_from_the_first_events_then_windows_f
         w["window"]["id"]: {name.split("/")[0] for name in w["drifted"]} for w in status["windows"]
     }
     assert drifted == {0: set(), 1: set(), 2: {"num_1"}, 3: {"num_1"}}
+
+
+def test_a_partition_consumed_behind_the_other_finds_its_windows_still_open(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """Partition 0 runs 60 s of event time ahead before partition 1's events arrive: with a
+    watermark over both, none of partition 1's events is late and every window is whole."""
+    topic, config = new_pipeline(
+        kafka_broker,
+        redis_server.url,
+        unique_name,
+        MODEL,
+        partitions=2,
+        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=5000),
+        window={"seconds": 10, "min_events": 100},
+    )
+
+    def produce(partition: int, start: int, count: int) -> None:
+        events = generate(MODEL, start, count, seed=partition)
+        produce_json(
+            kafka_broker.bootstrap_servers, topic, events, partition_key=None, partition=partition
+        )
+
+    def counted(events: int) -> Callable[[], bool]:
+        return lambda: model_status(config, "fraud")["events"] == events
+
+    produce(0, 0, 2000)  # event times [0, 20) s on both partitions
+    produce(1, 0, 2000)
+    with running_daemon(config):
+        wait_until(counted(4000), 60, "the first 20 s of both partitions")
+        produce(0, 2000, 6000)  # partition 0 alone runs on to 80 s
+        wait_until(counted(10_000), 60, "partition 0 to 80 s")
+        produce(1, 2000, 6000)  # then partition 1 catches up
+        wait_until(counted(16_000), 60, "partition 1 to 80 s")
+        produce(0, 8000, 2000)  # both on to 100 s: windows up to 90 s close
+        produce(1, 8000, 2000)
+        wait_until(lambda: model_status(config, "fraud")["windows_closed"] == 9, 60, "nine windows")
+    status = model_status(config, "fraud")
+    assert status["late_events"] == 0
+    windows = sorted(status["windows"], key=lambda w: w["window"]["id"])
+    assert [w["window"]["events"] for w in windows] == [2000] * 9

@@ -238,6 +238,68 @@ def test_open_window_with_no_new_events_closes_when_the_watermark_passes() -> No
     assert plan.cursor.open_windows == frozenset({4})
 
 
+def _partitioned(
+    cursor: ModelCursor,
+    batch: dict[int, list[float]],
+    now: float = 0.0,
+    assigned: frozenset[int] = frozenset(),
+) -> Plan:
+    """A batch of events from several partitions (partition -> event times)."""
+    ts = [t for times in batch.values() for t in times]
+    partitions = np.array([p for p, times in batch.items() for _ in times], dtype=np.int64)
+    return plan_model_write(
+        TIMED,
+        cursor,
+        TIMED_LAYOUT,
+        _columns(ts),
+        _no_chunks,
+        now=now,
+        partitions=partitions,
+        assigned=assigned,
+    )
+
+
+def test_a_partition_behind_the_others_holds_the_windows_open_until_it_catches_up() -> None:
+    ahead = _partitioned(START, {0: [1.0, 39.0], 1: [2.0, 8.0]})
+    assert (ahead.cursor.watermark, ahead.write.close) == (8.0, [])
+
+    caught_up = _partitioned(ahead.cursor, {1: [12.0, 18.0, 39.5]})
+
+    assert caught_up.write.late == 0
+    assert caught_up.cursor.watermark == 39.0
+    assert caught_up.write.close == [0, 1]  # end at 10 and 20 <= 39 - 5; window 3 ends at 40
+
+
+def test_an_idle_partition_stops_holding_the_watermark_back_after_its_idle_time() -> None:
+    first = _partitioned(START, {0: [1.0], 1: [2.0]}, now=0.0)
+    within = _partitioned(first.cursor, {0: [50.0]}, now=300.0)
+    assert within.cursor.watermark == 2.0  # partition 1 was seen 300 s ago: still counts
+
+    after = _partitioned(within.cursor, {0: [60.0]}, now=301.0)
+
+    assert after.cursor.watermark == 60.0
+    assert after.write.close == [0]  # window 5 ends at 60 > 60 - 5
+
+
+def test_an_assigned_partition_not_seen_yet_holds_every_window_open() -> None:
+    plan = _partitioned(START, {0: [1.0, 59.0]}, assigned=frozenset({0, 1}))
+    assert (plan.cursor.watermark, plan.write.close) == (None, [])
+
+
+def test_an_assigned_partition_never_seen_stops_holding_them_after_its_idle_time() -> None:
+    first = _partitioned(START, {0: [1.0]}, now=0.0, assigned=frozenset({0, 1}))
+    later = _partitioned(first.cursor, {0: [59.0]}, now=301.0, assigned=frozenset({0, 1}))
+    assert later.cursor.watermark == 59.0
+    assert later.write.close == [0]
+
+
+def test_partition_watermarks_never_pull_the_model_watermark_back() -> None:
+    cursor = ModelCursor(events=0, watermark=50.0, reference_collected=0, open_windows=frozenset())
+    plan = _partitioned(cursor, {0: [49.0], 3: [20.0]})
+    assert plan.cursor.watermark == 50.0
+    assert plan.cursor.partition_marks == {0: (49.0, 0.0), 3: (20.0, 0.0)}
+
+
 def test_absurd_event_time_does_not_crash_the_plan() -> None:
     plan = _plan(TIMED, START, TIMED_LAYOUT, [1.0, 1e20])
     assert sum(_windows(plan).values()) + plan.write.late == 2
