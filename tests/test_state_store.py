@@ -8,6 +8,7 @@ of instances) wrote must read back as the counts of all their events together.
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
@@ -166,6 +167,23 @@ def _join(
 def _waiting(ids: list[str]) -> JoinPlan:
     stored = {event_id: json.dumps([0, 0.5, 1.0]) for event_id in ids}
     return JoinPlan(expected_version=0, store_predictions=stored, predictions_keyed=len(ids))
+
+
+def test_partition_watermarks_written_with_a_batch_come_back_in_the_cursor(
+    store: StateStore,
+) -> None:
+    marks = {0: (1_764_182_460.5, 1_800_000_000.25), 3: (-math.inf, 1_800_000_001.0)}
+    write = ModelWrite(model=MODEL, expected_events=0, events=1, partition_marks=marks)
+    assert store.apply(BatchWrite({("t", 0): (0, 1)}, [write]), {}).status == "ok"
+    assert store.cursor(MODEL).partition_marks == marks
+
+
+def test_unreadable_partition_watermarks_are_a_state_error(
+    store: StateStore, redis_client: redis.Redis
+) -> None:
+    redis_client.hset(Keys("store-test").meta(MODEL), "partition_marks", "{not json")
+    with pytest.raises(StateError, match="partition watermarks are unreadable"):
+        store.cursor(MODEL)
 
 
 def test_thousands_of_waiting_predictions_are_stored_and_deleted_whole(
