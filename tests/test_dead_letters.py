@@ -6,9 +6,11 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from monitor.config import Config
 from monitor.embedded import KafkaBroker, RedisServer
 from monitor.source import (
     DEAD_LETTER_KEPT_BYTES,
@@ -38,6 +40,25 @@ def _event(**overrides: object) -> dict[str, object]:
     return event
 
 
+def _pipeline(
+    broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    **options: Any,
+) -> tuple[str, Config]:
+    """A topic and config of the test's own: windows of 100 events, a 2,000-event reference."""
+    return new_pipeline(
+        broker,
+        redis_server.url,
+        unique_name,
+        MODEL,
+        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=2000),
+        window={"events": 100},
+        **options,
+    )
+
+
 BAD_MESSAGES: list[tuple[str, bytes]] = [
     ("invalid_json", b'{"model": "fraud", "features": '),
     ("not_an_object", b"[1, 2, 3]"),
@@ -56,13 +77,11 @@ def test_each_bad_message_is_dead_lettered_with_its_reason_and_good_ones_are_cou
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    topic, config = new_pipeline(
+    topic, config = _pipeline(
         kafka_broker,
-        redis_server.url,
+        redis_server,
         unique_name,
-        MODEL,
-        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=2000),
-        window={"events": 100},
+        tmp_path,
         kafka_extra={"max_message_bytes": MAX_BYTES},
     )
     good = generate(MODEL, 0, 10 * (len(BAD_MESSAGES) + 2), seed=3)
@@ -95,14 +114,7 @@ def test_the_first_bad_message_of_each_reason_is_logged_with_its_source(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    topic, config = new_pipeline(
-        kafka_broker,
-        redis_server.url,
-        unique_name,
-        MODEL,
-        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=2000),
-        window={"events": 100},
-    )
+    topic, config = _pipeline(kafka_broker, redis_server, unique_name, tmp_path)
     invalid, no_model = BAD_MESSAGES[0][1], BAD_MESSAGES[2][1]
     stream = [*generate(MODEL, 0, 10, seed=3), invalid, invalid, no_model, invalid, no_model]
     produce_json(kafka_broker.bootstrap_servers, topic, stream, partition_key=None)
@@ -132,14 +144,7 @@ def test_a_message_too_large_for_the_dead_letter_topic_is_dead_lettered_truncate
     tmp_path: Path,
 ) -> None:
     """librdkafka refuses to produce more than 1,000,000 bytes by default; the letter still goes."""
-    topic, config = new_pipeline(
-        kafka_broker,
-        redis_server.url,
-        unique_name,
-        MODEL,
-        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=2000),
-        window={"events": 100},
-    )
+    topic, config = _pipeline(kafka_broker, redis_server, unique_name, tmp_path)
     huge = json.dumps(_event(padding="x" * 1_200_000)).encode()
     good = generate(MODEL, 0, 20, seed=3)
     produce_json(
@@ -165,14 +170,7 @@ def test_wrong_typed_feature_is_counted_as_a_mismatch_not_dead_lettered(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    topic, config = new_pipeline(
-        kafka_broker,
-        redis_server.url,
-        unique_name,
-        MODEL,
-        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=2000),
-        window={"events": 100},
-    )
+    topic, config = _pipeline(kafka_broker, redis_server, unique_name, tmp_path)
     events = [json.loads(raw) for raw in generate(MODEL, 0, 100, seed=3)]
     for event in events[:30]:
         event["features"]["num_1"] = "n/a"
