@@ -26,10 +26,11 @@ from monitor.decode import DEAD_LETTER_REASONS, DecodedBatch, EventDecoder
 MESSAGE_TIME_BASE = 1_000.0
 
 
-def _config(**kafka: Any) -> Config:
+def _config(payload: dict[str, Any] | None = None, **kafka: Any) -> Config:
     return parse_config(
         {
             "kafka": kafka,
+            "payload": payload or {},
             "models": {
                 "fraud": {
                     "reference": {"path": "data/fraud.jsonl"},
@@ -548,6 +549,42 @@ def test_each_message_becomes_its_own_event_or_its_own_dead_letter(
     decoded = [str(event_id) for c in batch.models.values() for event_id in c.event_ids]
     assert sorted(decoded) == sorted(f"m{i}" for i in range(len(values)) if i not in dead)
     assert set(times.asked) <= set(range(len(values))) - dead
+
+
+WIRE_NAMES = {
+    "model": "model_name",
+    "features": "inputs",
+    "prediction": "score",
+    "ts": "timestamp",
+    "event_id": "request_id",
+    "model_version": "version",
+    "label": "outcome",
+}
+RENAMED_DECODER = EventDecoder(_config(payload={"prediction_fields": WIRE_NAMES}))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=st.lists(EVENTS, max_size=12))
+def test_renamed_fields_decode_exactly_as_the_contracts_names_do(
+    events: list[dict[str, Any]],
+) -> None:
+    contract = [msgspec.json.encode(e) for e in events]
+    renamed = [msgspec.json.encode({WIRE_NAMES[k]: v for k, v in e.items()}) for e in events]
+    expected, got = _decode(contract), _decode(renamed, RENAMED_DECODER)
+    assert _reasons(got) == _reasons(expected)
+    assert got.models.keys() == expected.models.keys()
+    for name, columns in expected.models.items():
+        other = got.models[name]
+        assert (other.rows, other.event_ids, other.predictions) == (
+            columns.rows,
+            columns.event_ids,
+            columns.predictions,
+        )
+        np.testing.assert_array_equal(other.ts, columns.ts)
+        assert other.numeric.keys() == columns.numeric.keys()
+        for signal, values in columns.numeric.items():
+            np.testing.assert_array_equal(other.numeric[signal], values)
+        assert other.categorical == columns.categorical
 
 
 def test_event_time_in_milliseconds_is_dead_lettered_as_an_invalid_timestamp() -> None:
