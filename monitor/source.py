@@ -212,15 +212,21 @@ class KafkaSource:
                 )
 
     def lag(self, next_offsets: Mapping[TopicPartitionKey, int]) -> dict[TopicPartitionKey, int]:
-        """Per assigned partition: messages behind the high watermark seen with the last fetch."""
+        """Per assigned partition: messages behind the high watermark seen with the last fetch.
+
+        An empty partition (low == high) is 0 behind even before any batch came from it:
+        its lag must read 0, not be missing, or a dashboard cannot tell it from one stuck.
+        """
         consumer = self._require()
         lags = {}
         for key in sorted(self._assigned):
             try:
-                _, high = consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
+                low, high = consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
             except KafkaException:
                 continue
             position = next_offsets.get(key)
+            if position is None and 0 <= low == high:
+                position = high
             if high >= 0 and position is not None:
                 lags[key] = max(high - position, 0)
         return lags

@@ -51,7 +51,10 @@ def test_scrape_shows_scores_thresholds_drift_counts_and_lag_per_partition(
         window={"events": 1000},
     )
     events = generate(MODEL, 0, 2000, seed=2, shift=Shift(0, {"num_2": 1.5}))
-    produce_json(kafka_broker.bootstrap_servers, topic, [*events, b"{oops"], partition_key=None)
+    for partition, part in enumerate((events[:1000], [*events[1000:], b"{oops"])):
+        produce_json(
+            kafka_broker.bootstrap_servers, topic, part, partition_key=None, partition=partition
+        )
     with running_daemon(config) as daemon:
         wait_until(lambda: model_status(config, "fraud")["windows_closed"] == 2, 60, "2 windows")
         assert daemon.http is not None
@@ -77,3 +80,28 @@ def test_scrape_shows_scores_thresholds_drift_counts_and_lag_per_partition(
     assert value("drift_monitor_windows_closed_total", model="fraud") == 2
     assert value("drift_monitor_batch_seconds_count") >= 1
     assert {value("drift_monitor_consumer_lag", topic=topic, partition=p) for p in "01"} == {0}
+
+
+def test_an_assigned_partition_that_holds_no_messages_reads_zero_lag(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    topic, config = new_pipeline(
+        kafka_broker,
+        redis_server.url,
+        unique_name,
+        MODEL,
+        partitions=2,
+        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=5000),
+        window={"events": 1000},
+    )
+    events = generate(MODEL, 0, 1000, seed=2)
+    produce_json(kafka_broker.bootstrap_servers, topic, events, partition_key=None, partition=0)
+    with running_daemon(config) as daemon:
+        wait_until(lambda: model_status(config, "fraud")["events"] == 1000, 60, "the events")
+        assert daemon.http is not None
+        port = daemon.http.port
+        empty = ("drift_monitor_consumer_lag", (("partition", "1"), ("topic", topic)))
+        wait_until(lambda: _scrape(port).get(empty) == 0, 30, "partition 1's lag to read 0")
