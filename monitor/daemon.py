@@ -62,7 +62,7 @@ from monitor.metrics import Metrics
 from monitor.reference import load_or_build_references
 from monitor.reload import merge_reload
 from monitor.sequential import Detection, plan_sequential
-from monitor.source import Batch, DeadLetterProducer, KafkaSource
+from monitor.source import Batch, DeadLetterProducer, KafkaSource, message_source
 from monitor.store import BatchWrite, ModelCursor, ModelWrite, StateStore
 from monitor.windowing import Plan, plan_model_write
 
@@ -430,8 +430,7 @@ class Daemon:
         ):
             for dead in dead_letters:
                 self.metrics.bad_events.labels(dead.reason).inc()
-                message = messages[dead.index]
-                source = f"{message.topic()}/{message.partition()}/{message.offset()}"
+                source = message_source(messages[dead.index])
                 self._bad_event_log.record(dead.reason, dead.detail, source)
         for name, late in work.late.items():
             self.metrics.late_events.labels(name).inc(late)

@@ -263,6 +263,11 @@ class KafkaSource:
             self._consumer = None
 
 
+def message_source(message: Message) -> str:
+    """Where a message lies, ``topic/partition/offset``: in dead letters' headers and logs."""
+    return f"{message.topic()}/{message.partition()}/{message.offset()}"
+
+
 def _too_large(error: KafkaError, letter: _Letter) -> bool:
     """Whether truncating the letter is the answer (it was not truncated already)."""
     return error.code() == KafkaError.MSG_SIZE_TOO_LARGE and not any(
@@ -320,10 +325,7 @@ class DeadLetterProducer:
         headers: _Headers = [
             (REASON_HEADER, reason.encode()),
             (DETAIL_HEADER, detail[:1000].encode()),
-            (
-                "x-drift-monitor-source",
-                f"{message.topic()}/{message.partition()}/{message.offset()}".encode(),
-            ),
+            ("x-drift-monitor-source", message_source(message).encode()),
         ]
         original = message.headers()
         if isinstance(original, dict):
