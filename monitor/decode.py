@@ -31,7 +31,7 @@ from msgspec.structs import astuple
 from numpy.typing import NDArray
 
 from detectors.profile import category_key
-from monitor.config import PREDICTION_FIELDS, Config, ModelConfig, PayloadConfig
+from monitor.config import PREDICTION_FIELDS, Config, ModelConfig
 
 DeadLetterReason = Literal[
     "empty",
@@ -135,7 +135,8 @@ def _feature_attribute(position: int) -> str:
     return f"f{position}"
 
 
-def _build_codec(model: ModelConfig, payload: PayloadConfig) -> _ModelCodec:
+def _build_codec(model: ModelConfig, wire: Mapping[str, str]) -> _ModelCodec:
+    """``wire``: each event field's name in the messages (``payload.prediction_fields``)."""
     names = list(model.features)
     attribute = {name: _feature_attribute(i) for i, name in enumerate(names)}
     feature_fields: list[tuple[str, Any, Any]] = [
@@ -161,7 +162,6 @@ def _build_codec(model: ModelConfig, payload: PayloadConfig) -> _ModelCodec:
         # A reference event may carry its ground truth; live events ignore it.
         ("label", str | int | float | bool | None, None),
     ]
-    wire = {name: payload.prediction_field(name) for name in PREDICTION_FIELDS}
     strict = msgspec.defstruct(
         "PredictionEvent",
         event_fields,
@@ -196,11 +196,10 @@ class EventDecoder:
 
     def __init__(self, config: Config) -> None:
         self._max_bytes = config.kafka.max_message_bytes
-        self._model_field = config.payload.prediction_field("model")
-        self._ts_path = f"`$.{config.payload.prediction_field('ts')}`"
-        self._codecs = {
-            name: _build_codec(model, config.payload) for name, model in config.models.items()
-        }
+        wire = {name: config.payload.prediction_field(name) for name in PREDICTION_FIELDS}
+        self._model_field = wire["model"]
+        self._ts_path = f"`$.{wire['ts']}`"
+        self._codecs = {name: _build_codec(model, wire) for name, model in config.models.items()}
         self._by_type = {codec.strict: codec for codec in self._codecs.values()}
         union: Any = (
             next(iter(self._by_type)) if len(self._by_type) == 1 else _union(tuple(self._by_type))

@@ -28,15 +28,11 @@ _LABEL_EVENT_FIELDS: list[Any] = [
 ]
 
 
-def _label_event_type(payload: PayloadConfig) -> type[msgspec.Struct]:
+def _label_event_type(wire: Mapping[str, str]) -> type[msgspec.Struct]:
     """``{"event_id": "7f3a", "model": "fraud", "label": 1, "ts": ...}``, its fields read
-    under the names ``payload.label_fields`` gives them."""
+    under their ``wire`` names (``payload.label_fields``)."""
     return msgspec.defstruct(
-        "LabelEvent",
-        _LABEL_EVENT_FIELDS,
-        rename={name: payload.label_field(name) for name in LABEL_FIELDS},
-        frozen=True,
-        gc=False,
+        "LabelEvent", _LABEL_EVENT_FIELDS, rename=dict(wire), frozen=True, gc=False
     )
 
 
@@ -66,14 +62,11 @@ class DecodedLabels:
 class LabelDecoder:
     """Decodes label messages for the configured models."""
 
-    def __init__(
-        self, models: Sequence[str], max_bytes: int, payload: PayloadConfig | None = None
-    ) -> None:
-        payload = payload or PayloadConfig()
+    def __init__(self, models: Sequence[str], max_bytes: int, payload: PayloadConfig) -> None:
         self._models = frozenset(models)
         self._max_bytes = max_bytes
-        self._decoder = msgspec.json.Decoder(_label_event_type(payload))
         self._wire = {name: payload.label_field(name) for name in LABEL_FIELDS}
+        self._decoder = msgspec.json.Decoder(_label_event_type(self._wire))
 
     def decode(
         self,
