@@ -93,10 +93,12 @@ class JointProfile:
 
 
 def build_joint_profile(
-    names: Sequence[str], columns: Mapping[str, NDArray[np.float64]]
+    names: Sequence[str], columns: Mapping[str, NDArray[Any]]
 ) -> JointProfile | None:
     """The joint profile of the named numeric columns (NaN = missing), or None if it would
     say nothing: fewer than two features that vary, or too few complete rows."""
+    if len(names) < 2:
+        return None
     matrix = np.column_stack([np.asarray(columns[n], np.float64) for n in names])
     complete = matrix[np.isfinite(matrix).all(axis=1)]
     std = complete.std(axis=0) if complete.shape[0] else np.zeros(len(names))

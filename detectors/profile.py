@@ -403,13 +403,8 @@ def build_reference_profile(
                     spec.name, spec.role, list(column), max_categories=max_categories
                 )
             )
-    joint_names = [s.name for s in specs if s.kind == "numeric" and s.role == "feature"]
-    joint = (
-        build_joint_profile(
-            joint_names, {n: np.asarray(columns[n], np.float64) for n in joint_names}
-        )
-        if len(joint_names) >= 2
-        else None
+    joint = build_joint_profile(
+        [s.name for s in specs if s.kind == "numeric" and s.role == "feature"], columns
     )
     digest = hashlib.sha256()
     for signal in signals:
