@@ -14,10 +14,12 @@ closed; the audit stream (``drift-monitor alerts``) still holds what happened.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from monitor.alerts.outbox import DeadLetter, Outbox
 from monitor.alerts.records import AlertRecords
+from monitor.alerts.state import AlertState
 from monitor.config import Config
 
 
@@ -39,10 +41,18 @@ def redrive(
 ) -> RedriveReport:
     """Requeue the dead letters (of ``sink`` only, if given) that may still be sent."""
     report = RedriveReport()
+    states: dict[str, Mapping[str, AlertState]] = {}
+
+    def states_of(model: str) -> Mapping[str, AlertState]:
+        """A model's alert states, read once however many of its letters are dead."""
+        if model not in states:
+            states[model] = records.read(model).states
+        return states[model]
+
     for letter in outbox.dead_letter_entries():
         if sink is not None and letter.message.sink != sink:
             continue
-        why = _held_back(config, records, letter)
+        why = _held_back(config, states_of, letter)
         if why is not None:
             report.left.append((letter, why))
         elif dry_run or outbox.requeue(letter):
@@ -50,7 +60,9 @@ def redrive(
     return report
 
 
-def _held_back(config: Config, records: AlertRecords, letter: DeadLetter) -> str | None:
+def _held_back(
+    config: Config, states_of: Callable[[str], Mapping[str, AlertState]], letter: DeadLetter
+) -> str | None:
     message = letter.message
     if message.sink not in config.sinks:
         return f"sink {message.sink!r} is no longer in the config"
@@ -59,7 +71,7 @@ def _held_back(config: Config, records: AlertRecords, letter: DeadLetter) -> str
         return None
     model, dedup_key = str(facts.get("model", "")), str(facts.get("dedup_key", ""))
     episode = _episode(message.key, dedup_key)
-    state = records.read(model).states.get(dedup_key) if model in config.models else None
+    state = states_of(model).get(dedup_key) if model in config.models else None
     if state is None or episode is None or state.status != "firing" or state.episode != episode:
         return "its alert episode is over; sending it now would re-open a closed incident"
     return None
