@@ -316,6 +316,7 @@ class Daemon:
         for dead in work.labels.dead_letters:
             self.dead_letters.send(work.label_messages[dead.index], dead.reason, dead.detail)
         self.dead_letters.flush()
+        assigned = self._assigned_predictions()
         for _ in range(MAX_PLAN_ATTEMPTS):
             plans = {
                 name: plan_model_write(
@@ -326,7 +327,7 @@ class Daemon:
                     lambda name=name: self.store.reference_chunks(name),  # type: ignore[misc]
                     time.time(),
                     work.partitions[columns.positions],
-                    self._assigned_predictions(),
+                    assigned,
                 )
                 for name, columns in work.decoded.models.items()
             }
