@@ -1,14 +1,13 @@
 -- Shared by finalize_window.lua and apply_alert_plan.lua (prepended when they are loaded):
--- write an alert plan's new states, audit entries and outbox messages.
+-- write an alert plan's new states, audit entries and outbox messages. It uses in_steps
+-- from steps.lua, prepended before it.
 --
 -- plan: {version, set: [field, value, ...], audit: [[f, v, ...], ...], audit_size,
 -- outbox: [[f, v, ...], ...]}; each outbox message starts with field 'sink', so
 -- message[2] is the sink whose depth it adds to.
 local function write_alert_plan(states, audit, outbox, depth, plan)
   redis.call('HSET', states, '_version', plan.version)
-  if #plan.set > 0 then
-    redis.call('HSET', states, unpack(plan.set))
-  end
+  in_steps('HSET', states, plan.set)
   for _, entry in ipairs(plan.audit) do
     redis.call('XADD', audit, 'MAXLEN', '~', plan.audit_size, '*', unpack(entry))
   end

@@ -6,7 +6,8 @@
 --
 -- Returns 1 when applied, 0 when this window's quality was already alerted on,
 -- -2 when the alert state moved since the plan was computed (plan again).
--- write_alert_plan comes from alert_plan.lua, prepended when the script is loaded.
+-- write_alert_plan and in_steps come from alert_plan.lua and steps.lua, prepended when
+-- the script is loaded.
 if redis.call('SISMEMBER', KEYS[5], ARGV[1]) == 1 then
   return 0
 end

@@ -33,16 +33,7 @@ for _, m in ipairs(p.models) do
   end
 end
 
--- One call per step of a list instead of one per item: a batch stores and deletes
--- thousands of waiting predictions and labels, and each redis.call costs more than
--- the work it does. `args` is flat (for pairs, field then value); STEP is even, so a
--- pair never straddles two calls, and well under what unpack() can pass at once.
-local STEP = 2000
-local function in_steps(command, key, args)
-  for first = 1, #args, STEP do
-    redis.call(command, key, unpack(args, first, math.min(first + STEP - 1, #args)))
-  end
-end
+-- in_steps comes from steps.lua, prepended when the script is loaded.
 
 local function keys_of(pairs_list)
   local ids = {}
@@ -196,7 +187,7 @@ for _, m in ipairs(p.models) do
   end
   if m.sequential then
     local s = m.sequential
-    redis.call('HSET', KEYS[s.states], unpack(s.set))
+    in_steps('HSET', KEYS[s.states], s.set)
     for _, found in ipairs(s.found) do
       redis.call('LPUSH', KEYS[s.detections], found)
     end

@@ -17,7 +17,8 @@
 -- -1 when an older window of the model still waits (windows are recorded in order, as the
 -- alert state machine counts consecutive windows); -2 when the alert state moved since the
 -- plan was computed (plan again from the stored state).
--- write_alert_plan comes from alert_plan.lua, prepended when the script is loaded.
+-- write_alert_plan and in_steps come from alert_plan.lua and steps.lua, prepended when
+-- the script is loaded.
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   return 0
 end
@@ -35,7 +36,7 @@ end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2])
 if #ARGV > 5 then
-  redis.call('HSET', KEYS[3], unpack(ARGV, 6))
+  in_steps('HSET', KEYS[3], ARGV, 6)
 end
 redis.call('LPUSH', KEYS[4], ARGV[3])
 redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[4]) - 1)

@@ -160,8 +160,10 @@ _FINALIZE_OUTCOMES: dict[int, FinalizeOutcome] = {
 }
 
 
-def _script(name: str) -> str:
-    return files("monitor").joinpath(name).read_text(encoding="utf-8")
+def _script(*names: str) -> str:
+    """The Lua files joined, in order: the shared helpers first, then the script itself."""
+    folder = files("monitor")
+    return "\n".join(folder.joinpath(name).read_text(encoding="utf-8") for name in names)
 
 
 class StateStore:
@@ -171,11 +173,12 @@ class StateStore:
         self.client = client
         self.keys = keys
         self.history_size = history_size
-        self._apply = client.register_script(_script("apply_batch.lua"))
-        alert_plan = _script("alert_plan.lua")
-        self._finalize = client.register_script(alert_plan + _script("finalize_window.lua"))
+        self._apply = client.register_script(_script("steps.lua", "apply_batch.lua"))
+        self._finalize = client.register_script(
+            _script("steps.lua", "alert_plan.lua", "finalize_window.lua")
+        )
         self._apply_alert_plan = client.register_script(
-            alert_plan + _script("apply_alert_plan.lua")
+            _script("steps.lua", "alert_plan.lua", "apply_alert_plan.lua")
         )
 
     def ping(self) -> bool:
