@@ -43,6 +43,7 @@ DeadLetterReason = Literal[
     "missing_field",
     "wrong_type",
     "invalid_timestamp",
+    "undecodable",
 ]
 DEAD_LETTER_REASONS: Final[tuple[DeadLetterReason, ...]] = (
     "empty",
@@ -54,6 +55,7 @@ DEAD_LETTER_REASONS: Final[tuple[DeadLetterReason, ...]] = (
     "missing_field",
     "wrong_type",
     "invalid_timestamp",
+    "undecodable",
 )
 
 MAX_EVENT_TIME: Final = 1e11
@@ -219,8 +221,42 @@ class EventDecoder:
         if events is None:
             events, kept, mismatched, dead = self._decode_slow(values)
             positions = np.asarray(kept, dtype=np.intp)
-        columns = self._columns(events, positions, mismatched, message_timestamps)
+        try:
+            columns = self._columns(events, positions, mismatched, message_timestamps)
+        except Exception:  # one event's values broke the columns: find it, keep the others
+            if positions is None:
+                positions = np.arange(len(events), dtype=np.intp)
+            events, positions, mismatched, unbuildable = self._isolate(
+                events, positions, mismatched, message_timestamps
+            )
+            dead = sorted([*dead, *unbuildable], key=lambda letter: letter.index)
+            columns = self._columns(events, positions, mismatched, message_timestamps)
         return DecodedBatch(columns, dead)
+
+    def _isolate(
+        self,
+        events: list[Any],
+        positions: NDArray[np.intp],
+        mismatched: Mapping[int, tuple[str, ...]],
+        message_timestamps: Callable[[NDArray[np.intp]], NDArray[np.float64]],
+    ) -> tuple[list[Any], NDArray[np.intp], dict[int, tuple[str, ...]], list[DeadLetter]]:
+        """The events whose columns build alone, and a dead letter for each of the others.
+
+        Only a batch whose columns failed as a whole comes here, so the per-event loop
+        costs nothing on the hot path.
+        """
+        kept: list[int] = []
+        dead: list[DeadLetter] = []
+        for i, event in enumerate(events):
+            wrong = {0: mismatched[i]} if i in mismatched else {}
+            try:
+                self._columns([event], positions[i : i + 1], wrong, message_timestamps)
+            except Exception as error:
+                dead.append(DeadLetter(int(positions[i]), "undecodable", describe_error(error)))
+            else:
+                kept.append(i)
+        remaining = {row: mismatched[i] for row, i in enumerate(kept) if i in mismatched}
+        return [events[i] for i in kept], positions[kept], remaining, dead
 
     def _decode_fast(self, values: Sequence[bytes | None]) -> list[Any] | None:
         """Every value decoded as exactly one typed event, or None if any is not.
@@ -234,7 +270,7 @@ class EventDecoder:
             return None
         try:
             events = list(map(self._batch_decoder.decode, values))  # type: ignore[arg-type]
-        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        except Exception:  # invalid, or hostile (nested too deep): the slow path says which
             return None
         for event in events:
             ts = event.ts
@@ -263,7 +299,17 @@ class EventDecoder:
         return events, kept, mismatched, dead
 
     def _decode_one(self, value: bytes | None) -> tuple[Any, tuple[str, ...]] | _Rejected:
-        """A strict event and its wrong-typed features, or why it is rejected."""
+        """A strict event and its wrong-typed features, or why it is rejected.
+
+        No message may stop the daemon: whatever a decoder raises on it (a JSON document
+        nested 100,000 levels deep raises RecursionError) rejects that message alone.
+        """
+        try:
+            return self._decode_checked(value)
+        except Exception as error:
+            return _Rejected("undecodable", describe_error(error))
+
+    def _decode_checked(self, value: bytes | None) -> tuple[Any, tuple[str, ...]] | _Rejected:
         if not value:
             return _Rejected("empty", "message has no value")
         if len(value) > self._max_bytes:
@@ -335,6 +381,11 @@ def _by_row(
     if not mismatched:
         return {}
     return {row: mismatched[i] for row, i in enumerate(local.tolist()) if i in mismatched}
+
+
+def describe_error(error: BaseException) -> str:
+    """A dead letter's detail for an exception: its class first, so the reason is searchable."""
+    return f"{type(error).__name__}: {error}"[:500]
 
 
 def _union(types: tuple[type, ...]) -> Any:

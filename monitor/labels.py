@@ -18,7 +18,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.config import LABEL_FIELDS, PayloadConfig
-from monitor.decode import MAX_EVENT_TIME, DeadLetter, DeadLetterReason, event_time
+from monitor.decode import (
+    MAX_EVENT_TIME,
+    DeadLetter,
+    DeadLetterReason,
+    describe_error,
+    event_time,
+)
 
 _LABEL_EVENT_FIELDS: list[Any] = [
     ("event_id", str | int),
@@ -95,7 +101,17 @@ class LabelDecoder:
         return DecodedLabels(models, dead)
 
     def _decode_one(self, value: bytes | None) -> Any:
-        """A label event (a struct of :func:`_label_event_type`), or a dead letter."""
+        """A label event (a struct of :func:`_label_event_type`), or a dead letter.
+
+        Whatever the decoder raises on a hostile message (RecursionError for deep
+        nesting) dead-letters that message alone, never the batch.
+        """
+        try:
+            return self._decode_checked(value)
+        except Exception as error:
+            return _dead("undecodable", describe_error(error))
+
+    def _decode_checked(self, value: bytes | None) -> Any:
         if not value:
             return _dead("empty", "message has no value")
         if len(value) > self._max_bytes:

@@ -236,6 +236,10 @@ REJECTED: list[tuple[str, bytes | None]] = [
     ("wrong_type", b'{"model": "fraud", "features": {}, "prediction": "high"}'),
     ("wrong_type", b'{"model": "fraud", "features": [1, 2]}'),
     ("invalid_timestamp", b'{"model": "fraud", "features": {}, "ts": "yesterday"}'),
+    (
+        "undecodable",
+        b'{"model": "fraud", "features": {}, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ),
 ]
 
 
@@ -255,6 +259,7 @@ REJECTED: list[tuple[str, bytes | None]] = [
         "prediction-a-string",
         "features-a-list",
         "ts-not-a-date",
+        "nested-100000-deep",
     ],
 )
 def test_rejected_message_is_dead_lettered_with_its_reason(
@@ -264,6 +269,35 @@ def test_rejected_message_is_dead_lettered_with_its_reason(
     assert _reasons(batch) == [(1, reason)]
     assert batch.dead_letters[0].detail
     assert batch.models["fraud"].event_ids == ["ok"]
+
+
+def test_a_decoder_exception_names_its_class_in_the_dead_letter() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    batch = _decode([_encode(_fraud(event_id="a")), deep, _encode(_fraud(event_id="b"))])
+    assert _reasons(batch) == [(1, "undecodable")]
+    assert batch.dead_letters[0].detail.startswith("RecursionError: ")
+    assert batch.models["fraud"].event_ids == ["a", "b"]
+
+
+def test_an_event_whose_columns_cannot_be_built_is_dead_lettered_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import monitor.decode as decode
+
+    build = decode._model_columns
+
+    def refuse_poison(codec: Any, events: list[Any], *args: Any) -> Any:
+        if any(event.event_id == "poison" for event in events):
+            raise OverflowError("cannot build this one")
+        return build(codec, events, *args)
+
+    monkeypatch.setattr(decode, "_model_columns", refuse_poison)
+    values = [_encode(_fraud(event_id=name)) for name in ("a", "poison", "b")]
+    batch = _decode(values)
+    assert _reasons(batch) == [(1, "undecodable")]
+    assert batch.dead_letters[0].detail == "OverflowError: cannot build this one"
+    assert batch.models["fraud"].event_ids == ["a", "b"]
+    assert batch.models["fraud"].positions.tolist() == [0, 2]
 
 
 def test_every_reason_is_exercised() -> None:
@@ -514,6 +548,31 @@ MESSAGES = st.one_of(
     EVENTS.map(lambda e: msgspec.json.encode(e)),
     st.sampled_from([_encode(_fraud()), b" ", b"", b"null", b"{}"]),
 )
+
+
+# Hostile shapes beyond the JSON strategy's reach: depth, size and encoding.
+def _nested(depth: int) -> bytes:
+    return b'{"model": "fraud", "features": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+HOSTILE = st.one_of(
+    st.integers(1, 200_000).map(_nested),
+    st.integers(1, 200_000).map(
+        lambda n: b'{"model": "fraud", "features": {"amount": 1' + b"0" * n + b"}}"
+    ),
+    st.integers(0, 300_000).map(lambda n: _encode(_fraud(event_id="x" * n))),
+    st.sampled_from(
+        [b"\xff\xfe{}", b'{"model": "fraud\xed\xa0\x80"}', b'"\\ud800"', b"NaN", b"1e400"]
+    ),
+    st.binary(min_size=1, max_size=256),
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.lists(MESSAGES | HOSTILE, max_size=8))
+def test_any_depth_size_or_encoding_decodes_without_raising(values: list[bytes]) -> None:
+    batch = _decode(values)
+    _check_every_message_accounted_for(batch, len(values))
 
 
 def _check_every_message_accounted_for(batch: DecodedBatch, size: int) -> None:
