@@ -130,6 +130,8 @@ class KafkaConfig:
     batch_size: int = 5000
     batch_timeout_ms: int = 200
     max_message_bytes: int = 1048576
+    create_topics: bool = False  # create missing topics at start-up instead of waiting for them
+    topic_partitions: int = 1  # for topics created that way (and in the hint when missing)
 
 
 PREDICTION_FIELDS: Final = (
@@ -1166,6 +1168,8 @@ _KAFKA = _Section(
         "batch_size": _integer(_between(1, 1_000_000)),
         "batch_timeout_ms": _integer(_between(1, 60_000)),
         "max_message_bytes": _integer(_at_least(1)),
+        "create_topics": _boolean,
+        "topic_partitions": _integer(_between(1, 10_000)),
     },
     _kafka_rules,
 )

@@ -27,11 +27,12 @@ from rich.console import Console
 
 from monitor.config import Config, parse_config
 from monitor.daemon import Daemon
-from monitor.embedded import KafkaBroker, RedisServer, ensure_topics, free_port
+from monitor.embedded import KafkaBroker, RedisServer, free_port
 from monitor.evaluation import WindowReport
 from monitor.replay import produce_lines
 from monitor.store import connect
 from monitor.synthetic import Shift, SyntheticModel, blocks
+from monitor.topics import ensure_topics
 
 DEMO_MODEL = SyntheticModel(name="fraud", numeric=6, categorical=2)
 DRIFTED_FEATURE = "num_2"

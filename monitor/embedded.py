@@ -22,8 +22,8 @@ This is the only module that spawns them, so every caller gets the same guarante
   broker restart loses all topics, offsets and groups (TANSU.md #6); a Redis restart keeps its
   data only with ``appendonly=True``.
 
-:func:`ensure_topics` is the one exception to "local only": the daemon and the demo use it to
-create their topics idempotently on whatever broker the config names.
+Topics are created with :func:`monitor.topics.ensure_topics`, which the daemon and the demo
+also use on whatever broker the config names.
 
 None of these objects is thread-safe; start and stop each one from a single thread.
 """
@@ -45,25 +45,24 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
 import redis
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin re-exports it implicitly
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from monitor.errors import DriftMonitorError, ServiceUnavailable
+from monitor.errors import DriftMonitorError
+from monitor.topics import ensure_topics
 
 __all__ = [
     "KafkaBroker",
     "LocalServiceError",
     "RedisServer",
-    "ensure_topics",
     "free_port",
     "tansu_binary",
 ]
@@ -490,102 +489,6 @@ class KafkaBroker(_LocalService):
             _log.debug("port %d answers with cluster id %r", port, metadata.cluster_id)
             return False
         return True
-
-
-def ensure_topics(
-    bootstrap_servers: str,
-    topics: Mapping[str, int],
-    admin_config: Mapping[str, object] | None = None,
-    *,
-    timeout: float = 30.0,
-) -> list[str]:
-    """Create the topics in ``topics`` (name -> partitions) that do not exist yet.
-
-    Idempotent, so the daemon and the demo call it at every start-up, and two instances racing
-    to create the same topic both succeed (TOPIC_ALREADY_EXISTS counts as success). Existing
-    topics are never altered; a partition count that differs from the request is logged. The
-    replication factor is the broker's default, which suits both Tansu and a real cluster.
-    Returns the names this call created.
-
-    ``admin_config`` carries librdkafka settings (security, timeouts); ``bootstrap_servers``
-    wins over any ``bootstrap.servers`` in it. Raises
-    :class:`~monitor.errors.ServiceUnavailable` if the broker cannot be reached in ``timeout``
-    seconds and :class:`~monitor.errors.DriftMonitorError` if it refuses a creation.
-    """
-    if isinstance(topics, str) or not isinstance(topics, Mapping):
-        raise TypeError("ensure_topics() takes a mapping of topic name -> partition count")
-    if not topics:
-        return []
-    config: dict[str, Any] = {**(admin_config or {}), "bootstrap.servers": bootstrap_servers}
-    admin = AdminClient(config, logger=_rdkafka_log)
-    deadline = time.monotonic() + timeout
-
-    def remaining() -> float:
-        return max(0.1, deadline - time.monotonic())
-
-    def existing() -> dict[str, int]:
-        # list_topics() with no topic never auto-creates; asking for one topic would (on Tansu).
-        try:
-            metadata = admin.list_topics(timeout=remaining())
-        except KafkaException as exc:
-            raise ServiceUnavailable(
-                f"Kafka at {bootstrap_servers} did not answer a Metadata request within "
-                f"{timeout:.0f}s: {exc.args[0]}"
-            ) from exc
-        return {
-            name: len(meta.partitions)
-            for name, meta in metadata.topics.items()
-            if meta.error is None and meta.partitions
-        }
-
-    present = existing()
-    missing = [
-        NewTopic(name, num_partitions=n) for name, n in topics.items() if name not in present
-    ]
-    created: list[str] = []
-    if missing:
-        futures = admin.create_topics(missing, request_timeout=remaining())
-        for name, future in futures.items():
-            try:
-                future.result(timeout=remaining())
-            except KafkaException as exc:
-                error: KafkaError = exc.args[0]
-                if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                    continue
-                if error.code() in (KafkaError._TIMED_OUT, KafkaError._TRANSPORT):
-                    raise ServiceUnavailable(
-                        f"creating topic {name!r} on {bootstrap_servers} timed out: {error.str()}"
-                    ) from exc
-                raise DriftMonitorError(
-                    f"Kafka at {bootstrap_servers} refused to create topic {name!r}: "
-                    f"{error.name()}: {error.str()}"
-                ) from exc
-            created.append(name)
-        _log.info("created Kafka topics %s on %s", sorted(created), bootstrap_servers)
-
-    # Creation is acknowledged by the controller before every broker's metadata shows the
-    # topic; wait until it does, so a consumer assigned right after finds its partitions.
-    while True:
-        present = existing()
-        pending = [name for name in topics if name not in present]
-        if not pending:
-            break
-        if time.monotonic() >= deadline:
-            raise ServiceUnavailable(
-                f"topics {pending} were created on {bootstrap_servers} but did not appear in "
-                f"its metadata within {timeout:.0f}s"
-            )
-        time.sleep(0.05)
-    for name, wanted in topics.items():
-        if present[name] != wanted:
-            _log.warning(
-                "topic %r on %s has %d partitions, not the %d requested; leaving it as it is",
-                name,
-                bootstrap_servers,
-                present[name],
-                wanted,
-            )
-    return created
 
 
 # --------------------------------------------------------------------------------------------

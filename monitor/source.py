@@ -11,10 +11,13 @@ works.
 from __future__ import annotations
 
 import logging
+import math
+import operator
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, cast
 
 from confluent_kafka import (
@@ -28,8 +31,9 @@ from confluent_kafka import (
 )
 
 from monitor.config import Config
-from monitor.errors import ServiceUnavailable
+from monitor.errors import DriftMonitorError, ServiceUnavailable
 from monitor.store import StateStore
+from monitor.topics import await_topics
 
 log = logging.getLogger(__name__)
 # librdkafka's own log lines (connection refused while a broker restarts, ...) go through
@@ -109,7 +113,15 @@ class KafkaSource:
         self._assigned: set[TopicPartitionKey] = set()
         self._cooperative = False
         self._rewind: dict[TopicPartitionKey, int] = {}
+        self._kafka_errors = _ErrorLog()
         self.assignment_received = False
+        self.missing_topics: list[str] = []
+        """Topics the daemon waits for (start-up check, or deleted while running): /readyz."""
+
+    @property
+    def topics(self) -> list[str]:
+        """The topics consumed: predictions, and labels if configured."""
+        return list(self._topics)
 
     @property
     def assigned(self) -> frozenset[TopicPartitionKey]:
@@ -117,6 +129,10 @@ class KafkaSource:
         return frozenset(self._assigned)
 
     def start(self) -> None:
+        """Subscribe once every topic exists (waiting, and saying so, until then)."""
+        await_topics(self._config, self._stop, self._set_missing)
+        if self._stop.is_set():
+            return
         settings = consumer_settings(self._config, client_id=self._client_id)
         self._cooperative = "cooperative" in str(settings.get("partition.assignment.strategy", ""))
         self._consumer = Consumer(settings, logger=_librdkafka_log)
@@ -126,6 +142,9 @@ class KafkaSource:
             on_revoke=self._on_revoke,
             on_lost=self._on_revoke,
         )
+
+    def _set_missing(self, topics: list[str]) -> None:
+        self.missing_topics = topics
 
     def _require(self) -> Consumer:
         if self._consumer is None:
@@ -173,10 +192,16 @@ class KafkaSource:
         consumer = self._require()
         kafka = self._config.kafka
         raw = consumer.consume(num_messages=kafka.batch_size, timeout=kafka.batch_timeout_ms / 1000)
-        # Thousands of messages per batch: every per-message step is a C-level map.
+        # Thousands of messages per batch: every per-message step is a C-level map. The
+        # errors are compared by identity: KafkaError's == against None raises inside C.
         errors = list(map(Message.error, raw))
-        if errors.count(None) != len(raw):
-            raw = [m for m, error in zip(raw, errors, strict=True) if _usable(error)]
+        if not all(map(operator.is_, errors, repeat(None))):
+            raw = [
+                m for m, error in zip(raw, errors, strict=True) if self._usable(m.topic(), error)
+            ]
+        elif self.missing_topics and raw:
+            log.info("kafka topics back; consuming", extra={"topics": self.missing_topics})
+            self.missing_topics = []
         # A consumed message that is no error has its topic, partition and offset.
         keys = cast(
             list[TopicPartitionKey],
@@ -186,6 +211,30 @@ class KafkaSource:
         last = dict(zip(keys, positions, strict=True))
         first = dict(zip(reversed(keys), reversed(positions), strict=True))
         return Batch(raw, {key: (first[key], after + 1) for key, after in last.items()})
+
+    def _usable(self, topic: str | None, error: KafkaError | None) -> bool:
+        """Whether a consumed message is a message: end-of-partition events and errors are
+        not. A fatal error stops the daemon with a sentence; a topic gone (deleted while
+        running) is waited for; the others are logged, once per kind every 30 s, and left
+        to librdkafka to recover from."""
+        if error is None:
+            return True
+        code = error.code()
+        if code == KafkaError._PARTITION_EOF:
+            return False
+        if error.fatal():
+            raise KafkaUnusable(f"Kafka reported a fatal error: {error.name()}: {error.str()}")
+        if code in _TOPIC_GONE:
+            gone = topic or "a subscribed topic"
+            if gone not in self.missing_topics:
+                self.missing_topics = [*self.missing_topics, gone]
+            self._kafka_errors.say(
+                f"kafka topic {gone} does not exist (deleted while running?); waiting for it "
+                f"to be created again: {error.str()}"
+            )
+        else:
+            self._kafka_errors.say(f"kafka error {error.name()}: {error.str()}")
+        return False
 
     def rewind(self, batch_offsets: Mapping[TopicPartitionKey, tuple[int, int]]) -> None:
         """Re-position a refused batch's partitions: at Redis's offset, or else the batch's start.
@@ -275,16 +324,29 @@ def _too_large(error: KafkaError, letter: _Letter) -> bool:
     )
 
 
-def _usable(error: KafkaError | None) -> bool:
-    """Whether a consumed message is a message: end-of-partition events and errors are not
-    (fatal errors raise, the others are logged and left to librdkafka to recover from)."""
-    if error is None:
-        return True
-    if error.code() != KafkaError._PARTITION_EOF:
-        if error.fatal():
-            raise KafkaException(error)
-        log.warning("kafka error", extra={"error": str(error)})
-    return False
+_TOPIC_GONE = frozenset({KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC})
+
+
+class KafkaUnusable(DriftMonitorError):
+    """Kafka said something no retry can fix (a fatal client error): stop, with its sentence."""
+
+
+class _ErrorLog:
+    """Logs each distinct Kafka error at once, then at most once per ``every`` seconds with a
+    count: a broker that stays down must not write a line per fetch."""
+
+    def __init__(self, every: float = 30.0) -> None:
+        self._every = every
+        self._said: dict[str, tuple[float, int]] = {}
+
+    def say(self, text: str) -> None:
+        now = time.monotonic()
+        said_at, repeats = self._said.get(text, (-math.inf, 0))
+        if now - said_at < self._every:
+            self._said[text] = (said_at, repeats + 1)
+            return
+        log.warning(text, extra={"repeats_since_last": repeats} if repeats else {})
+        self._said[text] = (now, 0)
 
 
 TRUNCATED_HEADER = "x-drift-monitor-truncated-from"

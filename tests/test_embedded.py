@@ -14,7 +14,8 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
 from monitor import embedded
-from monitor.embedded import KafkaBroker, LocalServiceError, RedisServer, ensure_topics
+from monitor.embedded import KafkaBroker, LocalServiceError, RedisServer
+from monitor.topics import ensure_topics
 from tests.helpers import consume_messages, kcat_produce, message_json, produce_json
 
 

@@ -1,0 +1,143 @@
+"""The daemon's topics on a real broker: missing at start-up, created on request, deleted live."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from confluent_kafka import KafkaError
+from confluent_kafka.admin import AdminClient
+
+from monitor.config import Config
+from monitor.embedded import KafkaBroker, RedisServer
+from monitor.source import KafkaSource, KafkaUnusable
+from monitor.store import StateStore
+from monitor.synthetic import SyntheticModel, generate
+from tests.daemon_harness import (
+    model_status,
+    pipeline_config,
+    running_daemon,
+    wait_until,
+    write_reference,
+)
+from tests.helpers import produce_json
+
+MODEL = SyntheticModel(name="fraud", numeric=3, categorical=1)
+
+
+def _config(
+    broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    **options: Any,
+) -> tuple[str, Config]:
+    """A config whose predictions topic (and its dead-letter topic) does not exist yet."""
+    topic = unique_name("predictions")
+    return topic, pipeline_config(
+        bootstrap=broker.bootstrap_servers,
+        redis_url=redis_server.url,
+        topic=topic,
+        group=unique_name("group"),
+        model=MODEL,
+        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=2000),
+        window={"events": 100},
+        **options,
+    )
+
+
+def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def _partitions(broker: KafkaBroker, topic: str) -> int:
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+    return len(admin.list_topics(timeout=10).topics[topic].partitions)
+
+
+@pytest.mark.integration
+def test_a_daemon_started_before_its_topics_exist_names_them_and_consumes_once_they_do(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    topic, config = _config(kafka_broker, redis_server, unique_name, tmp_path)
+    caplog.set_level(logging.INFO, logger="monitor")
+    with running_daemon(config) as daemon:
+        wait_until(lambda: bool(daemon.source.missing_topics), 30, "the missing topics")
+        (reason,) = [r for r in daemon.not_ready_reasons() if "topics missing" in r]
+        assert f"{topic}, {topic}.dlq" in reason
+        assert any(
+            f"--create --topic {topic} " in line and "kafka.create_topics: true" in line
+            for line in _errors(caplog)
+        )
+        kafka_broker.create_topics([topic, f"{topic}.dlq"])
+        produce_json(kafka_broker.bootstrap_servers, topic, generate(MODEL, 0, 200, seed=3))
+        wait_until(lambda: model_status(config, MODEL.name)["events"] == 200, 60, "the events")
+        wait_until(lambda: not daemon.not_ready_reasons(), 30, "readiness")
+
+
+@pytest.mark.integration
+def test_create_topics_makes_the_missing_topics_with_the_configured_partitions(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    topic, config = _config(
+        kafka_broker,
+        redis_server,
+        unique_name,
+        tmp_path,
+        kafka_extra={"create_topics": True, "topic_partitions": 3},
+    )
+    with running_daemon(config) as daemon:
+        wait_until(lambda: daemon.source.assignment_received, 60, "partitions")
+        assert _partitions(kafka_broker, topic) == 3
+        assert _partitions(kafka_broker, f"{topic}.dlq") == 3
+        produce_json(kafka_broker.bootstrap_servers, topic, generate(MODEL, 0, 200, seed=3))
+        wait_until(lambda: model_status(config, MODEL.name)["events"] == 200, 60, "the events")
+
+
+# A topic deleted while running is not tested on the broker: deleting a subscribed topic stops
+# Tansu (connections refused right after DeleteTopics), and librdkafka then crashed in its
+# metadata cache. What the daemon does with the error librdkafka reports is tested below on
+# the error itself.
+
+
+def _source() -> KafkaSource:
+    """A source that is never started: only its handling of librdkafka's errors is used."""
+    config = pipeline_config(
+        bootstrap="127.0.0.1:9",
+        redis_url="redis://127.0.0.1:9",
+        topic="predictions",
+        group="group",
+        model=MODEL,
+    )
+    return KafkaSource(config, cast(StateStore, None), client_id="test", stop=threading.Event())
+
+
+def test_an_unknown_topic_error_marks_the_topic_missing_and_is_logged_once_per_30_s(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    topic = "predictions"
+    source = _source()
+    caplog.set_level(logging.WARNING, logger="monitor.source")
+    gone = KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART)
+    assert not source._usable(topic, gone)
+    assert not source._usable(topic, gone)
+    assert source.missing_topics == [topic]
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith(f"kafka topic {topic} does not exist (deleted while running?)")
+
+
+def test_a_fatal_kafka_error_stops_with_a_sentence_not_an_internal_exception() -> None:
+    fatal = KafkaError(KafkaError._FENCED, "fenced by a newer instance", fatal=True)
+    with pytest.raises(KafkaUnusable, match="Kafka reported a fatal error: _FENCED: fenced"):
+        _source()._usable("t", fatal)
