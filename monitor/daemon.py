@@ -59,6 +59,7 @@ from monitor.joins import JoinPlan, keyed_predictions, plan_joins
 from monitor.keys import Keys
 from monitor.labels import DecodedLabels, LabelDecoder
 from monitor.metrics import Metrics
+from monitor.readiness import ReadinessLog
 from monitor.reference import load_or_build_references
 from monitor.reload import merge_reload
 from monitor.sequential import Detection, plan_sequential
@@ -139,6 +140,7 @@ class Daemon:
         self._last_heartbeat = 0.0
         self._redis_ping = RedisPing(redis_client, key=self.store.keys.heartbeat)
         self._bad_event_log = BadEventLog(log)
+        self._readiness_log = ReadinessLog(log)
         # Readiness is computed when scraped, so the gauge is right even if nothing probes /readyz.
         self.metrics.ready.set_function(lambda: 0.0 if self.not_ready_reasons() else 1.0)
         self.http = (
@@ -208,8 +210,20 @@ class Daemon:
             reasons.append("redis unreachable")
         if not self.status.state_loaded:
             reasons.append("state not loaded")
-        if not self.source.assignment_received:
-            reasons.append("no partition assignment yet")
+        kafka = self.config.kafka
+        if self.source.missing_topics:
+            reasons.append(
+                f"kafka topics missing: {', '.join(self.source.missing_topics)} "
+                f"(create them, or set kafka.create_topics: true)"
+            )
+        elif not self.source.assignment_received:
+            reasons.append(
+                f"no partition assignment yet for group {kafka.group_id!r} on "
+                f"{', '.join(self.source.topics)}: the group is joining or rebalancing; a "
+                "previous member that was killed holds its partitions until its "
+                "session.timeout.ms runs out, and a group that stays stuck may need a new "
+                "group_id (its offsets are in Redis, so none are lost)"
+            )
         return reasons
 
     def stop(self) -> None:
@@ -269,6 +283,7 @@ class Daemon:
         """Consume and fully process one batch; returns the number of messages."""
         batch = self.source.poll()
         self._beat()
+        self._readiness_log.observe(self.not_ready_reasons())
         if not batch.messages:
             self._evaluate()
             self._evaluate_quality()

@@ -184,3 +184,28 @@ def test_wrong_typed_feature_is_counted_as_a_mismatch_not_dead_lettered(
     missing = status["signals"]["num_1/missing_rate"]
     assert missing["drifted"] is True
     assert missing["score"] == pytest.approx(0.30, abs=0.01)
+
+
+def test_a_message_nested_100000_deep_is_dead_lettered_and_good_ones_count_once_across_restarts(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    topic, config = _pipeline(kafka_broker, redis_server, unique_name, tmp_path)
+    deep = b'{"model": "fraud", "features": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    good = generate(MODEL, 0, 300, seed=3)
+    kcat_produce(kafka_broker.bootstrap_servers, topic, [*good[:150], deep, *good[150:]])
+    with running_daemon(config):
+        wait_until(lambda: model_status(config, MODEL.name)["events"] == 300, 60, "good events")
+    with running_daemon(config) as restarted:
+        wait_until(lambda: restarted.source.assignment_received, 60, "the restart's partitions")
+        (dead,) = consume_messages(kafka_broker.bootstrap_servers, f"{topic}.dlq", 1)
+        status = model_status(config, MODEL.name)
+
+    headers = dict(dead.headers() or [])
+    assert headers[REASON_HEADER] == b"undecodable"
+    assert headers[DETAIL_HEADER].startswith(b"RecursionError: ")
+    assert dead.value() == deep
+    assert status["events"] == 300
+    assert status["windows_closed"] == 3
