@@ -39,33 +39,73 @@ Progress = Callable[[int], None]
 """Called with the number of bytes read since the last call."""
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class FileColumns:
+    """One model's rows of a data file, as columns by signal name.
+
+    Numeric columns are float64 (NaN = missing), categorical ones object arrays of
+    category values (None = missing), as :meth:`WindowLayout.accumulate` and
+    :func:`build_reference_profile` take them.
+    """
+
+    columns: dict[str, NDArray[Any]]
+    predictions: list[Any]
+    """Each row's prediction as sent, where the file has labels too (else empty)."""
+    labels: list[Any]
+    skipped: dict[str, int]
+    """JSONL lines that are no valid event, by dead-letter reason."""
+
+    @property
+    def rows(self) -> int:
+        return max((column.size for column in self.columns.values()), default=0)
+
+
+def read_columns(
+    config: Config,
+    model: ModelConfig,
+    path: Path,
+    progress: Progress | None = None,
+    *,
+    what: str = "reference file",
+) -> FileColumns:
+    """Read ``model``'s rows of a JSONL, CSV or Parquet file; errors name it as ``what``."""
+    if not path.is_file():
+        raise ReferenceDataError(f"{what} {path} does not exist")
+    suffix = path.suffix.lower()
+    pairs: tuple[list[Any], list[Any]] = ([], [])
+    skipped: dict[str, int] = {}
+    try:
+        if suffix in JSONL_SUFFIXES:
+            columns = _jsonl_columns(config, model, path, progress, pairs, skipped, what)
+        elif suffix == ".csv":
+            columns = table_columns(model, _read_csv(path, what), f"{what} {path}", pairs)
+            if progress:
+                progress(path.stat().st_size)
+        elif suffix == ".parquet":
+            columns = table_columns(model, _read_parquet(path, what), f"{what} {path}", pairs)
+            if progress:
+                progress(path.stat().st_size)
+        else:
+            raise ReferenceDataError(
+                f"{what} {path}: unknown format {suffix!r}; use .jsonl, .csv or .parquet"
+            )
+    except OSError as error:
+        raise ReferenceDataError(f"{what} {path}: {error.strerror or error}") from error
+    return FileColumns(columns, *pairs, skipped)
+
+
 def build_profile_from_file(
     config: Config, model: ModelConfig, path: Path, progress: Progress | None = None
 ) -> ReferenceProfile:
     """Read a reference file and profile it for ``model``."""
-    if not path.is_file():
-        raise ReferenceDataError(f"reference file {path} does not exist")
-    suffix = path.suffix.lower()
-    pairs: tuple[list[Any], list[Any]] = ([], [])
-    if suffix in JSONL_SUFFIXES:
-        columns = _jsonl_columns(config, model, path, progress, pairs)
-    elif suffix == ".csv":
-        columns = _table_columns(model, _read_csv(path), path, pairs)
-        if progress:
-            progress(path.stat().st_size)
-    elif suffix == ".parquet":
-        columns = _table_columns(model, _read_parquet(path), path, pairs)
-        if progress:
-            progress(path.stat().st_size)
-    else:
-        raise ReferenceDataError(
-            f"reference file {path}: unknown format {suffix!r}; use .jsonl, .csv or .parquet"
-        )
+    read = read_columns(config, model, path, progress)
+    if read.skipped:
+        log.warning("reference lines skipped", extra={"path": str(path), "reasons": read.skipped})
     try:
         profile = build_reference_profile(
             model.name,
             signal_specs(model),
-            columns,
+            read.columns,
             bins=model.reference.bins,
             max_categories=model.reference.max_categories,
             created_at=time.time(),
@@ -73,7 +113,7 @@ def build_profile_from_file(
         )
     except ValueError as error:
         raise ReferenceDataError(f"reference file {path}: {error}") from error
-    baseline = count_pairs(model, *pairs)
+    baseline = count_pairs(model, read.predictions, read.labels)
     if baseline.pairs == 0:
         return profile
     return dataclasses.replace(profile, quality=baseline.to_state())
@@ -134,12 +174,14 @@ def _jsonl_columns(
     path: Path,
     progress: Progress | None,
     pairs: tuple[list[Any], list[Any]],
+    rejected: dict[str, int],
+    what: str,
 ) -> dict[str, NDArray[Any]]:
-    """Columns of the model's events; labelled events also add to ``pairs``."""
+    """Columns of the model's events; labelled events also add to ``pairs``, lines that
+    are no valid event to ``rejected`` (by reason)."""
     decoder = EventDecoder(config)
     numeric: dict[str, list[NDArray[np.float64]]] = {}
     categorical: dict[str, list[Any]] = {}
-    rejected: dict[str, int] = {}
     for lines in _jsonl_lines(path, progress):
         now = time.time()
         decoded = decoder.decode(lines, lambda idx, now=now: np.full(idx.size, now))  # type: ignore[misc]
@@ -154,11 +196,9 @@ def _jsonl_columns(
             categorical.setdefault(name, []).extend(values)
         pairs[0].extend(columns.predictions)
         pairs[1].extend(columns.labels)
-    if rejected:
-        log.warning("reference lines skipped", extra={"path": str(path), "reasons": rejected})
     if not numeric and not categorical:
         raise ReferenceDataError(
-            f"reference file {path} holds no valid events of model {model.name!r}"
+            f"{what} {path} holds no valid events of model {model.name!r}"
             + (f" (skipped: {rejected})" if rejected else "")
         )
     out: dict[str, NDArray[Any]] = {name: np.concatenate(parts) for name, parts in numeric.items()}
@@ -166,33 +206,34 @@ def _jsonl_columns(
     return out
 
 
-def _read_csv(path: Path) -> pa.Table:
+def _read_csv(path: Path, what: str) -> pa.Table:
     try:
         return pa_csv.read_csv(path)
     except (pa.ArrowInvalid, OSError) as error:
-        raise ReferenceDataError(f"reference file {path}: {error}") from error
+        raise ReferenceDataError(f"{what} {path}: {error}") from error
 
 
-def _read_parquet(path: Path) -> pa.Table:
+def _read_parquet(path: Path, what: str) -> pa.Table:
     try:
         return pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as error:
-        raise ReferenceDataError(f"reference file {path}: {error}") from error
+        raise ReferenceDataError(f"{what} {path}: {error}") from error
 
 
-def _table_columns(
-    model: ModelConfig, table: pa.Table, path: Path, pairs: tuple[list[Any], list[Any]]
+def table_columns(
+    model: ModelConfig, table: pa.Table, source: str, pairs: tuple[list[Any], list[Any]]
 ) -> dict[str, NDArray[Any]]:
-    """Columns by name; a ``label`` column (with ``prediction``) also fills ``pairs``."""
+    """Columns by name; a ``label`` column (with ``prediction``) also fills ``pairs``.
+
+    ``source`` names the table in errors (``"reference file data.csv"``).
+    """
     if "label" in table.column_names and "prediction" in table.column_names:
         pairs[0].extend(table.column("prediction").to_pylist())
         pairs[1].extend(table.column("label").to_pylist())
     columns: dict[str, NDArray[Any]] = {}
     missing = [s.name for s in signal_specs(model) if s.name not in table.column_names]
     if missing:
-        raise ReferenceDataError(
-            f"reference file {path} lacks columns {missing}; it has {table.column_names}"
-        )
+        raise ReferenceDataError(f"{source} lacks columns {missing}; it has {table.column_names}")
     for spec in signal_specs(model):
         column = table.column(spec.name)
         if spec.kind == "numeric":
@@ -202,7 +243,7 @@ def _table_columns(
                 or pa.types.is_null(column.type)
             ):
                 raise ReferenceDataError(
-                    f"reference file {path}: column {spec.name!r} is {column.type}, "
+                    f"{source}: column {spec.name!r} is {column.type}, "
                     f"but {spec.name} is declared numeric"
                 )
             values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
