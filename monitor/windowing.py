@@ -139,7 +139,10 @@ def plan_model_write(
     )
 
 
-def _encoded(layout: WindowLayout, columns: ModelColumns, rows: slice) -> dict[str, NDArray[Any]]:
+def encode_columns(
+    layout: WindowLayout, columns: ModelColumns, rows: slice
+) -> dict[str, NDArray[Any]]:
+    """The selected rows as :meth:`WindowLayout.accumulate` takes them (categories as slots)."""
     encoded: dict[str, NDArray[Any]] = {}
     for name, where in layout.signals.items():
         if name in columns.numeric:
@@ -161,7 +164,7 @@ def _count_windows(
 ) -> None:
     """Contiguous runs of events per window: slices, never masks."""
     rows = slice(start, columns.rows)
-    encoded = _encoded(layout, columns, rows)
+    encoded = encode_columns(layout, columns, rows)
     mismatches = {k: v[rows] for k, v in columns.mismatches.items()}
     ts = columns.ts[rows]
     total = columns.rows - start
@@ -211,7 +214,7 @@ def _time_windows(
     if cursor.watermark is not None:
         late |= (window_ids + 1) * seconds <= cursor.watermark - lateness
     write.late = int(np.count_nonzero(late))
-    encoded = _encoded(layout, columns, rows)
+    encoded = encode_columns(layout, columns, rows)
     mismatches = {k: v[rows] for k, v in columns.mismatches.items()}
     on_time = ~late
     row_windows[start:] = np.where(on_time, window_ids, -1).astype(np.int64)
