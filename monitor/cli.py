@@ -98,6 +98,24 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--input", required=True, type=Path, help="JSONL events, .csv or .parquet")
     build.set_defaults(handler=_reference_build)
 
+    check = commands.add_parser(
+        "check",
+        help="judge a file against the reference, no Kafka needed; exit 0 no drift, 1 drift, "
+        "2 error",
+    )
+    _config_arg(check)
+    check.add_argument("--model", required=True, help="model name, as in the config")
+    check.add_argument("--input", required=True, type=Path, help="JSONL events, .csv or .parquet")
+    check.add_argument(
+        "--reference",
+        type=Path,
+        default=None,
+        help="build the reference from this file (as `reference build` does) instead of "
+        "reading the stored one from Redis",
+    )
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+    check.set_defaults(handler=_check)
+
     replay = commands.add_parser("replay", help="produce a JSONL file of events into Kafka")
     _config_arg(replay)
     replay.add_argument("file", type=Path, help="JSONL file, one event per line")
@@ -372,6 +390,22 @@ def _reference_build(args: argparse.Namespace) -> int:
     _store(config).store_reference(profile)
     print(f"stored reference {profile.id} for model {args.model} ({profile.events} events)")
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Exit 0 no drift, 1 drift, 2 the check could not run (one line on stderr)."""
+    from monitor.check import check_file, one_line, print_result
+
+    try:
+        result = check_file(args.config, args.model, args.input, reference=args.reference)
+    except DriftMonitorError as error:
+        print(f"drift-monitor: {one_line(error)}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print_result(result, Console())
+    return 1 if result.drifted else 0
 
 
 def _replay(args: argparse.Namespace) -> int:
