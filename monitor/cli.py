@@ -98,24 +98,6 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--input", required=True, type=Path, help="JSONL events, .csv or .parquet")
     build.set_defaults(handler=_reference_build)
 
-    check = commands.add_parser(
-        "check",
-        help="judge a file against the reference, no Kafka needed; exit 0 no drift, 1 drift, "
-        "2 error",
-    )
-    _config_arg(check)
-    check.add_argument("--model", required=True, help="model name, as in the config")
-    check.add_argument("--input", required=True, type=Path, help="JSONL events, .csv or .parquet")
-    check.add_argument(
-        "--reference",
-        type=Path,
-        default=None,
-        help="build the reference from this file (as `reference build` does) instead of "
-        "reading the stored one from Redis",
-    )
-    check.add_argument("--json", action="store_true", help="print one JSON object")
-    check.set_defaults(handler=_check)
-
     replay = commands.add_parser("replay", help="produce a JSONL file of events into Kafka")
     _config_arg(replay)
     replay.add_argument("file", type=Path, help="JSONL file, one event per line")
@@ -192,6 +174,8 @@ def _parser() -> argparse.ArgumentParser:
     _config_arg(test_sink)
     test_sink.add_argument("name", help="sink name, as under `sinks`")
     test_sink.set_defaults(handler=_test_sink)
+
+    _add_check(commands)
 
     demo = commands.add_parser("demo", help="the whole loop on embedded defaults, drift included")
     demo.add_argument("--events", type=int, default=60_000, help="events to stream (default 60000)")
@@ -392,22 +376,6 @@ def _reference_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check(args: argparse.Namespace) -> int:
-    """Exit 0 no drift, 1 drift, 2 the check could not run (one line on stderr)."""
-    from monitor.check import check_file, one_line, print_result
-
-    try:
-        result = check_file(args.config, args.model, args.input, reference=args.reference)
-    except DriftMonitorError as error:
-        print(f"drift-monitor: {one_line(error)}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
-    else:
-        print_result(result, Console())
-    return 1 if result.drifted else 0
-
-
 def _replay(args: argparse.Namespace) -> int:
     from monitor.replay import file_lines, produce_lines, summary
 
@@ -513,6 +481,43 @@ def _test_sink(args: argparse.Namespace) -> int:
     outcome = "delivered" if result.ok else "FAILED"
     print(f"{args.name}: {outcome} in {seconds * 1000:.0f} ms ({result.detail})")
     return 0 if result.ok else 1
+
+
+def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`check`: a file judged as one window (see monitor.check)."""
+    check = commands.add_parser(
+        "check",
+        help="judge a file against the reference, no Kafka needed; exit 0 no drift, 1 drift, "
+        "2 error",
+    )
+    _config_arg(check)
+    check.add_argument("--model", required=True, help="model name, as in the config")
+    check.add_argument("--input", required=True, type=Path, help="JSONL events, .csv or .parquet")
+    check.add_argument(
+        "--reference",
+        type=Path,
+        default=None,
+        help="build the reference from this file (as `reference build` does) instead of "
+        "reading the stored one from Redis",
+    )
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+    check.set_defaults(handler=_check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Exit 0 no drift, 1 drift, 2 the check could not run (one line on stderr)."""
+    from monitor.check import check_file, one_line, print_result
+
+    try:
+        result = check_file(args.config, args.model, args.input, reference=args.reference)
+    except DriftMonitorError as error:
+        print(f"drift-monitor: {one_line(error)}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print_result(result, Console())
+    return 1 if result.drifted else 0
 
 
 def _demo(args: argparse.Namespace) -> int:
