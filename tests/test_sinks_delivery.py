@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import re
 import time
 from pathlib import Path
@@ -247,3 +248,22 @@ def test_resolve_does_not_overtake_a_firing_held_by_a_worker_that_died(
         "fraud/feature_drift/amount/1/firing",
         "fraud/feature_drift/amount/1/resolved",
     ]
+
+
+def test_a_redis_outage_is_logged_once_as_paused_and_once_as_resumed_even_when_redis_lost_all(
+    redis_server: RedisServer, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="monitor.alerts.worker")
+    with receiver() as team:
+        config = sink_config(redis_server.url, {"team": _webhook(team.url)})
+        with running(make_worker(redis_client, config)):
+            time.sleep(0.3)
+            redis_server.stop()
+            time.sleep(3)  # several retries (0.2 s, 0.4 s, 0.8 s, ...) of the outage
+            redis_server.start()
+            wait_until(
+                lambda: "outbox reachable; delivery resumed" in caplog.messages, 20, "resumed"
+            )
+    lines = [m for m in caplog.messages if "delivery" in m]
+    assert lines == ["outbox unreachable; delivery paused", "outbox reachable; delivery resumed"]
+    assert "outbox consumer group missing; creating it again" in caplog.messages

@@ -32,6 +32,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import redis
+
 from monitor.alerts.backoff import next_delay
 from monitor.alerts.outbox import Attempts, Entry, Outbox
 from monitor.alerts.sinks.base import DeliveryResult, Sink
@@ -107,12 +109,34 @@ class DeliveryWorker:
 
     def _run(self) -> None:
         delay = 0.2
+        paused_at: float | None = None
         while not self._stop.is_set():
             try:
                 self.run_once()
                 delay = 0.2
+                if paused_at is not None:
+                    log.info(
+                        "outbox reachable; delivery resumed",
+                        extra={"paused_seconds": round(time.monotonic() - paused_at, 1)},
+                    )
+                    paused_at = None
             except ServiceUnavailable as error:
-                log.warning("outbox unreachable; delivery paused", extra={"error": str(error)})
+                # One line per outage, not one per retry; "resumed" closes it.
+                if paused_at is None:
+                    log.warning("outbox unreachable; delivery paused", extra={"error": str(error)})
+                    paused_at = time.monotonic()
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            except redis.exceptions.ResponseError as error:
+                if "NOGROUP" not in str(error):
+                    log.exception("delivery pass failed; retrying")
+                else:
+                    # Redis came back empty (no persistence): the stream and its group are
+                    # gone with the entries; the next pass creates them again.
+                    log.warning("outbox consumer group missing; creating it again")
+                    self._group_ready = False
+                    continue
                 self._stop.wait(delay)
                 delay = min(delay * 2, 5.0)
                 continue
