@@ -13,13 +13,15 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -29,7 +31,7 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
+from rich.text import Text
 
 from monitor.config import Config, load_config
 from monitor.errors import DriftMonitorError
@@ -83,9 +85,26 @@ def _parser() -> argparse.ArgumentParser:
     _config_arg(validate)
     validate.set_defaults(handler=_validate)
 
-    status = commands.add_parser("status", help="latest results per model, from Redis")
+    status = commands.add_parser(
+        "status", help="per model a summary, then the drifted results (from Redis)"
+    )
     _config_arg(status)
     status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.add_argument(
+        "--all", action="store_true", help="every latest result, not only the drifted ones"
+    )
+    status.add_argument(
+        "--model", action="append", metavar="NAME", help="only this model (repeatable)"
+    )
+    status.add_argument(
+        "--signal",
+        action="append",
+        metavar="NAME",
+        help="only this signal, drifted or not (repeatable)",
+    )
+    status.add_argument(
+        "--method", action="append", metavar="NAME", help="only this method (repeatable)"
+    )
     status.set_defaults(handler=_status)
 
     reference = commands.add_parser("reference", help="reference profiles")
@@ -282,66 +301,52 @@ def _overdue(timeout: float) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from monitor.alerts.records import AlertRecords
+    from monitor.alerts.report import ACTIVE
+    from monitor.status_view import StatusQuery, render, select
+
     config = load_config(args.config)
-    store = _store(config)
-    report = {name: store.model_status(name) for name in config.models}
-    if args.json:
-        print(json.dumps(report, indent=2, sort_keys=True))
-        return 0
-    console = Console()
-    for name, status in report.items():
-        console.print(
-            f"[bold]{name}[/]  events={status['events']}  windows closed={status['windows_closed']}"
-            f"  open={status['windows_open']}  reference={status['reference_id']}"
+    models = args.model or list(config.models)
+    unknown = [name for name in models if name not in config.models]
+    if unknown:
+        print(
+            f"drift-monitor: no model {', '.join(map(repr, unknown))} in the config "
+            f"({', '.join(config.models)})",
+            file=sys.stderr,
         )
-        table = Table(show_lines=False)
-        for column in ("signal", "method", "score", "threshold", "p-value", "severity", "window"):
-            table.add_column(column)
-        for result in status["signals"].values():
-            p_value = result["p_value"]
-            severity = result["severity"]
-            colour = {"critical": "red", "warning": "yellow", "ok": "green"}.get(severity, "dim")
-            table.add_row(
-                result["signal"],
-                result["method"],
-                "" if result["score"] is None else f"{result['score']:.4f}",
-                f"{result['threshold']:g}",
-                "" if p_value is None else f"{p_value:.2e}",
-                f"[{colour}]{severity}[/]",
-                str(result["window"]["id"]),
-            )
-        console.print(table)
-        _print_labels_and_detectors(console, status)
+        return 1
+    query = StatusQuery(tuple(args.signal or ()), tuple(args.method or ()), args.all)
+    store = _store(config)
+    report = {name: store.model_status(name) for name in models}
+    problems = query.problems(report)
+    if problems:
+        print("\n".join(f"drift-monitor: {problem}" for problem in problems), file=sys.stderr)
+        return 1
+    selected = select(report, query)
+    records = AlertRecords(store.client, Keys(config.redis.key_prefix))
+    open_alerts = {
+        name: sum(state.status in ACTIVE for state in records.read(name).states.values())
+        for name in models
+    }
+    if args.json:
+        for name, status in selected.items():
+            status["open_alerts"] = open_alerts[name]
+        print(json.dumps(selected, indent=2, sort_keys=True))
+        return 0
+    _print_lines(render(selected, open_alerts, query, width=_width(), now=time.time()))
     return 0
 
 
-def _print_labels_and_detectors(console: Console, status: dict[str, Any]) -> None:
-    labels = status["labels"]
-    if labels["received"] or labels["predictions_with_id"]:
-        coverage = labels["coverage"]
-        console.print(
-            f"labels: {labels['joined']} joined of {labels['predictions_with_id']} predictions"
-            + (f" ({coverage:.1%})" if coverage is not None else "")
-            + f", {labels['labels_waiting']} waiting, "
-            f"{labels['labels_never_matched']} never matched"
-        )
-    quality = status["quality"]
-    if quality:
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in sorted(quality["metrics"].items()))
-        console.print(
-            f"quality of window {quality['window']} ({quality['labels']} labels): {shown}"
-        )
-    sequential = status["sequential"]
-    for stream, detector in sequential["detectors"].items():
-        console.print(
-            f"detector {stream}: {detector['kind']}, {detector['n_seen']} seen, "
-            f"{detector['n_detections']} detections"
-        )
-    for found in sequential["detections"][:5]:
-        console.print(
-            f"  change: {found['detector']} on {found['signal']} at "
-            f"{found['topic']}/{found['partition']} offset {found['offset']}"
-        )
+def _width() -> int:
+    """The terminal's width; ``COLUMNS`` when set, 80 when output is not a terminal."""
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+def _print_lines(lines: Sequence[Text]) -> None:
+    """Lines already cut to the width: printed as they are, coloured on a terminal only."""
+    console = Console(highlight=False, soft_wrap=True)
+    for line in lines:
+        console.print(line)
 
 
 def _progress() -> Progress:

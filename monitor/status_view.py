@@ -1,0 +1,189 @@
+"""What ``drift-monitor status`` shows: which results a query selects, and how they read.
+
+A model of 30 features has 186 latest results (31 signals by 6 methods); a person
+asked "what drifted?", so the text view leads with one summary line per model and
+then lists only drifted results unless asked for more. The same selection applies
+to ``--json``, whose keys stay those of :meth:`StateStore.model_status`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+
+from monitor import tables
+from monitor.tables import Column
+from monitor.when import when_cells
+
+Report = Mapping[str, Mapping[str, Any]]  # model -> StateStore.model_status(model)
+
+SEVERITY_STYLE = {"critical": "red", "warning": "yellow", "ok": "green"}
+
+SUMMARY_COLUMNS = (
+    Column("model"),
+    Column("events", align="right"),
+    Column("windows", align="right"),
+    Column("drifted"),
+    Column("open alerts", align="right"),
+    Column("last window"),
+    Column("", shrink="drop"),  # how long ago: the first to go, the date says it too
+)
+
+# Names never shrink; of the numbers, the window id (shared by most rows), then the
+# p-value, then the thresholds give way, in that order.
+RESULT_COLUMNS = (
+    Column("signal"),
+    Column("method"),
+    Column("score", align="right"),
+    Column("warn/crit", align="right", shrink="drop", rank=2),
+    Column("p-value", align="right", shrink="drop", rank=1),
+    Column("severity"),
+    Column("window", align="right", shrink="drop", rank=0),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusQuery:
+    """Which results to show. Empty tuples mean every signal or method."""
+
+    signals: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    everything: bool = False
+
+    def selects(self, result: Mapping[str, Any]) -> bool:
+        return (not self.signals or result["signal"] in self.signals) and (
+            not self.methods or result["method"] in self.methods
+        )
+
+    @property
+    def drifted_only(self) -> bool:
+        """Naming a signal asks about it, drifted or not; otherwise only drift is news."""
+        return not (self.everything or self.signals)
+
+    def problems(self, report: Report) -> list[str]:
+        """A sentence per signal or method that no shown model has a result for."""
+        results = [r for status in report.values() for r in status["signals"].values()]
+        if not results:
+            return []
+        found: list[str] = []
+        for what, asked in (("signal", self.signals), ("method", self.methods)):
+            known = sorted({r[what] for r in results})
+            for name in asked:
+                if name not in known:
+                    close = difflib.get_close_matches(name, known, n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else f" ({', '.join(known)})"
+                    found.append(f"no {what} {name!r} in the latest results{hint}")
+        return found
+
+
+def select(report: Report, query: StatusQuery) -> dict[str, dict[str, Any]]:
+    """The report with only the results the query's signals and methods name."""
+    return {
+        model: {
+            **status,
+            "signals": {k: r for k, r in status["signals"].items() if query.selects(r)},
+        }
+        for model, status in report.items()
+    }
+
+
+def render(
+    report: Report,
+    open_alerts: Mapping[str, int],
+    query: StatusQuery,
+    *,
+    width: int,
+    now: float,
+) -> list[Text]:
+    """The summary table, then per model its (drifted) results and label and detector news."""
+    summary = [
+        _summary_row(model, status, open_alerts[model], now) for model, status in report.items()
+    ]
+    lines = tables.render(SUMMARY_COLUMNS, summary, width)
+    for model, status in report.items():
+        lines.append(Text())
+        lines.extend(_model_section(model, status, query, width))
+    return lines
+
+
+def _summary_row(model: str, status: Mapping[str, Any], alerts: int, now: float) -> list[str]:
+    results = list(status["signals"].values())
+    signals = {r["signal"] for r in results}
+    drifted = {r["signal"] for r in results if r["drifted"]}
+    windows = status["windows"]
+    end = windows[0]["window"]["end_ts"] if windows else None
+    return [
+        model,
+        f"{status['events']:,}",
+        f"{status['windows_closed']:,}",
+        f"{len(drifted)} of {len(signals)}",
+        str(alerts),
+        *(("none yet", "") if end is None else when_cells(end, now)),
+    ]
+
+
+def _model_section(
+    model: str, status: Mapping[str, Any], query: StatusQuery, width: int
+) -> list[Text]:
+    results = list(status["signals"].values())
+    shown = [r for r in results if r["drifted"]] if query.drifted_only else results
+    reference = f"reference {status['reference_id']}"
+    if not results:
+        lines = [Text(f"{model}: no results yet ({reference})")]
+    elif not shown:
+        lines = [
+            Text(f"{model}: no drifted result of {len(results)} ({reference}); --all shows them")
+        ]
+    else:
+        count = (
+            f"{len(shown)} drifted results of {len(results)}"
+            if query.drifted_only
+            else f"{len(shown)} results"
+        )
+        lines = [Text(f"{model}: {count} ({reference})")]
+        lines.extend(tables.render(RESULT_COLUMNS, [_result_row(r) for r in shown], width))
+    return lines + [Text(line) for line in _labels_and_detectors(status)]
+
+
+def _result_row(result: Mapping[str, Any]) -> list[tables.Cell]:
+    score, p_value, severity = result["score"], result["p_value"], result["severity"]
+    return [
+        result["signal"],
+        result["method"],
+        "" if score is None else f"{score:.4f}",
+        f"{result['threshold']:g}/{result['critical_threshold']:g}",
+        "" if p_value is None else f"{p_value:.2e}",
+        Text(severity, style=SEVERITY_STYLE.get(severity, "dim")),
+        str(result["window"]["id"]),
+    ]
+
+
+def _labels_and_detectors(status: Mapping[str, Any]) -> Iterable[str]:
+    labels = status["labels"]
+    if labels["received"] or labels["predictions_with_id"]:
+        coverage = labels["coverage"]
+        yield (
+            f"labels: {labels['joined']} joined of {labels['predictions_with_id']} predictions"
+            + (f" ({coverage:.1%})" if coverage is not None else "")
+            + f", {labels['labels_waiting']} waiting, "
+            f"{labels['labels_never_matched']} never matched"
+        )
+    quality = status["quality"]
+    if quality:
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in sorted(quality["metrics"].items()))
+        yield f"quality of window {quality['window']} ({quality['labels']} labels): {shown}"
+    sequential = status["sequential"]
+    for stream, detector in sequential["detectors"].items():
+        yield (
+            f"detector {stream}: {detector['kind']}, {detector['n_seen']} seen, "
+            f"{detector['n_detections']} detections"
+        )
+    for found in sequential["detections"][:5]:
+        yield (
+            f"  change: {found['detector']} on {found['signal']} at "
+            f"{found['topic']}/{found['partition']} offset {found['offset']}"
+        )
