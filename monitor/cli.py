@@ -434,7 +434,8 @@ def _produce_synthetic(args: argparse.Namespace) -> int:
 
 
 def _alerts(args: argparse.Namespace) -> int:
-    from monitor.alerts.report import alerts_report, print_alerts_report
+    from monitor.alerts.report import alerts_report
+    from monitor.alerts_view import render
 
     config = load_config(args.config)
     report = alerts_report(
@@ -443,7 +444,7 @@ def _alerts(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
-        print_alerts_report(report, Console())
+        _print_lines(render(report, width=_width(), now=time.time()))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""``drift-monitor status`` on a 30-feature model, read at 80 columns.
+"""``drift-monitor status`` and ``alerts`` on a 30-feature model, read at 80 columns.
 
 The state is real: the daemon consumes a stream through Kafka (Tansu) into its own
 redis-server, two numeric features and a categorical one shift half-way, windows
@@ -223,3 +223,28 @@ def test_status_names_the_closest_signal_to_a_misspelt_one(
 ) -> None:
     assert main(["status", "-c", str(config_path), "--signal", "worst_fractal_dimensoin"]) == 1
     assert "did you mean 'worst_fractal_dimension'?" in capsys.readouterr().err
+
+
+def test_alerts_output_fits_80_columns_and_every_dedup_key_reads_whole(
+    config_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = json.loads(
+        "\n".join(_output(capsys, monkeypatch, "alerts", "-c", str(config_path), "--json"))
+    )
+    keys = [alert["dedup_key"] for alert in report["active"]]
+    assert len(keys) >= 2
+    lines = _output(capsys, monkeypatch, "alerts", "-c", str(config_path))
+    assert all(len(line) <= WIDTH for line in lines), "\n".join(lines)
+    title = lines[0]
+    prefix = title.removeprefix("active alerts (dedup keys after ").removesuffix(")")
+    shown = {line.split()[0] for line in lines[2 : 2 + len(keys)]}
+    assert {prefix + key for key in shown} == set(keys) or shown == set(keys)
+    assert not any("…" in line.split("  ")[0] for line in lines)
+
+
+def test_alerts_show_times_as_local_dates_not_epochs(
+    config_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output = "\n".join(_output(capsys, monkeypatch, "alerts", "-c", str(config_path), width=200))
+    assert not re.search(r"\d{9,10}\.\d", output), output
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +\(\d+ (s|min) ago\)", output), output

@@ -1,7 +1,7 @@
-"""What ``drift-monitor alerts`` shows and what ``drift-monitor test-sink`` does.
+"""What ``drift-monitor alerts`` reads and what ``drift-monitor test-sink`` does.
 
 Kept out of ``cli.py`` so the CLI stays a thin shell: these functions read
-Redis (or send one message) and return plain data.
+Redis (or send one message) and return plain data; ``monitor.alerts_view`` renders them.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import time
 from typing import Any
 
 import redis
-from rich.console import Console
-from rich.table import Table
 
 from monitor.alerts.facts import sample_facts
 from monitor.alerts.outbox import Outbox
@@ -57,39 +55,6 @@ def alerts_report(config: Config, client: redis.Redis, *, limit: int = 20) -> di
         "outbox_depth": outbox.depth(),
         "dead_letters": len(outbox.dead_letters(config.alerting.dead_letter_size)),
     }
-
-
-def print_alerts_report(report: dict[str, Any], console: Console) -> None:
-    table = Table(title="active alerts")
-    for column in ("dedup key", "status", "severity", "episode", "method", "last window"):
-        table.add_column(column)
-    for alert in report["active"]:
-        colour = "red" if alert["severity"] == "critical" else "yellow"
-        table.add_row(
-            alert["dedup_key"],
-            alert["status"],
-            f"[{colour}]{alert['severity'] or ''}[/]",
-            str(alert["episode"]),
-            alert["method"] or "",
-            str(alert["last_window"]),
-        )
-    console.print(table)
-    recent = Table(title="recent transitions (newest first)")
-    for column in ("at", "dedup key", "from", "to", "window", "reason"):
-        recent.add_column(column)
-    for entry in report["transitions"]:
-        at = float(entry.get("at", "0") or 0)
-        recent.add_row(
-            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)),
-            entry.get("key", ""),
-            entry.get("from", ""),
-            entry.get("to", ""),
-            entry.get("window", ""),
-            entry.get("reason", ""),
-        )
-    console.print(recent)
-    depth = ", ".join(f"{s}={n}" for s, n in sorted(report["outbox_depth"].items())) or "empty"
-    console.print(f"outbox: {depth}; dead letters: {report['dead_letters']}")
 
 
 def send_test(config: Config, name: str) -> tuple[DeliveryResult, float]:
