@@ -44,10 +44,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("monitor.cli")
 
+CONFIG_ENV = "DRIFT_MONITOR_CONFIG"
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if "config" in args and args.config is None:
+        parser.error(f"no config file: pass -c FILE or set {CONFIG_ENV}")
     try:
         return int(args.handler(args))
     except DriftMonitorError as error:
@@ -213,7 +217,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-c", "--config", required=True, type=Path, help="YAML config file")
+    """``-c``, defaulting to ``$DRIFT_MONITOR_CONFIG`` so a shell or container sets it once."""
+    default = os.environ.get(CONFIG_ENV) or None
+    parser.add_argument(
+        "-c",
+        "--config",
+        default=None if default is None else Path(default),
+        type=Path,
+        help=f"YAML config file (default: ${CONFIG_ENV}"
+        + (f", now {default})" if default else ", not set)"),
+    )
 
 
 def _store(config: Config) -> StateStore:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from monitor.cli import main
+from monitor.cli import _parser, main
 from monitor.embedded import KafkaBroker, RedisServer
 from monitor.synthetic import SyntheticModel, generate
 from tests.daemon_harness import model_status, running_daemon, wait_until, write_reference
@@ -79,6 +80,60 @@ def test_validate_accepts_the_shipped_example_with_its_secrets_set(
     monkeypatch.setenv("AIRFLOW_AUTH", "user:password")
     assert main(["validate", "-c", "config/example.yaml"]) == 0
     assert "valid" in capsys.readouterr().out
+
+
+def test_every_command_with_a_config_defaults_it_to_drift_monitor_config(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DRIFT_MONITOR_CONFIG", "/etc/drift-monitor/config.yaml")
+    defaults = {
+        " ".join(path): parser.get_default("config") for path, parser in _commands(_parser())
+    }
+    assert "status" in defaults
+    assert "reference build" in defaults
+    assert set(defaults.values()) == {Path("/etc/drift-monitor/config.yaml")}
+
+
+def _commands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every (sub)command that takes ``-c``, with its name path."""
+    found = [(path, parser)] if any(a.dest == "config" for a in parser._actions) else []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += _commands(sub, (*path, name))
+    return found
+
+
+def test_validate_reads_the_config_that_drift_monitor_config_names(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", "R0UT1NGK3Y")
+    monkeypatch.setenv("AIRFLOW_AUTH", "user:password")
+    monkeypatch.setenv("DRIFT_MONITOR_CONFIG", "config/example.yaml")
+    assert main(["validate"]) == 0
+    assert capsys.readouterr().out.startswith("config/example.yaml: valid")
+
+
+def test_c_wins_over_drift_monitor_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRIFT_MONITOR_CONFIG", str(tmp_path / "absent.yaml"))
+    write_reference(tmp_path / "reference.jsonl", MODEL, events=100)
+    path = _config_file(tmp_path, kafka={"bootstrap_servers": "127.0.0.1:9092"})
+    assert main(["validate", "-c", str(path)]) == 0
+    assert "absent.yaml" not in capsys.readouterr().err
+
+
+def test_a_command_without_c_or_drift_monitor_config_says_how_to_give_one(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DRIFT_MONITOR_CONFIG", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["status"])
+    assert exit_info.value.code == 2
+    assert "pass -c FILE or set DRIFT_MONITOR_CONFIG" in capsys.readouterr().err
 
 
 def _runnable(tmp_path: Path, **sections: Any) -> Path:
