@@ -259,7 +259,11 @@ def _run(args: argparse.Namespace) -> int:
     from monitor.daemon import Daemon
 
     config = load_config(args.config)
-    configure_logging(args.log_format or config.logging.format, config.logging.level)
+    configure_logging(
+        args.log_format or config.logging.format,
+        config.logging.level,
+        config.logging.kafka_level,
+    )
     if config.kafka.bootstrap_servers is None:
         print(
             "drift-monitor: kafka.bootstrap_servers must be set to run the daemon", file=sys.stderr
@@ -395,9 +399,10 @@ def _reference_build(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from monitor.replay import file_lines, produce_lines, summary
+    from monitor.replay import count_lines, file_lines, produce_lines, summary
 
     config = load_config(args.config)
+    configure_logging(config.logging.format, "WARNING", config.logging.kafka_level)
     if config.kafka.bootstrap_servers is None:
         print("drift-monitor: kafka.bootstrap_servers must be set to replay", file=sys.stderr)
         return 1
@@ -405,7 +410,7 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"drift-monitor: {args.file} does not exist", file=sys.stderr)
         return 1
     with _progress() as progress:
-        task = progress.add_task(f"producing {args.file.name}", total=args.file.stat().st_size)
+        task = progress.add_task(f"acknowledged of {args.file.name}", total=count_lines(args.file))
         result = produce_lines(
             config,
             file_lines(args.file),
@@ -429,7 +434,7 @@ def _produce_synthetic(args: argparse.Namespace) -> int:
     from monitor.synthetic_producer import DriftSchedule, produce_synthetic
 
     config = load_config(args.config)
-    configure_logging(config.logging.format, config.logging.level)
+    configure_logging(config.logging.format, config.logging.level, config.logging.kafka_level)
     if config.kafka.bootstrap_servers is None:
         print("drift-monitor: kafka.bootstrap_servers must be set to produce", file=sys.stderr)
         return 1

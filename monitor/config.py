@@ -188,6 +188,7 @@ class LoggingConfig:
 
     format: LogFormat = "json"
     level: LogLevel = "INFO"
+    kafka_level: LogLevel = "WARNING"  # librdkafka's own lines (connection failures, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1224,6 +1225,7 @@ _LOGGING = _Section(
     {
         "format": _one_of(get_args(LogFormat)),
         "level": _one_of(get_args(LogLevel)),
+        "kafka_level": _one_of(get_args(LogLevel)),
     },
 )
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 _STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
@@ -68,9 +70,47 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def configure_logging(fmt: str = "json", level: str = "INFO") -> None:
+KAFKA_LOGGER = "monitor.librdkafka"
+"""Where every librdkafka client of drift-monitor sends its own log lines."""
+
+
+class RepeatFilter(logging.Filter):
+    """Lets each distinct line through once per ``every`` seconds, with a count of the rest.
+
+    A broker that is not there makes librdkafka write a line per connection attempt and
+    broker thread (423 lines in a minute); they differ only in numbers ("after 0ms",
+    ports), which are ignored when lines are compared. The next line let through says in
+    ``repeats`` how many like it were held back.
+    """
+
+    def __init__(self, every: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._every = every
+        self._clock = clock
+        self._seen: dict[str, tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = _DIGITS.sub("#", record.getMessage())
+        now = self._clock()
+        said_at, held = self._seen.get(key, (-math.inf, 0))
+        if now - said_at < self._every:
+            self._seen[key] = (said_at, held + 1)
+            return False
+        if held:
+            record.repeats = held
+        self._seen[key] = (now, 0)
+        return True
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def configure_logging(fmt: str = "json", level: str = "INFO", kafka_level: str = "WARNING") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    kafka = logging.getLogger(KAFKA_LOGGER)
+    kafka.setLevel(kafka_level)
+    kafka.filters[:] = [RepeatFilter()]

@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka.admin import AdminClient
 
 from monitor.config import Config
-from monitor.errors import ServiceUnavailable
+from monitor.errors import DriftMonitorError, ServiceUnavailable
+from monitor.logs import KAFKA_LOGGER
 from monitor.source import producer_settings
+from monitor.topics import admin_settings, existing_topics, how_to_create
 
 
 @dataclass(slots=True)
@@ -53,22 +56,29 @@ def produce_lines(
     rate: float | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ReplayResult:
-    """Produce one message per non-empty line; returns counts once every message is acknowledged."""
+    """Produce one message per non-empty line; returns counts once every message is acknowledged.
+
+    ``progress`` hears of each message once Kafka acknowledged (or refused) it, not when it
+    was read: a bar fed from it cannot show 100% while nothing has arrived.
+    """
     result = ReplayResult()
     started = time.monotonic()
+    target = topic or config.kafka.predictions_topic
+    _require_topic(config, target)
 
     def delivered(error: KafkaError | None, _message: Message) -> None:
         if error is None:
             result.delivered += 1
         else:
             result.failed += 1
+        if progress:
+            progress(1)
 
     producer = Producer(
         {**producer_settings(config), "linger.ms": 20},
-        logger=logging.getLogger("monitor.librdkafka"),
+        logger=logging.getLogger(KAFKA_LOGGER),
     )
     limiter = RateLimiter(rate)
-    target = topic or config.kafka.predictions_topic
     for line in lines:
         value = line.strip()
         if not value:
@@ -82,13 +92,33 @@ def produce_lines(
         producer.poll(0)
         result.produced += 1
         limiter.wait()
-        if progress:
-            progress(len(line))
     remaining = producer.flush(60)
     result.seconds = time.monotonic() - started
     if remaining:
         raise ServiceUnavailable(f"{remaining} messages not acknowledged by Kafka within 60 s")
     return result
+
+
+def _require_topic(config: Config, topic: str) -> None:
+    """Fail in seconds, with a sentence, when the broker cannot be reached or lacks the topic,
+    instead of queueing every line for a minute of librdkafka retries."""
+    settings = admin_settings(config)
+    present = existing_topics(
+        AdminClient(settings, logger=logging.getLogger(KAFKA_LOGGER)),
+        settings["bootstrap.servers"],
+        timeout=10.0,
+    )
+    if topic not in present:
+        raise DriftMonitorError(
+            f"topic {topic} does not exist on {settings['bootstrap.servers']}; "
+            f"{how_to_create([topic], config)}"
+        )
+
+
+def count_lines(path: Path) -> int:
+    """The non-empty lines of a file: what a replay of it produces."""
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
 
 
 def file_lines(path: Path) -> Iterable[bytes]:

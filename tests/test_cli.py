@@ -6,6 +6,7 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 import yaml
 
 from monitor.cli import _parser, main
-from monitor.embedded import KafkaBroker, RedisServer
+from monitor.embedded import KafkaBroker, RedisServer, free_port
 from monitor.synthetic import SyntheticModel, generate
 from tests.daemon_harness import model_status, running_daemon, wait_until, write_reference
 from tests.helpers import KAFKA_TEST_SETTINGS, consume_messages
@@ -272,6 +273,37 @@ def test_replay_produces_every_line_of_a_jsonl_file(
     assert summary["seconds"] >= 0.25  # 1500 events at 5000/s cannot take less than 0.3 s
     messages = consume_messages(kafka_broker.bootstrap_servers, name, 1500)
     assert [m.value() for m in messages] == events.read_bytes().splitlines()
+
+
+def test_replay_to_a_broker_that_is_not_there_fails_in_seconds_with_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = tmp_path / "events.jsonl"
+    write_reference(events, MODEL, events=200, seed=4)
+    nobody = f"127.0.0.1:{free_port()}"
+    config = _config_file(tmp_path, kafka={"bootstrap_servers": nobody})
+    started = time.monotonic()
+    assert main(["replay", "-c", str(config), str(events)]) == 1
+    assert time.monotonic() - started < 20
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"drift-monitor: Kafka at {nobody} did not answer")
+
+
+def test_replay_into_a_missing_topic_says_how_to_create_it(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = unique_name("absent")
+    events = tmp_path / "events.jsonl"
+    write_reference(events, MODEL, events=10, seed=4)
+    config = _config_file(tmp_path, **_services(kafka_broker, redis_server, name))
+    assert main(["replay", "-c", str(config), str(events)]) == 1
+    err = capsys.readouterr().err
+    assert f"topic {name} does not exist" in err
+    assert f"--create --topic {name} " in err
 
 
 def test_status_prints_latest_results_as_json_and_as_a_table(

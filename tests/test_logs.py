@@ -19,7 +19,13 @@ import yaml
 
 from monitor.config import parse_config
 from monitor.embedded import KafkaBroker, RedisServer
-from monitor.logs import JsonFormatter, TextFormatter, configure_logging
+from monitor.logs import (
+    KAFKA_LOGGER,
+    JsonFormatter,
+    RepeatFilter,
+    TextFormatter,
+    configure_logging,
+)
 from monitor.synthetic import Shift, blocks
 from tests.daemon_harness import model_status, wait_until, write_reference
 from tests.helpers import produce_json
@@ -111,6 +117,49 @@ def test_text_line_redacts_secrets_as_the_json_line_does() -> None:
     )
     assert SECRET not in text
     assert "redis://monitor:***@redis:6379/0" in text
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _librdkafka_line(message: str) -> logging.LogRecord:
+    return logging.makeLogRecord({"name": KAFKA_LOGGER, "msg": message, "levelno": 30})
+
+
+def test_librdkafka_lines_that_differ_only_in_numbers_pass_once_a_minute_with_a_count() -> None:
+    clock = _Clock()
+    repeats = RepeatFilter(every=60, clock=clock)
+    refused = "127.0.0.1:{}/bootstrap: Connect failed: Connection refused (after {}ms)"
+    passed = [repeats.filter(_librdkafka_line(refused.format(9092, ms))) for ms in range(5)]
+    clock.now = 61
+    later = _librdkafka_line(refused.format(9092, 7))
+    assert passed == [True, False, False, False, False]
+    assert repeats.filter(later)
+    assert later.__dict__["repeats"] == 4
+
+
+def test_distinct_librdkafka_lines_each_pass() -> None:
+    repeats = RepeatFilter(every=60, clock=_Clock())
+    assert repeats.filter(_librdkafka_line("broker down"))
+    assert repeats.filter(_librdkafka_line("all brokers down"))
+
+
+def test_configure_logging_sets_librdkafka_lines_to_their_own_level(
+    restored_root_logger: logging.Logger,
+) -> None:
+    kafka = logging.getLogger(KAFKA_LOGGER)
+    try:
+        configure_logging("json", "DEBUG", "ERROR")
+        assert kafka.level == logging.ERROR
+        assert restored_root_logger.level == logging.DEBUG
+    finally:
+        kafka.setLevel(logging.NOTSET)
+        kafka.filters.clear()
 
 
 def test_configure_logging_writes_json_lines_by_default(
