@@ -1,6 +1,6 @@
 # drift-monitor: the developer and CI entry points.
 #
-#   make install   system packages (as root, once) + .venv with the project and dev tools
+#   make install   system packages for the tests (as root, once) + .venv with the project and dev tools
 #   make demo      the whole loop on embedded Kafka (Tansu) and Redis
 #   make test      the whole test suite (unit + integration on real local services)
 #   make lint      ruff check, ruff format --check, mypy --strict
@@ -16,33 +16,45 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# Debian packages the tests and the demo drive as real peers. The binaries they provide are
-# checked first, so an installed machine never runs apt-get (Debian names Alertmanager's
-# binary prometheus-alertmanager). docker-compose only validates docker-compose.yml here
-# (`docker-compose config`); openssl makes the TLS test's certificate.
-APT_PACKAGES := redis-server kcat prometheus prometheus-alertmanager docker-compose openssl
-APT_BINARIES := redis-server kcat prometheus promtool prometheus-alertmanager amtool \
-	docker-compose openssl
+# Debian packages, checked by the binaries they provide first, so an installed machine never
+# runs apt-get (Debian names Alertmanager's binary prometheus-alertmanager). The demo needs
+# redis-server alone (its broker comes with the Python package); the tests drive the rest as
+# real peers. docker-compose only validates docker-compose.yml there (`docker-compose
+# config`); openssl makes the TLS test's certificate.
+DEMO_APT_PACKAGES := redis-server
+DEMO_APT_BINARIES := redis-server
+TEST_APT_PACKAGES := $(DEMO_APT_PACKAGES) kcat prometheus prometheus-alertmanager docker-compose \
+	openssl
+TEST_APT_BINARIES := $(DEMO_APT_BINARIES) kcat prometheus promtool prometheus-alertmanager \
+	amtool docker-compose openssl
 
-.PHONY: help install system-packages demo test lint bench clean distclean
+.PHONY: help install demo-packages test-packages demo test lint bench clean distclean
 
 help:
 	@sed -n 's/^#   make /make /p' $(firstword $(MAKEFILE_LIST))
 
-install: system-packages $(STAMP)
+install: test-packages $(STAMP)
 
-system-packages:
+# $(call apt_install,packages,binaries): install the packages if any binary is missing.
+define apt_install
 	@missing=""; \
-	for bin in $(APT_BINARIES); do command -v "$$bin" >/dev/null 2>&1 || missing="$$missing $$bin"; done; \
+	for bin in $(2); do command -v "$$bin" >/dev/null 2>&1 || missing="$$missing $$bin"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" -ne 0 ]; then \
-		echo "warning: missing$$missing; as root run: apt-get install $(APT_PACKAGES)" >&2; \
+		echo "warning: missing$$missing; as root run: apt-get install $(1)" >&2; \
 		exit 0; \
 	fi; \
-	echo "installing Debian packages $(APT_PACKAGES) (missing:$$missing)"; \
+	echo "installing Debian packages $(1) (missing:$$missing)"; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get update -qq; \
-	apt-get install -y -qq -o Dpkg::Use-Pty=0 $(APT_PACKAGES) >/dev/null
+	apt-get install -y -qq -o Dpkg::Use-Pty=0 $(1) >/dev/null
+endef
+
+demo-packages:
+	$(call apt_install,$(DEMO_APT_PACKAGES),$(DEMO_APT_BINARIES))
+
+test-packages:
+	$(call apt_install,$(TEST_APT_PACKAGES),$(TEST_APT_BINARIES))
 
 # Rebuilt when pyproject.toml changes; otherwise `make install` costs one stat.
 $(STAMP): pyproject.toml
@@ -50,7 +62,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-demo: install
+demo: demo-packages $(STAMP)
 	$(BIN)/drift-monitor demo
 
 test: install
