@@ -3,7 +3,8 @@
 A config can be valid and still not start: no Kafka address, a sink whose secret
 is not in the environment. ``validate`` runs in CI, before a deploy; these
 checks make it fail there rather than at the daemon's start. Nothing here
-connects to a service.
+needs a service: librdkafka's clients are built to check their settings and closed
+before they could connect.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from monitor.alerts.sinks.registry import build_sink
 from monitor.config import Config
 from monitor.errors import ConfigError
+from monitor.source import refused_settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,7 @@ def preflight(config: Config, environ: Mapping[str, str]) -> Preflight:
     if config.kafka.bootstrap_servers is None:
         result.errors.append("kafka.bootstrap_servers: not set, and `run` needs it")
     else:
+        result.errors.extend(refused_settings(config))
         for sink in config.sinks.values():
             try:
                 build_sink(config, sink, environ)

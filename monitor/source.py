@@ -15,10 +15,10 @@ import math
 import operator
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from confluent_kafka import (
     OFFSET_INVALID,
@@ -31,7 +31,7 @@ from confluent_kafka import (
 )
 
 from monitor.config import Config
-from monitor.errors import DriftMonitorError, ServiceUnavailable
+from monitor.errors import ConfigError, DriftMonitorError, ServiceUnavailable
 from monitor.store import StateStore
 from monitor.topics import await_topics
 
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 # librdkafka's own log lines (connection refused while a broker restarts, ...) go through
 # logging like everything else instead of straight to stderr.
 _librdkafka_log = logging.getLogger("monitor.librdkafka")
+
+_Client = TypeVar("_Client", Consumer, Producer)
 
 REASON_HEADER = "x-drift-monitor-reason"
 DETAIL_HEADER = "x-drift-monitor-detail"
@@ -82,6 +84,29 @@ def producer_settings(config: Config) -> dict[str, Any]:
         "enable.idempotence": True,
         **dict(kafka.producer),
     }
+
+
+def refused_settings(config: Config) -> list[str]:
+    """What librdkafka refuses in ``kafka.consumer`` / ``kafka.producer`` (a misspelt
+    property, a bad value), found by building the clients once and closing them at once."""
+    problems = []
+    try:
+        _client(
+            lambda: Consumer(consumer_settings(config, client_id="validate")), "consumer"
+        ).close()
+        _client(lambda: Producer(producer_settings(config)), "producer").flush(0)
+    except ConfigError as error:
+        problems.extend(error.problems)
+    return problems
+
+
+def _client(build: Callable[[], _Client], section: str) -> _Client:
+    """A librdkafka client, or a ConfigError naming the section whose settings it refused."""
+    try:
+        return build()
+    except KafkaException as error:
+        refusal = error.args[0].str()
+        raise ConfigError([f"kafka.{section}: librdkafka refuses it: {refusal}"]) from error
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +160,7 @@ class KafkaSource:
             return
         settings = consumer_settings(self._config, client_id=self._client_id)
         self._cooperative = "cooperative" in str(settings.get("partition.assignment.strategy", ""))
-        self._consumer = Consumer(settings, logger=_librdkafka_log)
+        self._consumer = _client(lambda: Consumer(settings, logger=_librdkafka_log), "consumer")
         self._consumer.subscribe(
             self._topics,
             on_assign=self._on_assign,
@@ -398,7 +423,8 @@ class DeadLetterProducer:
 
     def _produce(self, letter: _Letter) -> None:
         if self._producer is None:
-            self._producer = Producer(producer_settings(self._config), logger=_librdkafka_log)
+            settings = producer_settings(self._config)
+            self._producer = _client(lambda: Producer(settings, logger=_librdkafka_log), "producer")
 
         def delivered(error: KafkaError | None, _: Message) -> None:
             if error is not None:

@@ -155,6 +155,17 @@ def test_validate_refuses_a_sink_whose_secret_is_not_in_the_environment(
     assert "sinks.pager.secret_env: environment variable 'DRIFT_TEST_PD_KEY' is not set" in error
 
 
+def test_validate_refuses_a_librdkafka_property_that_librdkafka_does_not_know(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_reference(tmp_path / "reference.jsonl", MODEL, events=100)
+    kafka = {"bootstrap_servers": "127.0.0.1:9092", "consumer": {"fetch.wiat.ms": 5}}
+    assert main(["validate", "-c", str(_config_file(tmp_path, kafka=kafka))]) == 1
+    assert "kafka.consumer: librdkafka refuses it: No such configuration property" in (
+        capsys.readouterr().err
+    )
+
+
 def test_validate_refuses_a_config_that_names_no_kafka_to_run_against(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
