@@ -227,6 +227,18 @@ class DriftConfig:
     thresholds: Mapping[str, Thresholds] = field(default_factory=_default_thresholds)
     alpha: float = 0.01
     correction: Correction = "bonferroni"
+    # The false-alarm budget (at most one of the two): when set, each window's family-wise
+    # significance is derived from it (``monitor.alerts.budget``) and ``alpha`` is only the
+    # fallback for a window whose rate cannot be observed, and for performance verdicts.
+    false_alarms_per_week: float | None = None
+    false_alarms_per_million_events: float | None = None
+
+    @property
+    def budgeted(self) -> bool:
+        """True when a false-alarm budget sets the significance of each window."""
+        return self.false_alarms_per_week is not None or (
+            self.false_alarms_per_million_events is not None
+        )
 
 
 class Levels(NamedTuple):
@@ -991,6 +1003,18 @@ def _window_rules(window: WindowConfig, present: frozenset[str], path: str) -> I
             yield f"{_join(path, key)}: only applies to event-time windows ('seconds')"
 
 
+def _drift_rules(drift: DriftConfig, present: frozenset[str], path: str) -> Iterator[str]:
+    budgets = ("false_alarms_per_week", "false_alarms_per_million_events")
+    given = [key for key in budgets if key in present and getattr(drift, key) is not None]
+    if len(given) > 1:
+        yield f"{path}: give one false-alarm budget, not both {given[0]} and {given[1]}"
+    if given and drift.correction == "none":
+        yield (
+            f"{_join(path, 'correction')}: a false-alarm budget needs a correction over the "
+            "window's tests (bonferroni or holm), not none"
+        )
+
+
 def _model_rules(model: ModelConfig, present: frozenset[str], path: str) -> Iterator[str]:
     if model.task == "regression" and model.prediction == "categorical":
         yield f"{_join(path, 'prediction')}: a regression model's prediction must be numeric"
@@ -1262,7 +1286,10 @@ _DRIFT = _Section(
         "thresholds": _merged_thresholds,
         "alpha": _number(_strictly_between(0, 1)),
         "correction": _one_of(get_args(Correction)),
+        "false_alarms_per_week": _optional(_number(_above(0))),
+        "false_alarms_per_million_events": _optional(_number(_above(0))),
     },
+    _drift_rules,
 )
 
 _LEVEL_FIELDS: Final[Mapping[str, Check[object]]] = {

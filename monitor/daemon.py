@@ -591,6 +591,8 @@ class Daemon:
         reports = self._with_retry(lambda: self.evaluator.run(self._layouts))
         for report in reports:
             self.metrics.record_results(report.model, report.results, report.end_ts)
+            if report.budget is not None:
+                self.metrics.record_budget(report.model, report.budget)
             if report.drifted:
                 log.warning(
                     "window closed with drift",

@@ -25,6 +25,7 @@ from typing import Any
 from detectors.evaluate import DecisionSettings, SignalResult, evaluate_window
 from detectors.window import WindowLayout
 from monitor import bulk_json
+from monitor.alerts.budget import WindowBudget, window_budget
 from monitor.alerts.plan import AlertPlan, plan_window
 from monitor.alerts.records import AlertRecords
 from monitor.alerts.rules import kind_of
@@ -66,6 +67,7 @@ class WindowReport:
     reference_events: int = 0
     alerts: AlertPlan | None = None  # what recording this window did to its alerts
     model_version: str | None = None  # of the window's latest event that named one
+    budget: WindowBudget | None = None  # the significance a false-alarm budget gave it
 
     @property
     def drifted(self) -> list[SignalResult]:
@@ -92,6 +94,7 @@ class WindowReport:
             "drifted": [f"{r.signal}/{r.method}" for r in self.drifted],
             "severity": _worst(self.results),
             "note": self.note,
+            **({} if self.budget is None else {"budget": self.budget.to_dict()}),
         }
 
 
@@ -206,7 +209,11 @@ class WindowEvaluator:
                 note=f"counted against reference {stored.reference_id}, now {layout.profile.id}: "
                 "not evaluated",
             )
-        results = evaluate_window(layout, stored.counts, self._settings[name])
+        settings = self._settings[name]
+        budget = window_budget(model.drift, model.window, stored.counts.events, start, end)
+        if budget is not None:
+            settings = replace(settings, alpha=budget.alpha)
+        results = evaluate_window(layout, stored.counts, settings)
         return WindowReport(
             name,
             stored.window_id,
@@ -217,4 +224,5 @@ class WindowEvaluator:
             results,
             reference_events=layout.profile.events,
             model_version=stored.model_version,
+            budget=budget,
         )

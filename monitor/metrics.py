@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from detectors.evaluate import SignalResult
+from monitor.alerts.budget import WindowBudget
 
 _DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 _BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -86,6 +87,25 @@ class Metrics:
             "drift_monitor_drifted",
             "1 when the latest closed window is drifted for this signal and method, else 0.",
             ["model", "signal", "method"],
+            registry=registry,
+        )
+        self.false_alarm_budget = Gauge(
+            "drift_monitor_false_alarm_budget",
+            "False alarms the model's budget allows (drift.false_alarms_per_*), per `per`.",
+            ["model", "per"],
+            registry=registry,
+        )
+        self.implied_false_alarms = Gauge(
+            "drift_monitor_implied_false_alarms",
+            "Expected false alarms per `per` at the latest window's significance and rate "
+            "(an upper bound).",
+            ["model", "per"],
+            registry=registry,
+        )
+        self.window_alpha = Gauge(
+            "drift_monitor_window_alpha",
+            "Family-wise significance the latest window was judged at, under the budget.",
+            ["model"],
             registry=registry,
         )
         self.drifted_signals = Gauge(
@@ -178,6 +198,22 @@ class Metrics:
             buckets=_DELIVERY_BUCKETS,
             registry=registry,
         )
+
+    def record_budget(self, model: str, budget: WindowBudget) -> None:
+        """The false-alarm budget a window was judged under, and the rate it implies."""
+        for per, configured, implied in (
+            ("week", budget.false_alarms_per_week, budget.implied_per_week),
+            (
+                "million_events",
+                budget.false_alarms_per_million_events,
+                budget.implied_per_million_events,
+            ),
+        ):
+            if configured is not None:
+                self.false_alarm_budget.labels(model, per).set(configured)
+            if implied is not None:
+                self.implied_false_alarms.labels(model, per).set(implied)
+        self.window_alpha.labels(model).set(budget.alpha)
 
     def record_results(
         self, model: str, results: Iterable[SignalResult], window_end: float

@@ -523,6 +523,7 @@ class StateStore:
         detector_states, detections = replies[7:]
         text = {k.decode(): v.decode() for k, v in meta.items()}
         keyed = int(text.get("predictions_keyed", 0))
+        windows = [json.loads(entry) for entry in history]
         return {
             "events": int(text.get("events", 0)),
             "late_events": int(text.get("late", 0)),
@@ -551,7 +552,9 @@ class StateStore:
                 "detections": [json.loads(d) for d in detections],
             },
             "signals": {k.decode(): json.loads(v) for k, v in sorted(latest.items())},
-            "windows": [json.loads(entry) for entry in history],
+            "windows": windows,
+            # The false-alarm budget as the latest judged window applied it (None without one).
+            "budget": next((w["budget"] for w in windows if "budget" in w), None),
         }
 
     def evaluated_windows(self, model: str) -> list[dict[str, Any]]:
