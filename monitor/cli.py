@@ -33,7 +33,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from monitor.config import Config, load_config
+from monitor.config import Config, deprecations, load_config
 from monitor.errors import DriftMonitorError
 from monitor.keys import Keys
 from monitor.logs import configure_logging
@@ -269,6 +269,8 @@ def _run(args: argparse.Namespace) -> int:
             "drift-monitor: kafka.bootstrap_servers must be set to run the daemon", file=sys.stderr
         )
         return 1
+    for deprecated in deprecations(config):
+        log.warning("deprecated config key", extra={"detail": deprecated})
     daemon = Daemon(config, connect(config.redis.url, cluster=config.redis.cluster))
     _handle_signals(daemon, args.config, args.shutdown_timeout)
     log.info("starting", extra={"instance": daemon.instance, "models": list(config.models)})

@@ -253,9 +253,14 @@ class AlertRuleConfig:
     """When a model's results become an alert, and when that alert is over.
 
     A rule breaches when the drift test flags a selected signal *and* the score
-    reaches the rule's ``warn`` level (by default the test's own); it is clear
-    when every selected score is below ``resolve_ratio`` times ``warn`` (the
-    hysteresis band in between changes nothing).
+    reaches the rule's ``warn`` level (by default the test's own); a window that
+    does not breach is clear: resolving uses the same decision as firing.
+
+    ``for_windows`` left out is 1 under a false-alarm budget (the budget already
+    holds false alarms down, so waiting only delays the alert) and 2 otherwise;
+    :func:`firing_windows` gives the number in force. ``resolve_ratio`` and
+    ``cooldown_seconds`` are deprecated: accepted, ignored, and warned about
+    (see :func:`deprecations`).
     """
 
     name: str
@@ -268,11 +273,44 @@ class AlertRuleConfig:
     signals: tuple[str, ...] = ()  # empty: every signal of the model
     methods: tuple[str, ...] = ()  # empty: every method the model runs
     thresholds: Mapping[str, Levels] = field(default_factory=_empty_mapping)
-    for_windows: int = 2
+    for_windows: int | None = None
     resolve_windows: int = 2
-    resolve_ratio: float = 0.8
-    cooldown_seconds: float = 1800.0  # event time, from the resolving window's end
+    resolve_ratio: float | None = None  # deprecated, ignored
+    cooldown_seconds: float | None = None  # deprecated, ignored
     grouping: Grouping = "signal"
+
+
+FOR_WINDOWS_WITHOUT_BUDGET = 2
+"""Breaching windows in a row a rule waits for when neither it nor a budget says otherwise."""
+
+
+def firing_windows(rule: AlertRuleConfig, drift: DriftConfig) -> int:
+    """Breaching windows in a row before ``rule`` fires: its own ``for_windows``, else 1
+    under a false-alarm budget, else :data:`FOR_WINDOWS_WITHOUT_BUDGET`."""
+    if rule.for_windows is not None:
+        return rule.for_windows
+    return 1 if drift.budgeted else FOR_WINDOWS_WITHOUT_BUDGET
+
+
+def deprecations(config: Config) -> list[str]:
+    """Keys that still load but no longer do anything, each with what replaced it."""
+    found = []
+    for name, model in config.models.items():
+        for rule in model.alert_rules.values():
+            at = f"models.{name}.alert_rules.{rule.name}"
+            if rule.resolve_ratio is not None:
+                found.append(
+                    f"{at}.resolve_ratio: deprecated and ignored; an alert resolves after "
+                    "resolve_windows windows in a row in which the drift test does not flag "
+                    "it (the same decision as firing). Remove the key."
+                )
+            if rule.cooldown_seconds is not None:
+                found.append(
+                    f"{at}.cooldown_seconds: deprecated and ignored; a drift after a resolve "
+                    "is a new episode and is always alerted, and one episode is never "
+                    "notified twice (flapping is held off by resolve_windows). Remove the key."
+                )
+    return found
 
 
 def _default_rules() -> Mapping[str, AlertRuleConfig]:
@@ -1309,10 +1347,10 @@ _ALERT_RULE = _Section(
         "signals": _names("signal"),
         "methods": _names("method", ALL_METHODS),
         "thresholds": _table(_same_check(_levels), key_problem=_method_name_problem),
-        "for_windows": _integer(_between(1, 10_000)),
+        "for_windows": _optional(_integer(_between(1, 10_000))),
         "resolve_windows": _integer(_between(1, 10_000)),
-        "resolve_ratio": _number(_between(0.01, 1)),
-        "cooldown_seconds": _number(_at_least(0)),
+        "resolve_ratio": _optional(_number(_between(0.01, 1))),
+        "cooldown_seconds": _optional(_number(_at_least(0))),
         "grouping": _one_of(get_args(Grouping)),
     },
     name_field="name",

@@ -31,7 +31,7 @@ from monitor.keys import Keys
 from monitor.store import connect
 from monitor.synthetic import Shift, SyntheticModel, generate
 from tests.alert_receivers import HANG, receiver
-from tests.daemon_harness import running_daemon, wait_until, write_reference
+from tests.daemon_harness import model_status, running_daemon, wait_until, write_reference
 from tests.helpers import KAFKA_TEST_SETTINGS, produce_json
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -86,7 +86,6 @@ def _config_dict(
                         "methods": ["psi"],
                         "for_windows": 1,
                         "resolve_windows": 1,
-                        "cooldown_seconds": 0,
                         **rule,
                     }
                 },
@@ -129,13 +128,13 @@ def _audit(config: Config) -> list[dict[str, str]]:
     return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
 
 
-def test_drift_that_comes_and_goes_fires_resolves_and_fires_again_only_after_cooldown(
+def test_a_drift_that_resolves_and_recurs_within_the_old_default_cooldown_is_two_episodes(
     kafka_broker: KafkaBroker, setup: Callable[..., tuple[Config, str]]
 ) -> None:
-    # Episode 1 resolves with window 4 (ends at 25 s of event time); with a 12 s cooldown
-    # the breach in window 6 (ends at 35 s) must wait; window 7 (ends at 40 s) fires.
+    # Episode 1 resolves with window 4 (ends at 25 s of event time); the drift is back in
+    # window 6 (35 s), well within the 1,800 s the default cooldown used to hide it for.
     with receiver() as team:
-        config, topic = setup({"team": _webhook(team.url)}, cooldown_seconds=12)
+        config, topic = setup({"team": _webhook(team.url)})
         produce_json(kafka_broker.bootstrap_servers, topic, _windows("ccssccssc"), None)
         with running_daemon(config):
             wait_until(lambda: len(team.accepted()) >= 4, 60, "two episodes")
@@ -152,8 +151,104 @@ def test_drift_that_comes_and_goes_fires_resolves_and_fires_again_only_after_coo
     assert [b["status"] for b in bodies] == ["firing", "resolved", "firing", "resolved"]
     assert bodies[0]["window"]["events"] == WINDOW
     assert bodies[0]["model_version"] == "1"  # the synthetic events' model_version
-    cooling = [a for a in _audit(config) if "cooling down" in a["reason"]]
-    assert [a["window"] for a in cooling] == ["6"]
+    fired = [a["window"] for a in _audit(config) if a["to"] == "firing"]
+    assert fired == ["2", "6"]
+
+
+def test_with_a_budget_the_default_rule_fires_on_the_first_drifted_window(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    reference: Path,
+) -> None:
+    topic, group = unique_name("predictions"), unique_name("g")
+    kafka_broker.create_topics([topic, f"{topic}.dlq"])
+    with receiver() as team:
+        data = _config_dict(
+            kafka_broker, redis_server.url, topic, group, reference, {"team": _webhook(team.url)}
+        )
+        model = data["models"][MODEL.name]
+        model["alert_rules"] = {"drift": {"signals": ["num_1"]}}  # every default but signals
+        model["drift"] = {"false_alarms_per_week": 1}
+        config = parse_config(data, environ={})
+        produce_json(kafka_broker.bootstrap_servers, topic, _windows("cccss"), None)
+        with running_daemon(config) as daemon:
+            wait_until(lambda: len(team.accepted()) >= 1, 60, "the alert")
+            wait_until(lambda: model_status(config, MODEL.name)["windows_closed"] >= 4, 30, "w4")
+            registry = daemon.metrics.registry
+
+    assert [str(r.headers["Idempotency-Key"]) for r in team.accepted()] == [
+        f"{KEY}/1/firing/critical"
+    ]
+    transitions = [(a["window"], a["from"], a["to"]) for a in _audit(config)]
+    assert transitions == [("3", "inactive", "firing")]  # window 3 is the first shifted one
+    # 500 events at 100/s: 5 s windows, 120,960 a week, each judged at 1 / 120,960.
+    budget = model_status(config, MODEL.name)["budget"]
+    assert budget["false_alarms_per_week"] == 1
+    assert budget["windows_per_week"] == pytest.approx(604800 / 5)
+    assert budget["alpha_per_window"] == pytest.approx(5 / 604800)
+    assert budget["implied_false_alarms_per_week"] == pytest.approx(1)
+    labels = {"model": MODEL.name, "per": "week"}
+    assert registry.get_sample_value("drift_monitor_false_alarm_budget", labels) == 1
+    implied = registry.get_sample_value("drift_monitor_implied_false_alarms", labels)
+    assert implied == pytest.approx(1)
+    alpha = registry.get_sample_value("drift_monitor_window_alpha", {"model": MODEL.name})
+    assert alpha == pytest.approx(5 / 604800)
+
+
+SMALL = SyntheticModel(name="small", numeric=27, categorical=3)
+SMALL_WINDOW = 50
+
+
+def test_small_windows_of_reference_like_traffic_do_not_flap_and_a_shift_resolves_in_time(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    # 30 features, 50-event windows, every default rule and method, a budget of one false
+    # alarm a week: 40 windows drawn like the reference, 8 with num_1 shifted by 3 SD, 30
+    # like the reference again. Each alert fires within the shift, once, and resolves
+    # within resolve_windows (default 2) windows of its end.
+    clean, shifted, after = 40, 8, 30
+    last_shifted = clean + shifted - 1
+    reference = write_reference(tmp_path / "small.jsonl", SMALL)
+    topic, group = unique_name("predictions"), unique_name("g")
+    kafka_broker.create_topics([topic, f"{topic}.dlq"])
+    events: list[bytes] = []
+    for window in range(clean + shifted + after):
+        shift = Shift(0, {"num_1": 3.0}) if clean <= window <= last_shifted else None
+        start = window * SMALL_WINDOW
+        events += generate(SMALL, start, SMALL_WINDOW, seed=3, shift=shift)
+    with receiver() as team:
+        data = _config_dict(
+            kafka_broker, redis_server.url, topic, group, reference, {"team": _webhook(team.url)}
+        )
+        model = data["models"].pop(MODEL.name)
+        model.pop("alert_rules")
+        model |= {"window": {"events": SMALL_WINDOW}, "features": SMALL.features()}
+        model["drift"] = {"false_alarms_per_week": 1}
+        data["models"] = {SMALL.name: model}
+        config = parse_config(data, environ={})
+        produce_json(kafka_broker.bootstrap_servers, topic, events, None)
+        with running_daemon(config):
+            total = clean + shifted + after
+            wait_until(
+                lambda: model_status(config, SMALL.name)["windows_closed"] >= total, 120, "windows"
+            )
+            notifying = [a for a in _audit(config) if a["to"] in ("firing", "resolved")]
+            wait_until(lambda: len(team.accepted()) >= len(notifying), 60, "the notifications")
+
+    audit = _audit(config)
+    fired = [(a["key"], int(a["window"])) for a in audit if a["to"] == "firing"]
+    resolved = [(a["key"], int(a["window"])) for a in audit if a["to"] == "resolved"]
+    assert ("small/feature_drift/num_1", clean) in fired  # the first shifted window
+    assert all(clean <= window <= last_shifted for _, window in fired), fired
+    assert {key for key, _ in resolved} == {key for key, _ in fired}
+    assert all(last_shifted < window <= last_shifted + 2 for _, window in resolved), resolved
+    episodes = {str(r.headers["Idempotency-Key"]).split("/")[3] for r in team.accepted()}
+    assert episodes == {"1"}  # no key ever fired a second time: nothing flapped
+    assert len(team.accepted()) == len([a for a in audit if a["to"] in ("firing", "resolved")])
 
 
 def test_two_daemon_instances_on_one_stream_notify_once_per_episode(
@@ -375,7 +470,6 @@ def _as_dict(config: Config) -> dict[str, Any]:
                         "methods": list(rule.methods),
                         "for_windows": rule.for_windows,
                         "resolve_windows": rule.resolve_windows,
-                        "cooldown_seconds": rule.cooldown_seconds,
                     }
                 },
             }

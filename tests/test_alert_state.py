@@ -42,8 +42,6 @@ def _rule(**rule: Any) -> dict[str, Any]:
         "methods": ["psi"],
         "for_windows": 2,
         "resolve_windows": 2,
-        "resolve_ratio": 0.5,
-        "cooldown_seconds": 0,
     }
     return {"alert_rules": {"drift": base | rule}}
 
@@ -136,28 +134,56 @@ def test_breach_streak_broken_by_a_clear_window_returns_pending_to_inactive() ->
     ]
 
 
-def test_scores_in_the_hysteresis_band_neither_resolve_nor_fire() -> None:
-    # resolve_ratio 0.5 of warn 0.1: clear below 0.05; breaching from 0.1.
+def test_a_score_that_the_test_does_not_flag_counts_as_clear_however_close_to_warn() -> None:
+    # 0.09 of warn 0.1 is not drifted: it resolves, as the test's own verdict says.
     run = Run(_model(**_rule(for_windows=1, resolve_windows=1)))
 
-    assert run.feed_all([0.3, 0.07, 0.07, 0.07]) == ["firing", "", "", ""]
-    assert run.status() == "firing"
+    assert run.feed_all([0.3, 0.09]) == ["firing", "resolved"]
+
+
+def test_a_score_above_warn_but_not_significant_counts_as_clear() -> None:
+    # A small window's PSI sits near warn by noise alone; its test says it is noise.
+    run = Run(_model(**_rule(for_windows=1, resolve_windows=2)))
+    run.feed(_psi("amount", 0.3))
+
+    run.feed(_psi("amount", 0.4, drifted=False))
+    plan = run.feed(_psi("amount", 0.4, drifted=False))
+
+    assert [m.facts["status"] for m in plan.outbox] == ["resolved"]
+    assert plan.transitions[0].reason == "not drifted for 2 window(s) in a row"
 
 
 def test_firing_alert_resolves_after_resolve_windows_clear_windows_in_a_row() -> None:
     run = Run(_model(**_rule(for_windows=1, resolve_windows=2)))
 
-    assert run.feed_all([0.3, 0.01, 0.07, 0.01, 0.01]) == ["firing", "", "", "", "resolved"]
+    assert run.feed_all([0.3, 0.01, 0.3, 0.01, 0.01]) == ["firing", "", "", "", "resolved"]
 
 
-def test_alert_cannot_fire_again_before_the_cooldown_has_passed_in_event_time() -> None:
-    # Resolved by window 2 (ends at 30 s); cooldown 25 s: no firing from a window ending before 55.
-    run = Run(_model(**_rule(for_windows=1, resolve_windows=1, cooldown_seconds=25)))
+def test_a_drift_right_after_a_resolve_is_a_new_episode_and_is_notified() -> None:
+    # No cooldown: resolved by window 2, drifted again in window 3, fired again at once.
+    run = Run(_model(**_rule(for_windows=1, resolve_windows=1)))
 
-    notes = run.feed_all([0.3, 0.3, 0.01, 0.3, 0.3, 0.3])
+    notes = run.feed_all([0.3, 0.3, 0.01, 0.3])
 
-    assert notes == ["firing", "", "resolved", "", "", "firing"]
-    assert run.plans[3].transitions[0].reason.startswith("breaching, but cooling down")
+    assert notes == ["firing", "", "resolved", "firing"]
+    assert run.stored.states["fraud/feature_drift/amount"].episode == 2
+
+
+def test_a_dip_shorter_than_resolve_windows_stays_one_episode_notified_once() -> None:
+    run = Run(_model(**_rule(for_windows=1, resolve_windows=3)))
+
+    notes = run.feed_all([0.3, 0.01, 0.01, 0.3, 0.01, 0.3])
+
+    assert notes == ["firing", "", "", "", "", ""]
+    assert run.stored.states["fraud/feature_drift/amount"].episode == 1
+
+
+def test_default_rule_waits_two_windows_without_a_budget_and_one_with_it() -> None:
+    plain = Run(_model())
+    budgeted = Run(_model(drift={"false_alarms_per_week": 1}))
+
+    assert plain.feed_all([0.3, 0.3]) == ["", "firing"]
+    assert budgeted.feed_all([0.3, 0.3]) == ["firing", ""]
 
 
 def test_each_episode_has_its_own_idempotency_keys() -> None:

@@ -19,7 +19,7 @@ from monitor.alerts.retrain import RETRAIN_FIELD, RetrainState, RetrainTrigger, 
 from monitor.alerts.routing import sinks_for
 from monitor.alerts.rules import observe
 from monitor.alerts.state import AlertState, Transition, WindowFacts, step
-from monitor.config import ModelConfig
+from monitor.config import ModelConfig, firing_windows
 
 VERSION_FIELD = "_version"
 MessageKind = Literal["alert", "retrain", "test"]
@@ -113,7 +113,11 @@ def plan_window(
     audit: list[dict[str, str]] = []
     outbox: list[OutboxMessage] = []
     transitions: list[Transition] = []
-    for seen in observe(model.name, model.alert_rules.values(), results):
+    rules = [
+        replace(rule, for_windows=firing_windows(rule, model.drift))
+        for rule in model.alert_rules.values()
+    ]
+    for seen in observe(model.name, rules, results):
         before = stored.states.get(seen.dedup_key, AlertState())
         after, changes = step(before, seen, window, now)
         refresh = _due_refresh(model, after, changes, refresh_sinks, now)

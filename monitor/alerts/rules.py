@@ -2,9 +2,10 @@
 
 A result *breaches* a rule when the drift test flagged it (effect size and, where
 there is one, a significant p-value) and its score reaches the rule's ``warn``
-level, which defaults to the test's own. It is *clear* when the test did not
-flag it and its score is below ``resolve_ratio * warn``. Scores in between are
-the hysteresis band: they neither start nor end an alert.
+level, which defaults to the test's own. Otherwise it is *clear*: resolving uses
+the same decision as firing, significance included. (A raw-score band below
+``warn`` would never be reached by a small window, whose sampling noise alone
+keeps scores near ``warn``; the test already says whether a score is noise.)
 """
 
 from __future__ import annotations
@@ -46,7 +47,11 @@ class Evidence:
     warn: float
     critical: float
     breaching: bool
-    clear: bool
+
+    @property
+    def clear(self) -> bool:
+        """Not breaching: the drift test's own verdict says no (or the rule's level is not met)."""
+        return not self.breaching
 
     @property
     def severity(self) -> EvidenceSeverity:
@@ -121,7 +126,6 @@ def judge(result: SignalResult, rule: AlertRuleConfig) -> Evidence:
         warn=warn,
         critical=critical,
         breaching=result.drifted and result.score >= warn,
-        clear=not result.drifted and result.score < rule.resolve_ratio * warn,
     )
 
 

@@ -7,18 +7,20 @@ messages, and the finalize script stores them atomically with the window.
 
 The rules, per window with evidence (windows without evidence change nothing):
 
-* breaching: the breach streak grows. When it reaches ``for_windows`` and no
-  cooldown is running, the alert fires and a new *episode* starts (numbered,
-  so idempotency keys stay unique per episode forever). Until then it is
-  pending. While firing, a first critical window escalates the episode once.
-* clear (below ``resolve_ratio * warn``): pending falls back to inactive; firing
-  counts clear windows and resolves after ``resolve_windows`` in a row.
-* in between (the hysteresis band): streaks restart, the status stays, except
-  that pending (which needs consecutive breaches) falls back to inactive.
+* breaching: the breach streak grows. When it reaches ``for_windows`` the
+  alert fires and a new *episode* starts (numbered, so idempotency keys stay
+  unique per episode forever). Until then it is pending. While firing, a first
+  critical window escalates the episode once.
+* clear (the drift test does not flag it: the same decision as firing):
+  pending falls back to inactive; firing counts clear windows and resolves
+  after ``resolve_windows`` in a row.
 
-Cooldown is measured in event time: an alert resolved by the window ending at
-``t`` cannot fire again from a window ending before ``t + cooldown_seconds``,
-so a replay of old data behaves exactly like the live stream did.
+One episode is notified once: its firing, at most one escalation, its resolve
+(and the daily refresh of ``plan.py``). After a resolve, the next breach starts
+a new episode and is notified, however soon it comes: there is no cooldown. A
+drift that dips for fewer than ``resolve_windows`` windows stays one episode.
+Everything counts windows, so a replay of old data behaves exactly like the
+live stream did.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from monitor.alerts.rules import Observation
-from monitor.config import AlertRuleConfig
+from monitor.config import FOR_WINDOWS_WITHOUT_BUDGET, AlertRuleConfig
 from monitor.errors import StateError
 
 Status = Literal["inactive", "pending", "firing", "resolved"]
@@ -65,7 +67,7 @@ class AlertState:
     since_ts: float | None = None  # event time the current breach streak or episode began
     fired_at: float | None = None  # wall clock of the firing notification
     refreshed_at: float | None = None  # wall clock of the last re-send while firing
-    resolved_end_ts: float | None = None  # event time of the last resolve (cooldown origin)
+    resolved_end_ts: float | None = None  # event time of the last resolve
     last_window: int | None = None
 
     def to_json(self) -> str:
@@ -137,8 +139,6 @@ def step(
     if seen.breaching:
         return _breaching(after, seen, rule, window, now)
     if state.status == "firing":
-        if not seen.clear:
-            return replace(after, breach_streak=0, clear_streak=0), []
         clear = state.clear_streak + 1
         if clear < rule.resolve_windows:
             return replace(after, breach_streak=0, clear_streak=clear), []
@@ -150,7 +150,7 @@ def step(
             resolved_end_ts=window.end_ts,
             since_ts=None,
         )
-        reason = f"clear for {clear} window(s) in a row"
+        reason = f"not drifted for {clear} window(s) in a row"
         return resolved, [_transition(seen, state, resolved, reason, "resolved")]
     if state.status == "pending":
         inactive = replace(after, status="inactive", breach_streak=0, since_ts=None)
@@ -173,11 +173,8 @@ def _breaching(
         return firing, []
     since = state.since_ts if state.breach_streak > 0 and state.since_ts is not None else None
     since = window.start_ts if since is None else since
-    cooldown_until = (
-        None if state.resolved_end_ts is None else state.resolved_end_ts + rule.cooldown_seconds
-    )
-    cooling = cooldown_until is not None and window.end_ts < cooldown_until
-    if streak >= rule.for_windows and not cooling:
+    needed = FOR_WINDOWS_WITHOUT_BUDGET if rule.for_windows is None else rule.for_windows
+    if streak >= needed:
         firing = replace(
             state,
             status="firing",
@@ -191,13 +188,10 @@ def _breaching(
             fired_at=now,
             refreshed_at=None,
         )
-        reason = f"breached {streak} window(s) in a row (for: {rule.for_windows})"
+        reason = f"breached {streak} window(s) in a row (for: {needed})"
         return firing, [_transition(seen, state, firing, reason, "firing")]
     pending = replace(state, status="pending", breach_streak=streak, since_ts=since)
-    if cooling:
-        reason = f"breaching, but cooling down until event time {cooldown_until}"
-    else:
-        reason = f"breached {streak} of {rule.for_windows} window(s)"
+    reason = f"breached {streak} of {needed} window(s)"
     if state.status == "pending":
         return pending, []
     return pending, [_transition(seen, state, pending, reason)]
