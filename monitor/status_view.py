@@ -162,7 +162,27 @@ def _result_row(result: Mapping[str, Any]) -> list[tables.Cell]:
     ]
 
 
+def budget_line(budget: Mapping[str, Any]) -> str:
+    """The false-alarm budget and the rate it implies at the latest window's rate."""
+    if budget["false_alarms_per_week"] is not None:
+        stated = f"{budget['false_alarms_per_week']:g} false alarm(s) a week"
+        implied, per = budget["implied_false_alarms_per_week"], "a week"
+    else:
+        stated = f"{budget['false_alarms_per_million_events']:g} false alarm(s) per million events"
+        implied, per = budget["implied_false_alarms_per_million_events"], "per million events"
+    line = f"budget: {stated}; latest window judged at alpha {budget['alpha_per_window']:.3g}"
+    if budget["source"] == "fallback":
+        return line + " (drift.alpha: the window's rate was not observable)"
+    if budget["windows_per_week"] is not None:
+        line += f" ({budget['windows_per_week']:,.0f} windows a week)"
+    if implied is not None:
+        line += f", implying at most {implied:.3g} false alarm(s) {per}"
+    return line + (" (capped)" if budget["source"] == "capped" else "")
+
+
 def _labels_and_detectors(status: Mapping[str, Any]) -> Iterable[str]:
+    if status.get("budget"):
+        yield budget_line(status["budget"])
     labels = status["labels"]
     if labels["received"] or labels["predictions_with_id"]:
         coverage = labels["coverage"]

@@ -83,3 +83,15 @@ def test_without_a_budget_the_configured_alpha_stands() -> None:
 def test_only_one_budget_may_be_given() -> None:
     with pytest.raises(ConfigError, match="one false-alarm budget"):
         _drift(false_alarms_per_week=1, false_alarms_per_million_events=1)
+
+
+def test_status_prints_the_budget_and_the_rate_it_implies() -> None:
+    from monitor.status_view import budget_line
+
+    budget = window_budget(_drift(false_alarms_per_week=1), WindowConfig(seconds=300), 0, 0, 0)
+
+    assert budget is not None
+    assert budget_line(budget.to_dict()) == (
+        "budget: 1 false alarm(s) a week; latest window judged at alpha 0.000496 "
+        "(2,016 windows a week), implying at most 1 false alarm(s) a week"
+    )
