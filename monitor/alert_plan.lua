@@ -17,3 +17,17 @@ local function write_alert_plan(states, audit, outbox, depth, plan)
   end
 end
 
+-- Write a plan (JSON) only if the alert state is still at the version it was planned
+-- from (KEYS[1..4] as above): 1 when written, after calling mark() first; -2 when the
+-- state moved (plan again). The scripts that apply a plan outside a window's record
+-- (apply_alert_plan.lua, apply_early_alert.lua) mark what the plan was made from.
+local function write_if_current(plan_json, mark)
+  local plan = cjson.decode(plan_json)
+  local version = redis.call('HGET', KEYS[1], '_version') or ''
+  if version ~= plan.expect then
+    return -2
+  end
+  mark()
+  write_alert_plan(KEYS[1], KEYS[2], KEYS[3], KEYS[4], plan)
+  return 1
+end

@@ -6,16 +6,9 @@
 --
 -- Returns 1 when applied, 0 when this window's quality was already alerted on,
 -- -2 when the alert state moved since the plan was computed (plan again).
--- write_alert_plan and in_steps come from alert_plan.lua and steps.lua, prepended when
+-- write_if_current, write_alert_plan and in_steps come from alert_plan.lua and steps.lua, prepended when
 -- the script is loaded.
 if redis.call('SISMEMBER', KEYS[5], ARGV[1]) == 1 then
   return 0
 end
-local plan = cjson.decode(ARGV[2])
-local version = redis.call('HGET', KEYS[1], '_version') or ''
-if version ~= plan.expect then
-  return -2
-end
-redis.call('SADD', KEYS[5], ARGV[1])
-write_alert_plan(KEYS[1], KEYS[2], KEYS[3], KEYS[4], plan)
-return 1
+return write_if_current(ARGV[2], function() redis.call('SADD', KEYS[5], ARGV[1]) end)

@@ -232,6 +232,10 @@ class DriftConfig:
     # fallback for a window whose rate cannot be observed, and for performance verdicts.
     false_alarms_per_week: float | None = None
     false_alarms_per_million_events: float | None = None
+    # Looks at each count window: 1 judges it when it closes; K > 1 also judges the open
+    # window after every N/K events, each look at alpha / K (alpha spending, Bonferroni over
+    # the looks), so a drift can alert before its window closes.
+    checkpoints: int = 1
 
     @property
     def budgeted(self) -> bool:
@@ -1063,6 +1067,16 @@ def _model_rules(model: ModelConfig, present: frozenset[str], path: str) -> Iter
         yield from _sequential_fits_model(
             detector, model, _join(_join(path, "sequential"), detector.name)
         )
+    if model.drift.checkpoints > 1 and model.window.events is None:
+        yield (
+            f"{_join(_join(path, 'drift'), 'checkpoints')}: only count windows "
+            "(window.events) are looked at before they close"
+        )
+    elif model.window.events is not None and model.drift.checkpoints > model.window.events:
+        yield (
+            f"{_join(_join(path, 'drift'), 'checkpoints')}: more looks than the window's "
+            f"{model.window.events} events"
+        )
     rules_path = _join(path, "alert_rules")
     for rule in model.alert_rules.values():
         yield from _alert_rule_fits_model(rule, model, _join(rules_path, rule.name))
@@ -1326,6 +1340,7 @@ _DRIFT = _Section(
         "correction": _one_of(get_args(Correction)),
         "false_alarms_per_week": _optional(_number(_above(0))),
         "false_alarms_per_million_events": _optional(_number(_above(0))),
+        "checkpoints": _integer(_between(1, 100)),
     },
     _drift_rules,
 )

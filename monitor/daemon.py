@@ -42,7 +42,7 @@ from detectors.evaluate import SignalResult
 from detectors.quality import EMPTY, QualityCounts, QualityVerdict, judge_quality, quality_metrics
 from detectors.window import WindowLayout
 from monitor.alerts.outbox import Outbox
-from monitor.alerts.plan import plan_window
+from monitor.alerts.plan import AlertPlan, plan_window
 from monitor.alerts.records import AlertRecords
 from monitor.alerts.routing import refreshed_sinks
 from monitor.alerts.sinks.registry import build_sinks
@@ -295,6 +295,7 @@ class Daemon:
             self._next_offsets.update({key: after for key, (_, after) in batch.offsets.items()})
         self._count(work)
         self._evaluate()
+        self._look_early()
         self._evaluate_quality()
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         self.metrics.batch_events.observe(len(batch.messages))
@@ -602,27 +603,37 @@ class Daemon:
                         "drifted": sorted({f"{r.signal}/{r.method}" for r in report.drifted}),
                     },
                 )
-            plan = report.alerts
-            if plan is not None:
-                for change in plan.transitions:
-                    self.metrics.alert_transitions.labels(report.model, change.status).inc()
-                    log.log(
-                        logging.WARNING if change.notify else logging.INFO,
-                        "alert transition",
-                        extra={
-                            "key": change.dedup_key,
-                            "from": change.previous,
-                            "to": change.status,
-                            "episode": change.episode,
-                            "reason": change.reason,
-                        },
-                    )
-                if plan.trigger is not None:
-                    self.metrics.retrain_triggers.labels(report.model).inc()
-                if plan.outbox:
-                    self.delivery.wake()
+            if report.alerts is not None:
+                self._planned(report.model, report.alerts)
             if self._on_window is not None:
                 self._on_window(report)
+
+    def _look_early(self) -> None:
+        """Checkpoint looks at the open count windows (``drift.checkpoints``)."""
+        for report in self._with_retry(lambda: self.evaluator.look_early(self._layouts)):
+            if report.alerts is not None:
+                self._planned(report.model, report.alerts, look=True)
+
+    def _planned(self, model: str, plan: AlertPlan, *, look: bool = False) -> None:
+        """Count, log and send what recording a window (or a look at one) did to alerts."""
+        for change in plan.transitions:
+            self.metrics.alert_transitions.labels(model, change.status).inc()
+            log.log(
+                logging.WARNING if change.notify else logging.INFO,
+                "alert transition",
+                extra={
+                    "key": change.dedup_key,
+                    "from": change.previous,
+                    "to": change.status,
+                    "episode": change.episode,
+                    "reason": change.reason,
+                    **({"look": plan.version} if look else {}),
+                },
+            )
+        if plan.trigger is not None:
+            self.metrics.retrain_triggers.labels(model).inc()
+        if plan.outbox:
+            self.delivery.wake()
 
     def _with_retry(self, step: Callable[[], Any]) -> Any:
         """Run a step until Redis (or Kafka) lets it through, pausing consumption meanwhile.

@@ -98,6 +98,12 @@ class WindowReport:
         }
 
 
+def _kept_moving(model: str) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"the alert state of model {model!r} kept moving for {MAX_PLAN_ATTEMPTS} attempts"
+    )
+
+
 def _worst(results: tuple[SignalResult, ...]) -> str:
     severities = {r.severity for r in results}
     for level in ("critical", "warning", "insufficient"):
@@ -128,6 +134,7 @@ class WindowEvaluator:
         self._refresh_sinks = refresh_sinks
         self._audit_size = audit_size
         self._clock = clock
+        self._looked: dict[str, int] = {}  # per model, the latest look judged here
 
     def run(self, layouts: Mapping[str, WindowLayout]) -> list[WindowReport]:
         """Evaluate what is waiting, oldest first; returns the windows this call recorded."""
@@ -157,25 +164,61 @@ class WindowEvaluator:
                     break
         return reports
 
+    def look_early(self, layouts: Mapping[str, WindowLayout]) -> list[WindowReport]:
+        """Judge each open count window at its checkpoints (``drift.checkpoints`` looks per
+        window, the last being its close) and fire the alerts a look breaches, before the
+        window closes. Returns the looks whose alert plan was applied."""
+        reports = []
+        for name, layout in layouts.items():
+            model = self._models[name]
+            looks, size = model.drift.checkpoints, model.window.events
+            if looks < 2 or size is None or self._alerts is None:
+                continue
+            for window_id in self._store.open_windows(name):
+                look = self._store.window_events(name, window_id) * looks // size
+                number = window_id * 1000 + look
+                if not 1 <= look < looks or number <= self._looked.get(name, -1):
+                    continue
+                self._looked[name] = number
+                report = self._evaluate(name, layout, self._store.window(name, window_id, layout))
+                if report.results and (plan := self._apply_look(report, look)) is not None:
+                    reports.append(replace(report, alerts=plan))
+        return reports
+
+    def _apply_look(self, report: WindowReport, look: int) -> AlertPlan | None:
+        """Plan a look's alerts from the stored state and apply them; None if nothing moved."""
+        for _ in range(MAX_PLAN_ATTEMPTS):
+            plan = self._plan(report, self._clock(), look)
+            if plan is None or not plan.states:
+                return None
+            plan_json = plan.to_json(self._audit_size)
+            outcome = self._store.apply_early_alert(report.model, report.window_id, look, plan_json)
+            if outcome != -2:
+                return plan if outcome == 1 else None
+        raise _kept_moving(report.model)
+
+    def _plan(self, report: WindowReport, now: float, look: int | None = None) -> AlertPlan | None:
+        """The alert plan of a window (or of a look at it) from the stored alert state."""
+        if self._alerts is None:
+            return None
+        return plan_window(
+            self._models[report.model],
+            self._alerts.read(report.model),
+            report.results,
+            report.window_facts(),
+            {"id": report.reference_id, "events": report.reference_events},
+            now,
+            self._refresh_sinks,
+            look=look,
+        )
+
     def _record(
         self, report: WindowReport, latest: Mapping[str, str]
     ) -> tuple[FinalizeOutcome, WindowReport]:
         """Finalize with a plan made from the stored alert state; re-plan if it moved."""
-        model = self._models[report.model]
-        reference = {"id": report.reference_id, "events": report.reference_events}
         for _ in range(MAX_PLAN_ATTEMPTS):
             now = self._clock()
-            plan = None
-            if self._alerts is not None:
-                plan = plan_window(
-                    model,
-                    self._alerts.read(report.model),
-                    report.results,
-                    report.window_facts(),
-                    reference,
-                    now,
-                    self._refresh_sinks,
-                )
+            plan = self._plan(report, now)
             outcome = self._store.finalize(
                 report.model,
                 report.window_id,
@@ -186,10 +229,7 @@ class WindowEvaluator:
             )
             if outcome != "conflict":
                 return outcome, replace(report, alerts=plan)
-        raise ServiceUnavailable(
-            f"the alert state of model {report.model!r} kept moving for "
-            f"{MAX_PLAN_ATTEMPTS} attempts"
-        )
+        raise _kept_moving(report.model)
 
     def _evaluate(self, name: str, layout: WindowLayout, stored: StoredWindow) -> WindowReport:
         model = self._models[name]
@@ -209,10 +249,10 @@ class WindowEvaluator:
                 note=f"counted against reference {stored.reference_id}, now {layout.profile.id}: "
                 "not evaluated",
             )
-        settings = self._settings[name]
         budget = window_budget(model.drift, model.window, stored.counts.events, start, end)
-        if budget is not None:
-            settings = replace(settings, alpha=budget.alpha)
+        alpha = model.drift.alpha if budget is None else budget.alpha
+        # Alpha spending over the window's looks: each (checkpoints and close) at alpha / K.
+        settings = replace(self._settings[name], alpha=alpha / model.drift.checkpoints)
         results = evaluate_window(layout, stored.counts, settings)
         return WindowReport(
             name,

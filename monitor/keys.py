@@ -99,6 +99,11 @@ class Keys:
         """Set of window ids whose quality verdict has been given to the alert rules."""
         return f"{self._tag}:m:{model}:q:alerted"
 
+    def early_look(self, model: str) -> str:
+        """String: the latest checkpoint look applied to the alert rules, as
+        ``window id * 1000 + look`` (see apply_early_alert.lua)."""
+        return f"{self._tag}:m:{model}:early"
+
     def latest(self, model: str) -> str:
         """Hash: ``signal/method`` → latest result as JSON."""
         return f"{self._tag}:m:{model}:latest"

@@ -177,6 +177,9 @@ class StateStore:
         self._finalize = client.register_script(
             _script("steps.lua", "alert_plan.lua", "finalize_window.lua")
         )
+        self._apply_early_alert = client.register_script(
+            _script("steps.lua", "alert_plan.lua", "apply_early_alert.lua")
+        )
         self._apply_alert_plan = client.register_script(
             _script("steps.lua", "alert_plan.lua", "apply_alert_plan.lua")
         )
@@ -379,6 +382,32 @@ class StateStore:
         ]
         with redis_errors():
             return int(self._apply_alert_plan(keys=keys, args=[str(window_id), plan_json]))
+
+    def apply_early_alert(self, model: str, window_id: int, look: int, plan_json: str) -> int:
+        """1 applied, 0 this look was applied already or the window closed meanwhile,
+        -2 the alert state moved (re-plan)."""
+        keys = [
+            self.keys.alert_states(model),
+            self.keys.alert_audit,
+            self.keys.outbox,
+            self.keys.outbox_depth,
+            self.keys.early_look(model),
+            self.keys.open_windows(model),
+        ]
+        args = [str(window_id * 1000 + look), str(window_id), plan_json]
+        with redis_errors():
+            return int(self._apply_early_alert(keys=keys, args=args))
+
+    def open_windows(self, model: str) -> list[int]:
+        with redis_errors():
+            ids = self.client.zrange(self.keys.open_windows(model), 0, -1)
+        return [int(_bytes(i)) for i in ids]
+
+    def window_events(self, model: str, window_id: int) -> int:
+        """Events counted so far into a window (0 when it has none)."""
+        with redis_errors():
+            n = self.client.hget(self.keys.window(model, window_id), "n")
+        return 0 if n is None else int(_bytes(n))
 
     def sequential_states(self, model: str, fields: list[str]) -> list[bytes | None]:
         """Saved detector states for these ``detector/topic/partition`` fields."""

@@ -74,7 +74,11 @@ class Run:
         self.plans: list[AlertPlan] = []
 
     def feed(
-        self, *results: SignalResult, now: float = 1000.0, late_for: int | None = None
+        self,
+        *results: SignalResult,
+        now: float = 1000.0,
+        late_for: int | None = None,
+        look: int | None = None,
     ) -> AlertPlan:
         """The next window's results; or, with ``late_for``, that window's late verdict."""
         number = self.window if late_for is None else late_for
@@ -89,6 +93,7 @@ class Run:
             now,
             self.refresh_sinks,
             late=late_for is not None,
+            look=look,
         )
         states = dict(self.stored.states)
         for key, value in plan.states.items():
@@ -100,7 +105,7 @@ class Run:
 
             retrain = RetrainState.from_json(plan.states["_retrain"])
         self.stored = StoredAlerts(plan.version, states, retrain)
-        self.window += late_for is None
+        self.window += late_for is None and look is None
         self.plans.append(plan)
         return plan
 
@@ -184,6 +189,53 @@ def test_default_rule_waits_two_windows_without_a_budget_and_one_with_it() -> No
 
     assert plain.feed_all([0.3, 0.3]) == ["", "firing"]
     assert budgeted.feed_all([0.3, 0.3]) == ["firing", ""]
+
+
+def test_a_look_that_breaches_fires_before_its_window_closes_and_the_close_counts_it_once() -> None:
+    run = Run(_model(**_rule(for_windows=1)))
+
+    early = run.feed(_psi("amount", 0.3), look=1)
+    close = run.feed(_psi("amount", 0.3))
+
+    assert [m.facts["status"] for m in early.outbox] == ["firing"]
+    assert early.version == "0~1"
+    assert close.outbox == []
+    assert close.transitions == []
+
+
+def test_a_window_counted_early_is_counted_once_towards_for_windows() -> None:
+    run = Run(_model(**_rule(for_windows=2)))
+
+    run.feed(_psi("amount", 0.3), look=1)
+    run.feed(_psi("amount", 0.3), look=2)  # a second look at the same window
+    closed = run.feed(_psi("amount", 0.3))
+    fired = run.feed(_psi("amount", 0.3), look=1)  # window 1: the second breaching window
+
+    assert closed.outbox == []
+    assert run.stored.states["fraud/feature_drift/amount"].episode == 1
+    assert [m.facts["status"] for m in fired.outbox] == ["firing"]
+
+
+def test_the_close_of_a_window_a_look_flagged_is_not_a_clear_window() -> None:
+    run = Run(_model(**_rule(for_windows=1, resolve_windows=1)))
+    run.feed(_psi("amount", 0.3), look=1)
+
+    closed = run.feed(_psi("amount", 0.01))
+    resolved = run.feed(_psi("amount", 0.01))
+
+    assert closed.outbox == []
+    assert [m.facts["status"] for m in resolved.outbox] == ["resolved"]
+
+
+def test_a_look_that_does_not_breach_changes_nothing() -> None:
+    run = Run(_model(**_rule(for_windows=1, resolve_windows=1)))
+    run.feed(_psi("amount", 0.3))
+
+    plan = run.feed(_psi("amount", 0.01), look=1)
+
+    assert plan.states == {}
+    assert plan.outbox == []
+    assert run.status() == "firing"
 
 
 def test_each_episode_has_its_own_idempotency_keys() -> None:

@@ -546,3 +546,22 @@ def test_payload_refuses_two_fields_read_from_one_name() -> None:
     data = _minimal()
     data["payload"] = {"label_fields": {"ts": "label"}}
     assert _problems(data) == ["payload.label_fields: label and ts would both be read from 'label'"]
+
+
+def test_checkpoint_looks_are_refused_on_event_time_windows() -> None:
+    data = _minimal()
+    _fraud(data)["window"] = {"seconds": 60}
+    _fraud(data)["drift"] = {"checkpoints": 4}
+
+    assert _problems(data) == [
+        "models.fraud.drift.checkpoints: only count windows (window.events) are looked at "
+        "before they close"
+    ]
+
+
+def test_a_budget_needs_a_correction_over_the_windows_tests() -> None:
+    data = _minimal()
+    _fraud(data)["drift"] = {"false_alarms_per_week": 1, "correction": "none"}
+
+    (problem,) = _problems(data)
+    assert problem.startswith("models.fraud.drift.correction: a false-alarm budget needs")

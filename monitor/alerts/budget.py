@@ -18,8 +18,9 @@ Methods that share a test (PSI, Jensen-Shannon, Wasserstein and KS of one numeri
 signal share its KS test) are one test, as they reject together.
 
 The window's duration is observed, not configured: an event-time window lasts its
-``seconds``; a count window lasts from its first to its last event time, times
-``n / (n - 1)`` for the gap to the next window's first event. A window whose
+``seconds``; a count window of ``N`` events lasts from its first to its last event
+time, times ``N / (n - 1)`` for its ``n`` events so far (``N / (N - 1)`` once full: the
+gap to the next window's first event). A window whose
 duration cannot be observed (fewer than two events, or every event at one time)
 falls back to ``drift.alpha``. Either way the result is a function of the
 window's stored counts and times, so a window evaluated again after a crash gets
@@ -91,7 +92,9 @@ def window_seconds(
     span = end_ts - start_ts
     if events < 2 or not span > 0:  # also refuses NaN
         return None
-    return span * events / (events - 1)
+    # A count window still open (a checkpoint look) is timed as it will be when full.
+    full = window.events if window.events is not None else events
+    return span * full / (events - 1)
 
 
 def window_budget(

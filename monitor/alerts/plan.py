@@ -102,12 +102,15 @@ def plan_window(
     refresh_sinks: frozenset[str] = frozenset(),
     *,
     late: bool = False,
+    look: int | None = None,
 ) -> AlertPlan:
     """Run every rule and the retrain policy of ``model`` over one window's results.
 
     ``refresh_sinks``: the sinks that firing alerts are re-sent to (see
     :data:`FIRING_REFRESH_SECONDS`). ``late``: the results are the window's
-    performance verdict, judged when its labels came (see :mod:`.retrain`).
+    performance verdict, judged when its labels came (see :mod:`.retrain`). ``look``:
+    the results are the ``look``-th checkpoint of the still open ``window``; they can
+    only fire alerts (see :func:`.state.step`), and retraining waits for the close.
     """
     states: dict[str, str] = {}
     audit: list[dict[str, str]] = []
@@ -119,8 +122,10 @@ def plan_window(
     ]
     for seen in observe(model.name, rules, results):
         before = stored.states.get(seen.dedup_key, AlertState())
-        after, changes = step(before, seen, window, now)
-        refresh = _due_refresh(model, after, changes, refresh_sinks, now)
+        after, changes = step(before, seen, window, now, interim=look is not None)
+        refresh = (
+            () if look is not None else _due_refresh(model, after, changes, refresh_sinks, now)
+        )
         if refresh:
             after = replace(after, refreshed_at=now)
             facts = alert_facts(
@@ -159,7 +164,7 @@ def plan_window(
                 OutboxMessage(sink, key, "alert", facts, change.notified_before) for sink in targets
             )
     trigger = None
-    if model.retrain is not None:
+    if model.retrain is not None and look is None:
         retrain, trigger = step_retrain(model.retrain, stored.retrain, results, window, late=late)
         if retrain != stored.retrain:
             states[RETRAIN_FIELD] = retrain.to_json()
@@ -186,7 +191,7 @@ def plan_window(
             )
     return AlertPlan(
         expected_version=stored.version,
-        version=str(window.id),
+        version=str(window.id) if look is None else f"{window.id}~{look}",
         states=states,
         audit=audit,
         outbox=outbox,

@@ -21,6 +21,13 @@ a new episode and is notified, however soon it comes: there is no cooldown. A
 drift that dips for fewer than ``resolve_windows`` windows stays one episode.
 Everything counts windows, so a replay of old data behaves exactly like the
 live stream did.
+
+With ``drift.checkpoints`` an open window is also looked at before it closes
+(``interim``). An interim look that breaches counts its window as breaching at
+once (so it may fire, a part of a window early) and marks it ``early_window``;
+the close of that window then counts it no second time, and cannot un-count it.
+An interim look that does not breach changes nothing: only the close says a
+window is clear.
 """
 
 from __future__ import annotations
@@ -69,6 +76,7 @@ class AlertState:
     refreshed_at: float | None = None  # wall clock of the last re-send while firing
     resolved_end_ts: float | None = None  # event time of the last resolve
     last_window: int | None = None
+    early_window: int | None = None  # a window counted as breaching before it closed
 
     def to_json(self) -> str:
         data = {
@@ -86,6 +94,7 @@ class AlertState:
             "refreshed_at": self.refreshed_at,
             "resolved_end_ts": self.resolved_end_ts,
             "last_window": self.last_window,
+            "early_window": self.early_window,
         }
         return json.dumps(data, separators=(",", ":"))
 
@@ -108,6 +117,7 @@ class AlertState:
                 refreshed_at=data.get("refreshed_at"),  # absent from states stored before it
                 resolved_end_ts=data["resolved_end_ts"],
                 last_window=data["last_window"],
+                early_window=data.get("early_window"),  # absent from states stored before it
             )
         except (ValueError, KeyError, TypeError) as error:
             raise StateError(f"an alert state in Redis is unreadable ({error}): {raw!r}") from error
@@ -132,10 +142,21 @@ def step(
     seen: Observation,
     window: WindowFacts,
     now: float,
+    *,
+    interim: bool = False,
 ) -> tuple[AlertState, list[Transition]]:
-    """Advance one alert by one window."""
+    """Advance one alert by one window (``interim``: by a look at it before it closed)."""
     rule = seen.rule
+    counted_early = state.early_window == window.id
+    if interim:
+        if not seen.breaching or counted_early or state.status == "firing":
+            return state, []
+        return _breaching(replace(state, early_window=window.id), seen, rule, window, now)
     after = replace(state, last_window=window.id)
+    if counted_early:
+        if not seen.breaching:
+            return after, []  # counted as breaching already; a close cannot undo a look
+        after = replace(after, breach_streak=max(after.breach_streak - 1, 0))
     if seen.breaching:
         return _breaching(after, seen, rule, window, now)
     if state.status == "firing":
