@@ -38,6 +38,15 @@ class Keys:
         """String: the reference profile as versioned JSON."""
         return f"{self._tag}:m:{model}:reference"
 
+    def reference_versions(self, model: str) -> str:
+        """Hash: version id → profile JSON, the kept versions (the one in use among them once
+        ``reference build`` or ``reference use`` has run; a daemon-built one joins later)."""
+        return f"{self._tag}:m:{model}:refs"
+
+    def reference_built(self, model: str) -> str:
+        """Sorted set: the kept version ids by build time (``created_at``), oldest first."""
+        return f"{self._tag}:m:{model}:refs:built"
+
     def reference_buffer(self, model: str) -> str:
         """List of JSON column chunks while a reference is collected from the stream."""
         return f"{self._tag}:m:{model}:refbuf"

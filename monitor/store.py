@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.resources import files
+from types import EllipsisType
 from typing import Any, Literal
 
 import numpy as np
@@ -31,10 +32,13 @@ from detectors.profile import ReferenceProfile
 from detectors.quality import QualityCounts
 from detectors.window import WindowCounts, WindowLayout
 from monitor import bulk_json
-from monitor.errors import ServiceUnavailable, StateError
+from monitor.errors import ReferenceDataError, ServiceUnavailable, StateError
 from monitor.joins import JoinPlan, JoinView
 from monitor.keys import Keys
 from monitor.sequential import SequentialPlan
+
+KEEP_REFERENCE_VERSIONS = 5
+"""Reference versions kept per model by default, the one in use included."""
 
 _UNAVAILABLE = (
     redis.exceptions.ConnectionError,
@@ -220,20 +224,154 @@ class StateStore:
             raw = self.client.get(self.keys.reference(model))
         if raw is None:
             return None
+        return self._parse_reference(model, raw, "in use")
+
+    def store_reference(
+        self,
+        profile: ReferenceProfile,
+        *,
+        keep: int = KEEP_REFERENCE_VERSIONS,
+        replacing: str | EllipsisType | None = ...,
+    ) -> list[str]:
+        """Make ``profile`` the model's reference, keeping it and the one it replaces as versions.
+
+        ``keep`` bounds the versions kept (the oldest built go first; the new one always
+        stays). ``replacing``: the id of the profile the caller expects in use (None: none),
+        checked atomically; StateError if another is in use by then. Returns the ids dropped.
+        """
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, got {keep}")
+        return self._switch_reference(profile.model, profile, keep, replacing)
+
+    def use_reference(self, model: str, version: str) -> ReferenceProfile:
+        """Make a kept version the one in use again; ReferenceDataError if there is no such one."""
+        profile = self.reference_version(model, version)
+        self._switch_reference(model, profile, None, ...)
+        return profile
+
+    def reference_versions(self, model: str) -> tuple[list[ReferenceProfile], str | None]:
+        """The kept versions, newest built first, and the id of the one in use (None: none).
+
+        The one in use is listed even when it is not kept as a version yet (collected from
+        the stream, built by the daemon at start-up, or stored by an older drift-monitor).
+        """
+        with redis_errors():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.get(self.keys.reference(model))
+            pipe.hgetall(self.keys.reference_versions(model))
+            current_raw, kept = pipe.execute()
+        versions = {}
+        for version, raw in kept.items():
+            profile = self._parse_reference(model, raw, f"version {_bytes(version).decode()}")
+            versions[profile.id] = profile
+        current = None
+        if current_raw is not None:
+            current = self._parse_reference(model, current_raw, "in use")
+            versions.setdefault(current.id, current)
+        ordered = sorted(versions.values(), key=lambda p: (p.created_at, p.id), reverse=True)
+        return ordered, None if current is None else current.id
+
+    def reference_version(self, model: str, version: str) -> ReferenceProfile:
+        """A kept version by its id, the id's hash part, or a unique prefix of either."""
+        versions, _ = self.reference_versions(model)
+        if not versions:
+            raise ReferenceDataError(f"model {model!r} has no reference stored")
+        wanted = version.strip()
+        if "@" not in wanted:
+            wanted = f"{model}@{wanted}"
+        found = [p for p in versions if p.id == wanted] or [
+            p for p in versions if p.id.startswith(wanted) and len(wanted) > len(model) + 1
+        ]
+        if len(found) == 1:
+            return found[0]
+        known = "".join(f"\n  {p.id}" for p in versions)
+        if found:
+            raise ReferenceDataError(
+                f"{version!r} matches several reference versions of model {model!r}: "
+                f"{', '.join(p.id for p in found)}; give more of the id"
+            )
+        raise ReferenceDataError(
+            f"model {model!r} has no reference version {version!r}; it has:{known}"
+        )
+
+    def _parse_reference(self, model: str, raw: Any, what: str) -> ReferenceProfile:
         try:
             return ReferenceProfile.from_json(raw)
         except (ValueError, KeyError, TypeError) as error:
             raise StateError(
-                f"the reference profile of model {model!r} in Redis is unreadable ({error}); "
-                f"rebuild it with `drift-monitor reference build`"
+                f"the reference profile of model {model!r} ({what}) in Redis is unreadable "
+                f"({error}); rebuild it with `drift-monitor reference build`"
             ) from error
 
-    def store_reference(self, profile: ReferenceProfile) -> None:
-        with redis_errors():
-            pipe = self.client.pipeline(transaction=True)
-            pipe.set(self.keys.reference(profile.model), profile.to_json())
-            pipe.hset(self.keys.meta(profile.model), "reference_id", profile.id)
-            pipe.execute()
+    def _switch_reference(
+        self,
+        model: str,
+        profile: ReferenceProfile,
+        keep: int | None,
+        replacing: str | EllipsisType | None,
+    ) -> list[str]:
+        """One optimistic transaction: the profile in use and the kept versions move together."""
+        current_key, versions_key = self.keys.reference(model), self.keys.reference_versions(model)
+        built_key = self.keys.reference_built(model)
+        with redis_errors(), self.client.pipeline(transaction=True) as pipe:
+            for _ in range(10):
+                try:
+                    pipe.watch(current_key, versions_key, built_key)  # type: ignore[no-untyped-call]
+                    dropped = self._plan_switch(pipe, model, profile, keep, replacing)
+                    pipe.execute()
+                    return dropped
+                except redis.exceptions.WatchError:
+                    continue
+                finally:
+                    pipe.reset()
+        raise StateError(f"the reference of model {model!r} kept changing; try again")
+
+    def _plan_switch(
+        self,
+        pipe: Any,
+        model: str,
+        profile: ReferenceProfile,
+        keep: int | None,
+        replacing: str | EllipsisType | None,
+    ) -> list[str]:
+        keys = self.keys
+        current_raw = pipe.get(keys.reference(model))
+        current = None
+        if current_raw is not None:
+            try:
+                current = ReferenceProfile.from_json(current_raw)
+            except (ValueError, KeyError, TypeError):
+                current = None  # unreadable: replaced, not kept
+        current_id = None if current is None else current.id
+        if replacing is not ... and replacing != current_id:
+            raise StateError(
+                f"the reference of model {model!r} changed meanwhile (now {current_id}); "
+                "nothing was stored: run the command again"
+            )
+        built = {
+            _bytes(version).decode(): float(at)
+            for version, at in pipe.zrange(keys.reference_built(model), 0, -1, withscores=True)
+        }
+        pipe.multi()
+        if current is not None and current.id not in built:
+            pipe.hset(keys.reference_versions(model), current.id, current_raw)
+            pipe.zadd(keys.reference_built(model), {current.id: current.created_at})
+            built[current.id] = current.created_at
+        text = profile.to_json()
+        pipe.hset(keys.reference_versions(model), profile.id, text)
+        pipe.zadd(keys.reference_built(model), {profile.id: profile.created_at})
+        built[profile.id] = profile.created_at
+        pipe.set(keys.reference(model), text)
+        pipe.hset(keys.meta(model), "reference_id", profile.id)
+        if keep is None:
+            return []
+        newest_first = sorted(built, key=lambda v: (built[v], v), reverse=True)
+        kept = {profile.id, *[v for v in newest_first if v != profile.id][: keep - 1]}
+        dropped = [v for v in newest_first if v not in kept]
+        if dropped:
+            pipe.hdel(keys.reference_versions(model), *dropped)
+            pipe.zrem(keys.reference_built(model), *dropped)
+        return dropped
 
     def store_reference_if_absent(self, profile: ReferenceProfile) -> ReferenceProfile:
         """Store a profile unless one exists (another instance won the race); return the stored."""
