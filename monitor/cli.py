@@ -18,16 +18,17 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    TaskProgressColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
@@ -111,15 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     status.set_defaults(handler=_status)
 
-    reference = commands.add_parser("reference", help="reference profiles")
-    ref_commands = reference.add_subparsers(
-        dest="reference_command", required=True, metavar="ACTION"
-    )
-    build = ref_commands.add_parser("build", help="build a model's reference profile and store it")
-    _config_arg(build)
-    build.add_argument("--model", required=True, help="model name, as in the config")
-    build.add_argument("--input", required=True, type=Path, help="JSONL events, .csv or .parquet")
-    build.set_defaults(handler=_reference_build)
+    _add_reference_commands(commands)
 
     replay = commands.add_parser("replay", help="produce a JSONL file of events into Kafka")
     _config_arg(replay)
@@ -378,25 +371,203 @@ def _progress() -> Progress:
     )
 
 
-def _reference_build(args: argparse.Namespace) -> int:
-    from monitor.reference import build_profile_from_file
+def _add_reference_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`reference build | list | show | diff | use`: versions of a model's reference profile."""
+    from monitor.store import KEEP_REFERENCE_VERSIONS
 
+    reference = commands.add_parser("reference", help="reference profiles and their versions")
+    actions = reference.add_subparsers(dest="reference_command", required=True, metavar="ACTION")
+
+    def action(name: str, help: str, handler: Any, model: str = "required") -> Any:
+        parser = actions.add_parser(name, help=help)
+        _config_arg(parser)
+        if model == "required":
+            parser.add_argument("--model", required=True, help="model name, as in the config")
+        else:
+            parser.add_argument("--model", default=None, help="only this model (default: all)")
+        parser.set_defaults(handler=handler)
+        return parser
+
+    build = action("build", "build a model's reference profile and make it the one in use", _build)
+    build.add_argument("--input", required=True, type=Path, help="JSONL events, .csv or .parquet")
+    build.add_argument(
+        "--yes", action="store_true", help="replace the profile in use without asking"
+    )
+    build.add_argument(
+        "--keep",
+        type=_positive,
+        default=KEEP_REFERENCE_VERSIONS,
+        metavar="N",
+        help=f"versions kept per model, the new one included; older ones are dropped "
+        f"(default {KEEP_REFERENCE_VERSIONS})",
+    )
+    listing = action("list", "the stored versions per model; * marks the one in use", _list, "")
+    show = action("show", "a readable summary of a version (default: the one in use)", _show)
+    show.add_argument("version", nargs="?", default=None, help="version id, or its start")
+    diff = action("diff", "which signals moved from version A to version B", _diff)
+    diff.add_argument("a", metavar="A", help="version id, or its start (the older, usually)")
+    diff.add_argument("b", metavar="B", help="version id, or its start")
+    for parser in (listing, show, diff):
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+    use = action("use", "make a kept version the one the daemon loads when it starts", _use)
+    use.add_argument("version", help="version id, or its start (see `reference list`)")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _known_model(config: Config, model: str) -> None:
+    if model not in config.models:
+        raise DriftMonitorError(
+            f"model {model!r} is not in the config ({', '.join(config.models)})"
+        )
+
+
+def _model_store(args: argparse.Namespace) -> tuple[Config, StateStore]:
+    """The config and the Redis store, once ``--model`` (if given) is known to the config."""
     config = load_config(args.config)
-    if args.model not in config.models:
+    if args.model is not None:
+        _known_model(config, args.model)
+    return config, _store(config)
+
+
+def _emit(args: argparse.Namespace, report: Any, lines: Callable[[], list[str]]) -> None:
+    print(json.dumps(report, indent=2) if args.json else "\n".join(lines()))
+
+
+def _build(args: argparse.Namespace) -> int:
+    """Check the file and the profile in use first; then build (a bar counting the rows built),
+    warn on thin bins, ask before replacing, store and keep the versions."""
+
+    from monitor.reference import build_profile_from_file, check_data_file, thin_bins_warning
+    from monitor.reference_view import ago
+
+    config, store = _model_store(args)
+    check_data_file(args.input)
+    current = store.reference(args.model)
+    interactive = sys.stdin.isatty()
+    if current is not None and not args.yes and not interactive:
         print(
-            f"drift-monitor: model {args.model!r} is not in the config "
-            f"({', '.join(config.models)})",
+            _wrapped(
+                f"drift-monitor: model {args.model} already has a reference in use, "
+                f"{current.id} ({current.events:,} rows from {current.source}); nothing "
+                "changed. Pass --yes to replace it (it stays kept: `reference use` goes back "
+                "to it)."
+            ),
             file=sys.stderr,
         )
         return 1
-    size = args.input.stat().st_size if args.input.is_file() else None
-    with _progress() as progress:
-        task = progress.add_task(f"reading {args.input.name}", total=size)
-        profile = build_profile_from_file(
-            config, config.models[args.model], args.input, lambda n: progress.advance(task, n)
+    err = Console(stderr=True)
+    model = config.models[args.model]
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    ) as progress:
+        task = progress.add_task(
+            f"building from {args.input.name}", total=args.input.stat().st_size
         )
-    _store(config).store_reference(profile)
+        profile = build_profile_from_file(
+            config, model, args.input, lambda n: progress.advance(task, n)
+        )
+    thin = thin_bins_warning(profile, model.reference.bins)
+    if thin:
+        print(_wrapped(f"drift-monitor: warning: {thin}"), file=sys.stderr)
+    if current is not None and current.id != profile.id and not args.yes:
+        answer = input(
+            f"replace {current.id} ({current.events:,} rows, built "
+            f"{ago(time.time() - current.created_at)}) with {profile.id} "
+            f"({profile.events:,} rows)? [y/N] "
+        )
+        if answer.strip().lower() not in {"y", "yes"}:
+            print("nothing changed", file=sys.stderr)
+            return 1
+    dropped = store.store_reference(
+        profile, keep=args.keep, replacing=None if current is None else current.id
+    )
     print(f"stored reference {profile.id} for model {args.model} ({profile.events} events)")
+    if current is not None and current.id != profile.id:
+        print(_wrapped(f"It replaces {current.id}; `reference use {current.id}` goes back."))
+        print(_restart_note(current.id, profile.id))
+    if dropped:
+        print(f"dropped the oldest (over --keep {args.keep}): {', '.join(dropped)}")
+    return 0
+
+
+def _restart_note(old: str, new: str) -> str:
+    return _wrapped(
+        f"A running daemon keeps judging against {old} until it restarts; it then loads "
+        f"{new}, and windows it counted against {old} are recorded but not judged."
+    )
+
+
+def _wrapped(text: str) -> str:
+    import textwrap
+
+    return textwrap.fill(text, width=80, break_on_hyphens=False, break_long_words=False)
+
+
+def _list(args: argparse.Namespace) -> int:
+
+    from monitor.reference_view import list_lines, version_entry
+
+    config, store = _model_store(args)
+    now, report, lines = time.time(), {}, []
+    for name in [args.model] if args.model is not None else list(config.models):
+        versions, in_use = store.reference_versions(name)
+        report[name] = [version_entry(p, p.id == in_use) for p in versions]
+        lines.extend(list_lines(name, versions, in_use, now))
+    _emit(args, report, lambda: lines)
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+
+    from monitor.reference_view import profile_summary, show_lines
+
+    _, store = _model_store(args)
+    _, in_use = store.reference_versions(args.model)
+    if args.version is None and in_use is None:
+        raise DriftMonitorError(f"model {args.model!r} has no reference in use; name a version")
+    profile = store.reference_version(args.model, args.version or str(in_use))
+    used = profile.id == in_use
+    _emit(args, profile_summary(profile, used), lambda: show_lines(profile, used, time.time()))
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+
+    from monitor.reference_view import diff_lines, diff_profiles
+
+    config, store = _model_store(args)
+    old = store.reference_version(args.model, args.a)
+    new = store.reference_version(args.model, args.b)
+    moves = diff_profiles(old, new, config.models[args.model].drift.thresholds)
+    report = {"a": old.id, "b": new.id, "signals": [m.to_dict() for m in moves]}
+    _emit(args, report, lambda: diff_lines(old, new, moves, time.time()))
+    return 0
+
+
+def _use(args: argparse.Namespace) -> int:
+    from monitor.reference import _check_signals
+
+    config, store = _model_store(args)
+    wanted = store.reference_version(args.model, args.version)
+    _check_signals(config.models[args.model], wanted)
+    current = store.reference(args.model)
+    if current is not None and current.id == wanted.id:
+        print(f"model {args.model} already uses {wanted.id}; nothing changed")
+        return 0
+    store.use_reference(args.model, wanted.id)
+    print(f"model {args.model} now uses reference {wanted.id} ({wanted.events:,} rows)")
+    if current is not None:
+        print(_restart_note(current.id, wanted.id))
     return 0
 
 
