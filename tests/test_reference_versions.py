@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from monitor.cli import main
 from monitor.config import load_config
@@ -299,3 +300,42 @@ def test_an_unknown_model_or_version_is_named(
     assert capsys.readouterr().err == (
         f"drift-monitor: model 'fraud' has no reference version 'abc'; it has:\n  {stored}\n"
     )
+
+
+def test_use_refuses_a_version_whose_signals_the_config_no_longer_declares(
+    redis_server: RedisServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, old = _first(tmp_path, redis_server, capsys, "old", 1000)
+    narrower = yaml.safe_load(config.read_text())
+    del narrower["models"]["fraud"]["features"]["cat_0"]
+    config.write_text(yaml.safe_dump(narrower))
+    assert _build(config, tmp_path / "old.jsonl", "--yes") == 0
+    new = _stored_id(capsys.readouterr().out)
+
+    assert main(["reference", "use", "-c", str(config), "--model", "fraud", old]) == 1
+    assert "but the config declares" in capsys.readouterr().err
+    assert _versions(redis_server) == ([new, old], new)
+
+
+def test_build_progress_counts_bytes_once_their_rows_are_decoded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor import reference
+    from monitor.decode import EventDecoder
+
+    source = _events(tmp_path / "reference.jsonl", 2500, seed=1)
+    steps: list[str | int] = []
+    decode = EventDecoder.decode
+
+    def decoding(self: EventDecoder, *args: Any, **kwargs: Any) -> Any:
+        steps.append("decoded")
+        return decode(self, *args, **kwargs)
+
+    monkeypatch.setattr(reference, "_CHUNK_LINES", 1000)
+    monkeypatch.setattr(EventDecoder, "decode", decoding)
+    config = load_config(_config_file(tmp_path))
+    reference.read_columns(config, config.models["fraud"], source, steps.append)
+
+    assert len(steps) == 6
+    assert steps[::2] == ["decoded"] * 3
+    assert sum(step for step in steps[1::2] if isinstance(step, int)) == source.stat().st_size
