@@ -442,9 +442,8 @@ def _emit(args: argparse.Namespace, report: Any, lines: Callable[[], list[str]])
 def _build(args: argparse.Namespace) -> int:
     """Check the file and the profile in use first; then build (a bar counting the rows built),
     warn on thin bins, ask before replacing, store and keep the versions."""
-
     from monitor.reference import build_profile_from_file, check_data_file, thin_bins_warning
-    from monitor.reference_view import ago
+    from monitor.when import relative
 
     config, store = _model_store(args)
     check_data_file(args.input)
@@ -482,7 +481,7 @@ def _build(args: argparse.Namespace) -> int:
     if current is not None and current.id != profile.id and not args.yes:
         answer = input(
             f"replace {current.id} ({current.events:,} rows, built "
-            f"{ago(time.time() - current.created_at)}) with {profile.id} "
+            f"{relative(current.created_at, time.time())}) with {profile.id} "
             f"({profile.events:,} rows)? [y/N] "
         )
         if answer.strip().lower() not in {"y", "yes"}:
@@ -514,7 +513,6 @@ def _wrapped(text: str) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-
     from monitor.reference_view import list_lines, version_entry
 
     config, store = _model_store(args)
@@ -528,7 +526,6 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-
     from monitor.reference_view import profile_summary, show_lines
 
     _, store = _model_store(args)
@@ -542,7 +539,6 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-
     from monitor.reference_view import diff_lines, diff_profiles
 
     config, store = _model_store(args)

@@ -13,7 +13,6 @@ reaches the model's warn threshold for that method (``missing_rate``'s for the m
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,28 +27,14 @@ from detectors.stats import (
     population_stability_index,
     wasserstein_from_bins,
 )
+from monitor.when import local_time, relative, when
 
 WIDTH = 80
 DIFF_METHODS = ("psi", "jensen_shannon", "wasserstein", "missing_rate")
 """The effect sizes ``diff`` gives per signal, by the daemon's method names."""
 
 
-# --------------------------------------------------------------------------- times and text
-
-
-def when(ts: float, now: float) -> str:
-    """Local time to the minute, and how long ago: ``2026-12-06 12:40 (3 min ago)``."""
-    stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
-    return f"{stamp} ({ago(now - ts)})"
-
-
-def ago(seconds: float) -> str:
-    if seconds < 0:
-        return "in the future"
-    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)} {unit} ago"
-    return "just now"
+# --------------------------------------------------------------------------- text
 
 
 def clip(text: str, width: int) -> str:
@@ -108,11 +93,10 @@ def list_lines(
     ]
     for profile in versions:
         mark = "*" if profile.id == in_use else " "
-        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(profile.created_at))
         lines.append(
             clip(
-                f"  {mark} {profile.id}  {stamp}  {ago(now - profile.created_at):>10}"
-                f"  {profile.events:>10,} rows",
+                f"  {mark} {profile.id}  {local_time(profile.created_at)}"
+                f"  {relative(profile.created_at, now):<11} {profile.events:>10,} rows",
                 WIDTH,
             )
         )
