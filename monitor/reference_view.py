@@ -54,6 +54,14 @@ def number(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _beside(name: str, rest: str) -> list[str]:
+    """``name  rest`` on one line if it fits, else the name whole on a line of its own (a
+    name is never cut) and ``rest`` indented below it."""
+    if len(name) + 2 + len(rest) <= WIDTH:
+        return [f"{name}  {rest}"]
+    return [name, clip(f"      {rest}", WIDTH)]
+
+
 def _fill(items: Sequence[str], indent: str, width: int = WIDTH) -> list[str]:
     """Items joined by two spaces on lines of at most ``width``; never an item cut."""
     lines: list[str] = []
@@ -87,17 +95,17 @@ def list_lines(
 ) -> list[str]:
     if not versions:
         return [f"{model}: no reference stored"]
-    lines = [
-        f"{model}: {len(versions)} version{'s' if len(versions) != 1 else ''}"
-        + ("; * in use (what the daemon loads when it starts)" if in_use else "")
-    ]
+    count = f"{model}: {len(versions)} version{'s' if len(versions) != 1 else ''}"
+    lines = (
+        _beside(count, "(* in use: what the daemon loads when it starts)") if in_use else [count]
+    )
     for profile in versions:
         mark = "*" if profile.id == in_use else " "
-        lines.append(
-            clip(
-                f"  {mark} {profile.id}  {local_time(profile.created_at)}"
-                f"  {relative(profile.created_at, now):<11} {profile.events:>10,} rows",
-                WIDTH,
+        lines.extend(
+            _beside(
+                f"  {mark} {profile.id}",
+                f"{local_time(profile.created_at)}  {relative(profile.created_at, now):<11}"
+                f" {profile.events:>10,} rows",
             )
         )
         lines.append("      from " + clip(profile.source, WIDTH - 11))
@@ -192,9 +200,11 @@ def show_lines(profile: ReferenceProfile, in_use: bool, now: float) -> list[str]
         else:
             head = f"{signal['categories']} categories, {missing}"
             items = [f"{clip(c, 24)} {share:.1%}" for c, share in signal["top"][:6]]
-            if signal["categories"] > 6 or signal["other_share"]:
+            if signal["categories"] > len(items):
                 items.append(f"(+{signal['categories'] - len(items)} more)")
-        lines.append(clip(f"{signal['signal']}{role}  {signal['kind']}, {head}", WIDTH))
+            if signal["other_share"]:
+                items.append(f"(past max_categories: {signal['other_share']:.1%})")
+        lines.extend(_beside(f"{signal['signal']}{role}", f"{signal['kind']}, {head}"))
         lines.extend(_fill(items, "    "))
     return lines
 
@@ -328,8 +338,8 @@ def diff_lines(
 ) -> list[str]:
     moved = sum(m.moved for m in moves)
     lines = [
-        clip(f"A {old.id}  {when(old.created_at, now)}  {old.events:,} rows", WIDTH),
-        clip(f"B {new.id}  {when(new.created_at, now)}  {new.events:,} rows", WIDTH),
+        *_beside(f"A {old.id}", f"{when(old.created_at, now)}  {old.events:,} rows"),
+        *_beside(f"B {new.id}", f"{when(new.created_at, now)}  {new.events:,} rows"),
         f"{moved} of {len(moves)} signals moved from A to B (an effect size at its warn "
         "threshold or over)",
         "",

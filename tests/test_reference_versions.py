@@ -99,7 +99,7 @@ def test_build_twice_keeps_both_versions_and_list_shows_the_newer_in_use(
     ]
     assert report[1]["source"] == str(tmp_path / "first.jsonl")
     lines = listing.splitlines()
-    assert lines[0] == "fraud: 2 versions; * in use (what the daemon loads when it starts)"
+    assert lines[0] == "fraud: 2 versions  (* in use: what the daemon loads when it starts)"
     assert lines[1].startswith(f"  * {second}  ")
     assert lines[1].endswith("3,000 rows")
     assert lines[3].startswith(f"    {first}  ")
@@ -339,3 +339,45 @@ def test_build_progress_counts_bytes_once_their_rows_are_decoded(
     assert len(steps) == 6
     assert steps[::2] == ["decoded"] * 3
     assert sum(step for step in steps[1::2] if isinstance(step, int)) == source.stat().st_size
+
+
+def test_long_model_and_signal_names_stay_whole_within_80_columns() -> None:
+    import numpy as np
+
+    from detectors.profile import SignalSpec, build_reference_profile
+    from monitor.reference_view import diff_lines, diff_profiles, list_lines, show_lines
+
+    model = "a_model_whose_name_is_far_longer_than_usual"
+    names = ["a_numeric_feature_with_a_name_longer_than_thirty", "c" * 60]
+    rng = np.random.default_rng(0)
+
+    def profile(shift: float, at: float) -> Any:
+        columns = {
+            names[0]: rng.normal(shift, 1.0, 3000),
+            names[1]: np.array([f"value_{'x' * 30}_{i % 9}" for i in range(3000)], dtype=object),
+        }
+        specs = [
+            SignalSpec(names[0], "numeric", "feature"),
+            SignalSpec(names[1], "categorical", "feature"),
+        ]
+        return build_reference_profile(
+            model,
+            specs,
+            columns,
+            bins=50,
+            max_categories=5,
+            created_at=at,
+            source="/" + "d/" * 60 + "f.csv",
+        )
+
+    old, new = profile(0.0, 1.0e9), profile(1.0, 1.0e9 + 60)
+    text = "\n".join(
+        [
+            *list_lines(model, [new, old], new.id, 1.0e9 + 120),
+            *show_lines(new, True, 1.0e9 + 120),
+            *diff_lines(old, new, diff_profiles(old, new), 1.0e9 + 120),
+        ]
+    )
+    assert _fits(text)
+    words = set(text.split())
+    assert {*names, old.id, new.id} <= words  # names and ids whole, never cut
