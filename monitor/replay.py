@@ -64,7 +64,6 @@ def produce_lines(
     result = ReplayResult()
     started = time.monotonic()
     target = topic or config.kafka.predictions_topic
-    _require_topic(config, target)
 
     def delivered(error: KafkaError | None, _message: Message) -> None:
         if error is None:
@@ -83,6 +82,8 @@ def produce_lines(
         value = line.strip()
         if not value:
             continue
+        if not result.produced:  # asked before the first message only: nothing to send, no ask
+            _require_topic(config, target)
         while True:
             try:
                 producer.produce(target, value=value, on_delivery=delivered)
