@@ -7,7 +7,15 @@ stays significant after correcting for the number of tests run on the window
 Jensen-Shannon, Wasserstein, KS for numeric; chi-square, PSI, Jensen-Shannon
 for categorical) share one test, the signal's KS or chi-square test, counted
 once in the correction; ``missing_rate`` has its own two-proportion test;
-``unseen_rate`` has none (the reference has no unseen values to vary).
+``unseen_rate`` a one-sided binomial test against the chance, known from the
+reference's size, that a value drawn like it is new (``detectors.stats.unseen_test``).
+
+The chi-square test leaves the ``unseen`` slot to ``unseen_rate`` (a single
+new category in a window would otherwise be "infinitely" surprising against a
+reference count of 0) and pools the categories whose expected window count is
+below 5 into one column (Cochran's rule): with 200 categories, half of them
+rare, the unpooled test flagged 40% of 500-event windows drawn like the
+reference.
 
 Large windows therefore cannot flag trivial shifts (the effect is small), small
 windows cannot flag sampling noise in PSI or Jensen-Shannon (the test is not
@@ -33,7 +41,7 @@ from numpy.typing import NDArray
 
 from detectors import stats
 from detectors.methods import Thresholds
-from detectors.multivariate import JOINT_SIGNAL, joint_measures
+from detectors.multivariate import JOINT_SIGNAL, Contributor, joint_measures
 from detectors.profile import SignalRole
 from detectors.window import (
     CategoricalSlots,
@@ -75,9 +83,11 @@ class SignalResult:
     critical: float
     drifted: bool
     severity: Severity
+    attribution: tuple[Contributor, ...] = ()
+    """What a joint result names: the pairs or features that moved most (else empty)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "signal": self.signal,
             "role": self.role,
             "method": self.method,
@@ -89,6 +99,13 @@ class SignalResult:
             "drifted": self.drifted,
             "severity": self.severity,
         }
+        if self.attribution:
+            out["attribution"] = [c.to_dict() for c in self.attribution]
+        return out
+
+    def describe_attribution(self) -> str:
+        """The named pairs or features, for people: ``a~b +0.80->-0.79, ...`` (or "")."""
+        return ", ".join(c.describe() for c in self.attribution)
 
 
 class _Gate(NamedTuple):
@@ -107,6 +124,7 @@ class _Measure(NamedTuple):
     statistic: float | None = None
     gate: _Gate | None = None
     """The test this result must pass; measures sharing a test share its gate."""
+    attribution: tuple[Contributor, ...] = ()
 
 
 def evaluate_window(
@@ -164,6 +182,7 @@ def evaluate_window(
                 limits.critical,
                 drifted,
                 severity,
+                m.attribution,
             )
         )
     return tuple(results)
@@ -257,11 +276,19 @@ class _CategoricalReference:
     counts: NDArray[np.float64]
     shares: stats.Rows
     """``(1, slots)``: the one row of the row-wise PSI and Jensen-Shannon."""
+    seen: NDArray[np.bool_]
+    """Every slot but ``unseen``: the columns of the chi-square table."""
 
     @staticmethod
     def build(where: CategoricalSlots) -> _CategoricalReference:
         counts = where.profile.counts.astype(np.float64)
-        return _CategoricalReference(where.slots, counts, stats.shares(counts[None]))
+        seen = np.ones(counts.size, dtype=bool)
+        seen[where.profile.unseen_slot] = False
+        return _CategoricalReference(where.slots, counts, stats.shares(counts[None]), seen)
+
+    def table(self, window: NDArray[np.int64]) -> NDArray[np.float64]:
+        """The 2 x k chi-square table: seen slots only, rare ones pooled."""
+        return stats.pooled_table(self.counts[self.seen], window[self.seen])
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -399,7 +426,7 @@ def _categorical_measures(
     window = counts.ints[reference.slots]
     _check_counts(window)
     name, role = signal.name, signal.role
-    chi = stats.chi_square_of_table(np.vstack((reference.counts, window)))
+    chi = stats.chi_square_of_table(reference.table(window))
     gate = _Gate((name, "chi2"), chi.p_value)
     shares = stats.shares(window[None])
     measures = []
@@ -438,6 +465,7 @@ def _joint_measures(
             m.p_value,
             m.statistic,
             gate=_Gate((JOINT_SIGNAL, m.method), m.p_value),
+            attribution=m.attribution,
         )
         for m in found
     ]
@@ -456,8 +484,10 @@ def _quality_measures(
     missing = int(ints[where.missing])
     if isinstance(where, NumericSlots):
         unseen = int(ints[where.below] + ints[where.above])
+        chance = where.profile.outside_chance
     else:
         unseen = int(ints[where.slots.start + where.profile.unseen_slot])
+        chance = where.profile.unseen_chance
     measures = []
     for method in settings.quality_methods:
         if method == "missing_rate":
@@ -480,7 +510,17 @@ def _quality_measures(
                 )
             )
         elif method == "unseen_rate":
-            measures.append(_Measure(name, role, method, unseen / present if present else 0.0))
+            new = stats.unseen_test(unseen, present, chance)
+            measures.append(
+                _Measure(
+                    name,
+                    role,
+                    method,
+                    new.difference,
+                    new.p_value,
+                    gate=_Gate((name, method), new.p_value),
+                )
+            )
         else:
             raise ValueError(f"{method!r} is not a data-quality method")
     return measures

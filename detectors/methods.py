@@ -31,7 +31,7 @@ CATEGORICAL_METHODS: Final = ("chi2", "psi", "jensen_shannon")
 QUALITY_METHODS: Final = ("missing_rate", "unseen_rate")
 """Data-quality methods run on every signal. ``unseen_rate`` is the share of
 unseen categories (categorical) or of values outside the reference range
-(numeric)."""
+(numeric) in excess of the chance of one in data drawn like the reference."""
 
 MULTIVARIATE_METHODS: Final = ("correlation", "mahalanobis")
 """Joint methods over a model's numeric features (``detectors.multivariate``)."""
@@ -40,7 +40,9 @@ ALL_METHODS: Final = tuple(
     dict.fromkeys(NUMERIC_METHODS + CATEGORICAL_METHODS + QUALITY_METHODS + MULTIVARIATE_METHODS)
 )
 
-P_VALUE_METHODS: Final = frozenset({"ks", "chi2", "missing_rate", "correlation", "mahalanobis"})
+P_VALUE_METHODS: Final = frozenset(
+    {"ks", "chi2", "missing_rate", "unseen_rate", "correlation", "mahalanobis"}
+)
 """Methods whose result carries a p-value that must also be significant."""
 
 DEFAULT_THRESHOLDS: Final[dict[str, Thresholds]] = {
@@ -56,9 +58,10 @@ DEFAULT_THRESHOLDS: Final[dict[str, Thresholds]] = {
     "chi2": Thresholds(0.1, 0.25),
     # Absolute rise of the missing rate over the reference's.
     "missing_rate": Thresholds(0.05, 0.2),
-    # Share of unseen categories / out-of-range values in the window.
+    # Share of unseen categories / out-of-range values in the window, less its no-drift chance.
     "unseen_rate": Thresholds(0.05, 0.2),
-    # Largest absolute change of a pairwise Pearson correlation between numeric features.
+    # Largest absolute change of a pairwise (Gaussian rank) correlation between numeric
+    # features, less its no-drift median at the window's size.
     "correlation": Thresholds(0.1, 0.2),
     # Mahalanobis distance between the window's and the reference's mean feature vectors,
     # in the reference's covariance (standard deviations, like Wasserstein's score).

@@ -41,6 +41,9 @@ MAX_OTHER_CATEGORIES = 10_000
 """Reference categories past ``max_categories`` are remembered (up to this many)
 so that the window counts them as ``other``, not as unseen."""
 
+UNSEEN_Z = 2.33
+"""Standard errors above Good-Turing's estimate that a new category's chance is taken at."""
+
 MISSING = -1
 """Code of a missing categorical value."""
 
@@ -74,6 +77,12 @@ class NumericProfile:
     @property
     def bins(self) -> int:
         return int(self.counts.size)
+
+    @property
+    def outside_chance(self) -> float:
+        """The chance that a value drawn like the reference falls outside the range of its
+        ``present`` values: ``2 / (present + 1)`` for continuous data, less with ties."""
+        return min(1.0, 2.0 / (self.present + 1))
 
     @property
     def present(self) -> int:
@@ -126,6 +135,11 @@ class CategoricalProfile:
     other_categories: frozenset[str]
     counts: NDArray[np.int64]
     missing: int
+    singletons: int | None = None
+    """Reference categories seen exactly once (Good-Turing: the chance that the next value
+    is a new category is about ``singletons / present``); None in older profiles."""
+    doubletons: int | None = None
+    """Reference categories seen exactly twice (the variance of that estimate)."""
     kind: SignalKind = field(default="categorical", init=False)
     _lookup: dict[object, int] = field(init=False, repr=False)
 
@@ -177,7 +191,23 @@ class CategoricalProfile:
             "other_categories": sorted(self.other_categories),
             "counts": encode_array(self.counts),
             "missing": self.missing,
+            "singletons": self.singletons,
+            "doubletons": self.doubletons,
         }
+
+    @property
+    def unseen_chance(self) -> float:
+        """The chance that a value drawn like the reference is a category it never showed.
+
+        Good-Turing's estimate, ``singletons / present``, is itself drawn: its variance
+        is about ``(singletons + 2 doubletons) / present^2`` (Esty, 1983). So this is its
+        upper 99% bound, ``(singletons + 1 + 2.33 sqrt(singletons + 2 doubletons)) /
+        (present + 1)``, never below ``1 / (present + 1)``: a 200-level categorical of
+        20,000 reference values, half of its levels rare, showed 1.6 times the estimate.
+        """
+        ones = 0 if self.singletons is None else self.singletons
+        twos = 0 if self.doubletons is None else self.doubletons
+        return min(1.0, (ones + 1 + UNSEEN_Z * math.sqrt(ones + 2 * twos)) / (self.present + 1))
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> CategoricalProfile:
@@ -188,6 +218,8 @@ class CategoricalProfile:
             other_categories=frozenset(str(c) for c in state["other_categories"]),
             counts=decode_array(state["counts"]),
             missing=int(state["missing"]),
+            singletons=None if state.get("singletons") is None else int(state["singletons"]),
+            doubletons=None if state.get("doubletons") is None else int(state["doubletons"]),
         )
 
 
@@ -366,6 +398,8 @@ def build_categorical_profile(
         other_categories=frozenset(category for category, _ in rest[:MAX_OTHER_CATEGORIES]),
         counts=counts,
         missing=missing,
+        singletons=sum(1 for _, count in ranked if count == 1),
+        doubletons=sum(1 for _, count in ranked if count == 2),
     )
 
 

@@ -60,14 +60,19 @@ __all__ = [
     "ks_from_bins",
     "ks_p_value",
     "ks_statistic_rows",
+    "pooled_table",
     "population_stability_index",
     "psi_rows",
     "shares",
     "two_proportion_test",
+    "unseen_test",
     "wasserstein_from_bins",
     "wasserstein_rows",
 ]
 
+
+MIN_EXPECTED = 5.0
+"""Categories expected fewer times than this in a window are pooled for chi-square."""
 
 KS_EXACT_MAX_N = 1000
 """Largest effective sample size for which the KS p-value uses scipy's ``kstwo`` itself."""
@@ -287,6 +292,29 @@ def chi_square_of_table(table: NDArray[np.float64]) -> ChiSquareResult:
     )
 
 
+def pooled_table(reference: Counts, window: Counts) -> NDArray[np.float64]:
+    """The 2 x k table ``[reference; window]`` with every category expected fewer than
+    :data:`MIN_EXPECTED` times in the window (at the reference's shares) pooled into one
+    last column, and that pool into the least expected other category while it is still
+    below it (Cochran's rule for the chi-square approximation)."""
+    ref = np.asarray(reference, dtype=np.float64)
+    win = np.asarray(window, dtype=np.float64)
+    total, ref_total = win.sum(), ref.sum()
+    if total == 0 or ref_total == 0:
+        return np.vstack((ref, win))
+    expected = ref / ref_total * total
+    small = expected < MIN_EXPECTED
+    if not small.any():
+        return np.vstack((ref, win))
+    big = np.flatnonzero(~small)
+    pool_ref, pool_win = float(ref[small].sum()), float(win[small].sum())
+    if pool_ref / ref_total * total < MIN_EXPECTED and big.size > 1:
+        least = big[int(np.argmin(expected[big]))]
+        pool_ref, pool_win = pool_ref + ref[least], pool_win + win[least]
+        big = big[big != least]
+    return np.vstack((np.append(ref[big], pool_ref), np.append(win[big], pool_win)))
+
+
 def two_proportion_test(
     ref_hits: float, ref_total: float, win_hits: float, win_total: float
 ) -> ProportionResult:
@@ -309,6 +337,25 @@ def two_proportion_test(
     z = abs(difference) / math.sqrt(variance)
     p_value = min(1.0, 2.0 * float(special.ndtr(-z)))  # norm.sf(z), without scipy's wrapper
     return ProportionResult(difference=difference, p_value=p_value)
+
+
+def unseen_test(hits: int, total: int, chance: float) -> ProportionResult:
+    """One-sided exact binomial test that more than ``chance`` of a window's values are new.
+
+    ``chance`` is known from the reference alone: a value drawn like ``n``
+    continuous reference values falls outside their range with probability
+    ``2 / (n + 1)`` (ties at the extremes only lower it), and is a category the
+    reference never showed with probability about ``(singletons + 1) / (n + 1)``.
+    ``difference`` is the window's share less that chance, floored at 0: the
+    excess, about 0 without drift at any window size. The p-value is
+    ``P(Binomial(total, chance) >= hits)``, 1 when nothing is new.
+    """
+    if total <= 0 or hits <= 0:
+        return ProportionResult(difference=0.0, p_value=1.0)
+    p_value = float(special.bdtrc(hits - 1, total, chance)) if chance < 1.0 else 1.0
+    return ProportionResult(
+        difference=max(0.0, hits / total - chance), p_value=min(max(p_value, 0.0), 1.0)
+    )
 
 
 # --------------------------------------------------------------------------- row-wise forms

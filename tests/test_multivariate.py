@@ -1,8 +1,9 @@
-"""Joint drift of the numeric features, checked against numpy and scipy on the raw rows.
+"""Joint drift of the numeric features, checked against numpy and scipy on the rows.
 
-The window keeps only sums; every statistic computed from them must equal what
-numpy's ``corrcoef``/``cov`` and scipy's ``mahalanobis``, ``chi2`` and ``norm``
-give on the rows themselves.
+The window keeps only sums of normal scores; every statistic computed from them
+must equal what scipy's ``rankdata``/``norm.ppf`` (van der Waerden scores),
+numpy's ``corrcoef`` and scipy's ``mahalanobis``, ``chi2`` and ``norm`` give on
+the rows themselves.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from numpy.typing import NDArray
 from scipy import stats
 from scipy.spatial.distance import mahalanobis
 
+from detectors.arrays import encode_array
 from detectors.evaluate import DecisionSettings, SignalResult, evaluate_window
 from detectors.methods import (
     CATEGORICAL_METHODS,
@@ -78,43 +80,106 @@ def _joint_results(profile: ReferenceProfile, window: NDArray[np.float64]) -> li
     return [r for r in results if r.role == "multivariate"]
 
 
-def test_the_reference_correlation_is_numpys_corrcoef_of_its_rows() -> None:
+def _scores(profile: JointProfile, rows: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each row's normal scores, as the profile maps them, one feature at a time."""
+    assert profile.scores is not None
+    return np.column_stack([profile.scores.apply(i, rows[:, i]) for i in range(rows.shape[1])])
+
+
+def test_the_reference_correlation_is_the_gaussian_rank_correlation_of_its_rows() -> None:
+    """van der Waerden scores (scipy's average ranks), then numpy's corrcoef."""
     rows = _rows(np.random.default_rng(1), 5000)
-    assert _joint(rows).correlation == pytest.approx(np.corrcoef(rows.T), abs=1e-12)
+    scores = stats.norm.ppf((stats.rankdata(rows, axis=0) - 0.5) / len(rows))
+    assert _joint(rows).correlation == pytest.approx(np.corrcoef(scores.T), abs=5e-4)
 
 
-def test_correlation_score_is_the_largest_change_of_numpys_pairwise_correlations() -> None:
-    rng = np.random.default_rng(2)
-    reference, window = _rows(rng, 20_000), _rows(rng, 3000, REFERENCE_CORRELATION * 0.5)
-    score, _, _ = _measures(_joint(reference), window)["correlation"]
-    upper = np.triu_indices(3, 1)
-    expected = np.abs(np.corrcoef(window.T)[upper] - np.corrcoef(reference.T)[upper]).max()
-    assert score == pytest.approx(expected, abs=1e-9)
+def test_normal_scores_at_the_knots_are_van_der_waerden_scores_with_average_ranks() -> None:
+    column = np.random.default_rng(15).poisson(2.0, 3000).astype(np.float64)  # many ties
+    profile = _joint(np.column_stack([column, _rows(np.random.default_rng(16), 3000)[:, :2]]))
+    assert profile.scores is not None
+    knots = profile.scores.values[0]
+    expected = stats.norm.ppf((stats.rankdata(column) - 0.5) / column.size)
+    by_value = dict(zip(column.tolist(), expected.tolist(), strict=True))
+    assert profile.scores.apply(0, knots) == pytest.approx([by_value[v] for v in knots], abs=1e-12)
 
 
-def test_correlation_p_value_is_fishers_z_test_with_bonferroni_over_the_pairs() -> None:
+def test_correlation_statistic_is_fishers_z_of_numpys_correlations_of_the_scores() -> None:
     rng = np.random.default_rng(3)
     reference = _rows(rng, 20_000)
     window = _rows(rng, 2000, np.array([[1.0, 0.62, 0.2], [0.62, 1.0, -0.3], [0.2, -0.3, 1.0]]))
-    _, p_value, statistic = _measures(_joint(reference), window)["correlation"]
+    profile = _joint(reference)
+    score, _, statistic = _measures(profile, window)["correlation"]
     upper = np.triu_indices(3, 1)
-    r_window, r_reference = np.corrcoef(window.T)[upper], np.corrcoef(reference.T)[upper]
+    r_window, r_reference = (
+        np.corrcoef(_scores(profile, window).T)[upper],
+        profile.correlation[upper],
+    )
     se = np.sqrt(1 / (len(window) - 3) + 1 / (len(reference) - 3))
     z = np.abs(np.arctanh(r_window) - np.arctanh(r_reference)) / se
     assert statistic == pytest.approx(z.max(), rel=1e-9)
-    assert p_value == pytest.approx(min(1.0, 3 * 2 * stats.norm.sf(z.max())), rel=1e-6)
+    assert 0.0 < score < np.abs(r_window - r_reference).max()
+    analytic = build_joint_profile(NAMES, _columns(reference), calibrate=False)
+    assert analytic is not None
+    _, analytic_p, _ = _measures(analytic, window)["correlation"]
+    assert analytic_p == pytest.approx(1 - (1 - 2 * stats.norm.sf(z.max())) ** 3, rel=1e-6)
 
 
-def test_mahalanobis_score_is_scipys_distance_in_the_reference_covariance() -> None:
+def test_mahalanobis_statistic_is_scipys_distance_of_the_mean_scores() -> None:
     rng = np.random.default_rng(4)
     reference, window = _rows(rng, 20_000), _rows(rng, 3000, shift=0.15)
-    score, p_value, statistic = _measures(_joint(reference), window)["mahalanobis"]
-    inverse = np.linalg.inv(np.cov(reference.T, bias=True))
-    expected = mahalanobis(window.mean(axis=0), reference.mean(axis=0), inverse)
-    assert score == pytest.approx(expected, rel=1e-9)
-    effective = 1 / (1 / len(window) + 1 / len(reference))
-    assert statistic == pytest.approx(effective * expected**2, rel=1e-9)
-    assert p_value == pytest.approx(stats.chi2.sf(effective * expected**2, 3), rel=1e-6)
+    analytic = build_joint_profile(NAMES, _columns(reference), calibrate=False)
+    assert analytic is not None
+    score, p_value, statistic = _measures(analytic, window)["mahalanobis"]
+    scores = (_scores(analytic, window) - analytic.mean) / analytic.std
+    distance = mahalanobis(scores.mean(axis=0), np.zeros(3), np.linalg.inv(analytic.correlation))
+    variance = 1 / len(window) + 1 / len(reference)
+    assert statistic == pytest.approx(distance**2 / variance, rel=1e-9)
+    assert p_value == pytest.approx(stats.chi2.sf(distance**2 / variance, 3), rel=1e-6)
+    no_drift = stats.chi2.isf(0.05, 3) * variance  # the 95th percentile of D^2 without drift
+    assert score == pytest.approx(np.sqrt(distance**2 - no_drift), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("method", "below", "above"),
+    [
+        # Sidak's bound over 3 correlated pairs is conservative by up to log10(3) = 0.48.
+        ("correlation", 0.5, 0.6),
+        ("mahalanobis", 0.25, 0.25),
+    ],
+)
+def test_on_normal_data_calibrated_and_normal_theory_p_values_agree(
+    method: str, below: float, above: float
+) -> None:
+    """Windows from no drift to strong drift, 30 to 10,000 rows: where normal theory is right,
+    the bootstrap null gives its p-values, within ``below``/``above`` decades down to 1e-4
+    (leaving out the reference's own sampling variance, or counting the wrong degrees of
+    freedom, moves them by more). Deeper, the fitted tail may only be more conservative."""
+    rng = np.random.default_rng(17)
+    reference = _rows(rng, 20_000)
+    calibrated = _joint(reference)
+    analytic = build_joint_profile(NAMES, _columns(reference), calibrate=False)
+    assert analytic is not None
+    pairs = []
+    for n in (30, 100, 700, 3000, 10_000):
+        for step in np.linspace(0.0, 0.25, 12):
+            moved = REFERENCE_CORRELATION.copy()
+            moved[0, 1] = moved[1, 0] = 0.7 - 2 * step * np.sqrt(100 / n)
+            window = _columns(_rows(rng, n, moved, shift=step * np.sqrt(100 / n)))
+            rows, sums = joint_sums(calibrated, window, slice(None))
+            pairs.append(
+                (
+                    joint_measures(analytic, rows, sums, [method])[0].p_value,
+                    joint_measures(calibrated, rows, sums, [method])[0].p_value,
+                )
+            )
+    normal, calibrated_p = np.log10(np.array(pairs)).T
+    gap = calibrated_p - normal
+    body = normal > -4
+    assert -below <= gap[body].min()
+    assert gap[body].max() <= above
+    assert np.abs(gap[body]).mean() < 0.2
+    assert gap.min() >= -below
+    assert (calibrated_p[~body] < -3).all()
 
 
 def test_sums_of_batches_add_up_to_the_sums_of_their_union() -> None:
@@ -170,6 +235,7 @@ def test_a_mean_shift_of_every_feature_below_its_own_threshold_is_seen_jointly()
 
 @pytest.mark.parametrize("draw", ["normal", "student_t5"])
 def test_200_windows_drawn_like_the_reference_raise_no_joint_drift(draw: str) -> None:
+    """(Heavier tails, constant features and small windows: ``tests/test_calibration.py``.)"""
     rng = np.random.default_rng(9)
 
     def rows(n: int) -> NDArray[np.float64]:
@@ -190,7 +256,36 @@ def test_the_joint_part_of_a_profile_survives_its_json() -> None:
     assert profile.joint is not None
     assert back.joint.names == profile.joint.names
     assert np.array_equal(back.joint.correlation, profile.joint.correlation)
+    assert back.joint.null is not None
     assert json.loads(back.to_json()) == json.loads(profile.to_json())
+    window = _rows(np.random.default_rng(18), 700, shift=0.1)
+    assert _measures(back.joint, window) == _measures(profile.joint, window)
+
+
+def test_the_null_calibration_is_seeded_and_bounded() -> None:
+    rows = _rows(np.random.default_rng(19), 5000)
+    first, second = _profile(rows), _profile(rows)
+    assert first.id == second.id
+    assert first.joint is not None
+    assert len(json.dumps(first.joint.to_state()["null"])) < 4000
+
+
+def test_a_joint_part_stored_before_normal_scores_keeps_raw_values_and_normal_theory() -> None:
+    reference = _rows(np.random.default_rng(20), 5000)
+    state = _joint(reference).to_state()
+    for key in ("scores", "null"):
+        del state[key]
+    state["mean"] = encode_array(reference.mean(axis=0))
+    state["std"] = encode_array(reference.std(axis=0))
+    state["correlation"] = encode_array(np.corrcoef(reference.T))
+    old = JointProfile.from_state(state)
+    assert (old.scores, old.null) == (None, None)
+    window = _rows(np.random.default_rng(21), 3000, shift=0.15)
+    _, p_value, statistic = _measures(old, window)["mahalanobis"]
+    inverse = np.linalg.inv(np.cov(reference.T, bias=True))
+    distance = mahalanobis(window.mean(axis=0), reference.mean(axis=0), inverse)
+    assert statistic == pytest.approx(distance**2 / (1 / 3000 + 1 / 5000), rel=1e-9)
+    assert p_value == pytest.approx(stats.chi2.sf(statistic, 3), rel=1e-6)
 
 
 def test_a_profile_stored_without_a_joint_part_still_loads_and_gives_no_joint_results() -> None:
