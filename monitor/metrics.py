@@ -108,6 +108,16 @@ class Metrics:
             ["model"],
             registry=registry,
         )
+        self.joint_contribution = Gauge(
+            "drift_monitor_joint_contribution",
+            "What a joint result of the latest closed window names, by rank (1 to 3): a "
+            'feature pair\'s Fisher z statistic (features="a~b", correlation) or a '
+            "feature's share of the squared distance (mahalanobis).",
+            ["model", "method", "rank", "features"],
+            registry=registry,
+        )
+        self._named: dict[tuple[str, str], list[tuple[str, str, str, str]]] = {}
+        """The contribution series each model and joint method set last (to remove)."""
         self.drifted_signals = Gauge(
             "drift_monitor_drifted_signals",
             "Signals with at least one drifted method in the latest closed window.",
@@ -231,9 +241,23 @@ class Metrics:
                 gauges.p_value.set(r.p_value)
             if r.drifted:
                 drifted_signals.add(r.signal)
+            if r.role == "multivariate":
+                self._record_attribution(model, r)
         self.drifted_signals.labels(model).set(len(drifted_signals))
         self.window_end.labels(model).set(window_end)
         self.windows_closed.labels(model).inc()
+
+    def _record_attribution(self, model: str, result: SignalResult) -> None:
+        """At most three series per model and method: the previous window's are removed, so
+        the label values stay bounded however many pairs move over time."""
+        for labels in self._named.pop((model, result.method), []):
+            self.joint_contribution.remove(*labels)
+        named = []
+        for rank, contributor in enumerate(result.attribution, start=1):
+            labels = (model, result.method, str(rank), "~".join(contributor.features))
+            self.joint_contribution.labels(*labels).set(contributor.contribution)
+            named.append(labels)
+        self._named[model, result.method] = named
 
     def _result_gauges(self, model: str, signal: str, method: str) -> _ResultGauges:
         """The labelled gauges of one signal and method, looked up once: a window sets

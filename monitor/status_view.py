@@ -15,6 +15,7 @@ from typing import Any
 
 from rich.text import Text
 
+from detectors.multivariate import Contributor
 from monitor import tables
 from monitor.tables import Column
 from monitor.when import when_cells
@@ -146,7 +147,21 @@ def _model_section(
         )
         lines = [Text(f"{model}: {count} ({reference})")]
         lines.extend(tables.render(RESULT_COLUMNS, [_result_row(r) for r in shown], width))
+        lines.extend(Text(line) for line in _attribution_lines(shown))
     return lines + [Text(line) for line in _labels_and_detectors(status)]
+
+
+def _attribution_lines(results: Iterable[Mapping[str, Any]]) -> Iterable[str]:
+    """What each shown joint result names: ``features/correlation moved most: a~b ...``."""
+    for result in results:
+        if result.get("attribution"):
+            named = ", ".join(
+                Contributor(
+                    tuple(c["features"]), c["reference"], c["window"], c["contribution"]
+                ).describe()
+                for c in result["attribution"]
+            )
+            yield f"  {result['signal']}/{result['method']} moved most: {named}"
 
 
 def _result_row(result: Mapping[str, Any]) -> list[tables.Cell]:

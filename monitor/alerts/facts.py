@@ -21,6 +21,8 @@ METHOD_NAMES = {
     "chi2": "Cramér's V",
     "missing_rate": "missing-rate rise",
     "unseen_rate": "unseen-value rate",
+    "correlation": "correlation change",
+    "mahalanobis": "Mahalanobis distance",
 }
 
 
@@ -51,9 +53,11 @@ def _message(status: Notify, severity: str, seen: Observation, shown: Evidence) 
             f"{what} of {subject} is back at {shown.score:.4g} "
             f"(threshold {shown.warn:g}); {seen.kind.replace('_', ' ')} resolved"
         )
+    named = ", ".join(c.describe() for c in shown.attribution)
     return (
         f"{what} of {subject} rose to {shown.score:.4g} "
         f"(threshold {shown.warn:g}, critical {shown.critical:g}): {severity}"
+        + (f"; moved most: {named}" if named else "")
     )
 
 
@@ -87,6 +91,8 @@ def alert_facts(
         "detected_at": detected_at,
         "message": _message(status, severity, seen, shown),
     }
+    if shown.attribution:  # a joint drift: the pairs or features that moved most
+        facts["attribution"] = [c.to_dict() for c in shown.attribution]
     if seen.signal is None:  # grouped per model: the drifted signals are the point
         facts["signals"] = [e.to_dict() for e in seen.evidence if e.breaching]
     return facts

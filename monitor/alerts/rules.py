@@ -16,6 +16,7 @@ from typing import Literal
 
 from detectors.evaluate import SignalResult
 from detectors.methods import QUALITY_METHODS
+from detectors.multivariate import Contributor
 from monitor.config import AlertRuleConfig
 
 EvidenceSeverity = Literal["ok", "warning", "critical"]
@@ -47,6 +48,8 @@ class Evidence:
     warn: float
     critical: float
     breaching: bool
+    attribution: tuple[Contributor, ...] = ()
+    """What a joint result names (pairs or features that moved most); else empty."""
 
     @property
     def clear(self) -> bool:
@@ -65,7 +68,7 @@ class Evidence:
         return self.score / self.warn if self.warn > 0 else self.score
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "signal": self.signal,
             "kind": self.kind,
             "method": self.method,
@@ -75,6 +78,9 @@ class Evidence:
             "p_value": self.p_value,
             "severity": self.severity,
         }
+        if self.attribution:
+            out["attribution"] = [c.to_dict() for c in self.attribution]
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +132,7 @@ def judge(result: SignalResult, rule: AlertRuleConfig) -> Evidence:
         warn=warn,
         critical=critical,
         breaching=result.drifted and result.score >= warn,
+        attribution=result.attribution,
     )
 
 
