@@ -176,7 +176,7 @@ def test_a_correlation_flip_between_two_of_20_features_is_found_and_named() -> N
     assert top.window == pytest.approx(-0.6, abs=0.06)
     assert joint.score == pytest.approx(1.2, abs=0.15)
     assert joint.to_dict()["attribution"][0]["features"] == ["f03", "f07"]
-    assert joint.describe_attribution().startswith("f03~f07 +0.59->-0.61, ")
+    assert joint.describe_attribution().startswith("f03~f07 +0.59->-0.60, ")
 
 
 def test_a_mean_shift_of_many_features_is_attributed_to_the_shifted_ones() -> None:
