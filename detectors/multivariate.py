@@ -162,12 +162,20 @@ class NullCalibration:
         return self._at(rows, self.levels[method])
 
     def p_value(self, method: str, rows: int, statistic: float, log_sf: LogSf) -> float:
-        """The calibrated p-value of a live window's standardised ``statistic``."""
-        log_p = [
-            _tail_log_p(tail, self.ranks(), self.windows, statistic, log_sf)
-            for tail in self.tails[method]
+        """The calibrated p-value of a live window's standardised ``statistic``: log p at
+        the two calibrated sizes around ``rows``, interpolated in ``log n``."""
+        tails, ranks = self.tails[method], self.ranks()
+        at = float(np.clip(math.log(rows), math.log(self.sizes[0]), math.log(self.sizes[-1])))
+        upper = min(int(np.searchsorted(np.log(self.sizes), at)), self.sizes.size - 1)
+        lower = max(upper - 1, 0)
+        ends = [
+            _tail_log_p(tails[k], ranks, self.windows, statistic, log_sf) for k in (lower, upper)
         ]
-        return min(1.0, math.exp(self._at(rows, np.array(log_p))))
+        if lower == upper:
+            return min(1.0, math.exp(ends[0]))
+        x0, x1 = math.log(self.sizes[lower]), math.log(self.sizes[upper])
+        weight = (at - x0) / (x1 - x0)
+        return min(1.0, math.exp(ends[0] + weight * (ends[1] - ends[0])))
 
 
 class LogSf:
@@ -178,7 +186,8 @@ class LogSf:
 
     def __call__(self, statistic: float) -> float:
         if self.method == "mahalanobis":
-            return float(sps.chi2.logsf(statistic, self.dof))
+            tail = float(special.chdtrc(self.dof, statistic))
+            return math.log(tail) if tail > 1e-300 else float(sps.chi2.logsf(statistic, self.dof))
         return float(special.log_ndtr(-statistic))
 
 
