@@ -63,7 +63,9 @@ def window_tests(model: ModelConfig) -> int:
     tests = 0
     for kind in signals:
         distribution = drift.numeric_methods if kind == "numeric" else drift.categorical_methods
-        tests += bool(distribution) + ("missing_rate" in drift.quality_methods)
+        tests += bool(distribution) + sum(
+            method in drift.quality_methods for method in ("missing_rate", "unseen_rate")
+        )
     numeric_features = sum(kind == "numeric" for kind in model.features.values())
     if numeric_features >= 2:
         tests += len(drift.multivariate_methods)

@@ -41,19 +41,19 @@ def test_fewer_than_five_events_per_bin_is_warned_about_with_the_size_that_would
     assert bins.startswith("models.fraud.window.events: 50 events spread over 50 reference bins")
     assert "windows of at least 250 events" in bins
     assert "lower reference.bins to 10" in bins
-    assert "KS distance of 0.27 (alpha 0.01 over 9 tests)" in ks
+    assert "KS distance of 0.28 (alpha 0.01 over 13 tests)" in ks
     assert "windows of at least" in ks
 
 
 def test_the_ks_warning_names_the_window_size_that_detects_a_shift_of_warn_size() -> None:
-    # 4 signals x (distribution + missing_rate) + correlation = 9 tests at alpha 0.01:
-    # n >= ln(2 / (0.01 / 9)) / (2 * 0.1^2) = 374.8, so 375 events.
+    # 4 signals x (distribution + missing_rate + unseen_rate) + correlation = 13 tests at
+    # alpha 0.01: n >= ln(2 / (0.01 / 13)) / (2 * 0.1^2) = 393.1, so 394 events.
     model = _config(window=300, reference={"from_stream": 20000, "bins": 10}).models["fraud"]
 
     (ks,) = power_warnings("fraud", model)
 
-    assert window_tests(model) == 9
-    assert "windows of at least 375 events" in ks
+    assert window_tests(model) == 13
+    assert "windows of at least 394 events" in ks
 
 
 def test_event_time_windows_are_not_checked() -> None:
