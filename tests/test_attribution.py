@@ -11,6 +11,7 @@ from monitor.alerts.plan import StoredAlerts, plan_window
 from monitor.alerts.state import WindowFacts
 from monitor.config import parse_config
 from monitor.metrics import Metrics
+from monitor.status_view import _attribution_lines
 
 FLIP = (
     Contributor(("amount", "age"), 0.6, -0.58, 41.2),
@@ -83,3 +84,10 @@ def test_the_status_json_of_a_joint_result_carries_its_attribution() -> None:
     shown = _joint(FLIP).to_dict()
     assert [c["features"] for c in shown["attribution"]] == [["amount", "age"], ["age", "score"]]
     assert "attribution" not in _joint(()).to_dict()
+
+
+def test_the_status_table_adds_a_moved_most_line_under_a_joint_result() -> None:
+    shown = [_joint(FLIP).to_dict(), _joint(()).to_dict()]
+    assert list(_attribution_lines(shown)) == [
+        "  features/correlation moved most: amount~age +0.60->-0.58, age~score +0.00->-0.04"
+    ]
