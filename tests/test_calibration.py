@@ -53,7 +53,7 @@ NUMERIC = ("t2", "t2_pair", "lognormal", "mostly_constant", "zero_inflated", "ti
 SPECS = [SignalSpec(name, "numeric", "feature") for name in NUMERIC] + [
     SignalSpec("category", "categorical", "feature")
 ]
-WINDOWS = {50: 2000, 500: 400, 5000: 60}
+WINDOWS = {50: 1600, 500: 300, 5000: 50}
 """Window size: how many no-drift windows of it are judged."""
 
 
