@@ -20,13 +20,14 @@ STAMP := $(VENV)/.installed
 # runs apt-get (Debian names Alertmanager's binary prometheus-alertmanager). The demo needs
 # redis-server alone (its broker comes with the Python package); the tests drive the rest as
 # real peers. docker-compose only validates docker-compose.yml there (`docker-compose
-# config`); openssl makes the TLS test's certificate.
+# config`); openssl makes the TLS test's certificate; chromium opens the HTML report and the
+# live page headless.
 DEMO_APT_PACKAGES := redis-server
 DEMO_APT_BINARIES := redis-server
 TEST_APT_PACKAGES := $(DEMO_APT_PACKAGES) kcat prometheus prometheus-alertmanager docker-compose \
-	openssl
+	openssl chromium
 TEST_APT_BINARIES := $(DEMO_APT_BINARIES) kcat prometheus promtool prometheus-alertmanager \
-	amtool docker-compose openssl
+	amtool docker-compose openssl chromium
 
 .PHONY: help install demo-packages test-packages demo test lint bench clean distclean
 

@@ -192,6 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     test_sink.set_defaults(handler=_test_sink)
 
     _add_check(commands)
+    _add_report(commands)
 
     demo = commands.add_parser("demo", help="the whole loop on embedded defaults, drift included")
     demo.add_argument("--events", type=int, default=60_000, help="events to stream (default 60000)")
@@ -674,6 +675,47 @@ def _test_sink(args: argparse.Namespace) -> int:
     outcome = "delivered" if result.ok else "FAILED"
     print(f"{args.name}: {outcome} in {seconds * 1000:.0f} ms ({result.detail})")
     return 0 if result.ok else 1
+
+
+def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`report`: one self-contained HTML file of the drift, from Redis (see monitor.report)."""
+    report = commands.add_parser(
+        "report", help="write an HTML report (timelines, histograms) that opens offline"
+    )
+    _config_arg(report)
+    report.add_argument(
+        "--model", action="append", metavar="NAME", help="only this model (repeatable)"
+    )
+    report.add_argument(
+        "--windows", type=int, default=200, help="the last N closed windows (default 200)"
+    )
+    report.add_argument(
+        "--signal",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also draw this signal's distribution, drifted or not (repeatable)",
+    )
+    report.add_argument(
+        "--out", type=Path, default=Path("report.html"), help="file (default report.html)"
+    )
+    report.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from monitor.report import build
+
+    config = load_config(args.config)
+    unknown = [m for m in args.model or () if m not in config.models]
+    if unknown:
+        print(f"drift-monitor: no model {unknown[0]!r} in the config", file=sys.stderr)
+        return 1
+    page = build(
+        config, _store(config), models=args.model, windows=args.windows, signals=args.signal
+    )
+    args.out.write_text(page, encoding="utf-8")
+    print(f"report written: {args.out.resolve()} ({len(page.encode()) / 1e6:.2f} MB)")
+    return 0
 
 
 def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -32,6 +32,7 @@ from monitor.alerts.rules import kind_of
 from monitor.alerts.state import WindowFacts
 from monitor.config import ModelConfig
 from monitor.errors import ServiceUnavailable
+from monitor.report import history as count_history
 from monitor.store import FinalizeOutcome, StateStore, StoredWindow
 
 LEASE_MS = 15_000
@@ -144,6 +145,8 @@ class WindowEvaluator:
                 if not self._store.claim(name, window_id, self._owner, LEASE_MS):
                     break  # another instance holds it; later windows must wait their turn
                 stored = self._store.window(name, window_id, layout)
+                if stored.reference_id == layout.profile.id:  # the report's histograms
+                    count_history.record(self._store, name, stored)
                 report = self._evaluate(name, layout, stored)
                 window, reference_id = report.window_dict(), layout.profile.id
                 latest = {

@@ -113,6 +113,15 @@ class Keys:
         ``window id * 1000 + look`` (see apply_early_alert.lua)."""
         return f"{self._tag}:m:{model}:early"
 
+    def count_history(self, model: str) -> str:
+        """Hash: window id → a closed window's packed counts, for the report
+        (``monitor.report.history``; the last ``history_size`` windows)."""
+        return f"{self._tag}:m:{model}:counts"
+
+    def count_history_ids(self, model: str) -> str:
+        """Sorted set of the window ids in ``count_history``, scored by id."""
+        return f"{self._tag}:m:{model}:counts:ids"
+
     def latest(self, model: str) -> str:
         """Hash: ``signal/method`` → latest result as JSON."""
         return f"{self._tag}:m:{model}:latest"

@@ -1,0 +1,136 @@
+"""The binned counts of each closed window, kept for the report (bounded per model).
+
+A window's hash is deleted once it is recorded, and the history list keeps only
+its summary, so nothing else could draw a past window's histogram. Before a
+window is recorded, the evaluator copies its counts (the same two vectors the
+window hash holds) here: one hash field per window id, and a sorted set of the
+ids, trimmed to the newest ``redis.history_size``. Writing is idempotent (a
+window evaluated twice after a crash writes the same bytes), so it needs no
+coordination with the Lua scripts.
+
+A field is ``<header length: uint32 LE><JSON header><zlib(ints int64 LE + floats
+float64 LE)>``; the header names the reference the counts are binned against,
+the events, the window's bounds and its model version.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from detectors.window import WindowCounts, WindowLayout
+from monitor.store import StateStore, StoredWindow, redis_errors
+
+_HEADER_SIZE = struct.Struct("<I")
+
+
+@dataclass(frozen=True, slots=True)
+class PastWindow:
+    """A closed window's counts read back from the history."""
+
+    window_id: int
+    counts: WindowCounts
+    start_ts: float
+    end_ts: float
+    reference_id: str
+    model_version: str | None
+
+
+def pack(window: StoredWindow) -> bytes:
+    counts = window.counts
+    header = json.dumps(
+        {
+            "ref": window.reference_id,
+            "n": counts.events,
+            "start": window.start_ts,
+            "end": window.end_ts,
+            "version": window.model_version,
+            "ints": int(counts.ints.size),
+            "floats": int(counts.floats.size),
+        },
+        separators=(",", ":"),
+    ).encode()
+    body = counts.ints.astype("<i8").tobytes() + counts.floats.astype("<f8").tobytes()
+    return _HEADER_SIZE.pack(len(header)) + header + zlib.compress(body, 1)
+
+
+def unpack(window_id: int, blob: bytes) -> PastWindow:
+    """A stored field back as counts; ValueError if it is not one."""
+    try:
+        (size,) = _HEADER_SIZE.unpack_from(blob)
+        header: dict[str, Any] = json.loads(blob[4 : 4 + size])
+        body = zlib.decompress(blob[4 + size :])
+        n_ints, n_floats = int(header["ints"]), int(header["floats"])
+    except (struct.error, zlib.error, KeyError, TypeError, json.JSONDecodeError) as error:
+        raise ValueError(f"window {window_id}: unreadable counts ({error})") from error
+    if len(body) != 8 * (n_ints + n_floats):
+        raise ValueError(f"window {window_id}: {len(body)} bytes of counts, expected more")
+    ints = np.frombuffer(body, "<i8", n_ints).astype(np.int64)
+    floats = np.frombuffer(body, "<f8", n_floats, offset=8 * n_ints).astype(np.float64)
+    version = header.get("version")
+    return PastWindow(
+        window_id,
+        WindowCounts(int(header["n"]), ints, floats),
+        float(header["start"]),
+        float(header["end"]),
+        str(header["ref"]),
+        None if version is None else str(version),
+    )
+
+
+def record(store: StateStore, model: str, window: StoredWindow) -> None:
+    """Keep this window's counts; drop those of windows older than the newest
+    ``history_size`` (one read of the ids, then one MULTI)."""
+    keys, limit = store.keys, store.history_size
+    ids_key, blobs_key = keys.count_history_ids(model), keys.count_history(model)
+    with redis_errors():
+        held = [int(_text(i)) for i in store.client.zrange(ids_key, 0, -1)]
+        kept = sorted({*held, window.window_id})[-limit:]
+        dropped = [str(i) for i in held if i not in set(kept)]
+        pipe = store.client.pipeline(transaction=True)
+        if window.window_id in kept:
+            pipe.hset(blobs_key, str(window.window_id), pack(window))
+            pipe.zadd(ids_key, {str(window.window_id): window.window_id})
+        if dropped:
+            pipe.hdel(blobs_key, *dropped)
+            pipe.zrem(ids_key, *dropped)
+        pipe.execute()
+
+
+def read(store: StateStore, model: str, last: int | None = None) -> list[PastWindow]:
+    """The kept windows, oldest first (only the ``last`` N when given)."""
+    ids_key, blobs_key = store.keys.count_history_ids(model), store.keys.count_history(model)
+    with redis_errors():
+        ids = [int(_text(i)) for i in store.client.zrange(ids_key, -(last or 0), -1)]
+        blobs = store.client.hmget(blobs_key, [str(i) for i in ids]) if ids else []
+    return [unpack(i, _bytes(b)) for i, b in zip(ids, blobs, strict=True) if b is not None]
+
+
+def fitting(windows: Iterable[PastWindow], layout: WindowLayout) -> list[PastWindow]:
+    """The windows binned against this layout's reference (others cannot be drawn on it)."""
+    return [
+        w
+        for w in windows
+        if w.reference_id == layout.profile.id
+        and w.counts.ints.size == layout.int_size
+        and w.counts.floats.size == layout.float_size
+    ]
+
+
+def bytes_per_window(layout: WindowLayout) -> int:
+    """Uncompressed size of one window's counts: the bound of what a field holds."""
+    return 8 * (layout.int_size + layout.float_size)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()

@@ -1,0 +1,259 @@
+"""The report file and the live page, drawn from a real pipeline and opened in Chromium.
+
+Real broker, Redis and daemon; the page is loaded by Debian's headless ``chromium``
+through a proxy that records every request, so "opens offline" is observed, not assumed.
+The stream is calm for three windows, then ``num_1`` moves by one standard deviation
+and ``cat_0`` skews towards a category named like an XSS payload, which must show as text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import pytest
+
+from monitor.cli import main
+from monitor.config import load_config
+from monitor.embedded import KafkaBroker, RedisServer
+from monitor.synthetic import SyntheticModel
+from tests.daemon_harness import model_status, running_daemon, wait_until, write_config_file
+from tests.helpers import in_ci, produce_json
+
+pytestmark = pytest.mark.integration
+
+MODEL = SyntheticModel(name="shop", numeric=3, categorical=1)
+HOSTILE = "<img src=x onerror=alert(1)>"
+CATEGORIES = ("DE", "FR", "US", HOSTILE)
+WINDOW = 1000
+CALM, SHIFTED = 3, 3
+
+
+def _events(rng: np.random.Generator, start: int, count: int, shifted: bool) -> list[Any]:
+    numeric = rng.normal(size=(count, 3))
+    if shifted:
+        numeric[:, 1] += 1.0
+    shares = [0.1, 0.1, 0.1, 0.7] if shifted else [0.4, 0.3, 0.2, 0.1]
+    cats = rng.choice(len(CATEGORIES), p=shares, size=count)
+    return [
+        {
+            "event_id": f"e{start + i}",
+            "model": MODEL.name,
+            "model_version": "v<2>",
+            "ts": 1_764_182_400.0 + (start + i) / 100.0,
+            "features": {
+                "num_0": float(numeric[i, 0]),
+                "num_1": float(numeric[i, 1]) * 3.0 + 10.0,
+                "num_2": float(numeric[i, 2]),
+                "cat_0": CATEGORIES[int(cats[i])],
+            },
+            "prediction": float(1.0 / (1.0 + np.exp(-numeric[i, 0]))),
+        }
+        for i in range(count)
+    ]
+
+
+@pytest.fixture
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if in_ci():
+            pytest.fail("chromium is not installed (apt-get install chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return path
+
+
+@contextmanager
+def recording_proxy() -> Iterator[tuple[int, list[str]]]:
+    """A listener Chromium is told to use as its proxy for everything: each request it
+    would have sent to the network is recorded (and refused)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.2)
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(1)
+                try:
+                    seen.append(connection.recv(512).split(b"\r\n", 1)[0].decode(errors="replace"))
+                except OSError:
+                    seen.append("(connection)")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1], seen
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+def run_chromium(chromium: str, url: str, *args: str, proxy: int | None = None) -> str:
+    """Chromium headless on ``url``: its stdout (the DOM with ``--dump-dom``) and its console
+    messages on stderr, joined."""
+    options = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=3000",
+    ]
+    if proxy is not None:
+        options += [f"--proxy-server=http://127.0.0.1:{proxy}", "--proxy-bypass-list=<-loopback>"]
+    result = subprocess.run(
+        [chromium, *options, *args, url], capture_output=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    return result.stdout.decode() + "\n--stderr--\n" + result.stderr.decode()
+
+
+BROWSER_OWN_HOSTS = frozenset(
+    {"clients2.google.com", "update.googleapis.com", "accounts.google.com"}
+)
+"""What Chromium itself calls home to (clock, component updates, sign-in), not the page."""
+
+
+def _page_requests(requests: list[str]) -> list[str]:
+    """The recorded requests whose host is not one Chromium calls by itself."""
+    hosts = [re.sub(r":\d+$", "", urlsplit_host(line)) for line in requests]
+    return [
+        line for line, host in zip(requests, hosts, strict=True) if host not in BROWSER_OWN_HOSTS
+    ]
+
+
+def urlsplit_host(request_line: str) -> str:
+    """The host of ``GET http://host/...`` or ``CONNECT host:443``."""
+    parts = request_line.split(" ")
+    target = parts[1] if len(parts) > 1 else ""
+    return (urlsplit(target).netloc if "://" in target else target) or request_line
+
+
+def test_the_recording_proxy_sees_a_page_that_fetches(tmp_path: Path, chromium: str) -> None:
+    """The control: a page with one remote image is caught, so an empty record means offline."""
+    page = tmp_path / "fetching.html"
+    page.write_text("<!DOCTYPE html><img src='http://cdn.example.invalid/x.png'>")
+    with recording_proxy() as (port, requests):
+        run_chromium(chromium, page.as_uri(), "--dump-dom", proxy=port)
+    assert any("cdn.example.invalid" in line for line in _page_requests(requests))
+
+
+def _console_errors(output: str) -> list[str]:
+    stderr = output.split("\n--stderr--\n", 1)[1]
+    return [line for line in stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+
+
+def _artifact(tmp_path: Path, name: str) -> Path:
+    folder = Path(os.environ.get("DRIFT_MONITOR_ARTIFACTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+def _pipeline(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> tuple[Path, str, np.random.Generator]:
+    rng = np.random.default_rng(3)
+    reference = tmp_path / "reference.jsonl"
+    reference.write_text("".join(json.dumps(e) + "\n" for e in _events(rng, 0, 10_000, False)))
+    topic = unique_name("report")
+    kafka_broker.create_topics([topic, f"{topic}.dlq"], partitions=1)
+    config = write_config_file(
+        tmp_path / "config.yaml",
+        bootstrap=kafka_broker.bootstrap_servers,
+        redis_url=redis_server.url,
+        topic=topic,
+        group=unique_name("group"),
+        model=MODEL,
+        reference=reference,
+        window={"events": WINDOW},
+        batch_size=1000,
+    )
+    return config, topic, rng
+
+
+def test_the_report_file_opens_offline_and_shows_where_the_drift_started(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    chromium: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config_path, topic, rng = _pipeline(kafka_broker, redis_server, unique_name, tmp_path)
+    config = load_config(config_path)
+    events = _events(rng, 0, CALM * WINDOW, False)
+    events += _events(rng, len(events), SHIFTED * WINDOW, True)
+    produce_json(kafka_broker.bootstrap_servers, topic, events, partition_key=None)
+    with running_daemon(config):
+        wait_until(
+            lambda: model_status(config, MODEL.name)["windows_closed"] == CALM + SHIFTED,
+            30,
+            "the windows to close",
+        )
+    out = tmp_path / "report.html"
+    assert main(["report", "-c", str(config_path), "--out", str(out), "--signal", "num_0"]) == 0
+    assert "report written" in capsys.readouterr().out
+    page = out.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*['"]?(https?:)?//""", page)
+    assert "http://" not in page
+    assert "https://" not in page
+    assert HOSTILE not in page  # escaped wherever it appears
+
+    shot = _artifact(tmp_path, "report.png")
+    with recording_proxy() as (port, requests):
+        dom = run_chromium(chromium, out.as_uri(), "--dump-dom", proxy=port)
+        run_chromium(
+            chromium, out.as_uri(), f"--screenshot={shot}", "--window-size=1320,2600", proxy=port
+        )
+    print(f"report screenshot: {shot}")
+    assert _page_requests(requests) == []
+    assert _console_errors(dom) == []
+    assert shot.stat().st_size > 10_000
+
+    # num_1's timeline: drifted from the first shifted window on, with its thresholds.
+    timeline = re.search(r"<svg[^>]*data-signal=\"num_1\"[^>]*data-drifted=\"([^\"]*)\"", dom)
+    assert timeline is not None
+    first = CALM  # window ids count from 0
+    assert [int(w) for w in timeline.group(1).split()] == list(range(first, CALM + SHIFTED))
+    quiet = re.search(r"<svg[^>]*data-signal=\"num_2\"[^>]*data-drifted=\"([^\"]*)\"", dom)
+    assert quiet is not None
+    assert quiet.group(1) == ""
+    # num_1's histogram beside the reference's, on the newest drifted window; num_0 asked for.
+    histogram = re.search(r"<svg[^>]*class=\"histogram\"[^>]*data-signal=\"num_1\"(.*?)</svg>", dom)
+    assert histogram is not None
+    assert 'class="reference"' in histogram.group(1)
+    assert 'class="window"' in histogram.group(1)
+    assert 'class="histogram" data-signal="num_0"' in dom
+    # the hostile category is text in the categorical chart, no element made of it
+    assert "&lt;img src=x onerror=alert(1)&gt;" in dom
+    assert "<img" not in dom
+    assert "v&lt;2&gt;" in dom  # the model version, escaped
+    assert "data quality" in dom
