@@ -62,6 +62,7 @@ from monitor.metrics import Metrics
 from monitor.readiness import ReadinessLog
 from monitor.reference import load_or_build_references
 from monitor.reload import merge_reload
+from monitor.report.live import live_pages
 from monitor.sequential import Detection, plan_sequential
 from monitor.source import Batch, DeadLetterProducer, KafkaSource, message_source
 from monitor.store import BatchWrite, ModelCursor, ModelWrite, StateStore
@@ -145,7 +146,11 @@ class Daemon:
         self.metrics.ready.set_function(lambda: 0.0 if self.not_ready_reasons() else 1.0)
         self.http = (
             HealthServer(
-                config.http.host, config.http.port, self.metrics.registry, self.not_ready_reasons
+                config.http.host,
+                config.http.port,
+                self.metrics.registry,
+                self.not_ready_reasons,
+                pages=live_pages(lambda: self.config, self.store, self.metrics.registry),
             )
             if serve_http
             else None

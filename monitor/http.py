@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -24,8 +24,10 @@ class HealthServer:
         port: int,
         registry: CollectorRegistry,
         not_ready_reasons: Callable[[], list[str]],
+        pages: Mapping[str, Callable[[], tuple[str, bytes]]] | None = None,
     ) -> None:
         self._address = (host, port)
+        self._pages = dict(pages or {})  # path -> (content type, body), computed per request
         self._registry = registry
         self._not_ready_reasons = not_ready_reasons
         self._server: ThreadingHTTPServer | None = None
@@ -38,7 +40,7 @@ class HealthServer:
         return int(self._server.server_address[1])
 
     def start(self) -> None:
-        registry, reasons = self._registry, self._not_ready_reasons
+        registry, reasons, pages = self._registry, self._not_ready_reasons, self._pages
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -51,8 +53,19 @@ class HealthServer:
                     problems = reasons()
                     body = json.dumps({"ready": not problems, "reasons": problems}).encode()
                     self._reply(503 if problems else 200, "application/json", body)
+                elif path in pages:
+                    self._page(pages[path])
                 else:
                     self._reply(404, "text/plain; charset=utf-8", b"not found\n")
+
+            def _page(self, page: Callable[[], tuple[str, bytes]]) -> None:
+                try:
+                    content_type, body = page()
+                except Exception as error:  # Redis down, say: the page says so, the server lives
+                    message = f"unavailable: {type(error).__name__}: {error}\n"
+                    self._reply(503, "text/plain; charset=utf-8", message.encode())
+                    return
+                self._reply(200, content_type, body)
 
             def _reply(self, status: int, content_type: str, body: bytes) -> None:
                 self.send_response(status)

@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -257,3 +258,40 @@ def test_the_report_file_opens_offline_and_shows_where_the_drift_started(
     assert "<img" not in dom
     assert "v&lt;2&gt;" in dom  # the model version, escaped
     assert "data quality" in dom
+
+
+def test_the_live_page_shows_a_window_as_it_closes_and_escapes_categories(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    chromium: str,
+) -> None:
+    config_path, topic, rng = _pipeline(kafka_broker, redis_server, unique_name, tmp_path)
+    config = load_config(config_path)
+    bootstrap = kafka_broker.bootstrap_servers
+    with running_daemon(config) as daemon:
+        assert daemon.http is not None
+        url = f"http://127.0.0.1:{daemon.http.port}/"
+        empty = run_chromium(chromium, url, "--dump-dom")
+        assert "No closed window" in empty
+
+        produce_json(bootstrap, topic, _events(rng, 0, 2 * WINDOW, True), partition_key=None)
+        wait_until(lambda: model_status(config, MODEL.name)["windows_closed"] == 2, 30, "2")
+        dom = run_chromium(chromium, url, "--dump-dom")
+        assert "timelines: windows 0 to 1" in dom
+        assert _console_errors(dom) == []
+        assert "&lt;img src=x onerror=alert(1)&gt;" in dom
+        assert "<img" not in dom
+
+        with urllib.request.urlopen(url + "ui/version", timeout=5) as answer:
+            before = answer.read().decode()
+        produce_json(bootstrap, topic, _events(rng, 2 * WINDOW, WINDOW, True), partition_key=None)
+        wait_until(lambda: model_status(config, MODEL.name)["windows_closed"] == 3, 30, "3")
+        with urllib.request.urlopen(url + "ui/version", timeout=5) as answer:
+            assert answer.read().decode() != before
+        dom = run_chromium(chromium, url.rstrip("/") + "/ui", "--dump-dom")
+        assert "timelines: windows 0 to 2" in dom
+        shot = _artifact(tmp_path, "live.png")
+        run_chromium(chromium, url, f"--screenshot={shot}", "--window-size=1320,2000")
+        print(f"live page screenshot: {shot}")

@@ -1,0 +1,38 @@
+"""The live page on ``http.port``: ``/`` and ``/ui`` (the report, computed per request, read
+only) and ``/ui/version`` (changes when a window closes; the page polls it and reloads)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry
+
+from monitor.config import Config
+from monitor.store import StateStore
+
+POLL_MS = 2000
+
+Page = Callable[[], tuple[str, bytes]]
+
+
+def live_pages(
+    config: Callable[[], Config], store: StateStore, registry: CollectorRegistry
+) -> dict[str, Page]:
+    """The routes for :class:`monitor.http.HealthServer`; ``config`` is read per request, so
+    a reloaded config's thresholds show at once."""
+    from monitor.report import LIVE_WINDOWS, build, dead_letter_counts, version
+
+    def page() -> tuple[str, bytes]:
+        html = build(
+            config(),
+            store,
+            windows=LIVE_WINDOWS,
+            dead_letters=dead_letter_counts(registry),
+            live_poll_ms=POLL_MS,
+        )
+        return "text/html; charset=utf-8", html.encode()
+
+    def current() -> tuple[str, bytes]:
+        return "text/plain; charset=utf-8", version(config(), store).encode()
+
+    return {"/": page, "/ui": page, "/ui/version": current}
