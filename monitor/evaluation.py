@@ -145,9 +145,9 @@ class WindowEvaluator:
                 if not self._store.claim(name, window_id, self._owner, LEASE_MS):
                     break  # another instance holds it; later windows must wait their turn
                 stored = self._store.window(name, window_id, layout)
-                if stored.reference_id == layout.profile.id:  # the report's histograms
-                    count_history.record(self._store, name, stored)
                 report = self._evaluate(name, layout, stored)
+                if stored.reference_id == layout.profile.id:  # for the report
+                    count_history.record(self._store, name, stored, layout, report.results)
                 window, reference_id = report.window_dict(), layout.profile.id
                 latest = {
                     f"{r.signal}/{r.method}": bulk_json.encode_text(

@@ -5,15 +5,20 @@ Real Redis; no Kafka (the report reads Redis alone).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import redis
 
+from detectors.evaluate import SignalResult, evaluate_window
+from detectors.profile import NumericProfile
 from detectors.window import WindowLayout
 from monitor.config import Config
 from monitor.embedded import RedisServer
+from monitor.evaluation import decision_settings
 from monitor.keys import Keys
 from monitor.reference import build_profile_from_file
 from monitor.report import build, history
@@ -37,8 +42,8 @@ def _config(redis_url: str, tmp_path: Path) -> Config:
     )
 
 
-def _layout(config: Config) -> WindowLayout:
-    model = config.models[MODEL.name]
+def _layout(config: Config, name: str = MODEL.name) -> WindowLayout:
+    model = config.models[name]
     assert model.reference.path is not None
     return WindowLayout(build_profile_from_file(config, model, Path(model.reference.path)))
 
@@ -59,9 +64,12 @@ def test_kept_counts_round_trip_are_bounded_and_idempotent(
     layout = _layout(_config(redis_server.url, tmp_path))
     store = StateStore(redis_client, Keys("t"), history_size=3)
     for window_id in range(5):
-        history.record(store, MODEL.name, _window(layout, window_id))
-    history.record(store, MODEL.name, _window(layout, 4))  # evaluated again after a crash
-    history.record(store, MODEL.name, _window(layout, 0))  # older than every kept one: dropped
+        history.record(store, MODEL.name, _window(layout, window_id), layout)
+    verdict = SignalResult("num_0", "feature", "ks", 0.3, 1e-9, 0.3, 0.1, 0.2, True, "critical")
+    history.record(store, MODEL.name, _window(layout, 4), layout, [verdict])  # again, as recorded
+    history.record(
+        store, MODEL.name, _window(layout, 0), layout
+    )  # older than every kept one: dropped
     kept = history.read(store, MODEL.name)
     assert [w.window_id for w in kept] == [2, 3, 4]
     assert redis_client.hlen(store.keys.count_history(MODEL.name)) == 3
@@ -71,6 +79,8 @@ def test_kept_counts_round_trip_are_bounded_and_idempotent(
     assert np.array_equal(newest.counts.ints, expected.counts.ints)
     assert np.array_equal(newest.counts.floats, expected.counts.floats)
     assert (newest.start_ts, newest.end_ts, newest.model_version) == (40.0, 49.0, "v1")
+    assert newest.results == (verdict,)
+    assert kept[0].results is None  # kept without results: the report recomputes them
     assert history.fitting(kept, layout) == kept
     assert [w.window_id for w in history.read(store, MODEL.name, 2)] == [3, 4]
 
@@ -89,3 +99,81 @@ def test_a_report_without_a_reference_or_windows_says_so(
     page = build(config, store)
     assert "No closed window with kept counts yet; the first closes after 5,000 events" in page
     assert "the model has no <code>task</code>" in page
+
+
+def _filled_windows(
+    store: StateStore, config: Config, layout: WindowLayout, windows: int, shifted: str
+) -> None:
+    """``windows`` windows of 1,000 events drawn like the reference, ``shifted`` moved by one
+    standard deviation in the second half; kept with their results, as the evaluator does."""
+    settings = decision_settings(config.models[layout.profile.model])
+    rng = np.random.default_rng(7)
+    for window_id in range(windows):
+        columns: dict[str, Any] = {}
+        for signal in layout.profile.signals:
+            if isinstance(signal, NumericProfile):
+                values = rng.normal(signal.mean, signal.std, 1000)
+                if signal.name == shifted and window_id >= windows // 2:
+                    values += signal.std
+                columns[signal.name] = values
+            else:
+                columns[signal.name] = signal.encode(list(rng.choice(signal.categories, 1000)))
+        counts = layout.accumulate(columns, {})
+        results = evaluate_window(layout, counts, settings)
+        stored = StoredWindow(window_id, counts, window_id, window_id + 1, layout.profile.id, "1")
+        history.record(store, layout.profile.model, stored, layout, results)
+
+
+def test_a_report_of_25_signals_by_200_windows_fits_the_budget(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """The issue's budget: at most 3 MB, quick to build (and to render: see the README)."""
+    model = SyntheticModel(name="budget", numeric=21, categorical=3)
+    config = pipeline_config(
+        bootstrap="127.0.0.1:9",
+        redis_url=redis_server.url,
+        topic="t",
+        group="budget",
+        model=model,
+        reference=write_reference(tmp_path / "reference.jsonl", model, events=5000),
+    )
+    layout = _layout(config, model.name)
+    assert len(layout.profile.signals) == 25
+    store = StateStore(
+        redis.Redis.from_url(redis_server.url), Keys(config.redis.key_prefix), history_size=1000
+    )
+    store.store_reference(layout.profile)
+    _filled_windows(store, config, layout, 200, "num_2")
+    started = time.perf_counter()
+    page = build(config, store, windows=200)
+    took = time.perf_counter() - started
+    size = len(page.encode())
+    print(f"25 signals x 200 windows: {size / 1e6:.2f} MB, built in {took:.2f} s")
+    assert size < 3_000_000
+    assert took < 5.0  # 0.7 s measured; generous for a loaded CI machine
+    assert "data-signal='num_2' data-method=" in page
+    assert "num_2</span> from window 100" in page
+
+
+def test_joint_sums_of_a_wide_model_are_not_kept(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    model = SyntheticModel(name="wide", numeric=history.JOINT_KEPT_FEATURES + 1, categorical=0)
+    config = pipeline_config(
+        bootstrap="127.0.0.1:9",
+        redis_url=redis_server.url,
+        topic="t",
+        group="wide",
+        model=model,
+        reference=write_reference(tmp_path / "reference.jsonl", model, events=1000),
+    )
+    layout = _layout(config, model.name)
+    assert layout.joint is not None
+    store = StateStore(redis_client, Keys("w"), history_size=5)
+    _filled_windows(store, config, layout, 2, "num_0")
+    kept = history.read(store, model.name)
+    assert [w.counts.floats.size for w in kept] == [layout.joint.sums.start] * 2
+    drawn = history.fitting(kept, layout)
+    assert [w.counts.floats.size for w in drawn] == [layout.float_size] * 2
+    assert [int(w.counts.ints[layout.joint.rows]) for w in drawn] == [0, 0]
+    assert history.bytes_per_window(layout) == 8 * (layout.int_size + layout.joint.sums.start)

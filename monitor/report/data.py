@@ -1,10 +1,9 @@
 """What the report shows of one model, read from Redis and recomputed from kept counts.
 
-Scores per window are not stored per window (the history list keeps which
-signals drifted, ``latest`` only the newest result), so they are recomputed
-from the kept counts (:mod:`monitor.report.history`) with the model's current
-decision settings: the same pure function the evaluator ran on the same counts.
-Which windows drifted is taken from what was recorded.
+Each kept window carries its results as recorded (:mod:`monitor.report.history`);
+a copy kept without them has them recomputed from its counts with the model's
+current decision settings (the same pure function the evaluator ran). Which
+windows drifted is taken from the history list, as recorded.
 """
 
 from __future__ import annotations
@@ -108,7 +107,9 @@ def gather(
     past = history.fitting(kept, layout) if layout is not None else []
     settings = decision_settings(model_config)
     results = {
-        w.window_id: evaluate_window(layout, w.counts, settings) for w in past if layout is not None
+        w.window_id: evaluate_window(layout, w.counts, settings) if w.results is None else w.results
+        for w in past
+        if layout is not None
     }
     recorded = {entry["window"]["id"]: entry for entry in status["windows"]}
     drifted_by_window = {
@@ -156,12 +157,13 @@ def _series(
     for signal, methods in by_signal.items():
         method, rows = max(methods.items(), key=lambda item: _reach(item[1]))
         drawn = Series(signal, rows[0][1].role, method)
+        flagged = {w for rows_ in methods.values() for w, r in rows_ if r.drifted}
         for window_id, result in rows:
             recorded = drifted_by_window.get(window_id)
             drifted = (
                 any(name.startswith(f"{signal}/") for name in recorded)
                 if recorded is not None
-                else any(r.drifted for _, r in _all(methods, window_id))
+                else window_id in flagged
             )
             drawn.points.append(
                 Point(window_id, result.score, result.warn, result.critical, drifted)
@@ -170,12 +172,6 @@ def _series(
         drawn.methods = {m: r for m, rows_ in methods.items() for w, r in rows_ if w == newest}
         series.append(drawn)
     return series
-
-
-def _all(
-    methods: Mapping[str, list[tuple[int, SignalResult]]], window_id: int
-) -> list[tuple[int, SignalResult]]:
-    return [row for rows in methods.values() for row in rows if row[0] == window_id]
 
 
 def _reach(rows: list[tuple[int, SignalResult]]) -> float:

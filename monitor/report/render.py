@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from detectors.profile import CategoricalProfile, NumericProfile
 from detectors.window import NumericSlots
 from monitor.report.data import Episode, ModelData, Series, correlation, shares
+from monitor.report.history import JOINT_KEPT_FEATURES, joint_kept
 
 REFERENCE_COLOUR = "#9aa5b1"
 WINDOW_COLOUR = "#2f6fde"
@@ -447,6 +448,12 @@ def _joint(model: ModelData) -> str:
     if layout is None or layout.joint is None:
         return ""
     joint = layout.joint
+    if not joint_kept(layout):
+        return (
+            f"<h3>joint drift</h3><p class='meta'>The joint sums of {joint.profile.size} numeric "
+            f"features are not kept per window (over {JOINT_KEPT_FEATURES}: they grow with the "
+            "square); the latest joint result is in <code>drift-monitor status</code>.</p>"
+        )
     series = next((s for s in model.series if s.role == "multivariate"), None)
     if series is None or not series.points:
         return ""
