@@ -31,14 +31,17 @@ pytestmark = pytest.mark.integration
 MODEL = SyntheticModel(name="m<b>", numeric=2, categorical=1)
 
 
-def _config(redis_url: str, tmp_path: Path) -> Config:
+def _config(
+    redis_url: str, tmp_path: Path, model: SyntheticModel = MODEL, events: int = 2000
+) -> Config:
+    """A config of this Redis (no Kafka: the report reads Redis alone), with a reference."""
     return pipeline_config(
         bootstrap="127.0.0.1:9",
         redis_url=redis_url,
         topic="t",
-        group="report",
-        model=MODEL,
-        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=2000),
+        group=f"report-{model.name}",
+        model=model,
+        reference=write_reference(tmp_path / "reference.jsonl", model, events=events),
     )
 
 
@@ -129,14 +132,7 @@ def test_a_report_of_25_signals_by_200_windows_fits_the_budget(
 ) -> None:
     """The issue's budget: at most 3 MB, quick to build (and to render: see the README)."""
     model = SyntheticModel(name="budget", numeric=21, categorical=3)
-    config = pipeline_config(
-        bootstrap="127.0.0.1:9",
-        redis_url=redis_server.url,
-        topic="t",
-        group="budget",
-        model=model,
-        reference=write_reference(tmp_path / "reference.jsonl", model, events=5000),
-    )
+    config = _config(redis_server.url, tmp_path, model, 5000)
     layout = _layout(config, model.name)
     assert len(layout.profile.signals) == 25
     store = StateStore(
@@ -159,14 +155,7 @@ def test_joint_sums_of_a_wide_model_are_not_kept(
     redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     model = SyntheticModel(name="wide", numeric=history.JOINT_KEPT_FEATURES + 1, categorical=0)
-    config = pipeline_config(
-        bootstrap="127.0.0.1:9",
-        redis_url=redis_server.url,
-        topic="t",
-        group="wide",
-        model=model,
-        reference=write_reference(tmp_path / "reference.jsonl", model, events=1000),
-    )
+    config = _config(redis_server.url, tmp_path, model, 1000)
     layout = _layout(config, model.name)
     assert layout.joint is not None
     store = StateStore(redis_client, Keys("w"), history_size=5)
