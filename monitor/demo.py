@@ -28,9 +28,10 @@ from rich.console import Console
 from monitor.config import Config, parse_config
 from monitor.daemon import Daemon
 from monitor.embedded import KafkaBroker, RedisServer, free_port
+from monitor.errors import DriftMonitorError
 from monitor.evaluation import WindowReport
 from monitor.replay import produce_lines
-from monitor.store import connect
+from monitor.store import StateStore, connect
 from monitor.synthetic import Shift, SyntheticModel, blocks
 from monitor.topics import ensure_topics
 
@@ -40,6 +41,7 @@ SKEWED_FEATURE = "cat_0"
 WINDOW_EVENTS = 4_000
 REFERENCE_EVENTS = 20_000
 DEFAULT_HTTP_PORT = 9108
+REPORT_FILE = "drift-demo-report.html"
 
 
 def run_demo(
@@ -99,7 +101,10 @@ def _watch(config: Config, events: int, rate: float, drift_start: int, console: 
     try:
         if daemon.http is not None:
             _wait_for(lambda: daemon.status.state_loaded, 60)
-            console.print(f"metrics: http://127.0.0.1:{daemon.http.port}/metrics\n")
+            port = daemon.http.port
+            console.print(
+                f"metrics: http://127.0.0.1:{port}/metrics, live page: http://127.0.0.1:{port}/\n"
+            )
         while seen < expected_windows and time.monotonic() < deadline:
             try:
                 report = reports.get(timeout=1.0)
@@ -116,7 +121,22 @@ def _watch(config: Config, events: int, rate: float, drift_start: int, console: 
     finally:
         daemon.stop()
         runner.join(timeout=30)
-    return _summary(console, seen, expected_windows, caught_at, false_alarms, drift_start)
+    code = _summary(console, seen, expected_windows, caught_at, false_alarms, drift_start)
+    _write_report(config, daemon.store, console)
+    return code
+
+
+def _write_report(config: Config, store: StateStore, console: Console) -> None:
+    """The run's report, in the current directory (the demo's own files are temporary)."""
+    from monitor.report import build
+
+    path = Path(REPORT_FILE).resolve()
+    try:
+        path.write_text(build(config, store), encoding="utf-8")
+    except (DriftMonitorError, OSError) as error:
+        console.print(f"[yellow]no report written: {error}[/]")
+        return
+    console.print(f"report: {path} (open it in a browser; it needs no network)")
 
 
 def _line(report: WindowReport, after_drift: bool) -> str:

@@ -27,6 +27,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.config import load_config
+from monitor.demo import DRIFTED_FEATURE, REPORT_FILE, SKEWED_FEATURE, WINDOW_EVENTS, run_demo
 from monitor.embedded import KafkaBroker, RedisServer
 from monitor.synthetic import SyntheticModel
 from tests.daemon_harness import model_status, running_daemon, wait_until, write_config_file
@@ -295,3 +296,36 @@ def test_the_live_page_shows_a_window_as_it_closes_and_escapes_categories(
         shot = _artifact(tmp_path, "live.png")
         run_chromium(chromium, url, f"--screenshot={shot}", "--window-size=1320,2000")
         print(f"live page screenshot: {shot}")
+
+
+def test_the_demo_ends_with_a_report_showing_where_its_drift_began(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    chromium: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code = run_demo(
+        events=6 * WINDOW_EVENTS,
+        rate=50_000,
+        drift_at=3 * WINDOW_EVENTS,
+        bootstrap_servers=kafka_broker.bootstrap_servers,
+        redis_url=redis_server.url,
+    )
+    assert code == 0
+    page = tmp_path / REPORT_FILE
+    shot = _artifact(tmp_path, "demo-report.png")
+    with recording_proxy() as (port, requests):
+        dom = run_chromium(chromium, page.as_uri(), "--dump-dom", proxy=port)
+        run_chromium(
+            chromium, page.as_uri(), f"--screenshot={shot}", "--window-size=1320,3400", proxy=port
+        )
+    print(f"demo report screenshot: {shot}")
+    assert _page_requests(requests) == []
+    assert _console_errors(dom) == []
+    for signal in (DRIFTED_FEATURE, SKEWED_FEATURE):
+        found = re.search(rf"<svg[^>]*data-signal=\"{signal}\"[^>]*data-drifted=\"([^\"]*)\"", dom)
+        assert found is not None
+        assert [int(w) for w in found.group(1).split()] == [3, 4, 5]
+    assert f'class="histogram" data-signal="{DRIFTED_FEATURE}"' in dom
