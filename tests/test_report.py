@@ -170,6 +170,25 @@ def _console_errors(output: str) -> list[str]:
     return [line for line in stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
 
 
+def open_offline(chromium: str, page: Path, shot: Path, *, height: int) -> str:
+    """The page's DOM as Chromium built it, and a screenshot (its path printed, for CI to keep),
+    having checked that the page asked the network for nothing and logged no console error."""
+    with recording_proxy() as (port, requests):
+        dom = run_chromium(chromium, page.as_uri(), "--dump-dom", proxy=port)
+        run_chromium(
+            chromium,
+            page.as_uri(),
+            f"--screenshot={shot}",
+            f"--window-size=1320,{height}",
+            proxy=port,
+        )
+    print(f"screenshot: {shot}")
+    assert _page_requests(requests) == []
+    assert _console_errors(dom) == []
+    assert shot.stat().st_size > 10_000
+    return dom
+
+
 def _artifact(tmp_path: Path, name: str) -> Path:
     folder = Path(os.environ.get("DRIFT_MONITOR_ARTIFACTS", tmp_path))
     folder.mkdir(parents=True, exist_ok=True)
@@ -229,16 +248,7 @@ def test_the_report_file_opens_offline_and_shows_where_the_drift_started(
     assert "https://" not in page
     assert HOSTILE not in page  # escaped wherever it appears
 
-    shot = _artifact(tmp_path, "report.png")
-    with recording_proxy() as (port, requests):
-        dom = run_chromium(chromium, out.as_uri(), "--dump-dom", proxy=port)
-        run_chromium(
-            chromium, out.as_uri(), f"--screenshot={shot}", "--window-size=1320,2600", proxy=port
-        )
-    print(f"report screenshot: {shot}")
-    assert _page_requests(requests) == []
-    assert _console_errors(dom) == []
-    assert shot.stat().st_size > 10_000
+    dom = open_offline(chromium, out, _artifact(tmp_path, "report.png"), height=2600)
 
     # num_1's timeline: drifted from the first shifted window on, with its thresholds.
     timeline = re.search(r"<svg[^>]*data-signal=\"num_1\"[^>]*data-drifted=\"([^\"]*)\"", dom)
@@ -315,15 +325,7 @@ def test_the_demo_ends_with_a_report_showing_where_its_drift_began(
     )
     assert code == 0
     page = tmp_path / REPORT_FILE
-    shot = _artifact(tmp_path, "demo-report.png")
-    with recording_proxy() as (port, requests):
-        dom = run_chromium(chromium, page.as_uri(), "--dump-dom", proxy=port)
-        run_chromium(
-            chromium, page.as_uri(), f"--screenshot={shot}", "--window-size=1320,3400", proxy=port
-        )
-    print(f"demo report screenshot: {shot}")
-    assert _page_requests(requests) == []
-    assert _console_errors(dom) == []
+    dom = open_offline(chromium, page, _artifact(tmp_path, "demo-report.png"), height=3400)
     for signal in (DRIFTED_FEATURE, SKEWED_FEATURE):
         found = re.search(rf"<svg[^>]*data-signal=\"{signal}\"[^>]*data-drifted=\"([^\"]*)\"", dom)
         assert found is not None
