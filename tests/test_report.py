@@ -157,12 +157,16 @@ def urlsplit_host(request_line: str) -> str:
 
 
 def test_the_recording_proxy_sees_a_page_that_fetches(tmp_path: Path, chromium: str) -> None:
-    """The control: a page with one remote image is caught, so an empty record means offline."""
+    """The control: a page's remote image and its script error are caught, so an empty record
+    means offline and no error."""
     page = tmp_path / "fetching.html"
-    page.write_text("<!DOCTYPE html><img src='http://cdn.example.invalid/x.png'>")
+    page.write_text(
+        "<!DOCTYPE html><img src='http://cdn.example.invalid/x.png'><script>nope()</script>"
+    )
     with recording_proxy() as (port, requests):
-        run_chromium(chromium, page.as_uri(), "--dump-dom", proxy=port)
+        output = run_chromium(chromium, page.as_uri(), "--dump-dom", proxy=port)
     assert any("cdn.example.invalid" in line for line in _page_requests(requests))
+    assert any("nope is not defined" in line for line in _console_errors(output))
 
 
 def _console_errors(output: str) -> list[str]:

@@ -158,7 +158,7 @@ def test_joint_sums_of_a_wide_model_are_not_kept(
     config = _config(redis_server.url, tmp_path, model, 1000)
     layout = _layout(config, model.name)
     assert layout.joint is not None
-    store = StateStore(redis_client, Keys("w"), history_size=5)
+    store = StateStore(redis_client, Keys(config.redis.key_prefix), history_size=5)
     _filled_windows(store, config, layout, 2, "num_0")
     kept = history.read(store, model.name)
     assert [w.counts.floats.size for w in kept] == [layout.joint.sums.start] * 2
@@ -166,3 +166,10 @@ def test_joint_sums_of_a_wide_model_are_not_kept(
     assert [w.counts.floats.size for w in drawn] == [layout.float_size] * 2
     assert [int(w.counts.ints[layout.joint.rows]) for w in drawn] == [0, 0]
     assert history.bytes_per_window(layout) == 8 * (layout.int_size + layout.joint.sums.start)
+    store.store_reference(layout.profile)
+    page = build(config, store)
+    assert f"joint sums of {model.numeric} numeric features are not kept" in page
+    assert page.count("<svg") - page.count("class='histogram'") == 60  # timelines, at most
+    assert "num_0</span> from window 1" in page
+    # 65 features, the prediction and the joint timeline (from the recorded results): 67
+    assert "7 more signals did not drift in these windows and are not drawn" in page

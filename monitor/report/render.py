@@ -28,6 +28,8 @@ CRITICAL_COLOUR = "#c8322d"
 EPISODE_COLOUR = "#f6d5d3"
 MAX_CATEGORIES_DRAWN = 20
 MAX_MATRIX_FEATURES = 24
+MAX_TIMELINES = 60
+MAX_QUALITY_ROWS = 60
 PAIRS_LISTED = 10
 
 CSS = """
@@ -119,7 +121,7 @@ def render_model(model: ModelData, anchor: str, signals: Sequence[str] = ()) -> 
             + ".</p>"
         )
     else:
-        out.append(_timelines(model))
+        out.append(_timelines(model, signals))
         out.append(_distributions(model, signals))
         out.append(_joint(model))
     out.append(_quality(model))
@@ -176,7 +178,7 @@ def _open_alerts(model: ModelData) -> str:
 # -- timelines ---------------------------------------------------------------------------
 
 
-def _timelines(model: ModelData) -> str:
+def _timelines(model: ModelData, asked: Sequence[str]) -> str:
     ids = model.window_ids
     first_drift = {s.signal: s.drifted_windows[0] for s in model.series if s.drifted_windows}
     summary = (
@@ -196,14 +198,39 @@ def _timelines(model: ModelData) -> str:
         f"window</span><span><i class='sw' style='background:{EPISODE_COLOUR}'></i>alert "
         "episode</span></p>"
     )
+    drawn = _timelines_drawn(model.series, asked)
     charts = "".join(
         f"<div class='card'>{timeline_svg(series, ids, _episodes_of(model.episodes, series))}</div>"
-        for series in model.series
+        for series in drawn
+    )
+    left_out = len(model.series) - len(drawn)
+    note = (
+        f"<p class='meta'>{left_out} more signals did not drift in these windows and are not "
+        f"drawn (at most {MAX_TIMELINES} timelines: the drifted, the asked-for, then the "
+        "closest to their warn threshold).</p>"
+        if left_out
+        else ""
     )
     return (
         f"<h3>timelines: windows {ids[0]} to {ids[-1]}</h3><p>{summary}</p>{legend}"
-        f"<div class='grid'>{charts}</div>"
+        f"<div class='grid'>{charts}</div>{note}"
     )
+
+
+def _timelines_drawn(series: Sequence[Series], asked: Sequence[str]) -> list[Series]:
+    """Every series of a narrow model; of a wide one, the drifted and asked-for ones and
+    then those closest to their warn threshold, up to ``MAX_TIMELINES``, in their order."""
+    if len(series) <= MAX_TIMELINES:
+        return list(series)
+    must = {id(s) for s in series if s.drifted_windows or s.signal in asked}
+
+    def reach(line: Series) -> float:
+        return max((p.score / p.warn for p in line.points if p.warn > 0), default=0.0)
+
+    rest = sorted((s for s in series if id(s) not in must), key=reach, reverse=True)
+    room = max(MAX_TIMELINES - len(must), 0)
+    chosen = must | {id(s) for s in rest[:room]}
+    return [s for s in series if id(s) in chosen]
 
 
 def _episodes_of(episodes: Iterable[Episode], series: Series) -> list[Episode]:
@@ -452,7 +479,7 @@ def _joint(model: ModelData) -> str:
         return (
             f"<h3>joint drift</h3><p class='meta'>The joint sums of {joint.profile.size} numeric "
             f"features are not kept per window (over {JOINT_KEPT_FEATURES}: they grow with the "
-            "square); the latest joint result is in <code>drift-monitor status</code>.</p>"
+            "square): no matrix; its timeline comes from the recorded results.</p>"
         )
     series = next((s for s in model.series if s.role == "multivariate"), None)
     if series is None or not series.points:
@@ -545,6 +572,8 @@ def _quality(model: ModelData) -> str:
             last_miss = int(newest.counts.ints[where.missing]) / last_n
             last_mism = int(newest.counts.ints[where.mismatch]) / last_n
             flag = " class='drift'" if last_miss > ref_missing + 0.05 or last_mism > 0 else ""
+            if len(layout.signals) > MAX_QUALITY_ROWS and not (miss > ref_missing or mism > 0):
+                continue  # a wide model: only the signals with more missing or any mismatch
             rows.append(
                 f"<tr{flag}><td>{esc(name)}</td><td class='n'>{ref_missing:.2%}</td>"
                 f"<td class='n'>{miss:.2%}</td><td class='n'>{last_miss:.2%}</td>"
@@ -555,11 +584,21 @@ def _quality(model: ModelData) -> str:
             f"<th>missing, windows drawn</th><th>missing, window {newest.window_id}</th>"
             "<th>type mismatch, windows drawn</th>"
             f"<th>type mismatch, window {newest.window_id}</th></tr>{''.join(rows)}</table>"
-            "</div>"
+            + _quality_rows_note(len(layout.signals), len(rows))
+            + "</div>"
         )
     out.append(_labels_note(model))
     out.append(_dead_letters(model.dead_letters))
     return "".join(out)
+
+
+def _quality_rows_note(signals: int, shown: int) -> str:
+    if shown == signals:
+        return ""
+    return (
+        f"<p class='meta'>{signals - shown} of {signals} signals have no more missing values "
+        "than the reference and no type mismatch: not listed.</p>"
+    )
 
 
 def _labels_note(model: ModelData) -> str:
