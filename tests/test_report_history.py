@@ -5,6 +5,8 @@ Real Redis; no Kafka (the report reads Redis alone).
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import redis
 
 from detectors.evaluate import SignalResult, evaluate_window
 from detectors.profile import NumericProfile
+from detectors.quality import accumulate_pairs
 from detectors.window import WindowLayout
 from monitor.config import Config
 from monitor.embedded import RedisServer
@@ -23,7 +26,7 @@ from monitor.keys import Keys
 from monitor.reference import build_profile_from_file
 from monitor.report import build, history
 from monitor.store import StateStore, StoredWindow
-from monitor.synthetic import SyntheticModel
+from monitor.synthetic import SyntheticModel, generate
 from tests.daemon_harness import pipeline_config, write_reference
 
 pytestmark = pytest.mark.integration
@@ -173,3 +176,49 @@ def test_joint_sums_of_a_wide_model_are_not_kept(
     assert "num_0</span> from window 1" in page
     # 65 features, the prediction and the joint timeline (from the recorded results): 67
     assert "7 more signals did not drift in these windows and are not drawn" in page
+
+
+def test_quality_from_labels_has_its_timeline_against_the_reference_baseline(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """Windows whose labels disagree with the scores more than the reference's did are
+    drawn drifted on an ``error_rate`` timeline."""
+    rng = np.random.default_rng(4)
+    reference = tmp_path / "labelled.jsonl"
+    events = [json.loads(raw) for raw in generate(MODEL, 0, 2000, seed=1)]
+    with reference.open("w") as handle:
+        for event in events:
+            handle.write(json.dumps({**event, "label": int(rng.random() < event["prediction"])}))
+            handle.write("\n")
+    config = pipeline_config(
+        bootstrap="127.0.0.1:9",
+        redis_url=redis_server.url,
+        topic="t",
+        group="report-labels",
+        model=MODEL,
+        reference=reference,
+        extra_model={"task": "binary", "labels": {"min_labels": 200}},
+        kafka_extra={"labels_topic": "t.labels"},
+    )
+    layout = _layout(config)
+    assert layout.profile.quality is not None
+    store = StateStore(redis_client, Keys(config.redis.key_prefix), history_size=10)
+    store.store_reference(layout.profile)
+    _filled_windows(store, config, layout, 4, "num_0")
+    for window_id in range(4):
+        scores = rng.random(500)
+        labels = (rng.random(500) < scores).astype(int)
+        if window_id >= 2:  # labels flipped: the error rate rises
+            labels = 1 - labels
+        counts = accumulate_pairs("binary", scores.tolist(), labels.tolist())
+        fields = {f"i:{k}": v for k, v in counts.ints.items()}
+        fields.update({f"f:{k}": repr(v) for k, v in counts.floats.items()})
+        redis_client.hset(store.keys.quality(MODEL.name, window_id), mapping=fields)
+        redis_client.zadd(store.keys.quality_windows(MODEL.name), {str(window_id): window_id})
+    page = build(config, store)
+    found = re.search(
+        r"data-signal='error_rate' data-method='[a-z_]+' data-drifted='([^']*)'", page
+    )
+    assert found is not None
+    assert found.group(1) == "2 3"
+    assert "Quality from labels" not in page  # nothing to excuse: the timeline is there
