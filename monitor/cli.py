@@ -710,6 +710,12 @@ def _report(args: argparse.Namespace) -> int:
     if unknown:
         print(f"drift-monitor: no model {unknown[0]!r} in the config", file=sys.stderr)
         return 1
+    models = [config.models[m] for m in args.model or config.models]
+    signals = {s for m in models for s in (*m.features, "prediction")}
+    missing = [s for s in args.signal if s not in signals]
+    if missing:
+        print(f"drift-monitor: no signal {missing[0]!r} in those models", file=sys.stderr)
+        return 1
     page = build(
         config, _store(config), models=args.model, windows=args.windows, signals=args.signal
     )

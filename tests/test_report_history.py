@@ -19,6 +19,7 @@ from detectors.evaluate import SignalResult, evaluate_window
 from detectors.profile import NumericProfile
 from detectors.quality import accumulate_pairs
 from detectors.window import WindowLayout
+from monitor.cli import main
 from monitor.config import Config
 from monitor.embedded import RedisServer
 from monitor.evaluation import decision_settings
@@ -27,7 +28,7 @@ from monitor.reference import build_profile_from_file
 from monitor.report import build, history
 from monitor.store import StateStore, StoredWindow
 from monitor.synthetic import SyntheticModel, generate
-from tests.daemon_harness import pipeline_config, write_reference
+from tests.daemon_harness import pipeline_config, write_config_file, write_reference
 
 pytestmark = pytest.mark.integration
 
@@ -222,3 +223,24 @@ def test_quality_from_labels_has_its_timeline_against_the_reference_baseline(
     assert found is not None
     assert found.group(1) == "2 3"
     assert "Quality from labels" not in page  # nothing to excuse: the timeline is there
+
+
+def test_report_refuses_a_model_or_signal_the_config_does_not_name(
+    redis_server: RedisServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config_file(
+        tmp_path / "config.yaml",
+        bootstrap="127.0.0.1:9",
+        redis_url=redis_server.url,
+        topic="t",
+        group="report-cli",
+        model=MODEL,
+    )
+    out = tmp_path / "r.html"
+    assert main(["report", "-c", str(path), "--model", "nope", "--out", str(out)]) == 1
+    assert "no model 'nope'" in capsys.readouterr().err
+    assert main(["report", "-c", str(path), "--signal", "num_9", "--out", str(out)]) == 1
+    assert "no signal 'num_9'" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["report", "-c", str(path), "--signal", "num_1", "--out", str(out)]) == 0
+    assert "No reference profile in Redis yet" in out.read_text()
