@@ -90,6 +90,8 @@ def test_kept_counts_round_trip_are_bounded_and_idempotent(
     assert kept[0].results is None  # kept without results: the report recomputes them
     assert history.fitting(kept, layout) == kept
     assert [w.window_id for w in history.read(store, MODEL.name, 2)] == [3, 4]
+    redis_client.hset(store.keys.count_history(MODEL.name), "3", b"garbage")
+    assert [w.window_id for w in history.read(store, MODEL.name)] == [2, 4]
 
 
 def test_a_report_without_a_reference_or_windows_says_so(

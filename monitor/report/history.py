@@ -20,6 +20,7 @@ the events, the window's bounds and its model version.
 from __future__ import annotations
 
 import json
+import logging
 import struct
 import zlib
 from collections.abc import Iterable, Sequence
@@ -31,6 +32,8 @@ import numpy as np
 from detectors.evaluate import SignalResult
 from detectors.window import WindowCounts, WindowLayout
 from monitor.store import StateStore, StoredWindow, redis_errors
+
+log = logging.getLogger("monitor.report")
 
 _HEADER_SIZE = struct.Struct("<I")
 
@@ -168,7 +171,17 @@ def read(store: StateStore, model: str, last: int | None = None) -> list[PastWin
     with redis_errors():
         ids = [int(_text(i)) for i in store.client.zrange(ids_key, -(last or 0), -1)]
         blobs = store.client.hmget(blobs_key, [str(i) for i in ids]) if ids else []
-    return [unpack(i, _bytes(b)) for i, b in zip(ids, blobs, strict=True) if b is not None]
+    kept = []
+    for window_id, blob in zip(ids, blobs, strict=True):
+        if blob is None:
+            continue
+        try:
+            kept.append(unpack(window_id, _bytes(blob)))
+        except ValueError as error:  # one bad field costs its window, not the report
+            log.warning(
+                "kept window counts unreadable", extra={"model": model, "error": str(error)}
+            )
+    return kept
 
 
 def fitting(windows: Iterable[PastWindow], layout: WindowLayout) -> list[PastWindow]:
