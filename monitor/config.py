@@ -171,6 +171,7 @@ class RedisConfig:
     url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "drift-monitor"
     history_size: int = 1000
+    counts_history_size: int = 200  # closed windows' binned counts kept for the report
     cluster: bool = False  # a Redis Cluster: url names one node, the client finds the rest
 
 
@@ -1290,6 +1291,7 @@ _REDIS = _Section(
         "url": _text_where(_scheme_problem("redis://", "rediss://", "unix://")),
         "key_prefix": _text_where(_key_prefix_problem),
         "history_size": _integer(_at_least(1)),
+        "counts_history_size": _integer(_at_least(0)),
         "cluster": _boolean,
     },
 )

@@ -164,6 +164,7 @@ class Daemon:
             alerts=AlertRecords(self._redis_client, self.store.keys),
             refresh_sinks=refreshed_sinks(config),
             audit_size=config.alerting.audit_size,
+            counts_history_size=config.redis.counts_history_size,
         )
 
     def _build_delivery(self, config: Config) -> DeliveryWorker:

@@ -125,9 +125,11 @@ class WindowEvaluator:
         alerts: AlertRecords | None = None,
         refresh_sinks: frozenset[str] = frozenset(),
         audit_size: int = 10_000,
+        counts_history_size: int = 200,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._counts_history_size = counts_history_size
         self._models = models
         self._settings = {name: decision_settings(model) for name, model in models.items()}
         self._owner = owner
@@ -147,7 +149,14 @@ class WindowEvaluator:
                 stored = self._store.window(name, window_id, layout)
                 report = self._evaluate(name, layout, stored)
                 if stored.reference_id == layout.profile.id:  # for the report
-                    count_history.record(self._store, name, stored, layout, report.results)
+                    count_history.record(
+                        self._store,
+                        name,
+                        stored,
+                        layout,
+                        report.results,
+                        keep=self._counts_history_size,
+                    )
                 window, reference_id = report.window_dict(), layout.profile.id
                 latest = {
                     f"{r.signal}/{r.method}": bulk_json.encode_text(

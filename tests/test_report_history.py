@@ -71,11 +71,13 @@ def test_kept_counts_round_trip_are_bounded_and_idempotent(
     layout = _layout(_config(redis_server.url, tmp_path))
     store = StateStore(redis_client, Keys("t"), history_size=3)
     for window_id in range(5):
-        history.record(store, MODEL.name, _window(layout, window_id), layout)
+        history.record(store, MODEL.name, _window(layout, window_id), layout, keep=3)
     verdict = SignalResult("num_0", "feature", "ks", 0.3, 1e-9, 0.3, 0.1, 0.2, True, "critical")
-    history.record(store, MODEL.name, _window(layout, 4), layout, [verdict])  # again, as recorded
     history.record(
-        store, MODEL.name, _window(layout, 0), layout
+        store, MODEL.name, _window(layout, 4), layout, [verdict], keep=3
+    )  # again, as recorded
+    history.record(
+        store, MODEL.name, _window(layout, 0), layout, keep=3
     )  # older than every kept one: dropped
     kept = history.read(store, MODEL.name)
     assert [w.window_id for w in kept] == [2, 3, 4]
@@ -92,6 +94,15 @@ def test_kept_counts_round_trip_are_bounded_and_idempotent(
     assert [w.window_id for w in history.read(store, MODEL.name, 2)] == [3, 4]
     redis_client.hset(store.keys.count_history(MODEL.name), "3", b"garbage")
     assert [w.window_id for w in history.read(store, MODEL.name)] == [2, 4]
+
+
+def test_a_counts_history_of_zero_keeps_no_window(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    layout = _layout(_config(redis_server.url, tmp_path))
+    store = StateStore(redis_client, Keys("t"), history_size=3)
+    history.record(store, MODEL.name, _window(layout, 0), layout, keep=0)
+    assert history.read(store, MODEL.name) == []
 
 
 def test_a_report_without_a_reference_or_windows_says_so(
@@ -130,7 +141,7 @@ def _filled_windows(
         counts = layout.accumulate(columns, {})
         results = evaluate_window(layout, counts, settings)
         stored = StoredWindow(window_id, counts, window_id, window_id + 1, layout.profile.id, "1")
-        history.record(store, layout.profile.model, stored, layout, results)
+        history.record(store, layout.profile.model, stored, layout, results, keep=windows)
 
 
 def test_a_report_of_25_signals_by_200_windows_fits_the_budget(

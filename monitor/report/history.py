@@ -4,7 +4,7 @@ A window's hash is deleted once it is recorded, and the history list keeps only
 its summary, so nothing else could draw a past window's histogram. Before a
 window is recorded, the evaluator copies its counts (the same two vectors the
 window hash holds) and its results here: one hash field per window id, and a sorted set of the
-ids, trimmed to the newest ``redis.history_size``. Writing is idempotent (a
+ids, trimmed to the newest ``redis.counts_history_size``. Writing is idempotent (a
 window evaluated twice after a crash writes the same bytes), so it needs no
 coordination with the Lua scripts.
 
@@ -146,10 +146,14 @@ def record(
     window: StoredWindow,
     layout: WindowLayout,
     results: Sequence[SignalResult] = (),
+    *,
+    keep: int,
 ) -> None:
     """Keep this window's counts and results; drop those of windows older than the newest
-    ``history_size`` (one read of the ids, then one MULTI)."""
-    keys, limit = store.keys, store.history_size
+    ``keep`` (``redis.counts_history_size``; one read of the ids, then one MULTI)."""
+    if keep < 1:
+        return
+    keys, limit = store.keys, keep
     ids_key, blobs_key = keys.count_history_ids(model), keys.count_history(model)
     with redis_errors():
         held = [int(_text(i)) for i in store.client.zrange(ids_key, 0, -1)]
