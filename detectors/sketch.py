@@ -1,0 +1,120 @@
+"""Bounded summaries of a categorical signal's long tail, mergeable by addition.
+
+A categorical signal keeps one counter per reference category it names (the
+``max_categories`` most frequent); every other value, a rare reference category or one
+never seen, is in its *tail*. A feature such as a merchant id or a user agent has tens
+of thousands of tail values, and live traffic brings new ones all the time, so the tail
+is summarised in a fixed size, whatever the number of distinct values:
+
+* a **count-min sketch** (Cormode and Muthukrishnan, 2005): ``depth`` rows of ``width``
+  counters; a value adds 1 to one counter per row, picked by a hash of the value, and
+  its count is estimated by the smallest of its ``depth`` counters. The estimate is
+  never below the true count and, with probability at least ``1 - delta``, at most
+  ``eps * N`` above it, ``N`` the tail values counted, for ``eps = e / width`` and
+  ``delta = exp(-depth)`` (:func:`error_bound`). Its counters are plain int64s, so
+  sketches of batches, partitions or instances add up to the sketch of their union,
+  element by element, as the rest of a window's counters do.
+* the **heaviest values by name**: a sketch estimates the count of a value it is
+  asked about, but cannot list values. Each batch sends the names of its
+  :data:`BATCH_NAMES` heaviest tail values with their counts in the batch, and a window
+  keeps the :data:`WINDOW_NAMES` with the largest summed counts (:func:`merge_names`):
+  a dictionary of at most that many entries. Summing then trimming is not exact
+  addition, so a name's summed count is a lower bound of its window count; a value
+  heavy in the window is heavy in most of its batches, so it is among the names, and
+  the sketch gives its count.
+
+Hashes are a keyed BLAKE2b of the value's UTF-8 bytes: the same in every process and
+instance (Python's ``hash`` of a string is not), so sketches built anywhere merge.
+
+Pure computation: numpy and the standard library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+SKETCH_WIDTH = 256
+"""Counters per row: ``eps = e / 256``, about 1.06 % of the tail values counted."""
+
+SKETCH_DEPTH = 4
+"""Rows: ``delta = exp(-4)``, an estimate within ``eps * N`` with probability 98.2 %."""
+
+BATCH_NAMES = 8
+"""Heaviest tail values of a batch (of one window) sent by name with the batch."""
+
+WINDOW_NAMES = 16
+"""Heaviest tail values a window keeps by name, per signal: the bound of that state."""
+
+_HASH_KEY = b"drift-monitor/sketch/v1"
+
+
+def error_bound(width: int, depth: int) -> tuple[float, float]:
+    """``(eps, delta)``: an estimate is within ``eps * N`` of the count with prob. 1 - delta."""
+    return math.e / width, math.exp(-depth)
+
+
+def fingerprints(values: Iterable[str]) -> NDArray[np.uint64]:
+    """A 64-bit hash of each value, the same in every process."""
+    digests = b"".join(
+        hashlib.blake2b(
+            value.encode("utf-8", "surrogatepass"), digest_size=8, key=_HASH_KEY
+        ).digest()
+        for value in values
+    )
+    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
+
+
+def sketch_cells(prints: NDArray[np.uint64], width: int, depth: int) -> NDArray[np.intp]:
+    """``(depth, n)``: the counter of each value in each row, as positions in the flat sketch.
+
+    Row ``i`` takes ``(h1 + i * h2) mod width`` from the two halves of the fingerprint
+    (Kirsch and Mitzenmacher's double hashing); ``h2`` is odd, so with a power-of-two
+    width the rows' counters of one value all differ.
+    """
+    low = prints & np.uint64(0xFFFFFFFF)
+    high = (prints >> np.uint64(32)) | np.uint64(1)
+    rows = np.arange(depth, dtype=np.uint64)[:, None]
+    column = (low[None, :] + rows * high[None, :]) % np.uint64(width)
+    cells: NDArray[np.intp] = (column + rows * np.uint64(width)).astype(np.intp)
+    return cells
+
+
+def sketch_counts(prints: NDArray[np.uint64], width: int, depth: int) -> NDArray[np.int64]:
+    """The sketch of these values: ``depth * width`` counters, row after row."""
+    counts: NDArray[np.int64] = np.bincount(
+        sketch_cells(prints, width, depth).ravel(), minlength=width * depth
+    ).astype(np.int64)
+    return counts
+
+
+def sketch_estimates(
+    counters: NDArray[np.int64], prints: NDArray[np.uint64], width: int, depth: int
+) -> NDArray[np.int64]:
+    """Estimated count of each value: the smallest of its counters (never below the count)."""
+    estimates: NDArray[np.int64] = counters[sketch_cells(prints, width, depth)].min(axis=0)
+    return estimates
+
+
+def heaviest(values: Sequence[str], keep: int = BATCH_NAMES) -> dict[str, int]:
+    """The ``keep`` most frequent values with their counts (ties by value, so it reproduces)."""
+    return _top(Counter(values), keep)
+
+
+def merge_names(
+    first: Mapping[str, int], second: Mapping[str, int], keep: int = WINDOW_NAMES
+) -> dict[str, int]:
+    """Counts summed by name, then the ``keep`` largest (as ``apply_batch.lua`` merges them)."""
+    merged = Counter(first)
+    merged.update(second)
+    return _top(merged, keep)
+
+
+def _top(counts: Mapping[str, int], keep: int) -> dict[str, int]:
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return dict(ranked[:keep])
