@@ -43,6 +43,7 @@ from detectors import stats
 from detectors.methods import Thresholds
 from detectors.multivariate import JOINT_SIGNAL, Contributor, joint_measures
 from detectors.profile import SignalRole
+from detectors.tail import NamedValue, dominant_value, named_values, tail_table
 from detectors.window import (
     CategoricalSlots,
     JointSlots,
@@ -85,6 +86,9 @@ class SignalResult:
     severity: Severity
     attribution: tuple[Contributor, ...] = ()
     """What a joint result names: the pairs or features that moved most (else empty)."""
+    values: tuple[NamedValue, ...] = ()
+    """A categorical signal's heaviest values outside its top reference categories, by
+    name (``dominant_value`` and ``unseen_rate`` results; see :mod:`detectors.tail`)."""
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -101,6 +105,8 @@ class SignalResult:
         }
         if self.attribution:
             out["attribution"] = [c.to_dict() for c in self.attribution]
+        if self.values:
+            out["values"] = [v.to_dict() for v in self.values]
         return out
 
     def describe_attribution(self) -> str:
@@ -125,6 +131,7 @@ class _Measure(NamedTuple):
     gate: _Gate | None = None
     """The test this result must pass; measures sharing a test share its gate."""
     attribution: tuple[Contributor, ...] = ()
+    values: tuple[NamedValue, ...] = ()
 
 
 def evaluate_window(
@@ -183,6 +190,7 @@ def evaluate_window(
                 drifted,
                 severity,
                 m.attribution,
+                m.values,
             )
         )
     return tuple(results)
@@ -278,16 +286,24 @@ class _CategoricalReference:
     """``(1, slots)``: the one row of the row-wise PSI and Jensen-Shannon."""
     seen: NDArray[np.bool_]
     """Every slot but ``unseen``: the columns of the chi-square table."""
+    tail: bool
+    """Other and unseen are one cell (a sketched, high-cardinality signal: its window
+    counts as ``other`` only the reference categories it remembers)."""
 
     @staticmethod
     def build(where: CategoricalSlots) -> _CategoricalReference:
         counts = where.profile.counts.astype(np.float64)
         seen = np.ones(counts.size, dtype=bool)
         seen[where.profile.unseen_slot] = False
-        return _CategoricalReference(where.slots, counts, stats.shares(counts[None]), seen)
+        return _CategoricalReference(
+            where.slots, counts, stats.shares(counts[None]), seen, where.profile.sketched
+        )
 
     def table(self, window: NDArray[np.int64]) -> NDArray[np.float64]:
-        """The 2 x k chi-square table: seen slots only, rare ones pooled."""
+        """The 2 x k chi-square table: seen slots only, rare ones pooled; with a tail,
+        the top categories and the tail, rare ones pooled (:func:`detectors.tail.tail_table`)."""
+        if self.tail:
+            return tail_table(self.counts, window)
         return stats.pooled_table(self.counts[self.seen], window[self.seen])
 
 
@@ -426,9 +442,13 @@ def _categorical_measures(
     window = counts.ints[reference.slots]
     _check_counts(window)
     name, role = signal.name, signal.role
-    chi = stats.chi_square_of_table(reference.table(window))
+    table = reference.table(window)
+    chi = stats.chi_square_of_table(table)
     gate = _Gate((name, "chi2"), chi.p_value)
-    shares = stats.shares(window[None])
+    if reference.tail:  # PSI and Jensen-Shannon on the table's cells, not 50,000 sparse slots
+        ref_shares, shares = stats.shares(table[:1]), stats.shares(table[1:])
+    else:
+        ref_shares, shares = reference.shares, stats.shares(window[None])
     measures = []
     for method in settings.categorical_methods:
         if method == "chi2":
@@ -436,11 +456,27 @@ def _categorical_measures(
                 _Measure(name, role, method, chi.cramers_v, chi.p_value, chi.statistic, gate=gate)
             )
         elif method == "psi":
-            score = float(stats.psi_rows(reference.shares, shares)[0])
+            score = float(stats.psi_rows(ref_shares, shares)[0])
             measures.append(_Measure(name, role, method, score, gate=gate))
         elif method == "jensen_shannon":
-            score = float(stats.jensen_shannon_rows(reference.shares, shares)[0])
+            score = float(stats.jensen_shannon_rows(ref_shares, shares)[0])
             measures.append(_Measure(name, role, method, score, gate=gate))
+        elif method == "dominant_value":
+            where = signal.where
+            if isinstance(where, CategoricalSlots) and where.profile.sketched:
+                names = counts.names.get(name, {})
+                score, p_value = dominant_value(where.profile, names, present, counts.events)
+                measures.append(
+                    _Measure(
+                        name,
+                        role,
+                        method,
+                        score,
+                        p_value,
+                        gate=_Gate((name, method), p_value),
+                        values=_named(where, counts, present),
+                    )
+                )
         else:
             raise ValueError(f"{method!r} is not a categorical drift method")
     return measures
@@ -482,12 +518,14 @@ def _quality_measures(
 ) -> list[_Measure]:
     name, role, where, ints = signal.name, signal.role, signal.where, counts.ints
     missing = int(ints[where.missing])
+    named: tuple[NamedValue, ...] = ()
     if isinstance(where, NumericSlots):
         unseen = int(ints[where.below] + ints[where.above])
         chance = where.profile.outside_chance
     else:
         unseen = int(ints[where.slots.start + where.profile.unseen_slot])
         chance = where.profile.unseen_chance
+        named = _named(where, counts, present)
     measures = []
     for method in settings.quality_methods:
         if method == "missing_rate":
@@ -519,11 +557,18 @@ def _quality_measures(
                     new.difference,
                     new.p_value,
                     gate=_Gate((name, method), new.p_value),
+                    values=named,
                 )
             )
         else:
             raise ValueError(f"{method!r} is not a data-quality method")
     return measures
+
+
+def _named(where: CategoricalSlots, counts: WindowCounts, present: int) -> tuple[NamedValue, ...]:
+    """The signal's heaviest tail values of the window, with the sketch's estimates."""
+    sketch = None if where.sketch is None else counts.ints[where.sketch]
+    return named_values(where.profile, counts.names.get(where.profile.name, {}), sketch, present)
 
 
 def _coarse(counts: NDArray[np.int64], starts: NDArray[np.intp]) -> NDArray[np.int64]:

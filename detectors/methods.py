@@ -25,8 +25,9 @@ class Thresholds(NamedTuple):
 NUMERIC_METHODS: Final = ("psi", "jensen_shannon", "wasserstein", "ks")
 """Two-sample methods for numeric signals (features and numeric predictions)."""
 
-CATEGORICAL_METHODS: Final = ("chi2", "psi", "jensen_shannon")
-"""Two-sample methods for categorical signals."""
+CATEGORICAL_METHODS: Final = ("chi2", "psi", "jensen_shannon", "dominant_value")
+"""Two-sample methods for categorical signals. ``dominant_value`` runs on the signals
+whose reference has more categories than ``max_categories`` (``detectors.tail``)."""
 
 QUALITY_METHODS: Final = ("missing_rate", "unseen_rate")
 """Data-quality methods run on every signal. ``unseen_rate`` is the share of
@@ -41,7 +42,7 @@ ALL_METHODS: Final = tuple(
 )
 
 P_VALUE_METHODS: Final = frozenset(
-    {"ks", "chi2", "missing_rate", "unseen_rate", "correlation", "mahalanobis"}
+    {"ks", "chi2", "missing_rate", "unseen_rate", "correlation", "mahalanobis", "dominant_value"}
 )
 """Methods whose result carries a p-value that must also be significant."""
 
@@ -60,6 +61,9 @@ DEFAULT_THRESHOLDS: Final[dict[str, Thresholds]] = {
     "missing_rate": Thresholds(0.05, 0.2),
     # Share of unseen categories / out-of-range values in the window, less its no-drift chance.
     "unseen_rate": Thresholds(0.05, 0.2),
+    # Share of the window of its heaviest value outside the reference's top categories,
+    # less the most any such value held in the reference.
+    "dominant_value": Thresholds(0.05, 0.2),
     # Largest absolute change of a pairwise (Gaussian rank) correlation between numeric
     # features, less its no-drift median at the window's size.
     "correlation": Thresholds(0.1, 0.2),

@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 
 from detectors.arrays import decode_array, encode_array
 from detectors.multivariate import JointProfile, build_joint_profile
+from detectors.sketch import SKETCH_DEPTH, SKETCH_WIDTH
 
 SignalKind = Literal["numeric", "categorical"]
 SignalRole = Literal["feature", "prediction", "performance", "multivariate"]
@@ -126,7 +127,10 @@ class CategoricalProfile:
     """Reference frequency table of one categorical signal.
 
     Slots: ``categories`` in order, then ``other`` (reference categories past
-    the cap), then ``unseen`` (never in the reference).
+    the cap), then ``unseen`` (never in the reference). ``other`` and ``unseen`` are the
+    signal's *tail*. A signal whose reference had more categories than the cap (a high-
+    cardinality feature) also sketches its tail in each window (:mod:`detectors.sketch`),
+    and expects some unseen values in traffic like the reference's (``unseen_share``).
     """
 
     name: str
@@ -141,6 +145,13 @@ class CategoricalProfile:
     doubletons: int | None = None
     """Reference categories seen exactly twice (the variance of that estimate)."""
     kind: SignalKind = field(default="categorical", init=False)
+    sketch_width: int = 0
+    """Counters per row of the window's count-min sketch of the tail; 0: no sketch."""
+    sketch_depth: int = 0
+    unseen_share: float = 0.0
+    """Share of values expected to be unseen in traffic drawn like the reference: the
+    reference's categories not remembered (past ``MAX_OTHER_CATEGORIES``) plus the
+    Good-Turing estimate of the values it never drew (its singletons' share)."""
     _lookup: dict[object, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -182,8 +193,12 @@ class CategoricalProfile:
                 codes[row] = lookup.get(category_key(value), unseen)
         return codes
 
+    @property
+    def sketched(self) -> bool:
+        return self.sketch_depth > 0
+
     def to_state(self) -> dict[str, Any]:
-        return {
+        state = {
             "kind": "categorical",
             "name": self.name,
             "role": self.role,
@@ -194,6 +209,10 @@ class CategoricalProfile:
             "singletons": self.singletons,
             "doubletons": self.doubletons,
         }
+        if self.sketched:  # absent otherwise: profiles without a tail keep their ids
+            state["sketch"] = [self.sketch_width, self.sketch_depth]
+            state["unseen_share"] = self.unseen_share
+        return state
 
     @property
     def unseen_chance(self) -> float:
@@ -207,10 +226,18 @@ class CategoricalProfile:
         """
         ones = 0 if self.singletons is None else self.singletons
         twos = 0 if self.doubletons is None else self.doubletons
-        return min(1.0, (ones + 1 + UNSEEN_Z * math.sqrt(ones + 2 * twos)) / (self.present + 1))
+        bound = min(1.0, (ones + 1 + UNSEEN_Z * math.sqrt(ones + 2 * twos)) / (self.present + 1))
+        if not self.sketched or self.present == 0:
+            return bound
+        # Past MAX_OTHER_CATEGORIES the window counts the categories the profile forgot as
+        # unseen too: ``unseen_share`` includes them, with the same margin on top.
+        return min(1.0, max(bound, self.unseen_share + bound - ones / self.present))
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> CategoricalProfile:
+        width, depth = (int(n) for n in state.get("sketch", (0, 0)))
+        if width < 0 or depth < 0 or (width == 0) != (depth == 0):
+            raise ValueError(f"a categorical profile's sketch is {width} x {depth}")
         return cls(
             name=str(state["name"]),
             role=_role(state["role"]),
@@ -220,6 +247,9 @@ class CategoricalProfile:
             missing=int(state["missing"]),
             singletons=None if state.get("singletons") is None else int(state["singletons"]),
             doubletons=None if state.get("doubletons") is None else int(state["doubletons"]),
+            sketch_width=width,
+            sketch_depth=depth,
+            unseen_share=float(state.get("unseen_share", 0.0)),
         )
 
 
@@ -382,7 +412,13 @@ def coarse_bin_starts(counts: NDArray[np.int64], groups: int = COARSE_BINS) -> N
 def build_categorical_profile(
     name: str, role: SignalRole, values: Sequence[object], *, max_categories: int
 ) -> CategoricalProfile:
-    """The most frequent categories get a slot each; ties break by name, so builds reproduce."""
+    """The most frequent categories get a slot each; ties break by name, so builds reproduce.
+
+    With more categories than ``max_categories`` the signal has a tail to sketch
+    (:mod:`detectors.sketch`), and an expected unseen share: whatever the number of
+    distinct values, the profile keeps at most ``max_categories + MAX_OTHER_CATEGORIES``
+    names.
+    """
     frequencies = Counter(category_key(v) for v in values if v is not None)
     missing = sum(v is None for v in values)
     ranked = sorted(frequencies.items(), key=lambda item: (-item[1], item[0]))
@@ -391,6 +427,13 @@ def build_categorical_profile(
     counts = np.zeros(len(kept) + 2, dtype=np.int64)
     counts[: len(kept)] = [count for _, count in kept]
     counts[len(kept)] = sum(count for _, count in rest)
+    tail: dict[str, Any] = {}
+    if rest:
+        tail = {
+            "sketch_width": SKETCH_WIDTH,
+            "sketch_depth": SKETCH_DEPTH,
+            "unseen_share": _unseen_share(ranked, max_categories),
+        }
     return CategoricalProfile(
         name=name,
         role=role,
@@ -400,7 +443,30 @@ def build_categorical_profile(
         missing=missing,
         singletons=sum(1 for _, count in ranked if count == 1),
         doubletons=sum(1 for _, count in ranked if count == 2),
+        **tail,
     )
+
+
+def _unseen_share(ranked: Sequence[tuple[str, int]], max_categories: int) -> float:
+    """Expected share of values outside the remembered categories, in traffic like these.
+
+    One minus the share of the remembered categories, each rare one counted by its
+    Good-Turing adjusted count ``(r + 1) n[r + 1] / n[r]`` (``n[r]``: how many categories
+    were seen ``r`` times) rather than ``r``: a category seen once among thousands seen
+    once is mostly luck, and its true share is what the categories seen twice suggest.
+    """
+    seen_times = Counter(count for _, count in ranked)
+    present = sum(seen_times[r] * r for r in seen_times)
+
+    def adjusted(r: int) -> float:
+        if r < 5 and seen_times[r + 1] > 0:
+            return (r + 1) * seen_times[r + 1] / seen_times[r]
+        return float(r)
+
+    remembered = ranked[: max_categories + MAX_OTHER_CATEGORIES]
+    kept = sum(count for _, count in remembered[:max_categories])
+    rare = sum(adjusted(count) for _, count in remembered[max_categories:])
+    return min(1.0, max(0.0, 1.0 - (kept + rare) / present))
 
 
 def build_reference_profile(

@@ -10,15 +10,20 @@ element by element.
 Per numeric signal: one counter per bin, then ``missing``, ``mismatch`` (a
 wrong type, also counted as missing), ``below`` and ``above`` the reference
 range; one float per bin (the sum of its values). Per categorical signal: one
-counter per slot (categories, other, unseen), then ``missing`` and ``mismatch``.
+counter per slot (categories, other, unseen), then ``missing`` and ``mismatch``,
+then, for a signal whose profile sketches its tail (a high-cardinality feature), the
+``depth * width`` counters of the count-min sketch of its tail values
+(:mod:`detectors.sketch`). Beside the vectors, ``WindowCounts.names`` keeps the heaviest
+tail values of each categorical signal by name: at most ``WINDOW_NAMES`` per signal,
+merged by summing and trimming rather than plain addition.
 With a joint profile, last: one counter of complete rows and the joint sums
 (:func:`detectors.multivariate.joint_sums`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,7 +35,16 @@ from detectors.profile import (
     CategoricalProfile,
     NumericProfile,
     ReferenceProfile,
+    category_key,
     histogram,
+)
+from detectors.sketch import (
+    BATCH_NAMES,
+    WINDOW_NAMES,
+    fingerprints,
+    heaviest,
+    merge_names,
+    sketch_counts,
 )
 
 
@@ -55,6 +69,8 @@ class CategoricalSlots:
     slots: slice
     missing: int
     mismatch: int
+    sketch: slice | None = None
+    """The count-min sketch of the tail values, when the profile has one."""
 
 
 SignalSlots = NumericSlots | CategoricalSlots
@@ -71,15 +87,23 @@ class JointSlots:
 
 @dataclass(slots=True)
 class WindowCounts:
-    """A window's (or a batch's) counters: events, integer counts and float sums."""
+    """A window's (or a batch's) counters: events, integer counts and float sums.
+
+    ``names``: per categorical signal, its heaviest tail values by name with their
+    (summed) counts, at most ``WINDOW_NAMES`` each; signals without tail values are absent.
+    """
 
     events: int
     ints: NDArray[np.int64]
     floats: NDArray[np.float64]
+    names: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def __add__(self, other: WindowCounts) -> WindowCounts:
+        names = dict(self.names)
+        for signal, values in other.names.items():
+            names[signal] = merge_names(names.get(signal, {}), values, WINDOW_NAMES)
         return WindowCounts(
-            self.events + other.events, self.ints + other.ints, self.floats + other.floats
+            self.events + other.events, self.ints + other.ints, self.floats + other.floats, names
         )
 
 
@@ -106,13 +130,15 @@ class WindowLayout:
                 floats += k
             else:
                 k = signal.slots
+                size = signal.sketch_width * signal.sketch_depth
                 slots[signal.name] = CategoricalSlots(
                     profile=signal,
                     slots=slice(ints, ints + k),
                     missing=ints + k,
                     mismatch=ints + k + 1,
+                    sketch=slice(ints + k + 2, ints + k + 2 + size) if size else None,
                 )
-                ints += k + 2
+                ints += k + 2 + size
         self.signals: Mapping[str, SignalSlots] = slots
         self.joint: JointSlots | None = None
         if profile.joint is not None:
@@ -133,12 +159,15 @@ class WindowLayout:
         columns: Mapping[str, NDArray[Any]],
         mismatches: Mapping[str, NDArray[np.bool_]],
         rows: NDArray[np.bool_] | slice = slice(None),
+        values: Mapping[str, Sequence[object]] | None = None,
     ) -> WindowCounts:
         """Counts of the selected rows of a decoded batch.
 
         Numeric columns are float64 with NaN for missing; categorical columns are
         slot codes from :meth:`CategoricalProfile.encode`. ``mismatches`` flags,
         per signal, the rows whose value had the wrong type (already NaN/missing).
+        ``values``: the raw values of the categorical columns, row for row, which the
+        codes were made from; without them the tail is neither named nor sketched.
         """
         counts = self.empty()
         ints, floats = counts.ints, counts.floats
@@ -161,9 +190,33 @@ class WindowLayout:
                 present_codes = column[column != MISSING]
                 ints[where.missing] = column.size - present_codes.size
                 ints[where.slots] = np.bincount(present_codes, minlength=where.profile.slots)
+                raw = None if values is None else values.get(name)
+                if raw is not None:
+                    _count_tail(where, column, raw, rows, counts)
         if self.joint is not None:
             rows_used, sums = joint_sums(self.joint.profile, columns, rows)
             ints[self.joint.rows] = rows_used
             floats[self.joint.sums] = sums
         counts.events = max(events, 0)
         return counts
+
+
+def _count_tail(
+    where: CategoricalSlots,
+    codes: NDArray[np.int64],
+    raw: Sequence[object],
+    rows: NDArray[np.bool_] | slice,
+    counts: WindowCounts,
+) -> None:
+    """Name the heaviest tail values of the selected rows, and sketch them all."""
+    tail = np.flatnonzero(codes >= where.profile.other_slot)
+    if tail.size == 0:
+        return
+    positions = np.arange(len(raw))[rows][tail].tolist()
+    keys = [category_key(raw[i]) for i in positions]
+    counts.names[where.profile.name] = heaviest(keys, BATCH_NAMES)
+    if where.sketch is not None:
+        profile = where.profile
+        counts.ints[where.sketch] = sketch_counts(
+            fingerprints(keys), profile.sketch_width, profile.sketch_depth
+        )

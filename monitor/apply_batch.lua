@@ -103,6 +103,49 @@ local function add_packed(key, field, delta, code, size)
   redis.call('HSET', key, field, table.concat(parts))
 end
 
+-- Byte order, which is Python's order of str (code points) for UTF-8; Lua's `<` on
+-- strings is strcoll, which follows the server's locale.
+local function bytes_less(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then
+      return x < y
+    end
+  end
+  return #a < #b
+end
+
+-- A window's heaviest tail values by name, per categorical signal: a JSON object
+-- {signal: {value: count}} in the window's 'tails' field. A batch's counts are summed
+-- in, then only the `keep` largest of each signal stay (ties by value), as
+-- detectors.sketch.merge_names does: the field stays bounded however many values come.
+local function add_tails(key, tails, keep)
+  local stored = redis.call('HGET', key, 'tails')
+  local all = stored and cjson.decode(stored) or {}
+  for _, t in ipairs(tails) do
+    local signal, counts = t[1], all[t[1]] or {}
+    for _, pair in ipairs(t[2]) do
+      counts[pair[1]] = (counts[pair[1]] or 0) + tonumber(pair[2])
+    end
+    local ranked = {}
+    for value, n in pairs(counts) do
+      ranked[#ranked + 1] = {value, n}
+    end
+    table.sort(ranked, function(a, b)
+      if a[2] ~= b[2] then
+        return a[2] > b[2]
+      end
+      return bytes_less(a[1], b[1])
+    end)
+    local kept = {}
+    for i = 1, math.min(#ranked, keep) do
+      kept[ranked[i][1]] = ranked[i][2]
+    end
+    all[signal] = kept
+  end
+  redis.call('HSET', key, 'tails', cjson.encode(all))
+end
+
 local function apply_join(meta, j)
   redis.call('HINCRBY', meta, 'join_version', 1)
   forget(KEYS[j.preds], KEYS[j.pred_times], j.del_preds)
@@ -164,6 +207,9 @@ for _, m in ipairs(p.models) do
     if redis.call('HGET', key, 'ref') == m.ref_id then
       add_packed(key, 'ints', ARGV[w.ints], 'i8', 8)
       add_packed(key, 'floats', ARGV[w.floats], 'd', 8)
+      if w.tails then
+        add_tails(key, w.tails, tonumber(w.keep))
+      end
     end
     if w.version then
       redis.call('HSET', key, 'model_version', w.version)

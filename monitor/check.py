@@ -56,7 +56,7 @@ from monitor.reference import (
     table_columns,
 )
 from monitor.store import StateStore, connect
-from monitor.windowing import encode_columns
+from monitor.windowing import categorical_values, encode_columns
 
 ConfigSource = Config | str | os.PathLike[str]
 ReferenceSource = ReferenceProfile | str | os.PathLike[str] | None
@@ -251,7 +251,13 @@ def _check(
     profile = load_reference(config, model, reference)
     layout = WindowLayout(profile)
     window = _window_columns(model.name, layout, read)
-    counts = layout.accumulate(encode_columns(layout, window, slice(None)), window.mismatches)
+    whole = slice(None)
+    counts = layout.accumulate(
+        encode_columns(layout, window, whole),
+        window.mismatches,
+        whole,
+        categorical_values(window, whole),
+    )
     return CheckResult(
         model=model.name,
         source=source,

@@ -30,6 +30,7 @@ from redis.retry import Retry
 
 from detectors.profile import ReferenceProfile
 from detectors.quality import QualityCounts
+from detectors.sketch import WINDOW_NAMES, merge_names
 from detectors.window import WindowCounts, WindowLayout
 from monitor import bulk_json
 from monitor.errors import ReferenceDataError, ServiceUnavailable, StateError
@@ -775,6 +776,14 @@ def _window_entry(
     }
     if delta.model_version is not None:
         entry["version"] = delta.model_version
+    if counts.names:
+        # Per signal, the batch's heaviest tail values as [value, count] pairs; the script
+        # sums them into the window's ``tails`` field and keeps the WINDOW_NAMES largest.
+        entry["tails"] = [
+            [signal, [[value, str(n)] for value, n in values.items()]]
+            for signal, values in counts.names.items()
+        ]
+        entry["keep"] = str(WINDOW_NAMES)
     return entry
 
 
@@ -796,6 +805,7 @@ def _stored_window(
             ints = _unpacked(fields, "ints", _PACKED_INT, layout.int_size)
             floats = _unpacked(fields, "floats", _PACKED_FLOAT, layout.float_size)
             counts.ints, counts.floats = ints.astype(np.int64), floats.astype(np.float64)
+            counts.names = _tail_names(fields.get("tails"))
         counts.events = int(fields.get("n", b"0"))
         return StoredWindow(
             window_id=window_id,
@@ -807,6 +817,20 @@ def _stored_window(
         )
     except ValueError as error:
         raise StateError(f"window {window_id} in Redis does not fit its layout: {error}") from error
+
+
+def _tail_names(raw: bytes | None) -> dict[str, dict[str, int]]:
+    """The window's named tail values: ``{signal: {value: count}}``, as the script keeps them."""
+    if not raw:
+        return {}
+    stored = json.loads(raw)
+    if not isinstance(stored, dict):
+        raise ValueError("its tails are not a JSON object")
+    return {  # heaviest first, as merge_names orders them (a JSON object has no order)
+        str(signal): merge_names({str(value): int(n) for value, n in values.items()}, {})
+        for signal, values in stored.items()
+        if isinstance(values, dict)
+    }
 
 
 def _unpacked(fields: Mapping[str, bytes], name: str, dtype: str, size: int) -> NDArray[Any]:

@@ -154,6 +154,11 @@ def encode_columns(
     return encoded
 
 
+def categorical_values(columns: ModelColumns, rows: slice) -> dict[str, list[Any]]:
+    """The selected rows' raw categorical values, which name and sketch the tail."""
+    return {name: column[rows] for name, column in columns.categorical.items()}
+
+
 def _count_windows(
     size: int,
     position: int,
@@ -165,6 +170,7 @@ def _count_windows(
     """Contiguous runs of events per window: slices, never masks."""
     rows = slice(start, columns.rows)
     encoded = encode_columns(layout, columns, rows)
+    values = categorical_values(columns, rows)
     mismatches = {k: v[rows] for k, v in columns.mismatches.items()}
     ts = columns.ts[rows]
     total = columns.rows - start
@@ -176,7 +182,7 @@ def _count_windows(
         write.windows.append(
             WindowDelta(
                 window_id=window_id,
-                counts=layout.accumulate(encoded, mismatches, part),
+                counts=layout.accumulate(encoded, mismatches, part, values),
                 start_ts=float(np.nanmin(ts[part])) if take else math.nan,
                 end_ts=float(np.nanmax(ts[part])) if take else math.nan,
                 model_version=_last_version(
@@ -215,6 +221,7 @@ def _time_windows(
         late |= (window_ids + 1) * seconds <= cursor.watermark - lateness
     write.late = int(np.count_nonzero(late))
     encoded = encode_columns(layout, columns, rows)
+    values = categorical_values(columns, rows)
     mismatches = {k: v[rows] for k, v in columns.mismatches.items()}
     on_time = ~late
     row_windows[start:] = np.where(on_time, window_ids, -1).astype(np.int64)
@@ -223,7 +230,7 @@ def _time_windows(
         write.windows.append(
             WindowDelta(
                 window_id=window_id,
-                counts=layout.accumulate(encoded, mismatches, members),
+                counts=layout.accumulate(encoded, mismatches, members, values),
                 start_ts=float(ts[members].min()),
                 end_ts=float(ts[members].max()),
                 model_version=_last_version(
