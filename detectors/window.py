@@ -213,7 +213,9 @@ def _count_tail(
     if tail.size == 0:
         return
     positions = np.arange(len(raw))[rows][tail].tolist()
-    keys = [category_key(raw[i]) for i in positions]
+    keys = [raw[i] for i in positions]
+    if set(map(type, keys)) != {str}:  # JSON numbers and booleans, compared as text
+        keys = [category_key(value) for value in keys]
     counts.names[where.profile.name] = heaviest(keys, BATCH_NAMES)
     if where.sketch is not None:
         profile = where.profile

@@ -11,6 +11,7 @@ named (``detectors.sketch``, ``detectors.tail``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -153,19 +154,26 @@ def test_estimates_are_never_below_the_count_and_within_eps_n_with_probability_1
 
 
 def test_the_sketches_of_other_processes_merge_since_hashes_do_not_depend_on_the_process() -> None:
-    # Python's own str hash is salted per process; BLAKE2b is not: pinned values.
-    assert fingerprints(["DE", "merchant-bot-7f3a"]).tolist() == [
-        int.from_bytes(bytes.fromhex(h), "little")
-        for h in (_blake("DE"), _blake("merchant-bot-7f3a"))
-    ]
+    """Python's own str hash is salted per process; fingerprints are a function of the
+    value alone: here, against a plain-Python rendering of their definition."""
+    long = "Mozilla/5.0 " * 10  # past the vectorised length: BLAKE2b
+    values = ["DE", "", "Zürich", "ünïcode-✓", BOT, long]
+    assert fingerprints(values).tolist() == [_reference_print(v) for v in values]
 
 
-def _blake(value: str) -> str:
-    import hashlib
-
-    return hashlib.blake2b(
-        value.encode(), digest_size=8, key=b"drift-monitor/sketch/v1"
-    ).hexdigest()
+def _reference_print(value: str) -> int:
+    if len(value) > 64:
+        digest = hashlib.blake2b(value.encode(), digest_size=8, key=b"drift-monitor/sketch/v1")
+        return int.from_bytes(digest.digest(), "little")
+    mask = (1 << 64) - 1
+    h = 0xCBF29CE484222325 ^ len(value)
+    for char in value:
+        h = ((h ^ ord(char)) * 0x100000001B3) & mask
+    h ^= h >> 30
+    h = (h * 0xBF58476D1CE4E5B9) & mask
+    h ^= h >> 27
+    h = (h * 0x94D049BB133111EB) & mask
+    return h ^ (h >> 31)
 
 
 def test_named_values_are_summed_and_trimmed_to_the_window_bound() -> None:
