@@ -51,6 +51,12 @@ BATCH_NAMES = 8
 WINDOW_NAMES = 16
 """Heaviest tail values a window keeps by name, per signal: the bound of that state."""
 
+NAME_CHARS = 200
+"""A longer value is named by its first ``NAME_CHARS`` characters and ``…`` (the sketch
+counts it whole; its named count is then all the estimate there is)."""
+
+_CUT = "\u2026"
+
 _HASH_KEY = b"drift-monitor/sketch/v1"
 
 
@@ -142,8 +148,24 @@ def sketch_estimates(
 
 
 def heaviest(values: Sequence[str], keep: int = BATCH_NAMES) -> dict[str, int]:
-    """The ``keep`` most frequent values with their counts (ties by value, so it reproduces)."""
+    """The ``keep`` most frequent values with their counts (ties by value, so it reproduces).
+
+    Values longer than ``NAME_CHARS`` are named cut (:func:`cut_name`), so a window's
+    names stay bounded in bytes too.
+    """
+    if values and max(map(len, values)) > NAME_CHARS:
+        values = [value if len(value) <= NAME_CHARS else cut_name(value) for value in values]
     return _top(Counter(values), keep)
+
+
+def cut_name(value: str) -> str:
+    """How a value longer than ``NAME_CHARS`` is named."""
+    return value[:NAME_CHARS] + _CUT
+
+
+def is_cut(name: str) -> bool:
+    """Whether a name is a longer value cut (its sketch estimate is then not known)."""
+    return len(name) == NAME_CHARS + 1 and name.endswith(_CUT)
 
 
 def merge_names(

@@ -29,7 +29,7 @@ from scipy import special
 
 from detectors import stats
 from detectors.profile import CategoricalProfile
-from detectors.sketch import fingerprints, sketch_estimates
+from detectors.sketch import fingerprints, is_cut, sketch_estimates
 
 NAME_SHARE = 0.01
 """A tail value is named in a result when it holds at least this share of the window."""
@@ -92,7 +92,9 @@ def named_values(
         estimates = sketch_estimates(
             sketch, fingerprints(values), profile.sketch_width, profile.sketch_depth
         )
-        counts = np.maximum(estimates, at_least)  # both bounds hold; the sketch's is higher
+        whole = np.fromiter((not is_cut(v) for v in values), dtype=bool, count=len(values))
+        # Both bounds hold; the sketch's is the higher. A cut name was not sketched as such.
+        counts = np.where(whole, np.maximum(estimates, at_least), at_least)
     order = sorted(range(len(values)), key=lambda i: (-int(counts[i]), values[i]))
     known = profile.other_categories
     found = [

@@ -33,11 +33,14 @@ from detectors.profile import (
     build_reference_profile,
 )
 from detectors.sketch import (
+    NAME_CHARS,
     SKETCH_DEPTH,
     SKETCH_WIDTH,
     WINDOW_NAMES,
+    cut_name,
     error_bound,
     fingerprints,
+    heaviest,
     merge_names,
     sketch_counts,
     sketch_estimates,
@@ -183,6 +186,13 @@ def test_named_values_are_summed_and_trimmed_to_the_window_bound() -> None:
     assert len(merged) == WINDOW_NAMES
     assert merged["v5"] == 5 + 5
     assert next(iter(merged)) == "v19"  # heaviest first
+
+
+def test_long_values_are_sketched_whole_and_named_cut() -> None:
+    long = "x" * 10_000
+    names = heaviest([long, long, "short"])
+    assert names == {cut_name(long): 2, "short": 1}
+    assert len(next(iter(names))) == NAME_CHARS + 1
 
 
 # ------------------------------------------------------------------ bounded state
