@@ -108,26 +108,33 @@ def _short_hashes(texts: NDArray[np.str_], lengths: NDArray[np.int64]) -> NDArra
             assert points is not None
             mixed = (h ^ points[:, column].astype(np.uint64)) * _FNV_PRIME
             h = np.where(lengths > column, mixed, h)
-        h ^= h >> np.uint64(30)
-        h *= np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(27)
-        h *= np.uint64(0x94D049BB133111EB)
-        h ^= h >> np.uint64(31)
-    return h
+    return _mix(h)
+
+
+def _mix(h: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    """The SplitMix64 finaliser: every input bit moves about half the output bits."""
+    with np.errstate(over="ignore"):
+        h = h ^ (h >> np.uint64(30))
+        h = h * np.uint64(0xBF58476D1CE4E5B9)
+        h = h ^ (h >> np.uint64(27))
+        h = h * np.uint64(0x94D049BB133111EB)
+        return h ^ (h >> np.uint64(31))
 
 
 def sketch_cells(prints: NDArray[np.uint64], width: int, depth: int) -> NDArray[np.intp]:
     """``(depth, n)``: the counter of each value in each row, as positions in the flat sketch.
 
-    Row ``i`` takes ``(h1 + i * h2) mod width`` from the two halves of the fingerprint
-    (Kirsch and Mitzenmacher's double hashing); ``h2`` is odd, so with a power-of-two
-    width the rows' counters of one value all differ.
+    Row ``i`` takes ``mix(fingerprint + i * golden) mod width``, ``mix`` the SplitMix64
+    finaliser: rows as good as independent. (Double hashing, ``h1 + i * h2``, is
+    cheaper, but two values whose ``h1`` and ``h2`` agree modulo the width share all
+    their counters: one pair in ``width ** 2``, which a bot's value met among a window's
+    thousands of ids in tests.)
     """
-    low = prints & np.uint64(0xFFFFFFFF)
-    high = (prints >> np.uint64(32)) | np.uint64(1)
-    rows = np.arange(depth, dtype=np.uint64)[:, None]
-    column = (low[None, :] + rows * high[None, :]) % np.uint64(width)
-    cells: NDArray[np.intp] = (column + rows * np.uint64(width)).astype(np.intp)
+    rows = np.arange(depth, dtype=np.uint64)[:, None] * np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        column = _mix(prints[None, :] + rows) % np.uint64(width)
+    offsets = np.arange(depth, dtype=np.uint64)[:, None] * np.uint64(width)
+    cells: NDArray[np.intp] = (column + offsets).astype(np.intp)
     return cells
 
 

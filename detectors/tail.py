@@ -32,7 +32,8 @@ from detectors.profile import CategoricalProfile
 from detectors.sketch import fingerprints, is_cut, sketch_estimates
 
 NAME_SHARE = 0.01
-"""A tail value is named in a result when it holds at least this share of the window."""
+"""A tail value is named in a result when its named count (``at_least``) is at least this
+share of the window."""
 
 NAMED = 3
 """At most this many tail values are named in a result."""
@@ -95,9 +96,11 @@ def named_values(
         whole = np.fromiter((not is_cut(v) for v in values), dtype=bool, count=len(values))
         # Both bounds hold; the sketch's is the higher. A cut name was not sketched as such.
         counts = np.where(whole, np.maximum(estimates, at_least), at_least)
-    order = sorted(range(len(values)), key=lambda i: (-int(counts[i]), values[i]))
+    # Ranked and kept by the named counts: a value sharing every counter with a heavy one
+    # has the heavy one's estimate, but was never among its batches' heaviest.
+    order = sorted(range(len(values)), key=lambda i: (-int(at_least[i]), values[i]))
     known = profile.other_categories
-    found = [
+    return tuple(
         NamedValue(
             values[i],
             int(counts[i]),
@@ -106,8 +109,8 @@ def named_values(
             values[i] not in known,
         )
         for i in order[:NAMED]
-    ]
-    return tuple(v for v in found if v.share >= NAME_SHARE)
+        if at_least[i] >= NAME_SHARE * events
+    )
 
 
 def dominant_value(

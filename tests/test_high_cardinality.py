@@ -42,6 +42,7 @@ from detectors.sketch import (
     fingerprints,
     heaviest,
     merge_names,
+    sketch_cells,
     sketch_counts,
     sketch_estimates,
 )
@@ -154,6 +155,16 @@ def test_estimates_are_never_below_the_count_and_within_eps_n_with_probability_1
     assert (estimates >= exact).all()
     over = np.mean(estimates - exact > eps * len(values))
     assert over <= delta, f"{over:.4f} of {len(distinct)} values off by more than eps * N"
+
+
+def test_rows_are_independent_so_no_value_shares_all_its_counters_with_a_heavy_one() -> None:
+    """With double hashing one value in width**2 (65,536) would share every counter with
+    the bot's and inherit its estimate; with independent rows, one in width**depth."""
+    cells = sketch_cells(fingerprints([f"id-{i}" for i in range(300_000)]), 256, 4)
+    bot = sketch_cells(fingerprints([BOT]), 256, 4)
+    assert int(np.all(cells == bot, axis=0).sum()) == 0
+    pairs = np.all(cells[:, :1000, None] == cells[:, None, :1000], axis=0).sum() - 1000
+    assert pairs == 0
 
 
 def test_the_sketches_of_other_processes_merge_since_hashes_do_not_depend_on_the_process() -> None:
