@@ -46,6 +46,8 @@ from detectors.sketch import (
     sketch_counts,
     sketch_estimates,
 )
+from detectors.stats import chi_square_from_counts
+from detectors.tail import pooled_cells
 from detectors.window import CategoricalSlots, WindowCounts, WindowLayout
 from monitor.keys import Keys
 from monitor.store import BatchWrite, ModelWrite, StateStore, WindowDelta
@@ -299,6 +301,17 @@ def test_a_rare_reference_category_turned_dominant_is_named_as_not_unseen(
     assert not result(results, "unseen_rate").drifted
 
 
+def test_other_and_unseen_are_one_cell_and_cells_expected_under_5_are_pooled() -> None:
+    ref = np.array([1000.0, 500.0, 40.0, 3.0, 0.0, 200.0, 0.0])  # 5 categories, other, unseen
+    win = np.array([100.0, 50.0, 4.0, 0.0, 1.0, 10.0, 12.0])
+    pooled_ref, pooled_win = pooled_cells(ref, win)
+    # 40 + 4 values: 44 * 177 / 1920 = 4.1 expected in the window, under 5: pooled with the
+    # 3 and the 1 (48: 4.4, still under 5), so folded into the smallest cell left, the tail.
+    assert pooled_ref.tolist() == [1000.0, 500.0, 243.0]
+    assert pooled_win.tolist() == [100.0, 50.0, 27.0]
+    assert pooled_cells(ref * 100, win * 100)[0].size == 6  # nothing small: tail merged only
+
+
 def test_the_tail_test_pools_sparse_cells_so_chi_square_holds(layout: WindowLayout) -> None:
     """p-values of traffic like the reference's are spread as they should be (not all ~0)."""
     rng = np.random.default_rng([SEED, 8])
@@ -309,6 +322,11 @@ def test_the_tail_test_pools_sparse_cells_so_chi_square_holds(layout: WindowLayo
     small = sum(1 for r in p_values if r.p_value is not None and r.p_value < 0.01)
     assert small <= 3
     assert max(r.statistic or 0.0 for r in p_values) < 200
+    # Unpooled, every slot its own cell, the same traffic is "drift" every time: unseen
+    # values are a third of the window and none of the reference.
+    profile = profile_of(layout)
+    window = count(layout, merchants(rng, 2_000)).ints[layout.signals["merchant"].slots]
+    assert chi_square_from_counts(profile.counts, window).p_value < 1e-100
 
 
 # ------------------------------------------------------------------ in Redis
