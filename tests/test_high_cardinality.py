@@ -208,6 +208,21 @@ def test_long_values_are_sketched_whole_and_named_cut() -> None:
     assert len(next(iter(names))) == NAME_CHARS + 1
 
 
+def test_rows_picked_by_a_mask_name_and_sketch_only_their_own_values(
+    layout: WindowLayout,
+) -> None:
+    """Event-time windows pick their rows of a batch with a mask: names and sketch follow."""
+    values = ["a-new", "b-new", "pop-0", None, "b-new", 7, "b-new", "a-new"]
+    mask = np.array([True, False, True, True, True, True, False, True])
+    codes = {"merchant": profile_of(layout).encode(values)}
+    counts = layout.accumulate(codes, {}, mask, {"merchant": values})
+    assert counts.names == {"merchant": {"a-new": 2, "7": 1, "b-new": 1}}
+    where = layout.signals["merchant"]
+    assert isinstance(where, CategoricalSlots)
+    assert where.sketch is not None
+    assert int(counts.ints[where.sketch].sum()) == 4 * SKETCH_DEPTH
+
+
 # ------------------------------------------------------------------ bounded state
 
 
