@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -51,6 +52,7 @@ from detectors.tail import pooled_cells
 from detectors.window import CategoricalSlots, WindowCounts, WindowLayout
 from monitor.keys import Keys
 from monitor.store import BatchWrite, ModelWrite, StateStore, WindowDelta
+from tests.test_alert_state import Run, _model, _rule
 
 SEED = 20261206
 N_REF = 100_000
@@ -380,3 +382,19 @@ def test_redis_adds_up_sketches_and_names_as_the_window_counts_do(
     assert stored.names == whole.names
     assert list(stored.names["merchant"].items()) == list(whole.names["merchant"].items())
     assert next(iter(stored.names["merchant"])) == BOT
+
+
+# ------------------------------------------------------------------ alerts
+
+
+def test_the_alert_on_a_new_dominant_value_names_it(layout: WindowLayout) -> None:
+    rng = np.random.default_rng([SEED, 13])
+    values = with_bot(merchants(rng, N_WIN), 0.2, seed=14)
+    results = evaluate_window(layout, count(layout, values), SETTINGS)
+    run = Run(_model(**_rule(methods=["dominant_value"], for_windows=1)))
+
+    (message,) = run.feed(*[replace(r, signal="country") for r in results]).outbox
+
+    assert message.facts["method"] == "dominant_value"
+    assert message.facts["values"][0]["value"] == BOT
+    assert f"; {BOT!r} is 20.5% of the window" in message.facts["message"]

@@ -23,6 +23,7 @@ METHOD_NAMES = {
     "unseen_rate": "unseen-value rate",
     "correlation": "correlation change",
     "mahalanobis": "Mahalanobis distance",
+    "dominant_value": "share of one value",
 }
 
 
@@ -54,9 +55,13 @@ def _message(status: Notify, severity: str, seen: Observation, shown: Evidence) 
             f"(threshold {shown.warn:g}); {seen.kind.replace('_', ' ')} resolved"
         )
     named = ", ".join(c.describe() for c in shown.attribution)
+    value = ""
+    if shown.values:
+        top = shown.values[0]
+        value = f"; {top.value!r} is {top.share:.1%} of the window"
     return (
         f"{what} of {subject} rose to {shown.score:.4g} "
-        f"(threshold {shown.warn:g}, critical {shown.critical:g}): {severity}"
+        f"(threshold {shown.warn:g}, critical {shown.critical:g}){value}: {severity}"
         + (f"; moved most: {named}" if named else "")
     )
 
@@ -93,6 +98,8 @@ def alert_facts(
     }
     if shown.attribution:  # a joint drift: the pairs or features that moved most
         facts["attribution"] = [c.to_dict() for c in shown.attribution]
+    if shown.values:  # a categorical value taking over: which one
+        facts["values"] = [v.to_dict() for v in shown.values]
     if seen.signal is None:  # grouped per model: the drifted signals are the point
         facts["signals"] = [e.to_dict() for e in seen.evidence if e.breaching]
     return facts

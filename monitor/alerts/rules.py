@@ -17,6 +17,7 @@ from typing import Literal
 from detectors.evaluate import SignalResult
 from detectors.methods import QUALITY_METHODS
 from detectors.multivariate import Contributor
+from detectors.tail import NamedValue
 from monitor.config import AlertRuleConfig
 
 EvidenceSeverity = Literal["ok", "warning", "critical"]
@@ -50,6 +51,8 @@ class Evidence:
     breaching: bool
     attribution: tuple[Contributor, ...] = ()
     """What a joint result names (pairs or features that moved most); else empty."""
+    values: tuple[NamedValue, ...] = ()
+    """The values a categorical result names (``SignalResult.values``)."""
 
     @property
     def clear(self) -> bool:
@@ -80,6 +83,8 @@ class Evidence:
         }
         if self.attribution:
             out["attribution"] = [c.to_dict() for c in self.attribution]
+        if self.values:
+            out["values"] = [v.to_dict() for v in self.values]
         return out
 
 
@@ -133,6 +138,7 @@ def judge(result: SignalResult, rule: AlertRuleConfig) -> Evidence:
         critical=critical,
         breaching=result.drifted and result.score >= warn,
         attribution=result.attribution,
+        values=result.values,
     )
 
 
