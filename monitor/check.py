@@ -55,6 +55,7 @@ from monitor.reference import (
     read_columns,
     table_columns,
 )
+from monitor.status_view import named_value_lines
 from monitor.store import StateStore, connect
 from monitor.windowing import categorical_values, encode_columns
 
@@ -206,6 +207,8 @@ def print_result(result: CheckResult, console: Console) -> None:
             f"[{colour}]{verdict}[/]",
         )
     console.print(table)
+    for line in named_value_lines(r.to_dict() for r in result.ordered() if r.drifted):
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
 
 
 def headline(result: CheckResult) -> str:

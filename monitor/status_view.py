@@ -148,6 +148,7 @@ def _model_section(
         lines = [Text(f"{model}: {count} ({reference})")]
         lines.extend(tables.render(RESULT_COLUMNS, [_result_row(r) for r in shown], width))
         lines.extend(Text(line) for line in _attribution_lines(shown))
+        lines.extend(Text(line) for line in named_value_lines(shown))
     return lines + [Text(line) for line in _labels_and_detectors(status)]
 
 
@@ -162,6 +163,21 @@ def _attribution_lines(results: Iterable[Mapping[str, Any]]) -> Iterable[str]:
                 for c in result["attribution"]
             )
             yield f"  {result['signal']}/{result['method']} moved most: {named}"
+
+
+def named_value_lines(results: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The values categorical results name (a new value taking over), once each
+    (``status`` and ``check`` print them under their tables)."""
+    lines: dict[tuple[str, str], str] = {}
+    for result in results:
+        for named in result.get("values") or ():
+            what = "never in the reference" if named["unseen"] else "rare in the reference"
+            lines.setdefault(
+                (result["signal"], named["value"]),
+                f"  {result['signal']}: {named['value']!r} is {named['share']:.1%} of the "
+                f"window ({what})",
+            )
+    return list(lines.values())
 
 
 def _result_row(result: Mapping[str, Any]) -> list[tables.Cell]:

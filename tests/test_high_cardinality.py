@@ -20,6 +20,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import redis
+from rich.console import Console
 
 from detectors.evaluate import DecisionSettings, SignalResult, evaluate_window
 from detectors.methods import (
@@ -50,6 +51,7 @@ from detectors.sketch import (
 from detectors.stats import chi_square_from_counts
 from detectors.tail import pooled_cells
 from detectors.window import CategoricalSlots, WindowCounts, WindowLayout
+from monitor.check import CheckResult, print_result
 from monitor.keys import Keys
 from monitor.store import BatchWrite, ModelWrite, StateStore, WindowDelta
 from tests.test_alert_state import Run, _model, _rule
@@ -398,3 +400,16 @@ def test_the_alert_on_a_new_dominant_value_names_it(layout: WindowLayout) -> Non
     assert message.facts["method"] == "dominant_value"
     assert message.facts["values"][0]["value"] == BOT
     assert f"; {BOT!r} is 20.5% of the window" in message.facts["message"]
+
+
+def test_check_prints_the_value_under_its_table(layout: WindowLayout) -> None:
+    rng = np.random.default_rng([SEED, 15])
+    values = with_bot(merchants(rng, N_WIN), 0.2, seed=16)
+    results = evaluate_window(layout, count(layout, values), SETTINGS)
+    checked = CheckResult("shop", "today.jsonl", N_WIN, layout.profile.id, N_REF, "test", results)
+    console = Console(record=True, width=100)
+    print_result(checked, console)
+    share = result(results, "dominant_value").values[0].share
+    assert f"  merchant: {BOT!r} is {share:.1%} of the window (never in the reference)" in (
+        console.export_text().splitlines()
+    )

@@ -21,6 +21,7 @@ import redis
 from detectors.sketch import SKETCH_DEPTH, SKETCH_WIDTH, WINDOW_NAMES
 from monitor.embedded import KafkaBroker, RedisServer
 from monitor.keys import Keys
+from monitor.status_view import StatusQuery, render
 from monitor.synthetic import SyntheticModel
 from tests.daemon_harness import model_status, new_pipeline, running_daemon, wait_until
 from tests.helpers import produce_json
@@ -109,3 +110,11 @@ def test_a_new_dominant_value_is_named_end_to_end_with_state_bounded_in_redis(
     assert named["value"] == BOT
     assert named["unseen"]
     assert named["share"] == pytest.approx(0.2, abs=0.02)
+    lines = [
+        line.plain
+        for line in render({MODEL.name: status}, {MODEL.name: 0}, StatusQuery(), width=80, now=0)
+    ]
+    assert (
+        f"  merchant: {BOT!r} is {named['share']:.1%} of the window (never in the reference)"
+        in (lines)
+    )
