@@ -49,7 +49,7 @@ from detectors.sketch import (
     sketch_estimates,
 )
 from detectors.stats import chi_square_from_counts
-from detectors.tail import pooled_cells
+from detectors.tail import tail_table
 from detectors.window import CategoricalSlots, WindowCounts, WindowLayout
 from monitor.check import CheckResult, print_result
 from monitor.keys import Keys
@@ -320,15 +320,18 @@ def test_a_rare_reference_category_turned_dominant_is_named_as_not_unseen(
     assert not result(results, "unseen_rate").drifted
 
 
-def test_other_and_unseen_are_one_cell_and_cells_expected_under_5_are_pooled() -> None:
-    ref = np.array([1000.0, 500.0, 40.0, 3.0, 0.0, 200.0, 0.0])  # 5 categories, other, unseen
-    win = np.array([100.0, 50.0, 4.0, 0.0, 1.0, 10.0, 12.0])
-    pooled_ref, pooled_win = pooled_cells(ref, win)
-    # 40 + 4 values: 44 * 177 / 1920 = 4.1 expected in the window, under 5: pooled with the
-    # 3 and the 1 (48: 4.4, still under 5), so folded into the smallest cell left, the tail.
-    assert pooled_ref.tolist() == [1000.0, 500.0, 243.0]
-    assert pooled_win.tolist() == [100.0, 50.0, 27.0]
-    assert pooled_cells(ref * 100, win * 100)[0].size == 6  # nothing small: tail merged only
+def test_other_and_unseen_are_one_cell_and_rare_cells_are_pooled() -> None:
+    ref = np.array([1000, 500, 40, 3, 0, 200, 0])  # 5 categories, other, unseen
+    win = np.array([100, 50, 4, 0, 1, 10, 12])
+    # At the reference's shares the window expects 4.1, 0.3 and 0 of the middle three:
+    # pooled (4.4 together, still under 5), then into the least expected other cell, the
+    # tail (200 + 0 and 10 + 12).
+    assert tail_table(ref.astype(float), win).tolist() == [[1000, 500, 243], [100, 50, 27]]
+    big = np.array([1000, 500, 400, 300, 200, 200, 0])
+    assert tail_table(big.astype(float), win).tolist() == [
+        [1000, 500, 400, 300, 200, 200],
+        [100, 50, 4, 0, 1, 22],
+    ]
 
 
 def test_the_tail_test_pools_sparse_cells_so_chi_square_holds(layout: WindowLayout) -> None:
