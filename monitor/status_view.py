@@ -9,6 +9,7 @@ to ``--json``, whose keys stay those of :meth:`StateStore.model_status`.
 from __future__ import annotations
 
 import difflib
+import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -147,9 +148,23 @@ def _model_section(
         )
         lines = [Text(f"{model}: {count} ({reference})")]
         lines.extend(tables.render(RESULT_COLUMNS, [_result_row(r) for r in shown], width))
-        lines.extend(Text(line) for line in _attribution_lines(shown))
-        lines.extend(Text(line) for line in named_value_lines(shown))
+        notes = [*_attribution_lines(shown), *named_value_lines(shown)]
+        lines.extend(Text(part) for line in notes for part in _wrapped(line, width))
     return lines + [Text(line) for line in _labels_and_detectors(status)]
+
+
+def _wrapped(line: str, width: int) -> list[str]:
+    """A note under a table, folded to the terminal's width between words: the names it
+    carries (``a~b``, category values) are never cut."""
+    return textwrap.wrap(
+        line,
+        width,
+        initial_indent="",
+        subsequent_indent="    ",
+        break_long_words=False,
+        break_on_hyphens=False,
+        drop_whitespace=True,
+    ) or [line]
 
 
 def _attribution_lines(results: Iterable[Mapping[str, Any]]) -> Iterable[str]:

@@ -108,9 +108,11 @@ def _json(path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> dict[st
 
 
 def _rows(lines: list[str]) -> set[tuple[str, str]]:
-    """(signal, method) of each result row: the lines after the results table's header."""
+    """(signal, method) of each result row: the lines after the results table's header, less
+    the indented notes under it (what a joint result names, folded to the width)."""
     header = next(i for i, line in enumerate(lines) if line.startswith("signal "))
-    return {(row[0], row[1]) for row in (line.split() for line in lines[header + 1 :]) if row}
+    rows = [line.split() for line in lines[header + 1 :] if line and not line[0].isspace()]
+    return {(row[0], row[1]) for row in rows}
 
 
 def test_status_output_for_30_features_fits_80_columns(
