@@ -662,10 +662,7 @@ class Daemon:
                         raise BatchAbandoned("stopped during an outage") from error
                     delay = min(delay * 2, 5.0)
                     continue
-                if not self.status.redis_ok:
-                    log.info("redis reachable again")
-                self.status.redis_ok = True
-                self.metrics.redis_up.set(1)
+                self._redis_up()
                 return result
         finally:
             if paused:
@@ -680,6 +677,13 @@ class Daemon:
                 return True
         return False
 
+    def _redis_up(self) -> None:
+        """Closes the pair "service unavailable; pausing" opened, whichever call noticed."""
+        if not self.status.redis_ok:
+            log.info("redis reachable again; resuming")
+        self.status.redis_ok = True
+        self.metrics.redis_up.set(1)
+
     def _redis_down(self, error: Exception) -> None:
         if self.status.redis_ok:
             log.error("service unavailable; pausing", extra={"error": str(error)})
@@ -693,7 +697,7 @@ class Daemon:
             return
         try:
             self.store.heartbeat(self.instance, HEARTBEAT_TTL_SECONDS)
-            self.status.redis_ok = True
+            self._redis_up()
             self._last_heartbeat = now
         except ServiceUnavailable as error:
             self._redis_down(error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -73,7 +74,9 @@ def test_redis_down_for_30_seconds_mid_stream_pauses_then_counts_every_event_onc
     redis_server: RedisServer,
     unique_name: Callable[[str], str],
     tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="monitor.daemon")
     events = 40_000
     topic, config = _pipeline(
         kafka_broker, redis_server, unique_name, tmp_path, partitions=2, batch_size=500
@@ -98,6 +101,8 @@ def test_redis_down_for_30_seconds_mid_stream_pauses_then_counts_every_event_onc
     assert status["events"] == events
     assert sorted(w["window"]["id"] for w in status["windows"]) == list(range(events // WINDOW))
     assert {w["window"]["events"] for w in status["windows"]} == {WINDOW}
+    pair = ("service unavailable; pausing", "redis reachable again; resuming")
+    assert [m for m in caplog.messages if m in pair] == list(pair)
 
 
 def test_redis_out_of_memory_pauses_consumption_until_it_has_room_and_loses_nothing(

@@ -309,7 +309,7 @@ def test_daemon_logs_never_contain_the_redis_password(
     daemon_with_password: dict[str, Any],
 ) -> None:
     log = daemon_with_password["log"]
-    assert "redis reachable again" in log
+    assert "redis reachable again; resuming" in log
     assert PASSWORD not in log
 
 
