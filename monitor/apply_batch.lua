@@ -154,6 +154,9 @@ local function apply_join(meta, j)
   keep_waiting(KEYS[j.labels], KEYS[j.label_times], j.now, j.store_labels)
   for _, q in ipairs(j.quality) do
     local key = KEYS[q.key]
+    for _, p in ipairs(q.packed) do
+      add_packed(key, p[1], ARGV[p[2]], p[3], 8)
+    end
     for i = 1, #q.ints, 2 do
       redis.call('HINCRBY', key, q.ints[i], q.ints[i + 1])
     end

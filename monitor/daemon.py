@@ -36,7 +36,7 @@ import numpy as np
 import redis
 from confluent_kafka import Message
 from numpy.typing import NDArray
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Histogram
 
 from detectors.evaluate import SignalResult
 from detectors.quality import EMPTY, QualityCounts, QualityVerdict, judge_quality, quality_metrics
@@ -71,6 +71,7 @@ from monitor.windowing import Plan, plan_model_write
 log = logging.getLogger(__name__)
 
 HEARTBEAT_TTL_SECONDS = 30
+QUALITY_JUDGE_SECONDS = 1.0
 MAX_PLAN_ATTEMPTS = 50
 
 
@@ -139,6 +140,7 @@ class Daemon:
         self._cursors: dict[str, ModelCursor] = {}
         self._next_offsets: dict[tuple[str, int], int] = {}
         self._last_heartbeat = 0.0
+        self._quality_judged_at = float("-inf")
         self._redis_ping = RedisPing(redis_client, key=self.store.keys.heartbeat)
         self._bad_event_log = BadEventLog(log)
         self._readiness_log = ReadinessLog(log)
@@ -292,7 +294,7 @@ class Daemon:
         self._readiness_log.observe(self.not_ready_reasons())
         if not batch.messages:
             self._evaluate()
-            self._evaluate_quality()
+            self._evaluate_quality(busy=False)
             return 0
         started = time.perf_counter()
         work = self._decode(batch)
@@ -302,7 +304,7 @@ class Daemon:
         self._count(work)
         self._evaluate()
         self._look_early()
-        self._evaluate_quality()
+        self._evaluate_quality(busy=True)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         self.metrics.batch_events.observe(len(batch.messages))
         self.metrics.record_lag(self.source.lag(self._next_offsets))
@@ -469,14 +471,22 @@ class Daemon:
         for name, join in work.joins.items():
             self.metrics.labels_received.labels(name).inc(join.labels_received)
             self.metrics.labels_joined.labels(name).inc(join.joined)
-            histogram = self.metrics.label_lag.labels(name)
-            for lag in join.label_lags:
-                histogram.observe(lag)
+            _observe_all(self.metrics.label_lag.labels(name), join.label_lags)
 
-    def _evaluate_quality(self) -> None:
-        """Judge the quality of windows that received labels, against the reference's."""
+    def _evaluate_quality(self, *, busy: bool) -> None:
+        """Judge the quality of windows that received labels, against the reference's.
+
+        While batches keep coming (``busy``), at most every ``QUALITY_JUDGE_SECONDS``:
+        labels 0 to 10 minutes late touch a dozen windows per batch, and judging them all
+        after every batch cost a tenth of the label path. Windows stay dirty until judged,
+        so a verdict is at most that much later; an idle poll judges at once.
+        """
         if self.config.kafka.labels_topic is None:
             return
+        now = time.monotonic()
+        if busy and now - self._quality_judged_at < QUALITY_JUDGE_SECONDS:
+            return
+        self._quality_judged_at = now
         for name, layout in self._layouts.items():
             model = self.config.models[name]
             baseline = layout.profile.quality
@@ -568,9 +578,8 @@ class Daemon:
         summary: dict[str, Any] = {}
         verdicts = []
         alerted = self.store.quality_alerted(name) if self._alert_records else set()
-        for window_id in dirty:
-            counts = self.store.quality_counts(name, window_id)
-            metrics = quality_metrics(task, counts)
+        shown: tuple[int, QualityCounts] | None = None  # the summary's window
+        for window_id, counts in self.store.quality_counts_of(name, dirty).items():
             verdict = judge_quality(
                 task,
                 counts,
@@ -578,10 +587,8 @@ class Daemon:
                 alpha=model.drift.alpha,
                 min_labels=model.labels.min_labels,
             )
-            if counts.pairs >= model.labels.min_labels or not summary:
-                summary = {"window": window_id, "labels": counts.pairs, "metrics": metrics}
-                for metric, value in metrics.items():
-                    self.metrics.quality.labels(name, metric).set(value)
+            if counts.pairs >= model.labels.min_labels or shown is None:
+                shown = (window_id, counts)
             if verdict is not None and (verdict.severity != "insufficient" or not latest):
                 result = {**verdict.to_dict(), "kind": "performance", "window": {"id": window_id}}
                 latest = {f"performance/{verdict.metric}": json.dumps(result)}
@@ -591,6 +598,12 @@ class Daemon:
                 self.metrics.drifted.labels(*labels).set(1 if verdict.drifted else 0)
                 if verdict.severity != "insufficient" and window_id not in alerted:
                     self._alert_on_quality(model, window_id, verdict, result["method"])
+        if shown is not None:  # metrics of that window alone: a dozen windows may be dirty
+            window_id, counts = shown
+            metrics = quality_metrics(task, counts)
+            summary = {"window": window_id, "labels": counts.pairs, "metrics": metrics}
+            for metric, value in metrics.items():
+                self.metrics.quality.labels(name, metric).set(value)
         self.store.record_quality(name, dirty, latest, summary)
         return verdicts
 
@@ -701,6 +714,23 @@ class Daemon:
             self._last_heartbeat = now
         except ServiceUnavailable as error:
             self._redis_down(error)
+
+
+def _observe_all(histogram: Histogram, values: list[float]) -> None:
+    """``histogram.observe`` of every value, in one pass: a batch joins thousands of labels,
+    and one call per value cost as much as the rest of the batch's metrics."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    array = np.asarray(values, dtype=np.float64)
+    if bounds is None or buckets is None or total is None or not np.isfinite(array).all():
+        for value in values:  # another prometheus_client, or a value observe must judge
+            histogram.observe(value)
+        return
+    counts = np.bincount(np.searchsorted(bounds, array, side="left"), minlength=len(bounds))
+    for index in np.flatnonzero(counts).tolist():
+        buckets[index].inc(int(counts[index]))
+    total.inc(float(array.sum()))
 
 
 def _timestamps(messages: list[Message]) -> Callable[[NDArray[np.intp]], NDArray[np.float64]]:

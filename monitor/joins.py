@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.quality import EMPTY, QualityCounts
+from detectors.quality import EMPTY, QualityCounts, QualityTask
 from monitor import bulk_json
 from monitor.config import ModelConfig
 from monitor.decode import ModelColumns
@@ -65,6 +65,8 @@ class JoinPlan:
     delete_predictions: list[str] = field(default_factory=list)
     delete_labels: list[str] = field(default_factory=list)
     quality: dict[int, QualityCounts] = field(default_factory=dict)
+    task: QualityTask | None = None
+    """The model's task: which counters of ``quality`` are stored packed."""
     joined: int = 0
     labels_received: int = 0
     predictions_keyed: int = 0
@@ -107,62 +109,67 @@ def plan_joins(
     """Pair what can be paired; everything else waits. Pure: the caller reads and writes."""
     plan = JoinPlan(
         expected_version=view.version,
+        task=model.task,
         labels_received=len(labels),
         predictions_keyed=len(predictions),
     )
+    # By window: predictions and labels of its pairs. A batch joins thousands of pairs, so
+    # the loops below append to local lists rather than call a helper per pair.
     pairs: dict[int, tuple[list[Any], list[Any]]] = {}
+    lags = plan.label_lags
+    joined = plan.pairs
 
-    def pair(
-        window_id: int, prediction: Any, label: Any, lag: float, by_label: bool, position: int
-    ) -> None:
-        bucket = pairs.setdefault(window_id, ([], []))
-        bucket[0].append(prediction)
-        bucket[1].append(label)
-        plan.label_lags.append(lag)
-        plan.pairs.append(JoinedPair(prediction, label, by_label, position))
-        plan.joined += 1
+    def bucket(window_id: int) -> tuple[list[Any], list[Any]]:
+        found = pairs.get(window_id)
+        if found is None:
+            found = pairs[window_id] = ([], [])
+        return found
 
-    waiting: dict[str, PendingPrediction] = {}
-    # Sets beside the lists: membership in a batch of thousands must not be a scan.
-    labels_taken: set[str] = set()
+    waiting: dict[str, PendingPrediction]
+    stored_labels = view.labels_for_predictions
+    if not any(stored is not None for stored in stored_labels):
+        waiting = {prediction.event_id: prediction for prediction in predictions}
+    else:
+        waiting = {}
+        # Sets beside the lists: membership in a batch of thousands must not be a scan.
+        labels_taken: set[str] = set()
+        for prediction, stored in zip(predictions, stored_labels, strict=True):
+            if stored is not None and prediction.event_id not in labels_taken:
+                label, label_ts = bulk_json.decode(stored)
+                window_predictions, window_labels = bucket(prediction.window_id)
+                window_predictions.append(prediction.prediction)
+                window_labels.append(label)
+                lags.append(label_ts - prediction.ts)
+                joined.append(JoinedPair(prediction.prediction, label, False, prediction.position))
+                plan.delete_labels.append(prediction.event_id)
+                labels_taken.add(prediction.event_id)
+            else:
+                waiting[prediction.event_id] = prediction
     predictions_taken: set[str] = set()
-    for prediction, stored in zip(predictions, view.labels_for_predictions, strict=True):
-        if stored is not None and prediction.event_id not in labels_taken:
-            label, label_ts = bulk_json.decode(stored)
-            pair(
-                prediction.window_id,
-                prediction.prediction,
-                label,
-                label_ts - prediction.ts,
-                False,
-                prediction.position,
-            )
-            plan.delete_labels.append(prediction.event_id)
-            labels_taken.add(prediction.event_id)
-        else:
-            waiting[prediction.event_id] = prediction
+    store_labels = plan.store_labels
     for label, stored in zip(labels, view.predictions_for_labels, strict=True):
         match = waiting.pop(label.event_id, None)
         if match is not None:
-            pair(
-                match.window_id,
-                match.prediction,
-                label.label,
-                label.ts - match.ts,
-                True,
-                label.position,
-            )
+            window_predictions, window_labels = bucket(match.window_id)
+            window_predictions.append(match.prediction)
+            window_labels.append(label.label)
+            lags.append(label.ts - match.ts)
+            joined.append(JoinedPair(match.prediction, label.label, True, label.position))
         elif stored is not None and label.event_id not in predictions_taken:
             window_id, prediction, ts = bulk_json.decode(stored)
-            pair(
-                int(window_id), prediction, label.label, label.ts - float(ts), True, label.position
-            )
+            window_predictions, window_labels = bucket(int(window_id))
+            window_predictions.append(prediction)
+            window_labels.append(label.label)
+            lags.append(label.ts - float(ts))
+            joined.append(JoinedPair(prediction, label.label, True, label.position))
             plan.delete_predictions.append(label.event_id)
             predictions_taken.add(label.event_id)
         else:
-            plan.store_labels[label.event_id] = bulk_json.encode_text([label.label, label.ts])
+            store_labels[label.event_id] = bulk_json.encode_text([label.label, label.ts])
+    plan.joined = len(joined)
+    encode = bulk_json.encode
     plan.store_predictions = {
-        event_id: bulk_json.encode_text([p.window_id, p.prediction, p.ts])
+        event_id: encode([p.window_id, p.prediction, p.ts]).decode()
         for event_id, p in waiting.items()
     }
     for window_id, (window_predictions, window_labels) in pairs.items():

@@ -85,7 +85,8 @@ class Keys:
         return f"{self._tag}:m:{model}:join:labels:by-time"
 
     def quality(self, model: str, window_id: int) -> str:
-        """Hash: ``i:<name>`` / ``f:<name>`` quality counters of one prediction window."""
+        """Hash: quality counters of one prediction window: the task's packed vectors
+        (``pi:<task>:<n>``, ``pf:<task>:<n>``) and ``i:<name>`` / ``f:<name>`` single ones."""
         return f"{self._tag}:m:{model}:q:{window_id}"
 
     def quality_dirty(self, model: str) -> str:

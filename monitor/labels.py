@@ -79,6 +79,9 @@ class LabelDecoder:
         values: Sequence[bytes | None],
         message_timestamps: Callable[[NDArray[np.intp]], NDArray[np.float64]],
     ) -> DecodedLabels:
+        fast = self._decode_fast(values)
+        if fast is not None:
+            return fast
         models: dict[str, list[Label]] = {}
         dead: list[DeadLetter] = []
         fallback: NDArray[np.float64] | None = None
@@ -99,6 +102,33 @@ class LabelDecoder:
                 Label(str(outcome.event_id), outcome.label, ts, index)
             )
         return DecodedLabels(models, dead)
+
+    def _decode_fast(self, values: Sequence[bytes | None]) -> DecodedLabels | None:
+        """Every value decoded as a label of a configured model with an event time in range,
+        or None if any is not (the per-message path then says which and why).
+
+        One C-level decode per value (``map``), as for prediction events.
+        """
+        if not values or None in values:
+            return None
+        if max(map(len, values)) > self._max_bytes:  # type: ignore[arg-type]
+            return None
+        try:
+            events: list[Any] = list(map(self._decoder.decode, values))  # type: ignore[arg-type]
+        except Exception:  # invalid, or hostile (nested too deep): the slow path says which
+            return None
+        models: dict[str, list[Label]] = {}
+        for index, event in enumerate(events):
+            ts = event.ts
+            if ts.__class__ is not float or not 0.0 <= ts < MAX_EVENT_TIME:
+                return None  # no ts, an RFC 3339 one, or out of range: the slow path
+            if event.model not in self._models:
+                return None
+            labels = models.get(event.model)
+            if labels is None:
+                labels = models[event.model] = []
+            labels.append(Label(str(event.event_id), event.label, ts, index))
+        return DecodedLabels(models, [])
 
     def _decode_one(self, value: bytes | None) -> Any:
         """A label event (a struct of :func:`_label_event_type`), or a dead letter.

@@ -36,6 +36,7 @@ from monitor import bulk_json
 from monitor.errors import ReferenceDataError, ServiceUnavailable, StateError
 from monitor.joins import JoinPlan, JoinView
 from monitor.keys import Keys
+from monitor.quality_inputs import pack_quality, unpack_quality
 from monitor.sequential import SequentialPlan
 
 KEEP_REFERENCE_VERSIONS = 5
@@ -165,6 +166,26 @@ _FINALIZE_OUTCOMES: dict[int, FinalizeOutcome] = {
 }
 
 
+_JOIN_VIEW = """
+-- KEYS[1] model meta, KEYS[2] waiting labels, KEYS[3] waiting predictions
+-- ARGV[1] JSON array of the batch's prediction ids, ARGV[2] of its label ids
+-- Returns {join_version, the labels waiting for those predictions, the predictions waiting
+-- for those labels}: ids travel as one JSON text each instead of one argument per id.
+local function lookup(hash, ids)
+  local found = {}
+  for first = 1, #ids, STEP do
+    local part = redis.call('HMGET', hash, unpack(ids, first, math.min(first + STEP - 1, #ids)))
+    for i = 1, #part do
+      found[#found + 1] = part[i]
+    end
+  end
+  return found
+end
+local version = redis.call('HGET', KEYS[1], 'join_version') or '0'
+return {version, lookup(KEYS[2], cjson.decode(ARGV[1])), lookup(KEYS[3], cjson.decode(ARGV[2]))}
+"""
+
+
 def _script(*names: str) -> str:
     """The Lua files joined, in order: the shared helpers first, then the script itself."""
     folder = files("monitor")
@@ -188,6 +209,7 @@ class StateStore:
         self._apply_alert_plan = client.register_script(
             _script("steps.lua", "alert_plan.lua", "apply_alert_plan.lua")
         )
+        self._join_view = client.register_script(_script("steps.lua") + _JOIN_VIEW)
 
     def ping(self) -> bool:
         try:
@@ -438,7 +460,7 @@ class StateStore:
                 entry["reference_arg"] = blob(write.reference.to_json())
                 entry["ref_id"] = write.reference.id
             if write.join is not None and not write.join.empty:
-                entry["join"] = self._join_entry(name, write.join, write.join_limits, key)
+                entry["join"] = self._join_entry(name, write.join, write.join_limits, key, blob)
             if write.sequential is not None and write.sequential.states:
                 entry["sequential"] = {
                     "states": key(self.keys.sequential_states(name)),
@@ -474,6 +496,7 @@ class StateStore:
         join: JoinPlan,
         limits: tuple[float, int],
         key: Callable[[str], int],
+        blob: Callable[[bytes], int],
     ) -> dict[str, Any]:
         now = time.time()
         ttl_seconds, max_pending = limits
@@ -493,10 +516,13 @@ class StateStore:
                 {
                     "key": key(self.keys.quality(name, window_id)),
                     "id": str(window_id),
-                    "ints": [x for k, v in counts.ints.items() for x in (f"i:{k}", str(v))],
-                    "floats": [x for k, v in counts.floats.items() for x in (f"f:{k}", repr(v))],
+                    "packed": [[f, blob(vector), code] for f, vector, code in delta.packed],
+                    "ints": [x for k, v in delta.ints.items() for x in (f"i:{k}", str(v))],
+                    "floats": [x for k, v in delta.floats.items() for x in (f"f:{k}", repr(v))],
                 }
-                for window_id, counts in join.quality.items()
+                for window_id, delta in (
+                    (w, pack_quality(join.task, counts)) for w, counts in join.quality.items()
+                )
             ],
             "now": repr(now),
             "expire_before": repr(now - ttl_seconds),
@@ -556,16 +582,19 @@ class StateStore:
 
     def join_view(self, model: str, prediction_ids: list[str], label_ids: list[str]) -> JoinView:
         """The waiting labels and predictions these ids could join with, and the join version."""
+        keys = [
+            self.keys.meta(model),
+            self.keys.pending_labels(model),
+            self.keys.pending_predictions(model),
+        ]
         with redis_errors():
-            pipe = self.client.pipeline(transaction=True)
-            pipe.hget(self.keys.meta(model), "join_version")
-            pipe.hmget(self.keys.pending_labels(model), prediction_ids or ["-"])
-            pipe.hmget(self.keys.pending_predictions(model), label_ids or ["-"])
-            version, labels, predictions = pipe.execute()
+            version, labels, predictions = self._join_view(
+                keys=keys, args=[bulk_json.encode(prediction_ids), bulk_json.encode(label_ids)]
+            )
         return JoinView(
-            version=int(version or 0),
-            labels_for_predictions=labels if prediction_ids else [],
-            predictions_for_labels=predictions if label_ids else [],
+            version=int(version),
+            labels_for_predictions=labels,
+            predictions_for_labels=predictions,
         )
 
     def quality_windows(self, model: str) -> tuple[list[int], JoinCounters]:
@@ -579,17 +608,19 @@ class StateStore:
         return sorted(int(_bytes(i)) for i in dirty), JoinCounters(keyed, joined, unmatched)
 
     def quality_counts(self, model: str, window_id: int) -> QualityCounts:
+        return self.quality_counts_of(model, [window_id])[window_id]
+
+    def quality_counts_of(self, model: str, window_ids: list[int]) -> dict[int, QualityCounts]:
+        """Quality counters of several windows, read in one round trip."""
         with redis_errors():
-            raw = self.client.hgetall(self.keys.quality(model, window_id))
-        ints: dict[str, int] = {}
-        floats: dict[str, float] = {}
-        for k, v in raw.items():
-            name = _bytes(k).decode()
-            if name.startswith("i:"):
-                ints[name[2:]] = int(_bytes(v))
-            elif name.startswith("f:"):
-                floats[name[2:]] = float(_bytes(v))
-        return QualityCounts(ints, floats)
+            pipe = self.client.pipeline(transaction=False)
+            for window_id in window_ids:
+                pipe.hgetall(self.keys.quality(model, window_id))
+            replies = pipe.execute()
+        return {
+            window_id: unpack_quality({_bytes(k).decode(): _bytes(v) for k, v in raw.items()})
+            for window_id, raw in zip(window_ids, replies, strict=True)
+        }
 
     def record_quality(
         self, model: str, judged: list[int], latest: Mapping[str, str], summary: Mapping[str, Any]
