@@ -111,6 +111,10 @@ class DeliveryWorker:
         delay = 0.2
         paused_at: float | None = None
         while not self._stop.is_set():
+            # Cleared before the pass, not after the sleep: a wake() that lands between the
+            # sleep's timeout and a clear() would be lost, and its messages would wait a
+            # whole poll_seconds. One that lands during the pass makes the sleep return at once.
+            self._wake.clear()
             try:
                 self.run_once()
                 delay = 0.2
@@ -146,7 +150,6 @@ class DeliveryWorker:
                 delay = min(delay * 2, 5.0)
                 continue
             self._wake.wait(self._poll)
-            self._wake.clear()
 
     def run_once(self) -> PassReport:
         """One pass over the outbox (see the module docstring)."""
