@@ -2,15 +2,15 @@
 
 Run::
 
-    .venv/bin/python benchmarks/labels.py [--predictions N] [--warmup W]
-        [--batch-size B] [--profile FILE]
+    .venv/bin/python benchmarks/labels.py [--predictions N] [--warmup W] [--profile FILE]
 
-The script starts its own Tansu broker and redis-server (``monitor.embedded``),
-or uses the ones it is given (:func:`measure_label_ratio`), and measures two
-daemons on the same prediction events (seed 2 of ``monitor.synthetic``: 20
-numeric and 3 categorical features, a numeric score, ``event_id``, event times
-100 events per second apart), each with a fresh consumer group and Redis key
-prefix, driven by ``Daemon.run_once()`` as ``Daemon.run()`` drives it:
+The script starts its own Tansu broker and redis-servers (``monitor.embedded``;
+:func:`measure_label_ratio` can be given the broker and one redis-server), and
+measures two daemons on the same prediction events (seed 2 of
+``monitor.synthetic``: 20 numeric and 3 categorical features, a numeric score,
+``event_id``, event times 100 events per second apart), each with its own
+redis-server, a fresh consumer group and the default batch settings, driven by
+``Daemon.run_once()`` as ``Daemon.run()`` drives it:
 
 ``predictions_only``
     The model as ``task: binary`` with no labels topic: the prediction path.
@@ -32,17 +32,21 @@ each batch carries the labels that arrived during its predictions, about 0.9
 labels per prediction once the first 10 minutes are past. Labels that would
 arrive after the last prediction are not produced (the run ends there).
 
-**Steady state.** The first ``--warmup`` predictions (default 60,000, the
-first 10 minutes, while fewer labels are due) are consumed before either clock
-starts; the clock stops when every message of both topics is consumed and
-applied. Redis is then checked: every prediction counted once, every label
-received and joined once, none waiting, the unlabelled predictions waiting.
+**Steady state, same moments.** The two daemons are stepped in turn, one
+``run_once()`` at a time, the one behind in the stream first, so a shared
+machine's load falls on both alike; only the time inside ``run_once()`` counts,
+from the end of the first ``--warmup`` predictions (default 60,000, the first
+10 minutes, while fewer labels are due) until every message of both topics is
+consumed and applied. Redis is then checked: every prediction counted once,
+every label received and joined once, none waiting, the unlabelled predictions
+waiting.
 
-The rates are predictions per second of wall time in the timed section; a
-batch of the labelled run carries about half as many predictions as one of the
-prediction-only run, since its labels take the rest. Also printed: messages/s,
-batches, Redis round trips per batch (client side), and the server's commands
-and Lua time per batch (``INFO commandstats``).
+The rates are predictions per second of that time; a batch of the labelled run
+carries about half as many predictions as one of the prediction-only run, since
+its labels take the rest (messages/s are printed too, and their ratio). Also
+printed: batches, Redis round trips per batch (client side), the server's
+commands and time per batch (``INFO commandstats``, each daemon on its own
+redis-server), and milliseconds per batch in each step of the loop.
 
 ``--profile FILE`` runs the labelled timed section under cProfile (its rate is
 then slowed), prints the top functions and dumps the stats to FILE.
@@ -544,6 +548,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging("text", "WARNING")
     logging.getLogger("monitor.embedded").setLevel(logging.ERROR)
     result = measure_label_ratio(args.predictions, args.warmup, profile=args.profile)
+    plain, labelled = result.predictions_only, result.labelled
+    messages = (labelled.predictions + labelled.labels) / max(labelled.seconds, 1e-9)
+    print(
+        f"messages/s of the labelled run over predictions/s of the other: "
+        f"{messages / max(plain.rate, 1e-9):.2f}"
+    )
     print(f"{load_average()}; the machine may be shared: compare figures of one run only")
     print(f"label_ratio={result.ratio:.2f}", flush=True)
     return 0
