@@ -228,13 +228,16 @@ class LiveOrderSource(KafkaSource):
         return Batch(messages, offsets)  # type: ignore[arg-type]
 
     def _pause_satisfied(self, need: dict[str, int]) -> None:
+        """Pause a topic far ahead, resume it when it runs low: with a wide gap between
+        the two, pausing is rare (each resume restarts that partition's fetching)."""
         consumer = self._require()
+        size = self._config.kafka.batch_size
         for topic, count in need.items():
-            full = len(self._buffers[topic]) >= max(count, self._config.kafka.batch_size)
-            if full and topic not in self._paused:
+            held = len(self._buffers[topic])
+            if held >= max(count, 8 * size) and topic not in self._paused:
                 consumer.pause([TopicPartition(topic, 0)])
                 self._paused.add(topic)
-            elif not full and topic in self._paused:
+            elif held < count + 2 * size and topic in self._paused:
                 consumer.resume([TopicPartition(topic, 0)])
                 self._paused.discard(topic)
 
