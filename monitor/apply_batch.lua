@@ -245,6 +245,13 @@ for _, m in ipairs(p.models) do
   end
 end
 
+-- Dead letters by reason, counted with the offsets that skip them (for reports).
+if p.dead then
+  for i = 1, #p.dead.counts, 2 do
+    redis.call('HINCRBY', KEYS[p.dead.key], p.dead.counts[i], p.dead.counts[i + 1])
+  end
+end
+
 -- 4. Move the partitions' cursors past the batch.
 for _, o in ipairs(p.offsets) do
   redis.call('HSET', KEYS[1], o[1], o[3])

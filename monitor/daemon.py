@@ -28,6 +28,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,7 +153,7 @@ class Daemon:
                 config.http.port,
                 self.metrics.registry,
                 self.not_ready_reasons,
-                pages=live_pages(lambda: self.config, self.store, self.metrics.registry),
+                pages=live_pages(lambda: self.config, self.store),
             )
             if serve_http
             else None
@@ -359,7 +360,13 @@ class Daemon:
             if self.config.kafka.labels_topic is not None:
                 self._plan_joins(work, plans, writes)
             self._plan_sequential(work, writes)
-            write = BatchWrite(offsets=batch.offsets, models=list(writes.values()))
+            write = BatchWrite(
+                offsets=batch.offsets,
+                models=list(writes.values()),
+                dead_letters=Counter(
+                    d.reason for d in (*work.decoded.dead_letters, *work.labels.dead_letters)
+                ),
+            )
             outcome = self.store.apply(write, self._layouts)
             if outcome.status == "ok":
                 self._adopt(plans)

@@ -30,6 +30,11 @@ class Keys:
         """String with a TTL, refreshed by a live daemon."""
         return f"{self._tag}:heartbeat"
 
+    @property
+    def dead_letter_counts(self) -> str:
+        """Hash: dead-letter reason -> messages, written with the batch that dead-lettered them."""
+        return f"{self._tag}:dead_letters"
+
     def meta(self, model: str) -> str:
         """Hash: events, watermark, late, windows_closed, reference_collected."""
         return f"{self._tag}:m:{model}:meta"

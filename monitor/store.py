@@ -104,6 +104,8 @@ class BatchWrite:
 
     offsets: dict[tuple[str, int], tuple[int, int]]  # (topic, partition) -> (first, next)
     models: list[ModelWrite]
+    dead_letters: Mapping[str, int] = field(default_factory=dict)
+    """Reason -> messages of this batch dead-lettered: counted exactly once, with the offsets."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,6 +414,12 @@ class StateStore:
             chunks = self.client.lrange(self.keys.reference_buffer(model), 0, -1)
         return [_bytes(c) for c in chunks]
 
+    def dead_letter_counts(self) -> dict[str, int]:
+        """Messages dead-lettered so far, by reason, over every instance and restart."""
+        with redis_errors():
+            raw = self.client.hgetall(self.keys.dead_letter_counts)
+        return {_bytes(reason).decode(): int(_bytes(count)) for reason, count in raw.items()}
+
     def apply(self, batch: BatchWrite, layouts: Mapping[str, WindowLayout]) -> ApplyOutcome:
         """Write a batch's state and offsets in one atomic step."""
         keys: list[str] = [self.keys.offsets]
@@ -477,6 +485,11 @@ class StateStore:
             ],
             "models": models,
         }
+        if batch.dead_letters:
+            payload["dead"] = {
+                "key": key(self.keys.dead_letter_counts),
+                "counts": [x for r, n in sorted(batch.dead_letters.items()) for x in (r, str(n))],
+            }
         with redis_errors():
             reply = self._apply(keys=keys, args=[bulk_json.encode(payload), *blobs])
         status = _bytes(reply[0]).decode()

@@ -12,6 +12,7 @@ import pytest
 
 from monitor.config import Config
 from monitor.embedded import KafkaBroker, RedisServer
+from monitor.report import build
 from monitor.source import (
     DEAD_LETTER_KEPT_BYTES,
     DETAIL_HEADER,
@@ -209,3 +210,24 @@ def test_a_message_nested_100000_deep_is_dead_lettered_and_good_ones_count_once_
     assert dead.value() == deep
     assert status["events"] == 300
     assert status["windows_closed"] == 3
+
+
+def test_dead_letters_are_counted_by_reason_in_redis_and_shown_by_the_report(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    topic, config = _pipeline(kafka_broker, redis_server, unique_name, tmp_path)
+    invalid, no_model = BAD_MESSAGES[0][1], BAD_MESSAGES[2][1]
+    stream = [*generate(MODEL, 0, 100, seed=3), invalid, no_model, invalid]
+    produce_json(kafka_broker.bootstrap_servers, topic, stream, partition_key=None)
+    with running_daemon(config):
+        wait_until(lambda: model_status(config, MODEL.name)["windows_closed"] == 1, 60, "window")
+    with running_daemon(config) as restarted:  # a restart reads nothing again: counted once
+        wait_until(lambda: restarted.source.assignment_received, 60, "the restart's partitions")
+        store = restarted.store
+        counts = store.dead_letter_counts()
+        page = build(config, store)
+    assert counts == {"invalid_json": 2, "missing_model": 1}
+    assert "<td>invalid_json</td><td class='n'>2</td>" in page

@@ -7,9 +7,7 @@ HTML page (inline CSS and SVG, nothing fetched).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
-from prometheus_client import CollectorRegistry
+from collections.abc import Sequence
 
 from monitor.config import Config
 from monitor.store import StateStore, redis_errors
@@ -25,7 +23,6 @@ def build(
     models: Sequence[str] | None = None,
     windows: int = 200,
     signals: Sequence[str] = (),
-    dead_letters: Mapping[str, float] | None = None,
     live_poll_ms: int = 0,
 ) -> str:
     """The report page of these models (default: every configured one)."""
@@ -33,9 +30,7 @@ def build(
     from monitor.report.render import render_page
 
     names = list(models) if models else list(config.models)
-    gathered = [
-        gather(config, store, name, windows=windows, dead_letters=dead_letters) for name in names
-    ]
+    gathered = [gather(config, store, name, windows=windows) for name in names]
     title = "drift-monitor" + (f": {names[0]}" if len(names) == 1 else "")
     return render_page(gathered, title=title, signals=signals, live_poll_ms=live_poll_ms)
 
@@ -48,14 +43,3 @@ def version(config: Config, store: StateStore) -> str:
             pipe.hget(store.keys.meta(name), "windows_closed")
         closed = pipe.execute()
     return ",".join("0" if value is None else str(int(value)) for value in closed)
-
-
-def dead_letter_counts(registry: CollectorRegistry) -> dict[str, float]:
-    """``drift_monitor_bad_events_total`` by reason, as this process counted them."""
-    counts: dict[str, float] = {}
-    for metric in registry.collect():
-        if metric.name == "drift_monitor_bad_events":
-            for sample in metric.samples:
-                if sample.name.endswith("_total"):
-                    counts[sample.labels.get("reason", "")] = sample.value
-    return counts

@@ -80,7 +80,8 @@ class ModelData:
     open_alerts: list[dict[str, Any]]
     versions: list[str]
     layout: WindowLayout | None
-    dead_letters: Mapping[str, float] | None = None
+    dead_letters: Mapping[str, int]
+    """Messages dead-lettered so far by reason, all models (they may name none)."""
 
     @property
     def window_ids(self) -> list[int]:
@@ -96,7 +97,6 @@ def gather(
     model: str,
     *,
     windows: int = 200,
-    dead_letters: Mapping[str, float] | None = None,
 ) -> ModelData:
     """Everything the report draws for one model, from Redis."""
     model_config = config.models[model]
@@ -137,7 +137,7 @@ def gather(
         open_alerts=open_alerts,
         versions=sorted({w.model_version for w in kept if w.model_version is not None}),
         layout=layout,
-        dead_letters=dead_letters,
+        dead_letters=store.dead_letter_counts(),
     )
 
 

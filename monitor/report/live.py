@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry
-
 from monitor.config import Config
 from monitor.store import StateStore
 
@@ -15,19 +13,16 @@ POLL_MS = 2000
 Page = Callable[[], tuple[str, bytes]]
 
 
-def live_pages(
-    config: Callable[[], Config], store: StateStore, registry: CollectorRegistry
-) -> dict[str, Page]:
+def live_pages(config: Callable[[], Config], store: StateStore) -> dict[str, Page]:
     """The routes for :class:`monitor.http.HealthServer`; ``config`` is read per request, so
     a reloaded config's thresholds show at once."""
-    from monitor.report import LIVE_WINDOWS, build, dead_letter_counts, version
+    from monitor.report import LIVE_WINDOWS, build, version
 
     def page() -> tuple[str, bytes]:
         html = build(
             config(),
             store,
             windows=LIVE_WINDOWS,
-            dead_letters=dead_letter_counts(registry),
             live_poll_ms=POLL_MS,
         )
         return "text/html; charset=utf-8", html.encode()

@@ -612,21 +612,15 @@ def _labels_note(model: ModelData) -> str:
     return ""
 
 
-def _dead_letters(counts: Mapping[str, float] | None) -> str:
-    if counts is None:
-        return (
-            "<p class='meta'>Dead letters by reason are counted by the daemon, not kept in "
-            "Redis: see <code>drift_monitor_bad_events_total</code> on its <code>/metrics</code>"
-            " or the live page.</p>"
-        )
+def _dead_letters(counts: Mapping[str, int]) -> str:
     if not counts:
-        return "<p class='meta'>Dead letters since the daemon started: none.</p>"
+        return "<p class='meta'>Dead letters so far: none.</p>"
     rows = "".join(
         f"<tr><td>{esc(reason)}</td><td class='n'>{int(n):,}</td></tr>"
         for reason, n in sorted(counts.items())
     )
     return (
-        "<div class='card'><p>Dead letters since the daemon started, all models</p><table>"
+        "<div class='card'><p>Dead letters so far, all models and instances</p><table>"
         f"<tr><th>reason</th><th>messages</th></tr>{rows}</table></div>"
     )
 
