@@ -64,6 +64,7 @@ the normal-theory p-values (rebuild them to calibrate).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -443,7 +444,7 @@ def joint_sums(
         np.clip(centred, profile.bounds[0][:, None], profile.bounds[1][:, None], out=centred)
     centred -= profile.mean[:, None]
     scale = profile.std
-    upper = np.triu_indices(profile.size)
+    upper = _triangle(profile.size, 0)
     products = (centred @ centred.T) / np.outer(scale, scale)
     sums = np.concatenate([centred.sum(axis=1) / scale, products[upper]])
     return int(centred.shape[1]), sums
@@ -469,7 +470,7 @@ def joint_measures(
     d = profile.size
     mean = sums[:d] / rows
     second = np.zeros((d, d))
-    second[np.triu_indices(d)] = sums[d:] / rows
+    second[_triangle(d, 0)] = sums[d:] / rows
     second = second + np.triu(second, 1).T
     measures = []
     for method in methods:
@@ -509,7 +510,7 @@ def _mahalanobis(profile: JointProfile, rows: int, mean: NDArray[np.float64]) ->
 
 
 def _correlation(profile: JointProfile, rows: int, covariance: NDArray[np.float64]) -> JointMeasure:
-    upper = np.triu_indices(profile.size, 1)
+    upper = _triangle(profile.size, 1)
     spread = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         window = covariance / np.outer(spread, spread)
@@ -541,3 +542,14 @@ def _correlation(profile: JointProfile, rows: int, covariance: NDArray[np.float6
         for i in top.tolist()
     )
     return JointMeasure("correlation", score, p_value, statistic, attribution)
+
+
+@functools.lru_cache(maxsize=16)
+def _triangle(size: int, diagonal: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """``np.triu_indices(size, diagonal)``, computed once per size: 900 features have
+    404,550 pairs, and building their indices took 12 ms a window (4 ms a batch for the
+    diagonal-included ones of the joint sums)."""
+    rows, columns = np.triu_indices(size, diagonal)
+    rows.flags.writeable = False
+    columns.flags.writeable = False
+    return rows, columns
