@@ -38,6 +38,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import special
 
 from detectors import stats
 from detectors.methods import Thresholds
@@ -143,14 +144,17 @@ def evaluate_window(
     for group in reference.numeric:
         numeric.update(_numeric_measures(group, counts, settings))
     measures: list[_Measure] = []
-    for signal, present in zip(reference.signals, reference.present(counts), strict=True):
+    missing_tests = reference.missing_tests(counts, settings)
+    for signal, present, missing_test in zip(
+        reference.signals, reference.present(counts), missing_tests, strict=True
+    ):
         if isinstance(signal.where, NumericSlots):
             measures.extend(numeric.get(signal.name, ()))
         elif signal.categorical is not None:
             measures.extend(
                 _categorical_measures(signal, signal.categorical, present, counts, settings)
             )
-        measures.extend(_quality_measures(signal, present, counts, settings))
+        measures.extend(_quality_measures(signal, present, counts, settings, missing_test))
     if layout.joint is not None:
         measures.extend(_joint_measures(layout.joint, counts, settings))
     gates: dict[tuple[str, str], float] = {}
@@ -210,6 +214,11 @@ class _Reference:
     """The numeric signals with a reference distribution, stacked by shape."""
     bounds: NDArray[np.intp]
     """Each signal's first bin (or slot) position and the position after its last."""
+    missing_at: NDArray[np.intp]
+    """Each signal's ``missing`` counter position."""
+    ref_missing: NDArray[np.int64]
+    ref_total: NDArray[np.int64]
+    """Each signal's reference missing count, and its missing plus present count."""
 
     @staticmethod
     def of(layout: WindowLayout) -> _Reference:
@@ -235,7 +244,43 @@ class _Reference:
             signals=tuple(signals),
             numeric=tuple(_NumericGroup.build(group) for group in shapes.values()),
             bounds=np.array([(span.start, span.stop) for span in spans], dtype=np.intp).ravel(),
+            missing_at=np.array([s.where.missing for s in signals], dtype=np.intp),
+            ref_missing=np.array([s.ref_missing for s in signals], dtype=np.int64),
+            ref_total=np.array([s.ref_missing + s.ref_present for s in signals], dtype=np.int64),
         )
+
+    def missing_tests(
+        self, counts: WindowCounts, settings: DecisionSettings
+    ) -> list[stats.ProportionResult | None]:
+        """Each signal's ``missing_rate`` test (None when the method or the events are absent).
+
+        :func:`stats.two_proportion_test` on every signal at once, operation for operation
+        (so bit for bit: the same IEEE divisions, ``sqrt`` and ``ndtr``), because a window
+        of 1,000 signals spent 10 ms calling it one signal at a time. Counts it would
+        refuse go through it, one by one, so that it raises as before.
+        """
+        if "missing_rate" not in settings.quality_methods or counts.events == 0:
+            return [None] * len(self.signals)
+        win_hits, win_total = counts.ints[self.missing_at], counts.events
+        ref_hits, ref_total = self.ref_missing, self.ref_total
+        if (ref_total <= 0).any() or (win_hits < 0).any() or (win_hits > win_total).any():
+            return [
+                stats.two_proportion_test(r_hits, r_total, w_hits, win_total)
+                for r_hits, r_total, w_hits in zip(
+                    ref_hits.tolist(), ref_total.tolist(), win_hits.tolist(), strict=True
+                )
+            ]
+        difference = win_hits / win_total - ref_hits / ref_total
+        pooled = (ref_hits + win_hits) / (ref_total + win_total)
+        variance = pooled * (1.0 - pooled) * (1.0 / ref_total + 1.0 / win_total)
+        agree = variance <= 0.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.abs(difference) / np.sqrt(variance)
+        p_values = np.where(agree, 1.0, np.minimum(1.0, 2.0 * special.ndtr(-z)))
+        return [
+            stats.ProportionResult(d, p)
+            for d, p in zip(difference.tolist(), p_values.tolist(), strict=True)
+        ]
 
     def present(self, counts: WindowCounts) -> list[int]:
         """Each signal's values in the window: the sum of its bin (or slot) counts.
@@ -514,7 +559,11 @@ def _check_counts(window: NDArray[np.int64]) -> None:
 
 
 def _quality_measures(
-    signal: _Signal, present: int, counts: WindowCounts, settings: DecisionSettings
+    signal: _Signal,
+    present: int,
+    counts: WindowCounts,
+    settings: DecisionSettings,
+    missing_test: stats.ProportionResult | None,
 ) -> list[_Measure]:
     name, role, where, ints = signal.name, signal.role, signal.where, counts.ints
     missing = int(ints[where.missing])
@@ -531,11 +580,8 @@ def _quality_measures(
         if method == "missing_rate":
             if counts.events == 0:
                 continue
-            test = stats.two_proportion_test(
-                signal.ref_missing,
-                signal.ref_missing + signal.ref_present,
-                missing,
-                counts.events,
+            test = missing_test or stats.two_proportion_test(
+                signal.ref_missing, signal.ref_missing + signal.ref_present, missing, counts.events
             )
             measures.append(
                 _Measure(
