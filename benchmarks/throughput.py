@@ -580,8 +580,9 @@ class E2E:
         return seconds
 
 
-def run_e2e_round(e2e: E2E, config: Config, target: int) -> Timed:
-    """Let the daemon consume this round's topic until it has counted ``target`` events."""
+def run_e2e_round(e2e: E2E, config: Config, target: int, model: str = MODEL.name) -> Timed:
+    """Let the daemon consume this round's topic until it has counted ``target`` events
+    of ``model`` (benchmarks/wide.py runs it on its own model)."""
     daemon = e2e.daemon
     source = daemon.source = FirstBatchSource(
         config,
@@ -591,7 +592,7 @@ def run_e2e_round(e2e: E2E, config: Config, target: int) -> Timed:
         on_first_batch=e2e.first_batch,
     )
     result = Timed()
-    counted = before = int(daemon.store.model_status(MODEL.name)["events"])
+    counted = before = int(daemon.store.model_status(model)["events"])
     last_progress = time.monotonic()
     try:
         daemon.source.start()
@@ -609,14 +610,14 @@ def run_e2e_round(e2e: E2E, config: Config, target: int) -> Timed:
             result.tail_wait = source.last_poll_seconds
     finally:
         daemon.source.close()
-    check_counted_once(daemon, counted, target)
+    check_counted_once(daemon, counted, target, model)
     result.events = counted - before
     return result
 
 
-def check_counted_once(daemon: Daemon, counted: int, target: int) -> None:
+def check_counted_once(daemon: Daemon, counted: int, target: int, model: str = MODEL.name) -> None:
     """Redis's event counter must equal what was consumed: every event counted exactly once."""
-    stored = int(daemon.store.model_status(MODEL.name)["events"])
+    stored = int(daemon.store.model_status(model)["events"])
     if not stored == counted == target:
         raise RuntimeError(f"Redis counted {stored} events, the loop {counted}, expected {target}")
 
