@@ -846,9 +846,8 @@ def _stored_window(
         )
     try:
         if reference_id == layout.profile.id:
-            ints = _unpacked(fields, "ints", _PACKED_INT, layout.int_size)
-            floats = _unpacked(fields, "floats", _PACKED_FLOAT, layout.float_size)
-            counts.ints, counts.floats = ints.astype(np.int64), floats.astype(np.float64)
+            counts.ints = _added(fields, "ints", _PACKED_INT, layout.int_size, np.int64)
+            counts.floats = _added(fields, "floats", _PACKED_FLOAT, layout.float_size, np.float64)
             counts.names = _tail_names(fields.get("tails"))
         counts.events = int(fields.get("n", b"0"))
         return StoredWindow(
@@ -875,6 +874,19 @@ def _tail_names(raw: bytes | None) -> dict[str, dict[str, int]]:
         for signal, values in stored.items()
         if isinstance(values, dict)
     }
+
+
+def _added(
+    fields: Mapping[str, bytes], name: str, packed: str, size: int, dtype: type[np.generic]
+) -> NDArray[Any]:
+    """A window vector plus the deltas apply_batch.lua left beside it (``name+1``, ``+2``,
+    ...), added in that order: the order they arrived in, so the sums are the same bits."""
+    total = _unpacked(fields, name, packed, size).astype(dtype)
+    k = 1
+    while f"{name}+{k}" in fields:
+        total = total + _unpacked(fields, f"{name}+{k}", packed, size)
+        k += 1
+    return total
 
 
 def _unpacked(fields: Mapping[str, bytes], name: str, dtype: str, size: int) -> NDArray[Any]:

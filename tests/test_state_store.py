@@ -97,6 +97,29 @@ def test_layouts_longer_than_one_unpacking_step_add_up_exactly(store: StateStore
     np.testing.assert_array_equal(stored.counts.ints, (deltas[0] + deltas[1] + deltas[2]).ints)
 
 
+def test_each_delta_reads_back_as_the_exact_sum_in_arrival_order(store: StateStore) -> None:
+    """The script leaves a window's next deltas beside it and folds them in later; read
+    back after every batch, the counts are the bits of adding each delta as it came."""
+    layout = _layout(90)
+    deltas = [_counts(layout, 300 + seed, seed) for seed in range(9)]  # past 1 + 3, twice
+    running = deltas[0]
+    for offset, delta in enumerate(deltas):
+        write = ModelWrite(
+            model=MODEL,
+            expected_events=sum(d.events for d in deltas[:offset]),
+            events=delta.events,
+            reference_id=layout.profile.id,
+            windows=[WindowDelta(0, delta, start_ts=100.0, end_ts=200.0)],
+        )
+        outcome = store.apply(BatchWrite({("t", 0): (offset, offset + 1)}, [write]), {})
+        assert outcome.status == "ok"
+        running = delta if offset == 0 else running + delta
+        stored = store.window(MODEL, 0, layout)
+        assert stored.counts.events == running.events
+        np.testing.assert_array_equal(stored.counts.ints, running.ints)
+        np.testing.assert_array_equal(stored.counts.floats, running.floats)
+
+
 def test_counts_stay_exact_far_beyond_32_bits(store: StateStore) -> None:
     layout = _layout(1)
     big = layout.empty()
