@@ -360,6 +360,8 @@ class Totals:
     drifted: dict[int, list[str]] = field(default_factory=dict)
     """The signals drifted in each closed window."""
     redis: str = ""
+    scripts: str = ""
+    """Redis-side time of the apply and finalize scripts (SLOWLOG), per call."""
 
     def on_window(self, report: monitor.evaluation.WindowReport) -> None:
         self.drifted[report.window_id] = sorted({r.signal for r in report.drifted})
@@ -381,6 +383,10 @@ def run_rounds(
         contextlib.closing(redis.Redis.from_url(redis_server.url)) as admin,
     ):
         daemon = Daemon(base, client, serve_http=False, on_window=totals.on_window)
+        # Every command into the slow log, to time the scripts inside Redis.
+        admin.config_set("slowlog-log-slower-than", 0)
+        admin.config_set("slowlog-max-len", 1_000_000)
+        admin.slowlog_reset()
         services = {"broker": broker.pid, "redis": redis_server.pid}
         e2e = E2E(daemon, RssSampler(settings.events, services), admin, profiler)
         try:
@@ -414,9 +420,27 @@ def run_rounds(
                 )
         finally:
             daemon.dead_letters.close()
+        totals.scripts = script_times(admin, daemon)
     totals.peak_rss_mb = peak_rss_mb()
     totals.redis = redis_line(e2e.load, totals.e2e.batches)
     return totals
+
+
+def script_times(admin: redis.Redis, daemon: Daemon) -> str:
+    """Median and max Redis-side time of apply_batch.lua and finalize_window.lua per call."""
+    names = {daemon.store._apply.sha: "apply_batch.lua", daemon.store._finalize.sha: "finalize"}
+    seconds: dict[str, list[float]] = {name: [] for name in names.values()}
+    for entry in admin.slowlog_get(1_000_000):
+        command = entry["command"]  # the blobs in it are binary: split before decoding
+        words = (command if isinstance(command, bytes) else command.encode()).split(maxsplit=2)
+        sha = words[1].decode() if len(words) > 1 else ""
+        if words and words[0].upper() == b"EVALSHA" and sha in names:
+            seconds[names[sha]].append(entry["duration"] / 1000)  # microseconds
+    return "  redis-side script time per call: " + ", ".join(
+        f"{name} median {statistics.median(ms):.0f} ms max {max(ms):.0f} ms ({len(ms)} calls)"
+        for name, ms in seconds.items()
+        if ms
+    )
 
 
 def report(
@@ -431,6 +455,7 @@ def report(
         f"({run.batches} batches)"
     )
     print(totals.redis)
+    print(totals.scripts)
     print(f"wide_decode_only: {decode.events:,} events in {decode.seconds:.1f} s")
     print(
         f"consume_only:     {consume.events:,} events in {consume.seconds:.1f} s, "
