@@ -30,7 +30,8 @@ process's RSS and is never timed. On each round's events, one after the other:
     The same consumer taking each message's value and nothing else.
 ``evidently``
     ``Report([DataDriftPreset()])`` of Evidently (installed from PyPI into
-    ``.venv-evidently``, never a runtime dependency) over the last
+    ``.venv-evidently`` with ``pandas<3``: evidently 0.7.23 fails to import under
+    pandas 3; never a runtime dependency) over the last
     ``--evidently-windows`` windows of the same stream (default 1, after the
     shift), against the same reference events, in a subprocess
     (``benchmarks/wide_evidently.py``). Only its report computation is timed,
@@ -310,7 +311,7 @@ def run_evidently(settings: Settings, reference: list[bytes], workdir: Path) -> 
     if not settings.evidently_python.exists():
         return EvidentlyResult(
             skipped=f"no {settings.evidently_python}: python3 -m venv .venv-evidently && "
-            ".venv-evidently/bin/pip install evidently"
+            ".venv-evidently/bin/pip install evidently 'pandas<3'"
         )
     directory = workdir / "evidently"
     directory.mkdir()
