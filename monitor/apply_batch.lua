@@ -85,10 +85,11 @@ end
 -- and its reader adds them in that order (monitor/store.py); the delta after them folds
 -- them all in, in the same order, as one pass. The sums are those of adding each delta
 -- as it came; a window gets one or two deltas when batches are as large as windows, so
--- then nothing is added here at all.
+-- then nothing is added here at all. Only window counters defer (`pending` = PENDING):
+-- the label-quality counters are small and their readers expect the sum (`pending` 0).
 local CHUNK = 4000 -- values per struct call: a C function returns at most ~8000 values
 local PENDING = 3
-local function add_packed(key, field, delta, code, size)
+local function add_packed(key, field, delta, code, size, pending)
   local length = redis.call('HSTRLEN', key, field)
   if length == 0 then
     redis.call('HSET', key, field, delta)
@@ -98,7 +99,7 @@ local function add_packed(key, field, delta, code, size)
     return -- another layout: the window is not evaluated against this reference anyway
   end
   local vectors = {false}
-  for k = 1, PENDING do
+  for k = 1, pending do
     local slot = field .. '+' .. k
     if redis.call('HEXISTS', key, slot) == 0 then
       redis.call('HSET', key, slot, delta)
@@ -123,7 +124,7 @@ local function add_packed(key, field, delta, code, size)
     parts[#parts + 1] = struct.pack(format, unpack(sums, 1, count))
   end
   redis.call('HSET', key, field, table.concat(parts))
-  for k = 1, PENDING do
+  for k = 1, pending do
     redis.call('HDEL', key, field .. '+' .. k)
   end
 end
@@ -180,7 +181,7 @@ local function apply_join(meta, j)
   for _, q in ipairs(j.quality) do
     local key = KEYS[q.key]
     for _, p in ipairs(q.packed) do
-      add_packed(key, p[1], ARGV[p[2]], p[3], 8)
+      add_packed(key, p[1], ARGV[p[2]], p[3], 8, 0)
     end
     for i = 1, #q.ints, 2 do
       redis.call('HINCRBY', key, q.ints[i], q.ints[i + 1])
@@ -233,8 +234,8 @@ for _, m in ipairs(p.models) do
     redis.call('HINCRBY', key, 'n', w.n)
     redis.call('HSETNX', key, 'ref', m.ref_id)
     if redis.call('HGET', key, 'ref') == m.ref_id then
-      add_packed(key, 'ints', ARGV[w.ints], 'i8', 8)
-      add_packed(key, 'floats', ARGV[w.floats], 'd', 8)
+      add_packed(key, 'ints', ARGV[w.ints], 'i8', 8, PENDING)
+      add_packed(key, 'floats', ARGV[w.floats], 'd', 8, PENDING)
       if w.tails then
         add_tails(key, w.tails, tonumber(w.keep))
       end
