@@ -11,7 +11,7 @@ with a config written for the run), and an HTTP receiver
 default batch settings (``kafka.batch_size`` 5000, ``batch_timeout_ms`` 200) and
 delivery settings; its consumer gets the settings every test and benchmark gives
 Tansu (``fetch.wait.max.ms`` 50: Tansu answers a fetch only when that wait runs
-out, where Kafka answers as soon as data arrives, see TANSU.md #7).
+out, where Kafka answers as soon as data arrives).
 
 The model is the throughput benchmark's (20 numeric and 3 categorical features,
 a numeric prediction), counted in windows of ``--window`` events (default
