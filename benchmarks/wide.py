@@ -125,6 +125,7 @@ class Settings:
     evidently_windows: int
     evidently_python: Path
     profile: Path | None
+    side_measures: bool
 
     def rounds(self) -> list[tuple[int, int]]:
         return [
@@ -152,6 +153,12 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         help="the python of a virtualenv with evidently installed",
     )
     parser.add_argument("--profile", type=Path, help="run e2e under cProfile, dump stats here")
+    parser.add_argument(
+        "--no-side-measures",
+        action="store_true",
+        help="skip label_ratio (benchmarks/labels.py) and alert_p99_ms "
+        "(benchmarks/alert_latency.py)",
+    )
     args = parser.parse_args(argv)
     if args.events < WINDOW_EVENTS or args.events % WINDOW_EVENTS:
         parser.error(f"--events must be a positive multiple of {WINDOW_EVENTS}")
@@ -164,6 +171,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         evidently_windows=max(0, min(args.evidently_windows, args.events // WINDOW_EVENTS)),
         evidently_python=args.evidently_python,
         profile=args.profile,
+        side_measures=not args.no_side_measures,
     )
 
 
@@ -444,11 +452,45 @@ def script_times(admin: redis.Redis, daemon: Daemon) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SideMeasures:
+    """Issue 12's items 3 and 4, measured by their own benchmarks (on the throughput
+    benchmark's 23-feature model) so this one's last line carries every figure."""
+
+    label_ratio: str = "n/a"
+    alert_p99_ms: str = "n/a"
+
+
+def _quiet(*_: object) -> None:
+    """Their own progress lines would drown this report's."""
+
+
+def side_measures(settings: Settings) -> SideMeasures:
+    if not settings.side_measures:
+        print("label_ratio, alert_p99_ms: n/a: skipped (--no-side-measures)")
+        return SideMeasures()
+    from alert_latency import measure_alert_latency
+    from labels import measure_label_ratio
+
+    labels = measure_label_ratio(say=_quiet)
+    print(
+        f"label_ratio (benchmarks/labels.py, labels 0-10 min behind, interleaved): "
+        f"{labels.ratio:.2f}"
+    )
+    latency = measure_alert_latency(cycles=30, say=_quiet)
+    print(
+        f"alert latency (benchmarks/alert_latency.py, default batch settings): "
+        f"p50 {latency.percentile(50):.0f} ms, p99 {latency.percentile(99):.0f} ms"
+    )
+    return SideMeasures(f"{labels.ratio:.2f}", f"{latency.percentile(99):.0f}")
+
+
 def report(
     settings: Settings,
     totals: Totals,
     evaluations: EvaluationTimes,
     evidently: EvidentlyResult,
+    side: SideMeasures,
 ) -> None:
     run, decode, consume = totals.e2e, totals.decode_only, totals.consume_only
     print(
@@ -492,11 +534,6 @@ def report(
         )
         for entry in evidently.drifted:
             print(f"  evidently {entry['window']}: drifted {sorted(entry['drifted'])}")
-    print(
-        "label_ratio: n/a: the label path is item 3 of issue 12, measured by "
-        "benchmarks/throughput.py (23 features), not by this benchmark"
-    )
-    print("alert_p99_ms: n/a: alert latency (item 4) is not measured by this benchmark yet")
     ratio = f"{run.rate / evidently.rate:.1f}" if evidently.rate else "n/a"
     print(
         f"e2e/decode_only={run.rate / decode.rate if decode.rate else float('nan'):.2f} "
@@ -505,7 +542,8 @@ def report(
     evidently_rate = f"{evidently.rate:.0f}" if evidently.rate else "n/a"
     print(
         f"wide_e2e={run.rate:.0f} wide_decode_only={decode.rate:.0f} evidently={evidently_rate} "
-        f"ratio={ratio} peak_rss_mb={totals.peak_rss_mb:.0f} label_ratio=n/a alert_p99_ms=n/a",
+        f"ratio={ratio} peak_rss_mb={totals.peak_rss_mb:.0f} label_ratio={side.label_ratio} "
+        f"alert_p99_ms={side.alert_p99_ms}",
         flush=True,
     )
 
@@ -539,6 +577,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # After every drift-monitor section: its peak RSS is its own.
             reference_events = reference.read_bytes().split(b"\n")
             evidently = run_evidently(settings, reference_events, workdir)
+        side = side_measures(settings)
     except KeyboardInterrupt:
         print("interrupted; local broker and redis-server stopped", file=sys.stderr)
         return 130
@@ -547,7 +586,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         profiler.dump_stats(settings.profile)
         print(f"cProfile of the e2e loop (rates above are slowed by it), in {settings.profile}:")
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
-    report(settings, totals, evaluations, evidently)
+    report(settings, totals, evaluations, evidently, side)
     return 0
 
 
