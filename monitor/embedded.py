@@ -13,13 +13,13 @@ This is the only module that spawns them, so every caller gets the same guarante
   ``start()`` picks the port, creates the work directory and spawns the process.
 * **Proof of identity, not just an open port.** A free port can be taken between
   :func:`free_port` and the server's ``bind()``, and Tansu *exits 0* when its port is busy
-  (TANSU.md #8). So readiness means "my process is alive *and* the server on the port is mine":
+  (as Tansu does). So readiness means "my process is alive *and* the server on the port is mine":
   the broker must answer Metadata with our random ``--cluster-id``; redis must report our pid in
   ``INFO server``. When the port turns out to be taken, ``start()`` retries on another free port,
   or raises :class:`LocalServiceError` if the caller asked for that exact port.
 * **Restart on the same port**, so clients configured with the old address reconnect, as they
   would to a production broker or Redis coming back. Tansu keeps everything in memory, so a
-  broker restart loses all topics, offsets and groups (TANSU.md #6); a Redis restart keeps its
+  broker restart loses all topics, offsets and groups (as Tansu does); a Redis restart keeps its
   data only with ``appendonly=True``.
 
 Topics are created with :func:`monitor.topics.ensure_topics`, which the daemon and the demo
@@ -402,8 +402,8 @@ class KafkaBroker(_LocalService):
     """A Tansu Kafka-protocol broker with in-memory storage on a free local port.
 
     ``stop()`` uses SIGKILL because Tansu's SIGTERM handler waits ~5 s for clients to leave
-    (TANSU.md #8). ``restart()`` keeps the port and cluster id but, storage being in memory,
-    loses every topic, offset and group (TANSU.md #6): recreate topics after it.
+    (as Tansu does). ``restart()`` keeps the port and cluster id but, storage being in memory,
+    loses every topic, offset and group (as Tansu does): recreate topics after it.
 
     >>> with KafkaBroker() as broker:  # doctest: +SKIP
     ...     broker.create_topics(["predictions"], partitions=3)
@@ -451,7 +451,7 @@ class KafkaBroker(_LocalService):
         """Create ``names`` (each with ``partitions``) and return once Metadata lists them.
 
         Topics that already exist are left alone. Tests must create topics explicitly: Tansu
-        auto-creates unknown topics with 4 partitions on a Metadata request (TANSU.md #5).
+        auto-creates unknown topics with 4 partitions on a Metadata request (as Tansu does).
         """
         if isinstance(names, str):  # a bare string is a Sequence[str] of characters
             raise TypeError("create_topics() takes a list of topic names, not a string")

@@ -1,4 +1,4 @@
-"""The facts of an alert or a retraining trigger, as DESIGN.md fixes them.
+"""The facts of an alert or a retraining trigger, as the README's "Sinks" describes them.
 
 These dicts are what the outbox stores and what the generic webhook posts
 verbatim; every other sink renders the same facts in its own format.

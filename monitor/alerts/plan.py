@@ -224,7 +224,7 @@ def retrain_payload(
     now: float,
     model_version: str | None = None,
 ) -> dict[str, Any]:
-    """DESIGN.md: the alert facts plus ``reason``, the drifted signals and an idempotency key."""
+    """The alert facts plus ``reason``, the drifted signals and an idempotency key."""
     last = trigger.windows[-1] if trigger.windows else {}
     worst = max(trigger.signals, key=lambda s: s["score"] / s["critical_threshold"])
     return {

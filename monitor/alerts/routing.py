@@ -1,6 +1,6 @@
 """Which sinks hear about an alert: per model, per severity.
 
-A model's ``alerts`` list receives every severity (the DESIGN.md contract);
+A model's ``alerts`` list receives every severity (README, "Sinks");
 ``alert_routes`` add sinks for chosen severities (page only on critical). A
 resolve goes to every sink that heard a firing of the episode, so nobody is
 left with an incident that never ends.

@@ -24,7 +24,7 @@ EvidenceSeverity = Literal["ok", "warning", "critical"]
 
 
 def kind_of(result: SignalResult) -> str:
-    """The DESIGN.md alert kind of a result (performance verdicts carry their own role)."""
+    """The alert kind of a result (performance verdicts carry their own role)."""
     if result.method in QUALITY_METHODS:
         return "data_quality"
     role: str = result.role

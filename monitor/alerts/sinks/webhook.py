@@ -1,4 +1,4 @@
-"""Generic webhook: the DESIGN.md facts as the JSON body, signed when a secret is configured.
+"""Generic webhook: the alert facts as the JSON body, signed when a secret is configured.
 
 Headers: ``Idempotency-Key`` (the message's stable key, the same on every
 retry), ``X-Drift-Monitor-Timestamp`` and ``X-Drift-Monitor-Signature``
