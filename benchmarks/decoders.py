@@ -47,6 +47,7 @@ import numpy as np
 
 from monitor.config import parse_config
 from monitor.decode import EventDecoder
+from monitor.origins import Origins
 from monitor.synthetic import SyntheticModel, generate
 
 MODEL = SyntheticModel()
@@ -74,7 +75,11 @@ def contenders() -> dict[str, Callable[[list[bytes]], object]]:
     decoder = EventDecoder(config)
 
     def msgspec_typed(values: list[bytes]) -> object:
-        return decoder.decode(values, lambda idx: np.zeros(idx.size)).models[MODEL.name].numeric
+        return (
+            decoder.decode(values, Origins.of_lines("bench", len(values), 0.0))
+            .models[MODEL.name]
+            .numeric
+        )
 
     def msgspec_dicts(values: list[bytes]) -> object:
         return _columns_from_dicts(list(map(msgspec.json.decode, values)))

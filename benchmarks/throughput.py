@@ -146,7 +146,6 @@ import redis
 import redis.connection
 from confluent_kafka import Consumer, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
-from numpy.typing import NDArray
 
 from monitor.config import Config, parse_config
 from monitor.daemon import Daemon
@@ -154,9 +153,11 @@ from monitor.decode import EventDecoder
 from monitor.embedded import KafkaBroker, RedisServer
 from monitor.keys import Keys
 from monitor.logs import configure_logging
+from monitor.origins import Origins
+from monitor.redis_client import connect
 from monitor.replay import produce_lines
 from monitor.source import Batch, KafkaSource, consumer_settings
-from monitor.store import StateStore, connect
+from monitor.store import StateStore
 from monitor.synthetic import SyntheticModel, blocks, generate
 
 MODEL = SyntheticModel(name="fraud", numeric=20, categorical=3)
@@ -807,7 +808,7 @@ def run_decode_only(config: Config, count: int, batch_size: int) -> Timed:
     decoder = EventDecoder(config)
 
     def decode(messages: list[Message]) -> None:
-        decoded = decoder.decode([m.value() for m in messages], no_timestamps)
+        decoded = decoder.decode([m.value() for m in messages], Origins.of_messages(messages))
         if decoded.events != len(messages):
             raise RuntimeError(f"{len(messages) - decoded.events} events did not decode")
 
@@ -837,11 +838,6 @@ def run_plain_consumer(
             result.batches += 1
         result.seconds = time.perf_counter() - started
     return result
-
-
-def no_timestamps(indices: NDArray[np.intp]) -> NDArray[np.float64]:
-    """Kafka timestamps for events without ``ts``; every synthetic event has one."""
-    return np.full(indices.size, np.nan)
 
 
 @dataclass(slots=True)

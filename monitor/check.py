@@ -48,6 +48,7 @@ from monitor.errors import ConfigError, DriftMonitorError, ServiceUnavailable
 from monitor.evaluation import decision_settings
 from monitor.keys import Keys
 from monitor.logs import redact
+from monitor.redis_client import connect
 from monitor.reference import (
     FileColumns,
     _check_signals,
@@ -56,7 +57,7 @@ from monitor.reference import (
     table_columns,
 )
 from monitor.status_view import named_value_lines
-from monitor.store import StateStore, connect
+from monitor.store import StateStore
 from monitor.windowing import categorical_values, encode_columns
 
 ConfigSource = Config | str | os.PathLike[str]

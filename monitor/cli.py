@@ -38,7 +38,8 @@ from monitor.config import Config, deprecations, load_config
 from monitor.errors import DriftMonitorError
 from monitor.keys import Keys
 from monitor.logs import configure_logging
-from monitor.store import StateStore, connect
+from monitor.redis_client import connect
+from monitor.store import StateStore
 
 if TYPE_CHECKING:
     from monitor.daemon import Daemon

@@ -28,7 +28,6 @@ import logging
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +35,6 @@ from typing import Any
 import numpy as np
 import redis
 from confluent_kafka import Message
-from numpy.typing import NDArray
 from prometheus_client import CollectorRegistry, Histogram
 
 from detectors.evaluate import SignalResult
@@ -50,24 +48,25 @@ from monitor.alerts.sinks.registry import build_sinks
 from monitor.alerts.state import WindowFacts
 from monitor.alerts.worker import DeliveryWorker
 from monitor.bad_event_log import BadEventLog
+from monitor.batch_data import Detection, JoinPlan, ModelCursor
+from monitor.batch_planning import plan_batch, reads_for_batch
 from monitor.config import Config, ModelConfig
 from monitor.decode import DecodedBatch, EventDecoder
 from monitor.errors import DriftMonitorError, ServiceUnavailable
 from monitor.evaluation import WindowEvaluator, WindowReport
 from monitor.healthcheck import RedisPing
 from monitor.http import HealthServer
-from monitor.joins import JoinPlan, keyed_predictions, plan_joins
 from monitor.keys import Keys
-from monitor.labels import DecodedLabels, LabelDecoder
+from monitor.labels.decode import DecodedLabels, LabelDecoder
 from monitor.metrics import Metrics
+from monitor.origins import Origins
 from monitor.readiness import ReadinessLog
 from monitor.reference import load_or_build_references
 from monitor.reload import merge_reload
 from monitor.report.live import live_pages
-from monitor.sequential import Detection, plan_sequential
 from monitor.source import Batch, DeadLetterProducer, KafkaSource, message_source
-from monitor.store import BatchWrite, ModelCursor, ModelWrite, StateStore
-from monitor.windowing import Plan, plan_model_write
+from monitor.store import StateStore
+from monitor.windowing import Plan
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +77,13 @@ MAX_PLAN_ATTEMPTS = 50
 
 @dataclass
 class _Work:
-    """One batch's messages split by topic, decoded, and (once applied) its joins."""
+    """One batch's messages split by topic (kept for their dead letters), decoded, and
+    (once applied) what its write did."""
 
     predictions: list[Message]
     decoded: DecodedBatch
     label_messages: list[Message]
     labels: DecodedLabels
-    partitions: NDArray[np.int64]
-    """Each prediction message's partition (event-time watermarks are per partition)."""
     joins: dict[str, JoinPlan] = field(default_factory=dict)
     detections: list[Detection] = field(default_factory=list)
     late: dict[str, int] = field(default_factory=dict)
@@ -269,7 +267,7 @@ class Daemon:
             try:
                 profiles = load_or_build_references(self.config, self.store)
                 self._layouts = {name: WindowLayout(p) for name, p in profiles.items()}
-                self._cursors = {name: self.store.cursor(name) for name in self.config.models}
+                self._cursors = self.store.cursors(list(self.config.models))
                 self.status.redis_ok = True
                 self.status.state_loaded = True
                 # Everything built so far (imports, profiles, clients) lives as long as the
@@ -320,15 +318,12 @@ class Daemon:
             predictions = [m for m in batch.messages if m.topic() != labels_topic]
             label_messages = [m for m in batch.messages if m.topic() == labels_topic]
         decoded = self.decoder.decode(
-            list(map(Message.value, predictions)), _timestamps(predictions)
+            list(map(Message.value, predictions)), Origins.of_messages(predictions)
         )
         labels = self.label_decoder.decode(
-            [m.value() for m in label_messages], _timestamps(label_messages)
+            [m.value() for m in label_messages], Origins.of_messages(label_messages)
         )
-        partitions = np.fromiter(
-            map(Message.partition, predictions), dtype=np.int64, count=len(predictions)
-        )
-        return _Work(predictions, decoded, label_messages, labels, partitions)
+        return _Work(predictions, decoded, label_messages, labels)
 
     def _checkpoint(self, batch: Batch, work: _Work) -> bool:
         """Steps 3 to 5: dead letters durable, then state, joins and offsets in one script.
@@ -343,42 +338,33 @@ class Daemon:
         self.dead_letters.flush()
         assigned = self._assigned_predictions()
         for _ in range(MAX_PLAN_ATTEMPTS):
-            plans = {
-                name: plan_model_write(
-                    self.config.models[name],
-                    self._cursors[name],
-                    self._layouts.get(name),
-                    columns,
-                    lambda name=name: self.store.reference_chunks(name),  # type: ignore[misc]
-                    time.time(),
-                    work.partitions[columns.positions],
-                    assigned,
-                )
-                for name, columns in work.decoded.models.items()
-            }
-            writes = {name: plan.write for name, plan in plans.items()}
-            if self.config.kafka.labels_topic is not None:
-                self._plan_joins(work, plans, writes)
-            self._plan_sequential(work, writes)
-            write = BatchWrite(
-                offsets=batch.offsets,
-                models=list(writes.values()),
-                dead_letters=Counter(
-                    d.reason for d in (*work.decoded.dead_letters, *work.labels.dead_letters)
-                ),
+            reads = reads_for_batch(
+                self.config, self._cursors, self._layouts, work.decoded, work.labels
             )
-            outcome = self.store.apply(write, self._layouts)
+            plan = plan_batch(
+                self.config,
+                self._cursors,
+                self._layouts,
+                work.decoded,
+                work.labels,
+                self.store.read_for_batch(reads),
+                batch.offsets,
+                now=time.time(),
+                assigned=assigned,
+            )
+            outcome = self.store.apply(plan.write)
             if outcome.status == "ok":
-                self._adopt(plans)
-                work.joins = {n: w.join for n, w in writes.items() if w.join is not None}
-                work.late = {n: w.late for n, w in writes.items() if w.late}
+                self._adopt(plan.windows)
+                writes = plan.write.models
+                work.joins = {w.model: w.join for w in writes if w.join is not None}
+                work.late = {w.model: w.late for w in writes if w.late}
                 work.detections = [
-                    d for w in writes.values() if w.sequential for d in w.sequential.detections
+                    d for w in writes if w.sequential for d in w.sequential.detections
                 ]
                 return True
             if outcome.status == "conflict":
                 self.metrics.state_conflicts.labels("conflict").inc()
-                self._cursors = {name: self.store.cursor(name) for name in self.config.models}
+                self._cursors = self.store.cursors(list(self.config.models))
                 continue
             self.metrics.state_conflicts.labels("stale").inc()
             log.warning(
@@ -396,54 +382,6 @@ class Daemon:
     def _assigned_predictions(self) -> frozenset[int]:
         topic = self.config.kafka.predictions_topic
         return frozenset(p for t, p in self.source.assigned if t == topic)
-
-    def _plan_sequential(self, work: _Work, writes: dict[str, ModelWrite]) -> None:
-        """Feed each partition's detectors their part of the batch (step 4, detectors)."""
-        for name, model in self.config.models.items():
-            if not model.sequential:
-                continue
-            write = writes.get(name)
-            columns = work.decoded.models.get(name)
-            join = None if write is None else write.join
-            if columns is None and join is None:
-                continue
-            plan = plan_sequential(
-                model,
-                columns,
-                join,
-                work.predictions,
-                work.label_messages,
-                lambda fields, name=name: self.store.sequential_states(name, fields),  # type: ignore[misc]
-            )
-            if not plan.states:
-                continue
-            if write is None:
-                write = ModelWrite(model=name, expected_events=self._cursors[name].events, events=0)
-                writes[name] = write
-            write.sequential = plan
-
-    def _plan_joins(
-        self, work: _Work, plans: dict[str, Plan], writes: dict[str, ModelWrite]
-    ) -> None:
-        """Read what this batch's ids can join with, and plan the joins (step 4, labels)."""
-        for name in sorted(set(plans) | set(work.labels.models)):
-            model = self.config.models[name]
-            plan = plans.get(name)
-            keyed = keyed_predictions(
-                work.decoded.models.get(name), None if plan is None else plan.row_windows
-            )
-            labels = work.labels.models.get(name, [])
-            if not keyed and not labels:
-                continue
-            view = self.store.join_view(
-                name, [p.event_id for p in keyed], [label.event_id for label in labels]
-            )
-            write = writes.get(name)
-            if write is None:
-                write = ModelWrite(model=name, expected_events=self._cursors[name].events, events=0)
-                writes[name] = write
-            write.join = plan_joins(model, view, keyed, labels)
-            write.join_limits = (model.labels.ttl_seconds, model.labels.max_pending)
 
     def _adopt(self, plans: dict[str, Plan]) -> None:
         for name, plan in plans.items():
@@ -738,13 +676,3 @@ def _observe_all(histogram: Histogram, values: list[float]) -> None:
     for index in np.flatnonzero(counts).tolist():
         buckets[index].inc(int(counts[index]))
     total.inc(float(array.sum()))
-
-
-def _timestamps(messages: list[Message]) -> Callable[[NDArray[np.intp]], NDArray[np.float64]]:
-    """Kafka message timestamps (seconds) for the events that carry no ``ts``."""
-
-    def lookup(indices: NDArray[np.intp]) -> NDArray[np.float64]:
-        stamps = [messages[int(i)].timestamp()[1] for i in indices]
-        return np.array([s / 1000.0 if s >= 0 else np.nan for s in stamps], dtype=np.float64)
-
-    return lookup

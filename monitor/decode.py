@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 
 from detectors.profile import category_key
 from monitor.config import PREDICTION_FIELDS, Config, ModelConfig
+from monitor.origins import Origins
 
 DeadLetterReason = Literal[
     "empty",
@@ -110,6 +111,8 @@ class DecodedBatch:
 
     models: dict[str, ModelColumns]
     dead_letters: list[DeadLetter]
+    origins: Origins
+    """Each message's topic, partition, offset and timestamp (rows' ``positions`` index it)."""
 
     @property
     def events(self) -> int:
@@ -225,9 +228,11 @@ class EventDecoder:
     def decode(
         self,
         values: Sequence[bytes | None],
-        message_timestamps: Callable[[NDArray[np.intp]], NDArray[np.float64]],
+        origins: Origins,
     ) -> DecodedBatch:
-        """Decode a batch; ``message_timestamps(indices)``: Kafka times for events without ts."""
+        """Decode a batch; ``origins``: where each value came from (their Kafka timestamps
+        are the event time of events without ``ts``), carried with the decoded batch."""
+        message_timestamps = origins.timestamps_of
         events = self._decode_fast(values)
         dead: list[DeadLetter] = []
         mismatched: dict[int, tuple[str, ...]] = {}
@@ -245,7 +250,7 @@ class EventDecoder:
             )
             dead = sorted([*dead, *unbuildable], key=lambda letter: letter.index)
             columns = self._columns(events, positions, mismatched, message_timestamps)
-        return DecodedBatch(columns, dead)
+        return DecodedBatch(columns, dead, origins)
 
     def _isolate(
         self,

@@ -30,8 +30,9 @@ from monitor.daemon import Daemon
 from monitor.embedded import KafkaBroker, RedisServer, free_port
 from monitor.errors import DriftMonitorError
 from monitor.evaluation import WindowReport
+from monitor.redis_client import connect
 from monitor.replay import produce_lines
-from monitor.store import StateStore, connect
+from monitor.store import StateStore
 from monitor.synthetic import Shift, SyntheticModel, blocks
 from monitor.topics import ensure_topics
 

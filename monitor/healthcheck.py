@@ -40,7 +40,7 @@ from redis.retry import Retry
 from monitor.config import Config
 from monitor.keys import Keys
 from monitor.logs import redact
-from monitor.store import connect
+from monitor.redis_client import connect
 
 __all__ = [
     "HealthReport",

@@ -32,7 +32,8 @@ from detectors.profile import (
 from monitor.config import Config, ModelConfig
 from monitor.decode import EventDecoder
 from monitor.errors import ReferenceDataError
-from monitor.quality_inputs import count_pairs
+from monitor.labels.quality_inputs import count_pairs
+from monitor.origins import Origins
 from monitor.store import StateStore
 from monitor.windowing import signal_specs
 
@@ -243,8 +244,7 @@ def _jsonl_columns(
             if progress:
                 progress(size)
             continue
-        now = time.time()
-        decoded = decoder.decode(lines, lambda idx, now=now: np.full(idx.size, now))  # type: ignore[misc]
+        decoded = decoder.decode(lines, Origins.of_lines(str(path), len(lines), time.time()))
         for dead in decoded.dead_letters:
             rejected[dead.reason] = rejected.get(dead.reason, 0) + 1
         columns = decoded.models.get(model.name)

@@ -1,21 +1,27 @@
-"""Redis state: the one module that reads and writes drift-monitor's keys.
+"""Redis state of the daemon: the batch read, the batch write, windows, references.
 
-A micro-batch is applied by one Lua script (``apply_batch.lua``) that writes
-window counts, model counters and partition offsets together, so Redis never
-holds a batch's counts without its offsets or the reverse. A closed window's
-results are recorded by a second script (``finalize_window.lua``) that only
-the first evaluator gets through. Nothing read back is unpickled: window counters
-are packed little-endian int64/float64 vectors (``numpy.frombuffer``), other
-counters are integers and floats, profiles and results are JSON.
+A micro-batch is read and written in one round trip each (docs/architecture.md, "The
+data path"): :meth:`StateStore.read_for_batch` reads, in one pipeline, everything the
+planners need, and :meth:`StateStore.apply` writes what they planned with one Lua script
+(``apply_batch.lua``) that writes window counts, model counters and partition offsets
+together, so Redis never holds a batch's counts without its offsets or the reverse. A
+closed window's results are recorded by a second script (``finalize_window.lua``) that
+only the first evaluator gets through. The planners' inputs and outputs are the plain
+data of :mod:`monitor.batch_data`; this module imports no planner.
+
+Other modules read and write Redis too, each its own keys: the alert records and outbox
+(``monitor.alerts``), and the report's history (``monitor.report``). Nothing read back
+is unpickled: window counters are packed little-endian int64/float64 vectors
+(``numpy.frombuffer``), other counters are integers and floats, profiles and results
+are JSON.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib.resources import files
 from types import EllipsisType
 from typing import Any, Literal
@@ -24,88 +30,28 @@ import numpy as np
 import redis
 import redis.exceptions
 from numpy.typing import NDArray
-from redis.backoff import ExponentialBackoff
-from redis.cluster import RedisCluster
-from redis.retry import Retry
 
 from detectors.profile import ReferenceProfile
 from detectors.quality import QualityCounts
 from detectors.sketch import WINDOW_NAMES, merge_names
 from detectors.window import WindowCounts, WindowLayout
 from monitor import bulk_json
-from monitor.errors import ReferenceDataError, ServiceUnavailable, StateError
-from monitor.joins import JoinPlan, JoinView
+from monitor.batch_data import (
+    BatchWrite,
+    JoinPlan,
+    JoinView,
+    ModelCursor,
+    ModelReads,
+    ModelState,
+    WindowDelta,
+)
+from monitor.errors import ReferenceDataError, StateError
 from monitor.keys import Keys
-from monitor.quality_inputs import pack_quality, unpack_quality
-from monitor.sequential import SequentialPlan
+from monitor.quality_packing import pack_quality, unpack_quality
+from monitor.redis_client import UNAVAILABLE, as_bytes, redis_errors
 
 KEEP_REFERENCE_VERSIONS = 5
 """Reference versions kept per model by default, the one in use included."""
-
-_UNAVAILABLE = (
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    redis.exceptions.BusyLoadingError,
-    redis.exceptions.TryAgainError,
-    redis.exceptions.ClusterDownError,
-    # Answers of a Redis that is there but cannot take writes now: full (maxmemory with
-    # noeviction), a replica after a failover, a primary cut off from its replicas.
-    redis.exceptions.OutOfMemoryError,
-    redis.exceptions.ReadOnlyError,
-    redis.exceptions.MasterDownError,
-)
-
-
-@contextmanager
-def redis_errors() -> Iterator[None]:
-    """Turn "Redis cannot serve us now" into ServiceUnavailable, which the run loop retries."""
-    try:
-        yield
-    except _UNAVAILABLE as error:
-        raise ServiceUnavailable(f"Redis unavailable: {error}") from error
-
-
-@dataclass(frozen=True, slots=True)
-class WindowDelta:
-    """A batch's contribution to one window."""
-
-    window_id: int
-    counts: WindowCounts
-    start_ts: float
-    end_ts: float
-    model_version: str | None = None
-
-
-@dataclass(slots=True)
-class ModelWrite:
-    """Everything one batch changes for one model."""
-
-    model: str
-    expected_events: int
-    events: int
-    reference_id: str = ""
-    late: int = 0
-    watermark: float | None = None
-    partition_marks: Mapping[int, tuple[float, float]] | None = None
-    windows: list[WindowDelta] = field(default_factory=list)
-    close: list[int] = field(default_factory=list)
-    reference_chunk: bytes | None = None
-    reference_rows: int = 0
-    reference: ReferenceProfile | None = None
-    join: JoinPlan | None = None
-    sequential: SequentialPlan | None = None
-    join_limits: tuple[float, int] = (604800.0, 1_000_000)
-    """(ttl_seconds, max_pending) of waiting predictions and labels."""
-
-
-@dataclass(slots=True)
-class BatchWrite:
-    """One micro-batch's state change: per-model writes and each partition's offset range."""
-
-    offsets: dict[tuple[str, int], tuple[int, int]]  # (topic, partition) -> (first, next)
-    models: list[ModelWrite]
-    dead_letters: Mapping[str, int] = field(default_factory=dict)
-    """Reason -> messages of this batch dead-lettered: counted exactly once, with the offsets."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,19 +61,6 @@ class ApplyOutcome:
     status: Literal["ok", "stale", "conflict"]
     subject: str = ""
     stored: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ModelCursor:
-    """What the window logic must know about a model before assigning a batch to windows."""
-
-    events: int
-    watermark: float | None
-    reference_collected: int
-    open_windows: frozenset[int]
-    partition_marks: Mapping[int, tuple[float, float]] = field(default_factory=dict)
-    """Per partition of the predictions topic: the largest event time seen, and the wall
-    clock of the batch that saw it (event-time windows only; see monitor.windowing)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +149,7 @@ class StateStore:
     def ping(self) -> bool:
         try:
             return bool(self.client.ping())
-        except (*_UNAVAILABLE, redis.exceptions.RedisError):
+        except (*UNAVAILABLE, redis.exceptions.RedisError):
             return False
 
     def offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
@@ -227,22 +160,71 @@ class StateStore:
             values = self.client.hmget(self.keys.offsets, [f"{t}/{p}" for t, p in partitions])
         return {key: int(v) for key, v in zip(partitions, values, strict=True) if v is not None}
 
-    def cursor(self, model: str) -> ModelCursor:
+    def cursors(self, models: Sequence[str]) -> dict[str, ModelCursor]:
+        """Every model's cursor, read in one round trip (after a conflict, all are stale)."""
         with redis_errors():
             pipe = self.client.pipeline(transaction=True)
-            pipe.hmget(
-                self.keys.meta(model),
-                ["events", "watermark", "reference_collected", "partition_marks"],
-            )
-            pipe.zrange(self.keys.open_windows(model), 0, -1)
-            meta, open_ids = pipe.execute()
-        return ModelCursor(
-            events=int(meta[0] or 0),
-            watermark=None if meta[1] is None else float(meta[1]),
-            reference_collected=int(meta[2] or 0),
-            open_windows=frozenset(int(_bytes(i)) for i in open_ids),
-            partition_marks=_partition_marks(meta[3]),
+            for model in models:
+                self._queue_cursor(pipe, model)
+            replies = pipe.execute()
+        return {
+            model: _cursor(replies[2 * i], replies[2 * i + 1]) for i, model in enumerate(models)
+        }
+
+    def cursor(self, model: str) -> ModelCursor:
+        return self.cursors([model])[model]
+
+    def _queue_cursor(self, pipe: Any, model: str) -> None:
+        pipe.hmget(
+            self.keys.meta(model),
+            ["events", "watermark", "reference_collected", "partition_marks"],
         )
+        pipe.zrange(self.keys.open_windows(model), 0, -1)
+
+    def read_for_batch(self, reads: Mapping[str, ModelReads]) -> dict[str, ModelState]:
+        """Everything the planners asked for, per model, in one pipelined round trip.
+
+        Not a transaction: what the plan is made from is checked when it is written
+        (the apply script refuses a plan made from a cursor or a join version that
+        moved meanwhile, and the batch is planned again).
+        """
+        wanted = {model: ask for model, ask in reads.items() if _asks_anything(ask)}
+        if not wanted:
+            return {model: ModelState() for model in reads}
+        with redis_errors():
+            pipe = self.client.pipeline(transaction=False)
+            for model, ask in wanted.items():
+                if ask.reference_chunks:
+                    pipe.lrange(self.keys.reference_buffer(model), 0, -1)
+                if ask.joins:
+                    self._join_view(
+                        keys=[
+                            self.keys.meta(model),
+                            self.keys.pending_labels(model),
+                            self.keys.pending_predictions(model),
+                        ],
+                        args=[
+                            bulk_json.encode(list(ask.prediction_ids)),
+                            bulk_json.encode(list(ask.label_ids)),
+                        ],
+                        client=pipe,
+                    )
+                if ask.detector_fields:
+                    pipe.hmget(self.keys.sequential_states(model), list(ask.detector_fields))
+            replies = iter(pipe.execute())
+        states = {model: ModelState() for model in reads}
+        for model, ask in wanted.items():
+            chunks = [as_bytes(c) for c in next(replies)] if ask.reference_chunks else []
+            join = _join_view(ask, next(replies)) if ask.joins else ModelState().join
+            detectors = {}
+            if ask.detector_fields:
+                values = next(replies)
+                detectors = {
+                    name: None if value is None else as_bytes(value)
+                    for name, value in zip(ask.detector_fields, values, strict=True)
+                }
+            states[model] = ModelState(chunks, join, detectors)
+        return states
 
     def reference(self, model: str) -> ReferenceProfile | None:
         with redis_errors():
@@ -287,7 +269,7 @@ class StateStore:
             current_raw, kept = pipe.execute()
         versions = {}
         for version, raw in kept.items():
-            profile = self._parse_reference(model, raw, f"version {_bytes(version).decode()}")
+            profile = self._parse_reference(model, raw, f"version {as_bytes(version).decode()}")
             versions[profile.id] = profile
         current = None
         if current_raw is not None:
@@ -374,7 +356,7 @@ class StateStore:
                 "nothing was stored: run the command again"
             )
         built = {
-            _bytes(version).decode(): float(at)
+            as_bytes(version).decode(): float(at)
             for version, at in pipe.zrange(keys.reference_built(model), 0, -1, withscores=True)
         }
         pipe.multi()
@@ -409,18 +391,13 @@ class StateStore:
             raise StateError(f"reference of model {profile.model!r} vanished while it was stored")
         return stored
 
-    def reference_chunks(self, model: str) -> list[bytes]:
-        with redis_errors():
-            chunks = self.client.lrange(self.keys.reference_buffer(model), 0, -1)
-        return [_bytes(c) for c in chunks]
-
     def dead_letter_counts(self) -> dict[str, int]:
         """Messages dead-lettered so far, by reason, over every instance and restart."""
         with redis_errors():
             raw = self.client.hgetall(self.keys.dead_letter_counts)
-        return {_bytes(reason).decode(): int(_bytes(count)) for reason, count in raw.items()}
+        return {as_bytes(reason).decode(): int(as_bytes(count)) for reason, count in raw.items()}
 
-    def apply(self, batch: BatchWrite, layouts: Mapping[str, WindowLayout]) -> ApplyOutcome:
+    def apply(self, batch: BatchWrite) -> ApplyOutcome:
         """Write a batch's state and offsets in one atomic step."""
         keys: list[str] = [self.keys.offsets]
         blobs: list[bytes | str] = []
@@ -492,11 +469,11 @@ class StateStore:
             }
         with redis_errors():
             reply = self._apply(keys=keys, args=[bulk_json.encode(payload), *blobs])
-        status = _bytes(reply[0]).decode()
+        status = as_bytes(reply[0]).decode()
         if status == "ok":
             return ApplyOutcome("ok")
-        subject = _bytes(reply[1]).decode()
-        stored = int(_bytes(reply[2]))
+        subject = as_bytes(reply[1]).decode()
+        stored = int(as_bytes(reply[2]))
         if status == "stale":
             return ApplyOutcome("stale", subject, stored)
         if status == "conflict":
@@ -547,7 +524,8 @@ class StateStore:
 
     def quality_alerted(self, model: str) -> set[int]:
         with redis_errors():
-            return {int(_bytes(w)) for w in self.client.smembers(self.keys.quality_alerted(model))}
+            alerted = self.client.smembers(self.keys.quality_alerted(model))
+        return {int(as_bytes(w)) for w in alerted}
 
     def apply_quality_alert(self, model: str, window_id: int, plan_json: str) -> int:
         """1 applied, 0 already alerted on this window, -2 the alert state moved (re-plan)."""
@@ -579,36 +557,13 @@ class StateStore:
     def open_windows(self, model: str) -> list[int]:
         with redis_errors():
             ids = self.client.zrange(self.keys.open_windows(model), 0, -1)
-        return [int(_bytes(i)) for i in ids]
+        return [int(as_bytes(i)) for i in ids]
 
     def window_events(self, model: str, window_id: int) -> int:
         """Events counted so far into a window (0 when it has none)."""
         with redis_errors():
             n = self.client.hget(self.keys.window(model, window_id), "n")
-        return 0 if n is None else int(_bytes(n))
-
-    def sequential_states(self, model: str, fields: list[str]) -> list[bytes | None]:
-        """Saved detector states for these ``detector/topic/partition`` fields."""
-        with redis_errors():
-            values = self.client.hmget(self.keys.sequential_states(model), fields)
-        return [None if v is None else _bytes(v) for v in values]
-
-    def join_view(self, model: str, prediction_ids: list[str], label_ids: list[str]) -> JoinView:
-        """The waiting labels and predictions these ids could join with, and the join version."""
-        keys = [
-            self.keys.meta(model),
-            self.keys.pending_labels(model),
-            self.keys.pending_predictions(model),
-        ]
-        with redis_errors():
-            version, labels, predictions = self._join_view(
-                keys=keys, args=[bulk_json.encode(prediction_ids), bulk_json.encode(label_ids)]
-            )
-        return JoinView(
-            version=int(version),
-            labels_for_predictions=labels,
-            predictions_for_labels=predictions,
-        )
+        return 0 if n is None else int(as_bytes(n))
 
     def quality_windows(self, model: str) -> tuple[list[int], JoinCounters]:
         """Windows whose quality changed since last judged, and the join's counters."""
@@ -617,8 +572,8 @@ class StateStore:
             pipe.smembers(self.keys.quality_dirty(model))
             pipe.hmget(self.keys.meta(model), ["predictions_keyed", "joined", "labels_unmatched"])
             dirty, counters = pipe.execute()
-        keyed, joined, unmatched = (int(_bytes(v)) if v is not None else 0 for v in counters)
-        return sorted(int(_bytes(i)) for i in dirty), JoinCounters(keyed, joined, unmatched)
+        keyed, joined, unmatched = (int(as_bytes(v)) if v is not None else 0 for v in counters)
+        return sorted(int(as_bytes(i)) for i in dirty), JoinCounters(keyed, joined, unmatched)
 
     def quality_counts(self, model: str, window_id: int) -> QualityCounts:
         return self.quality_counts_of(model, [window_id])[window_id]
@@ -631,7 +586,7 @@ class StateStore:
                 pipe.hgetall(self.keys.quality(model, window_id))
             replies = pipe.execute()
         return {
-            window_id: unpack_quality({_bytes(k).decode(): _bytes(v) for k, v in raw.items()})
+            window_id: unpack_quality({as_bytes(k).decode(): as_bytes(v) for k, v in raw.items()})
             for window_id, raw in zip(window_ids, replies, strict=True)
         }
 
@@ -644,9 +599,9 @@ class StateStore:
             old = self.client.zrange(self.keys.quality_windows(model), 0, -self.history_size - 1)
             pipe = self.client.pipeline(transaction=True)
             for window in old:
-                pipe.delete(self.keys.quality(model, int(_bytes(window))))
-                pipe.zrem(self.keys.quality_windows(model), _bytes(window))
-                pipe.srem(self.keys.quality_alerted(model), _bytes(window))
+                pipe.delete(self.keys.quality(model, int(as_bytes(window))))
+                pipe.zrem(self.keys.quality_windows(model), as_bytes(window))
+                pipe.srem(self.keys.quality_alerted(model), as_bytes(window))
             if judged:
                 pipe.srem(self.keys.quality_dirty(model), *[str(w) for w in judged])
             if latest:
@@ -657,7 +612,7 @@ class StateStore:
     def closing_windows(self, model: str) -> list[int]:
         with redis_errors():
             ids = self.client.zrange(self.keys.closing_windows(model), 0, -1)
-        return [int(_bytes(i)) for i in ids]
+        return [int(as_bytes(i)) for i in ids]
 
     def claim(self, model: str, window_id: int, owner: str, ttl_ms: int) -> bool:
         """Take the lease on evaluating a window, so instances do not evaluate it twice at once."""
@@ -670,7 +625,7 @@ class StateStore:
     def window(self, model: str, window_id: int, layout: WindowLayout) -> StoredWindow:
         with redis_errors():
             raw = self.client.hgetall(self.keys.window(model, window_id))
-        return _stored_window(window_id, {_bytes(k): _bytes(v) for k, v in raw.items()}, layout)
+        return _stored_window(window_id, {as_bytes(k): as_bytes(v) for k, v in raw.items()}, layout)
 
     def finalize(
         self,
@@ -758,7 +713,7 @@ class StateStore:
             "quality": json.loads(text["quality"]) if "quality" in text else None,
             "sequential": {
                 "detectors": {
-                    _bytes(k).decode(): _detector_summary(json.loads(v))
+                    as_bytes(k).decode(): _detector_summary(json.loads(v))
                     for k, v in sorted(detector_states.items())
                 },
                 "detections": [json.loads(d) for d in detections],
@@ -777,6 +732,38 @@ class StateStore:
         return [json.loads(entry)["window"] for entry in history]
 
 
+def _asks_anything(ask: ModelReads) -> bool:
+    return ask.reference_chunks or ask.joins or bool(ask.detector_fields)
+
+
+def _cursor(meta: Sequence[Any], open_ids: Sequence[Any]) -> ModelCursor:
+    return ModelCursor(
+        events=int(meta[0] or 0),
+        watermark=None if meta[1] is None else float(meta[1]),
+        reference_collected=int(meta[2] or 0),
+        open_windows=frozenset(int(as_bytes(i)) for i in open_ids),
+        partition_marks=_partition_marks(meta[3]),
+    )
+
+
+def _join_view(ask: ModelReads, reply: Sequence[Any]) -> JoinView:
+    """The join script's reply as waiting entries by id (ids nothing waits for left out)."""
+    version, labels, predictions = reply
+    return JoinView(
+        version=int(version),
+        labels_for_predictions={
+            event_id: as_bytes(found)
+            for event_id, found in zip(ask.prediction_ids, labels, strict=True)
+            if found is not None
+        },
+        predictions_for_labels={
+            event_id: as_bytes(found)
+            for event_id, found in zip(ask.label_ids, predictions, strict=True)
+            if found is not None
+        },
+    )
+
+
 def _partition_marks(raw: Any) -> dict[int, tuple[float, float]]:
     if raw is None:
         return {}
@@ -784,15 +771,6 @@ def _partition_marks(raw: Any) -> dict[int, tuple[float, float]]:
         return {int(p): (float(ts), float(at)) for p, (ts, at) in json.loads(raw).items()}
     except (ValueError, TypeError, AttributeError) as error:
         raise StateError(f"a model's partition watermarks are unreadable: {raw!r}") from error
-
-
-def _bytes(value: Any) -> bytes:
-    """Replies are bytes (the client never decodes); say so once for the type checker."""
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str | int):
-        return str(value).encode()
-    raise StateError(f"unexpected value from Redis: {value!r}")
 
 
 def _detector_summary(state: Mapping[str, Any]) -> dict[str, Any]:
@@ -894,23 +872,3 @@ def _unpacked(fields: Mapping[str, bytes], name: str, dtype: str, size: int) -> 
     if len(packed) != size * 8:
         raise ValueError(f"its {name} hold {len(packed)} bytes, the layout needs {size * 8}")
     return np.frombuffer(packed, dtype=dtype)
-
-
-def connect(url: str, *, cluster: bool = False) -> redis.Redis:
-    """A Redis (or Redis Cluster) client that fails fast when Redis is down.
-
-    redis-py retries three times with backoff by default, which turns an outage
-    into 15 s stalls per call; one quick retry covers a dropped connection, and
-    the daemon's own loop does the patient retrying (pausing consumption).
-    Cluster clients find the other nodes from the one in ``url``; every key of
-    drift-monitor shares one hash tag, so each script still runs on one node.
-    """
-    options: dict[str, Any] = {
-        "socket_timeout": 5.0,
-        "socket_connect_timeout": 2.0,
-        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 1),
-    }
-    if cluster:
-        client: redis.Redis = RedisCluster.from_url(url, **options)  # type: ignore[assignment]
-        return client
-    return redis.Redis.from_url(url, health_check_interval=15, **options)

@@ -19,15 +19,15 @@ seen, since it was first assigned) stops holding the watermark back, so a quiet
 partition cannot stop every window from closing. The watermark never moves
 back.
 
-The plan is computed from a :class:`ModelCursor` read from Redis; the apply
-script refuses it if the model moved meanwhile, and the caller re-plans.
+The plan is computed from a :class:`ModelCursor` read from Redis, without I/O; the
+apply script refuses it if the model moved meanwhile, and the caller re-plans.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -36,9 +36,9 @@ from numpy.typing import NDArray
 
 from detectors.profile import ReferenceProfile, SignalSpec, build_reference_profile
 from detectors.window import WindowLayout
+from monitor.batch_data import ModelCursor, ModelWrite, WindowDelta
 from monitor.config import ModelConfig
 from monitor.decode import MAX_EVENT_TIME, ModelColumns
-from monitor.store import ModelCursor, ModelWrite, WindowDelta
 
 
 def signal_specs(model: ModelConfig) -> list[SignalSpec]:
@@ -60,20 +60,31 @@ class Plan:
     """The window of each row of the batch; -1 for rows in no window (reference, late)."""
 
 
+def completes_reference(
+    model: ModelConfig, cursor: ModelCursor, layout: WindowLayout | None, rows: int
+) -> bool:
+    """Whether a batch of ``rows`` events completes the model's stream-built reference,
+    so the rows collected before it must be read to build it."""
+    wanted = model.reference.from_stream
+    return layout is None and wanted is not None and cursor.reference_collected + rows >= wanted
+
+
 def plan_model_write(
     model: ModelConfig,
     cursor: ModelCursor,
     layout: WindowLayout | None,
     columns: ModelColumns,
-    stored_chunks: Callable[[], list[bytes]],
+    stored_chunks: Sequence[bytes],
     now: float,
     partitions: NDArray[np.int64] | None = None,
     assigned: frozenset[int] = frozenset(),
 ) -> Plan:
     """Work out what a batch changes for one model, without touching Redis.
 
-    ``partitions``: each row's partition of the predictions topic (None: all one);
-    ``assigned``: the partitions of that topic this instance owns.
+    ``stored_chunks``: the rows collected so far for a stream-built reference, read when
+    :func:`completes_reference` says this batch needs them; ``partitions``: each row's
+    partition of the predictions topic (None: all one); ``assigned``: the partitions of
+    that topic this instance owns.
     """
     write = ModelWrite(model=model.name, expected_events=cursor.events, events=columns.rows)
     collected = cursor.reference_collected
@@ -87,7 +98,7 @@ def plan_model_write(
         collected += start
         write.reference_rows = start
         if collected >= wanted:
-            profile = _profile_from_chunks(model, [*stored_chunks(), chunk], now)
+            profile = _profile_from_chunks(model, [*stored_chunks, chunk], now)
             write.reference = profile
             layout = WindowLayout(profile)
         else:

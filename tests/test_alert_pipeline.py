@@ -28,7 +28,7 @@ from monitor.alerts.sinks.alertmanager import FIRING_HOLD_SECONDS, alertmanager_
 from monitor.config import Config, parse_config
 from monitor.embedded import KafkaBroker, RedisServer, free_port
 from monitor.keys import Keys
-from monitor.store import connect
+from monitor.redis_client import connect
 from monitor.synthetic import Shift, SyntheticModel, generate
 from tests.alert_receivers import HANG, receiver
 from tests.daemon_harness import model_status, running_daemon, wait_until, write_reference

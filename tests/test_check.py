@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -22,13 +21,14 @@ import yaml
 from detectors.evaluate import evaluate_window
 from detectors.window import WindowLayout
 from monitor import check_file, check_frame
+from monitor.batch_data import ModelCursor
 from monitor.cli import main
 from monitor.config import load_config
 from monitor.decode import EventDecoder
 from monitor.embedded import RedisServer
 from monitor.evaluation import decision_settings
+from monitor.origins import Origins
 from monitor.reference import build_profile_from_file
-from monitor.store import ModelCursor
 from monitor.synthetic import Shift, SyntheticModel, blocks
 from monitor.windowing import plan_model_write
 
@@ -261,14 +261,14 @@ def test_check_gives_the_results_the_daemon_gives_a_window_of_the_same_events(
     model = config.models["fraud"]  # count windows of 1000 events
     reference = build_profile_from_file(config, model, files["reference"])
     lines = files["drifted"].read_bytes().splitlines()[:1000]
-    decoded = EventDecoder(config).decode(lines, lambda rows: np.zeros(rows.size))
+    decoded = EventDecoder(config).decode(lines, Origins.of_lines("drifted", len(lines), 0.0))
     layout = WindowLayout(reference)
     plan = plan_model_write(
         model,
         ModelCursor(events=0, watermark=None, reference_collected=0, open_windows=frozenset()),
         layout,
         decoded.models["fraud"],
-        list,
+        (),
         now=0.0,
     )
     assert plan.write.close == [0]  # the batch filled and closed window 0

@@ -226,7 +226,8 @@ def test_reference_build_stores_the_same_profile_from_jsonl_csv_and_parquet(
     assert "stored reference fraud@" in output
     from monitor.config import load_config
     from monitor.keys import Keys
-    from monitor.store import StateStore, connect
+    from monitor.redis_client import connect
+    from monitor.store import StateStore
 
     store = StateStore(connect(redis_server.url), Keys("cli"), history_size=10)
     profile = store.reference("fraud")

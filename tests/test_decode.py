@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from numpy.typing import NDArray
 
 from monitor.config import Config, parse_config
 from monitor.decode import DEAD_LETTER_REASONS, DecodedBatch, EventDecoder
+from monitor.origins import Origins
 
 MESSAGE_TIME_BASE = 1_000.0
 
@@ -60,15 +60,14 @@ def _config(payload: dict[str, Any] | None = None, **kafka: Any) -> Config:
 DECODER = EventDecoder(_config())
 
 
-class MessageTimes:
-    """The Kafka-timestamp callback: message ``i`` was written at ``1000 + i``; records calls."""
-
-    def __init__(self) -> None:
-        self.asked: list[int] = []
-
-    def __call__(self, indices: NDArray[np.intp]) -> NDArray[np.float64]:
-        self.asked.extend(indices.tolist())
-        return MESSAGE_TIME_BASE + indices.astype(np.float64)
+def _origins(count: int) -> Origins:
+    """Messages of one partition whose Kafka timestamp is ``1000 + position``."""
+    return Origins(
+        topics=["predictions"] * count,
+        partitions=np.zeros(count, np.int64),
+        offsets=np.arange(count, dtype=np.int64),
+        timestamps=MESSAGE_TIME_BASE + np.arange(count, dtype=np.float64),
+    )
 
 
 def _encode(event: dict[str, Any]) -> bytes:
@@ -87,7 +86,7 @@ def _fraud(**fields: Any) -> dict[str, Any]:
 
 
 def _decode(values: Sequence[bytes | None], decoder: EventDecoder = DECODER) -> DecodedBatch:
-    return decoder.decode(values, MessageTimes())
+    return decoder.decode(values, _origins(len(values)))
 
 
 def _reasons(batch: DecodedBatch) -> list[tuple[int, str]]:
@@ -208,17 +207,29 @@ def test_features_declared_in_any_order_land_in_their_own_columns() -> None:
     assert mixed.categorical == {"plan": [None, "pro"], "region": ["eu", 7]}
 
 
-def test_message_times_are_asked_by_batch_position_for_each_model() -> None:
+def test_message_times_are_taken_by_batch_position_for_each_model() -> None:
     values = [
         _encode(_fraud(ts=5.0)),
         _encode({"model": "churn", "features": {}}),
         _encode({"model": "fraud", "features": {}}),
     ]
-    times = MessageTimes()
-    batch = DECODER.decode(values, times)
+    batch = _decode(values)
     np.testing.assert_array_equal(batch.models["fraud"].ts, [5.0, MESSAGE_TIME_BASE + 2])
     np.testing.assert_array_equal(batch.models["churn"].ts, [MESSAGE_TIME_BASE + 1])
-    assert sorted(times.asked) == [1, 2]
+
+
+def test_decoded_batch_carries_each_messages_partition_and_offset() -> None:
+    values = [_encode(_fraud()), b"{", _encode(_fraud())]
+    origins = Origins(
+        topics=["p", "p", "p"],
+        partitions=np.array([2, 0, 1]),
+        offsets=np.array([40, 7, 11]),
+        timestamps=np.full(3, np.nan),
+    )
+    batch = DECODER.decode(values, origins)
+    rows = batch.models["fraud"].positions
+    assert batch.origins.partitions[rows].tolist() == [2, 1]
+    assert batch.origins.offsets[rows].tolist() == [40, 11]
 
 
 # --------------------------------------------------------------------------- dead letters
@@ -390,16 +401,8 @@ def test_epoch_seconds_timestamp_is_kept() -> None:
 def test_message_time_fills_in_only_for_events_without_ts() -> None:
     events = [_fraud(ts=5.0), _fraud(ts=None), _fraud(ts="1970-01-01T00:00:06Z"), _fraud()]
     del events[3]["ts"]
-    times = MessageTimes()
-    fraud = DECODER.decode([_encode(e) for e in events], times).models["fraud"]
+    fraud = _decode([_encode(e) for e in events]).models["fraud"]
     assert fraud.ts.tolist() == [5.0, MESSAGE_TIME_BASE + 1, 6.0, MESSAGE_TIME_BASE + 3]
-    assert times.asked == [1, 3]
-
-
-def test_message_time_is_not_asked_when_every_event_has_ts() -> None:
-    times = MessageTimes()
-    DECODER.decode([_encode(_fraud()), _encode(_fraud())], times)
-    assert times.asked == []
 
 
 # --------------------------------------------------------------------------- predictions
@@ -601,13 +604,11 @@ def test_each_message_becomes_its_own_event_or_its_own_dead_letter(
 ) -> None:
     # Tag each message with its position, so the events show which messages they came from.
     values = [msgspec.json.encode(e | {"event_id": f"m{i}"}) for i, e in enumerate(events)]
-    times = MessageTimes()
-    batch = DECODER.decode(values, times)
+    batch = _decode(values)
     _check_every_message_accounted_for(batch, len(values))
     dead = {d.index for d in batch.dead_letters}
     decoded = [str(event_id) for c in batch.models.values() for event_id in c.event_ids]
     assert sorted(decoded) == sorted(f"m{i}" for i in range(len(values)) if i not in dead)
-    assert set(times.asked) <= set(range(len(values))) - dead
 
 
 WIRE_NAMES = {

@@ -23,7 +23,8 @@ from monitor.daemon import Daemon
 from monitor.embedded import KafkaBroker, RedisClusterNodes, RedisServer, free_port
 from monitor.healthcheck import check_health
 from monitor.keys import Keys
-from monitor.store import StateStore, connect
+from monitor.redis_client import connect
+from monitor.store import StateStore
 from tests.daemon_harness import running_daemon, wait_until
 from tests.stack_harness import REPO, http_get, stack_config_data
 

@@ -51,9 +51,10 @@ from detectors.sketch import (
 from detectors.stats import chi_square_from_counts
 from detectors.tail import tail_table
 from detectors.window import CategoricalSlots, WindowCounts, WindowLayout
+from monitor.batch_data import BatchWrite, ModelWrite, WindowDelta
 from monitor.check import CheckResult, print_result
 from monitor.keys import Keys
-from monitor.store import BatchWrite, ModelWrite, StateStore, WindowDelta
+from monitor.store import StateStore
 from tests.test_alert_state import Run, _model, _rule
 
 SEED = 20261206
@@ -377,7 +378,7 @@ def test_redis_adds_up_sketches_and_names_as_the_window_counts_do(
             reference_id=layout.profile.id,
             windows=[WindowDelta(0, delta, start_ts=1.0, end_ts=2.0)],
         )
-        assert store.apply(BatchWrite({("t", 0): (offset, offset + 1)}, [write]), {}).status == "ok"
+        assert store.apply(BatchWrite({("t", 0): (offset, offset + 1)}, [write])).status == "ok"
         events += delta.events
     stored = store.window("shop", 0, layout).counts
     whole = batches[0]

@@ -7,9 +7,10 @@ import json
 import msgspec
 import pytest
 
+from monitor.batch_data import JoinView, PendingPrediction
 from monitor.config import ModelConfig
-from monitor.joins import JoinView, PendingPrediction, plan_joins
-from monitor.labels import Label
+from monitor.labels.decode import Label
+from monitor.labels.joins import plan_joins
 from monitor.synthetic import SyntheticModel
 from tests.daemon_harness import pipeline_config
 
@@ -33,14 +34,14 @@ def _prediction(event_id: str, window: int = 3, score: float = 0.9) -> PendingPr
 
 
 def _view(
-    labels_for_predictions: list[bytes | None], predictions_for_labels: list[bytes | None]
+    labels_for_predictions: dict[str, bytes], predictions_for_labels: dict[str, bytes]
 ) -> JoinView:
     return JoinView(5, labels_for_predictions, predictions_for_labels)
 
 
 def test_a_prediction_joins_the_label_that_waited_for_it(model: ModelConfig) -> None:
     waiting_label = json.dumps([1, 160.0]).encode()
-    plan = plan_joins(model, _view([waiting_label], []), [_prediction("a")], [])
+    plan = plan_joins(model, _view({"a": waiting_label}, {}), [_prediction("a")], [])
     assert plan.joined == 1
     assert plan.delete_labels == ["a"]
     assert plan.store_predictions == {}
@@ -52,7 +53,7 @@ def test_a_prediction_joins_the_label_that_waited_for_it(model: ModelConfig) -> 
 def test_a_label_joins_the_prediction_that_waited_for_it(model: ModelConfig) -> None:
     waiting_prediction = json.dumps([2, 0.8, 100.0]).encode()
     label = Label("a", 1, ts=130.0, position=4)
-    plan = plan_joins(model, _view([], [waiting_prediction]), [], [label])
+    plan = plan_joins(model, _view({}, {"a": waiting_prediction}), [], [label])
     assert plan.joined == 1
     assert plan.delete_predictions == ["a"]
     assert list(plan.quality) == [2]
@@ -63,14 +64,14 @@ def test_a_label_joins_the_prediction_that_waited_for_it(model: ModelConfig) -> 
 def test_a_prediction_and_its_label_in_the_same_batch_join_without_waiting(
     model: ModelConfig,
 ) -> None:
-    plan = plan_joins(model, _view([None], [None]), [_prediction("a")], [Label("a", 0, 101.0)])
+    plan = plan_joins(model, _view({}, {}), [_prediction("a")], [Label("a", 0, 101.0)])
     assert plan.joined == 1
     assert plan.store_predictions == {}
     assert plan.store_labels == {}
 
 
 def test_unmatched_predictions_and_labels_wait_as_json(model: ModelConfig) -> None:
-    plan = plan_joins(model, _view([None], [None]), [_prediction("a")], [Label("b", 1, 140.0)])
+    plan = plan_joins(model, _view({}, {}), [_prediction("a")], [Label("b", 1, 140.0)])
     assert plan.joined == 0
     assert msgspec.json.decode(plan.store_predictions["a"]) == [3, 0.9, 100.0]
     assert json.loads(plan.store_labels["b"]) == [1, 140.0]
@@ -81,13 +82,13 @@ def test_a_second_label_for_an_already_joined_prediction_waits_instead(
 ) -> None:
     waiting_prediction = json.dumps([2, 0.8, 100.0]).encode()
     labels = [Label("a", 1, 130.0), Label("a", 0, 131.0)]
-    plan = plan_joins(model, _view([], [waiting_prediction, waiting_prediction]), [], labels)
+    plan = plan_joins(model, _view({}, {"a": waiting_prediction}), [], labels)
     assert plan.joined == 1
     assert plan.delete_predictions == ["a"]
     assert json.loads(plan.store_labels["a"]) == [0, 131.0]
 
 
 def test_the_plan_carries_the_join_version_it_was_made_from(model: ModelConfig) -> None:
-    plan = plan_joins(model, _view([None], []), [_prediction("a")], [])
+    plan = plan_joins(model, _view({}, {}), [_prediction("a")], [])
     assert plan.expected_version == 5
     assert plan.predictions_keyed == 1

@@ -18,8 +18,9 @@ from monitor.cli import main
 from monitor.config import load_config
 from monitor.embedded import KafkaBroker, RedisServer
 from monitor.keys import Keys
+from monitor.redis_client import connect
 from monitor.replay import produce_lines
-from monitor.store import StateStore, connect
+from monitor.store import StateStore
 from monitor.synthetic import Shift, generate
 from tests.daemon_harness import model_status, running_daemon, wait_until
 from tests.test_cli import MODEL, _config_file, _services

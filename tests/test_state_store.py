@@ -19,10 +19,10 @@ from numpy.typing import NDArray
 
 from detectors.profile import SignalSpec, build_reference_profile
 from detectors.window import WindowCounts, WindowLayout
+from monitor.batch_data import BatchWrite, JoinPlan, ModelWrite, WindowDelta
 from monitor.errors import StateError
-from monitor.joins import JoinPlan
 from monitor.keys import Keys
-from monitor.store import BatchWrite, ModelWrite, StateStore, WindowDelta
+from monitor.store import StateStore
 
 MODEL = "fraud"
 SEED = 20261127
@@ -66,7 +66,7 @@ def _apply(store: StateStore, layout: WindowLayout, deltas: list[WindowCounts]) 
             reference_id=layout.profile.id,
             windows=[WindowDelta(0, counts, start_ts=100.0 + offset, end_ts=200.0 + offset)],
         )
-        outcome = store.apply(BatchWrite({("t", 0): (offset, offset + 1)}, [write]), {})
+        outcome = store.apply(BatchWrite({("t", 0): (offset, offset + 1)}, [write]))
         assert outcome.status == "ok"
         events += counts.events
 
@@ -111,7 +111,7 @@ def test_each_delta_reads_back_as_the_exact_sum_in_arrival_order(store: StateSto
             reference_id=layout.profile.id,
             windows=[WindowDelta(0, delta, start_ts=100.0, end_ts=200.0)],
         )
-        outcome = store.apply(BatchWrite({("t", 0): (offset, offset + 1)}, [write]), {})
+        outcome = store.apply(BatchWrite({("t", 0): (offset, offset + 1)}, [write]))
         assert outcome.status == "ok"
         running = delta if offset == 0 else running + delta
         stored = store.window(MODEL, 0, layout)
@@ -143,7 +143,7 @@ def test_a_delta_counted_against_another_reference_leaves_the_window_counts_alon
         reference_id=other.profile.id,
         windows=[WindowDelta(0, late, start_ts=0.0, end_ts=0.0)],
     )
-    assert store.apply(BatchWrite({("t", 0): (1, 2)}, [write]), {}).status == "ok"
+    assert store.apply(BatchWrite({("t", 0): (1, 2)}, [write])).status == "ok"
     stored = store.window(MODEL, 0, first)
     assert stored.reference_id == first.profile.id
     np.testing.assert_array_equal(stored.counts.ints, counts.ints)
@@ -184,7 +184,7 @@ def _join(
     plan.expected_version = version
     write = ModelWrite(model=MODEL, expected_events=0, events=0, join=plan, join_limits=(ttl, cap))
     offsets = {("labels", 0): (version, version + 1)}
-    assert store.apply(BatchWrite(offsets, [write]), {}).status == "ok"
+    assert store.apply(BatchWrite(offsets, [write])).status == "ok"
 
 
 def _waiting(ids: list[str]) -> JoinPlan:
@@ -197,7 +197,7 @@ def test_partition_watermarks_written_with_a_batch_come_back_in_the_cursor(
 ) -> None:
     marks = {0: (1_764_182_460.5, 1_800_000_000.25), 3: (-math.inf, 1_800_000_001.0)}
     write = ModelWrite(model=MODEL, expected_events=0, events=1, partition_marks=marks)
-    assert store.apply(BatchWrite({("t", 0): (0, 1)}, [write]), {}).status == "ok"
+    assert store.apply(BatchWrite({("t", 0): (0, 1)}, [write])).status == "ok"
     assert store.cursor(MODEL).partition_marks == marks
 
 

@@ -17,9 +17,9 @@ from numpy.typing import NDArray
 
 from detectors.profile import build_reference_profile
 from detectors.window import WindowLayout
+from monitor.batch_data import ModelCursor
 from monitor.config import ModelConfig, parse_config
 from monitor.decode import ModelColumns
-from monitor.store import ModelCursor
 from monitor.windowing import Plan, plan_model_write, signal_specs
 
 START = ModelCursor(events=0, watermark=None, reference_collected=0, open_windows=frozenset())
@@ -72,17 +72,13 @@ def _layout(model: ModelConfig) -> WindowLayout:
     return WindowLayout(profile)
 
 
-def _no_chunks() -> list[bytes]:
-    raise AssertionError("a model with a loaded reference never reads reference chunks")
-
-
 def _plan(
     model: ModelConfig,
     cursor: ModelCursor,
     layout: WindowLayout | None,
     ts: Sequence[float] | NDArray[np.float64],
 ) -> Plan:
-    return plan_model_write(model, cursor, layout, _columns(ts), _no_chunks, now=0.0)
+    return plan_model_write(model, cursor, layout, _columns(ts), (), now=0.0)
 
 
 def _windows(plan: Plan) -> dict[int, int]:
@@ -149,7 +145,7 @@ def test_batch_spanning_three_windows_gives_three_deltas() -> None:
 
 def test_deltas_hold_the_counts_of_their_rows() -> None:
     columns = _columns(np.arange(8.0))
-    plan = plan_model_write(COUNT, START, COUNT_LAYOUT, columns, _no_chunks, now=0.0)
+    plan = plan_model_write(COUNT, START, COUNT_LAYOUT, columns, (), now=0.0)
     encoded: dict[str, NDArray[Any]] = dict(columns.numeric)
     country = COUNT_LAYOUT.profile.signal("country")
     encoded["country"] = country.encode(columns.categorical["country"])  # type: ignore[union-attr]
@@ -163,7 +159,7 @@ def test_mismatch_is_counted_in_the_window_of_its_row() -> None:
     columns = _columns(np.arange(8.0))
     columns.numeric["amount"][6] = np.nan
     columns.mismatches["amount"] = np.arange(8) == 6
-    plan = plan_model_write(COUNT, START, COUNT_LAYOUT, columns, _no_chunks, now=0.0)
+    plan = plan_model_write(COUNT, START, COUNT_LAYOUT, columns, (), now=0.0)
     where = COUNT_LAYOUT.signals["amount"]
     assert [int(d.counts.ints[where.mismatch]) for d in plan.write.windows] == [0, 1]
 
@@ -252,7 +248,7 @@ def _partitioned(
         cursor,
         TIMED_LAYOUT,
         _columns(ts),
-        _no_chunks,
+        (),
         now=now,
         partitions=partitions,
         assigned=assigned,
@@ -326,7 +322,7 @@ def test_batch_completing_the_reference_builds_the_profile() -> None:
     chunk = first.write.reference_chunk
     assert chunk is not None
     second = plan_model_write(
-        STREAM, first.cursor, None, _columns(np.arange(6.0, 13.0), seed=1), lambda: [chunk], 0.0
+        STREAM, first.cursor, None, _columns(np.arange(6.0, 13.0), seed=1), [chunk], 0.0
     )
     profile = second.write.reference
     assert profile is not None
@@ -340,10 +336,10 @@ def test_batch_completing_the_reference_builds_the_profile() -> None:
 def test_profile_from_the_stream_equals_one_built_from_the_same_events() -> None:
     first_columns = _columns(np.arange(6.0), seed=0)
     second_columns = _columns(np.arange(6.0, 13.0), seed=1)
-    first = plan_model_write(STREAM, START, None, first_columns, _no_chunks, 0.0)
+    first = plan_model_write(STREAM, START, None, first_columns, (), 0.0)
     chunk = first.write.reference_chunk
     assert chunk is not None
-    second = plan_model_write(STREAM, first.cursor, None, second_columns, lambda: [chunk], 0.0)
+    second = plan_model_write(STREAM, first.cursor, None, second_columns, [chunk], 0.0)
     assert second.write.reference is not None
 
     def head(name: str, kind: str) -> NDArray[Any]:
@@ -372,7 +368,7 @@ def test_rows_after_the_reference_go_to_window_zero() -> None:
     chunk = first.write.reference_chunk
     assert chunk is not None
     second = plan_model_write(
-        STREAM, first.cursor, None, _columns(np.arange(6.0, 13.0)), lambda: [chunk], 0.0
+        STREAM, first.cursor, None, _columns(np.arange(6.0, 13.0)), [chunk], 0.0
     )
     # Events 6..9 complete the reference; events 10, 11, 12 are window 0's first three.
     assert _windows(second) == {0: 3}

@@ -26,7 +26,7 @@ import redis.exceptions
 from monitor.alerts.plan import MessageKind, OutboxMessage
 from monitor.errors import StateError
 from monitor.keys import Keys
-from monitor.store import redis_errors
+from monitor.redis_client import redis_errors
 
 GROUP = "delivery"
 StreamId = tuple[int, int]

@@ -16,7 +16,7 @@ from monitor.alerts.plan import VERSION_FIELD, StoredAlerts
 from monitor.alerts.retrain import RETRAIN_FIELD, RetrainState
 from monitor.alerts.state import AlertState
 from monitor.keys import Keys
-from monitor.store import redis_errors
+from monitor.redis_client import redis_errors
 
 
 @dataclass(frozen=True, slots=True)

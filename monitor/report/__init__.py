@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from monitor.config import Config
-from monitor.store import StateStore, redis_errors
+from monitor.redis_client import redis_errors
+from monitor.store import StateStore
 
 LIVE_WINDOWS = 50
 """Windows the live page draws (the file report's ``--windows`` defaults to 200)."""

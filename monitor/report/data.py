@@ -23,9 +23,10 @@ from detectors.window import WindowLayout
 from monitor.alerts.records import AlertRecords
 from monitor.config import Config, ModelConfig
 from monitor.evaluation import decision_settings
+from monitor.redis_client import redis_errors
 from monitor.report import history
 from monitor.report.history import PastWindow
-from monitor.store import StateStore, redis_errors
+from monitor.store import StateStore
 
 
 @dataclass(frozen=True, slots=True)

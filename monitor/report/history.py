@@ -31,7 +31,8 @@ import numpy as np
 
 from detectors.evaluate import SignalResult
 from detectors.window import WindowCounts, WindowLayout
-from monitor.store import StateStore, StoredWindow, redis_errors
+from monitor.redis_client import redis_errors
+from monitor.store import StateStore, StoredWindow
 
 log = logging.getLogger("monitor.report")
 

@@ -1,61 +1,18 @@
-"""Turning a model's predictions and labels as sent into the pairs detectors.quality counts.
+"""A window's quality counters as Redis keeps them: packed vectors, and single counters.
 
-One place decides how a prediction is read for quality, so the reference's
-baseline and live windows can never be computed differently.
+The storage format of :class:`detectors.quality.QualityCounts`, on the store's side: the
+label path counts, the store packs what it writes and unpacks what it reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 
-from detectors.quality import AUC_BINS, EMPTY, QualityCounts, QualityTask, accumulate_pairs
-from monitor.config import ModelConfig
-
-
-def quality_task(model: ModelConfig) -> QualityTask | None:
-    """The model's task, or None when it declares none (no quality is computed)."""
-    return model.task
-
-
-def quality_prediction(model: ModelConfig, prediction: Any) -> Any:
-    """A prediction as quality reads it: probabilities become the positive class's (binary)
-    or the most probable class (multiclass); scores and labels stay as they are."""
-    if isinstance(prediction, dict):
-        if not prediction:
-            return None
-        if model.task == "binary":
-            return prediction.get(model.positive_class or "1")
-        return max(prediction, key=prediction.__getitem__)
-    return prediction
-
-
-def count_pairs(
-    model: ModelConfig, predictions: Sequence[Any], labels: Sequence[Any]
-) -> QualityCounts:
-    """Quality counters of joined pairs; pairs without a usable label or prediction are skipped."""
-    task = quality_task(model)
-    if task is None:
-        return EMPTY
-    pairs = [
-        (quality_prediction(model, p), y)
-        for p, y in zip(predictions, labels, strict=True)
-        if y is not None and p is not None
-    ]
-    pairs = [(p, y) for p, y in pairs if p is not None]
-    if not pairs:
-        return EMPTY
-    return accumulate_pairs(
-        task,
-        [p for p, _ in pairs],
-        [y for _, y in pairs],
-        decision_threshold=model.decision_threshold,
-        positive_class=model.positive_class or "1",
-    )
-
+from detectors.quality import AUC_BINS, QualityCounts, QualityTask
 
 # A window's quality counters travel to and live in Redis as two packed little-endian
 # vectors (int64, float64) per task, added to element by element in the apply script:

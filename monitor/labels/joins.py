@@ -2,8 +2,9 @@
 
 Predictions with an ``event_id`` wait in Redis for their label; labels that
 arrive first wait for their prediction. For each batch the daemon reads the
-waiting entries that this batch's ids could match (:meth:`JoinReader.read`,
-one pipeline), plans the joins here without I/O, and the batch's apply script
+waiting entries that this batch's ids could match (:func:`join_ids` says which;
+the store reads them with everything else the batch needs), plans the joins here
+without I/O, and the batch's apply script
 writes them together with everything else, checking the model's join version
 so that a plan made from a stale read is refused and re-planned. Joined pairs
 add to the quality counters of the window the prediction was counted in.
@@ -12,71 +13,18 @@ add to the quality counters of the window the prediction was counted in.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.quality import EMPTY, QualityCounts, QualityTask
+from detectors.quality import EMPTY
 from monitor import bulk_json
+from monitor.batch_data import JoinedPair, JoinPlan, JoinView, PendingPrediction
 from monitor.config import ModelConfig
 from monitor.decode import ModelColumns
-from monitor.labels import Label
-from monitor.quality_inputs import count_pairs
-
-
-class PendingPrediction(NamedTuple):
-    """A prediction waiting for its label (a tuple: a batch makes thousands)."""
-
-    event_id: str
-    window_id: int
-    prediction: Any
-    ts: float
-    position: int = -1
-    """Its message's position in the batch's prediction messages."""
-
-
-@dataclass(frozen=True, slots=True)
-class JoinView:
-    """What Redis holds for the ids of one batch, read in one step."""
-
-    version: int
-    labels_for_predictions: Sequence[bytes | None]
-    predictions_for_labels: Sequence[bytes | None]
-
-
-class JoinedPair(NamedTuple):
-    """A joined (prediction, label), and the message whose arrival completed the join."""
-
-    prediction: Any
-    label: Any
-    from_labels_topic: bool
-    position: int
-
-
-@dataclass(slots=True)
-class JoinPlan:
-    """A model's label-join changes for one batch."""
-
-    expected_version: int
-    store_predictions: dict[str, str] = field(default_factory=dict)
-    store_labels: dict[str, str] = field(default_factory=dict)
-    delete_predictions: list[str] = field(default_factory=list)
-    delete_labels: list[str] = field(default_factory=list)
-    quality: dict[int, QualityCounts] = field(default_factory=dict)
-    task: QualityTask | None = None
-    """The model's task: which counters of ``quality`` are stored packed."""
-    joined: int = 0
-    labels_received: int = 0
-    predictions_keyed: int = 0
-    label_lags: list[float] = field(default_factory=list)
-    pairs: list[JoinedPair] = field(default_factory=list)
-    """Every join of the batch in order, with the message that completed it."""
-
-    @property
-    def empty(self) -> bool:
-        return not (self.predictions_keyed or self.labels_received)
+from monitor.labels.decode import Label
+from monitor.labels.quality_inputs import count_pairs
 
 
 def keyed_predictions(
@@ -98,6 +46,25 @@ def keyed_predictions(
         for event_id, window, prediction, ts, position in rows
         if window >= 0 and event_id is not None and prediction is not None
     ]
+
+
+def join_ids(columns: ModelColumns | None, labels: Sequence[Label]) -> tuple[list[str], list[str]]:
+    """The ids whose waiting partners a batch must read: its predictions' and its labels'.
+
+    Every prediction with an id and a prediction is asked for, before the batch is
+    assigned to windows; the few that then fall in no window (reference rows, late
+    events) are read for nothing, which costs less than a second round trip.
+    """
+    predictions: list[str] = []
+    if columns is not None:
+        predictions = list(
+            dict.fromkeys(
+                event_id
+                for event_id, prediction in zip(columns.event_ids, columns.predictions, strict=True)
+                if event_id is not None and prediction is not None
+            )
+        )
+    return predictions, list(dict.fromkeys(label.event_id for label in labels))
 
 
 def plan_joins(
@@ -127,13 +94,14 @@ def plan_joins(
 
     waiting: dict[str, PendingPrediction]
     stored_labels = view.labels_for_predictions
-    if not any(stored is not None for stored in stored_labels):
+    if not stored_labels:
         waiting = {prediction.event_id: prediction for prediction in predictions}
     else:
         waiting = {}
-        # Sets beside the lists: membership in a batch of thousands must not be a scan.
+        # A set beside the list: membership in a batch of thousands must not be a scan.
         labels_taken: set[str] = set()
-        for prediction, stored in zip(predictions, stored_labels, strict=True):
+        for prediction in predictions:
+            stored = stored_labels.get(prediction.event_id)
             if stored is not None and prediction.event_id not in labels_taken:
                 label, label_ts = bulk_json.decode(stored)
                 window_predictions, window_labels = bucket(prediction.window_id)
@@ -147,8 +115,10 @@ def plan_joins(
                 waiting[prediction.event_id] = prediction
     predictions_taken: set[str] = set()
     store_labels = plan.store_labels
-    for label, stored in zip(labels, view.predictions_for_labels, strict=True):
+    stored_predictions = view.predictions_for_labels
+    for label in labels:
         match = waiting.pop(label.event_id, None)
+        stored = None if match is not None else stored_predictions.get(label.event_id)
         if match is not None:
             window_predictions, window_labels = bucket(match.window_id)
             window_predictions.append(match.prediction)

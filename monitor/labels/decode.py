@@ -8,7 +8,7 @@ is dead-lettered with a reason like a bad prediction event, never fatal.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -25,6 +25,7 @@ from monitor.decode import (
     describe_error,
     event_time,
 )
+from monitor.origins import Origins
 
 _LABEL_EVENT_FIELDS: list[Any] = [
     ("event_id", str | int),
@@ -59,6 +60,8 @@ class DecodedLabels:
 
     models: dict[str, list[Label]]
     dead_letters: list[DeadLetter]
+    origins: Origins
+    """Each message's topic, partition, offset and timestamp (a label's ``position``)."""
 
     @property
     def count(self) -> int:
@@ -77,11 +80,11 @@ class LabelDecoder:
     def decode(
         self,
         values: Sequence[bytes | None],
-        message_timestamps: Callable[[NDArray[np.intp]], NDArray[np.float64]],
+        origins: Origins,
     ) -> DecodedLabels:
         fast = self._decode_fast(values)
         if fast is not None:
-            return fast
+            return DecodedLabels(fast, [], origins)
         models: dict[str, list[Label]] = {}
         dead: list[DeadLetter] = []
         fallback: NDArray[np.float64] | None = None
@@ -93,7 +96,7 @@ class LabelDecoder:
             ts = event_time(outcome.ts)
             if math.isnan(ts):
                 if fallback is None:
-                    fallback = message_timestamps(np.arange(len(values), dtype=np.intp))
+                    fallback = origins.timestamps
                 ts = float(fallback[index])
             if not 0.0 <= ts < MAX_EVENT_TIME:
                 dead.append(DeadLetter(index, "invalid_timestamp", f"ts {ts!r} out of range"))
@@ -101,9 +104,9 @@ class LabelDecoder:
             models.setdefault(outcome.model, []).append(
                 Label(str(outcome.event_id), outcome.label, ts, index)
             )
-        return DecodedLabels(models, dead)
+        return DecodedLabels(models, dead, origins)
 
-    def _decode_fast(self, values: Sequence[bytes | None]) -> DecodedLabels | None:
+    def _decode_fast(self, values: Sequence[bytes | None]) -> dict[str, list[Label]] | None:
         """Every value decoded as a label of a configured model with an event time in range,
         or None if any is not (the per-message path then says which and why).
 
@@ -128,7 +131,7 @@ class LabelDecoder:
             if labels is None:
                 labels = models[event.model] = []
             labels.append(Label(str(event.event_id), event.label, ts, index))
-        return DecodedLabels(models, [])
+        return models
 
     def _decode_one(self, value: bytes | None) -> Any:
         """A label event (a struct of :func:`_label_event_type`), or a dead letter.

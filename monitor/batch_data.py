@@ -1,0 +1,190 @@
+"""The plain data a micro-batch is read into, planned as, and written from.
+
+A batch goes through three steps (docs/architecture.md, "The data path"): the
+store reads everything the planners need in one pipelined round trip
+(:class:`ModelReads` asked, :class:`ModelState` answered), the planners turn the
+decoded batch and that state into a :class:`BatchWrite` without any I/O, and the
+store writes it in one Lua script. Both sides import this module and nothing of
+each other: the store knows no planner, and no planner knows Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from detectors.profile import ReferenceProfile
+from detectors.quality import QualityCounts, QualityTask
+from detectors.window import WindowCounts
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCursor:
+    """What the window logic must know about a model before assigning a batch to windows."""
+
+    events: int
+    watermark: float | None
+    reference_collected: int
+    open_windows: frozenset[int]
+    partition_marks: Mapping[int, tuple[float, float]] = field(default_factory=dict)
+    """Per partition of the predictions topic: the largest event time seen, and the wall
+    clock of the batch that saw it (event-time windows only; see monitor.windowing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReads:
+    """What the planners need read for one model before they can plan a batch."""
+
+    reference_chunks: bool = False
+    """The rows collected so far for a stream-built reference (only when this batch may
+    complete it: the chunks grow with every batch until then)."""
+    prediction_ids: Sequence[str] = ()
+    """Ids of the batch's predictions that may join a waiting label."""
+    label_ids: Sequence[str] = ()
+    """Ids of the batch's labels that may join a waiting prediction."""
+    detector_fields: Sequence[str] = ()
+    """``detector/topic/partition`` fields of the sequential detectors this batch feeds."""
+
+    @property
+    def joins(self) -> bool:
+        return bool(self.prediction_ids or self.label_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class JoinView:
+    """What Redis holds for the ids of one batch, read in one step."""
+
+    version: int
+    labels_for_predictions: Mapping[str, bytes]
+    """Waiting labels (JSON ``[label, ts]``) by the id of a prediction in this batch."""
+    predictions_for_labels: Mapping[str, bytes]
+    """Waiting predictions (JSON ``[window, prediction, ts]``) by the id of a label here."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelState:
+    """What the store read for one model, as :class:`ModelReads` asked."""
+
+    reference_chunks: list[bytes] = field(default_factory=list)
+    join: JoinView = JoinView(0, {}, {})
+    detector_states: Mapping[str, bytes | None] = field(default_factory=dict)
+
+
+class PendingPrediction(NamedTuple):
+    """A prediction waiting for its label (a tuple: a batch makes thousands)."""
+
+    event_id: str
+    window_id: int
+    prediction: Any
+    ts: float
+    position: int = -1
+    """Its message's position in the batch's prediction messages."""
+
+
+class JoinedPair(NamedTuple):
+    """A joined (prediction, label), and the message whose arrival completed the join."""
+
+    prediction: Any
+    label: Any
+    from_labels_topic: bool
+    position: int
+
+
+@dataclass(slots=True)
+class JoinPlan:
+    """A model's label-join changes for one batch."""
+
+    expected_version: int
+    store_predictions: dict[str, str] = field(default_factory=dict)
+    store_labels: dict[str, str] = field(default_factory=dict)
+    delete_predictions: list[str] = field(default_factory=list)
+    delete_labels: list[str] = field(default_factory=list)
+    quality: dict[int, QualityCounts] = field(default_factory=dict)
+    task: QualityTask | None = None
+    """The model's task: which counters of ``quality`` are stored packed."""
+    joined: int = 0
+    labels_received: int = 0
+    predictions_keyed: int = 0
+    label_lags: list[float] = field(default_factory=list)
+    pairs: list[JoinedPair] = field(default_factory=list)
+    """Every join of the batch in order, with the message that completed it."""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.predictions_keyed or self.labels_received)
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """A change a detector found: which stream, and the exact event (partition and offset)."""
+
+    model: str
+    detector: str
+    signal: str
+    topic: str
+    partition: int
+    offset: int
+    n_seen: int
+    """How many values this partition's detector had seen, this one included."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "detector": self.detector,
+            "signal": self.signal,
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "n_seen": self.n_seen,
+        }
+
+
+@dataclass(slots=True)
+class SequentialPlan:
+    """New detector states (field → JSON) and the detections of one batch for one model."""
+
+    states: dict[str, str] = field(default_factory=dict)
+    detections: list[Detection] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowDelta:
+    """A batch's contribution to one window."""
+
+    window_id: int
+    counts: WindowCounts
+    start_ts: float
+    end_ts: float
+    model_version: str | None = None
+
+
+@dataclass(slots=True)
+class ModelWrite:
+    """Everything one batch changes for one model."""
+
+    model: str
+    expected_events: int
+    events: int
+    reference_id: str = ""
+    late: int = 0
+    watermark: float | None = None
+    partition_marks: Mapping[int, tuple[float, float]] | None = None
+    windows: list[WindowDelta] = field(default_factory=list)
+    close: list[int] = field(default_factory=list)
+    reference_chunk: bytes | None = None
+    reference_rows: int = 0
+    reference: ReferenceProfile | None = None
+    join: JoinPlan | None = None
+    sequential: SequentialPlan | None = None
+    join_limits: tuple[float, int] = (604800.0, 1_000_000)
+    """(ttl_seconds, max_pending) of waiting predictions and labels."""
+
+
+@dataclass(slots=True)
+class BatchWrite:
+    """One micro-batch's state change: per-model writes and each partition's offset range."""
+
+    offsets: dict[tuple[str, int], tuple[int, int]]  # (topic, partition) -> (first, next)
+    models: list[ModelWrite]
+    dead_letters: Mapping[str, int] = field(default_factory=dict)
+    """Reason -> messages of this batch dead-lettered: counted exactly once, with the offsets."""
