@@ -23,12 +23,11 @@ outage delays events but never drops or doubles them.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,20 +36,17 @@ import redis
 from confluent_kafka import Message
 from prometheus_client import CollectorRegistry, Histogram
 
-from detectors.evaluate import SignalResult
-from detectors.quality import EMPTY, QualityCounts, QualityVerdict, judge_quality, quality_metrics
 from detectors.window import WindowLayout
 from monitor.alerts.outbox import Outbox
-from monitor.alerts.plan import AlertPlan, plan_window
+from monitor.alerts.plan import AlertPlan
 from monitor.alerts.records import AlertRecords
 from monitor.alerts.routing import refreshed_sinks
 from monitor.alerts.sinks.registry import build_sinks
-from monitor.alerts.state import WindowFacts
 from monitor.alerts.worker import DeliveryWorker
 from monitor.bad_event_log import BadEventLog
 from monitor.batch_data import Detection, JoinPlan, ModelCursor
 from monitor.batch_planning import plan_batch, reads_for_batch
-from monitor.config import Config, ModelConfig
+from monitor.config import Config
 from monitor.decode import DecodedBatch, EventDecoder
 from monitor.errors import DriftMonitorError, ServiceUnavailable
 from monitor.evaluation import WindowEvaluator, WindowReport
@@ -58,6 +54,7 @@ from monitor.healthcheck import RedisPing
 from monitor.http import HealthServer
 from monitor.keys import Keys
 from monitor.labels.decode import DecodedLabels, LabelDecoder
+from monitor.labels.quality_evaluator import QualityEvaluator
 from monitor.metrics import Metrics
 from monitor.origins import Origins
 from monitor.readiness import ReadinessLog
@@ -130,7 +127,7 @@ class Daemon:
         )
         self._redis_client = redis_client
         self.evaluator = self._build_evaluator(config)
-        self._alert_records: AlertRecords | None = AlertRecords(redis_client, self.store.keys)
+        self.quality_evaluator = self._build_quality_evaluator(config)
         self.delivery = self._build_delivery(config)
         self._reload_request: Callable[[], Config] | None = None
         self.status = DaemonStatus()
@@ -168,6 +165,15 @@ class Daemon:
             counts_history_size=config.redis.counts_history_size,
         )
 
+    def _build_quality_evaluator(self, config: Config) -> QualityEvaluator:
+        return QualityEvaluator(
+            self.store,
+            config.models,
+            alerts=AlertRecords(self._redis_client, self.store.keys),
+            refresh_sinks=refreshed_sinks(config),
+            audit_size=config.alerting.audit_size,
+        )
+
     def _build_delivery(self, config: Config) -> DeliveryWorker:
         return DeliveryWorker(
             Outbox(
@@ -197,6 +203,7 @@ class Daemon:
             return
         self.config = merged
         self.evaluator = self._build_evaluator(merged)
+        self.quality_evaluator = self._build_quality_evaluator(merged)
         self.delivery.stop()
         self.delivery = delivery
         self.delivery.start()
@@ -432,125 +439,16 @@ class Daemon:
         if busy and now - self._quality_judged_at < QUALITY_JUDGE_SECONDS:
             return
         self._quality_judged_at = now
-        for name, layout in self._layouts.items():
-            model = self.config.models[name]
-            baseline = layout.profile.quality
-            if model.task is None:
-                continue
-            verdicts = self._with_retry(
-                lambda name=name, model=model, baseline=baseline: self._judge_quality(  # type: ignore[misc]
-                    name, model, baseline
-                )
-            )
-            for verdict in verdicts:
+        for report in self._with_retry(lambda: self.quality_evaluator.run(self._layouts)):
+            self.metrics.record_quality(report)
+            for verdict, _ in report.verdicts:
                 if verdict.drifted:
                     log.warning(
                         "model quality degraded",
-                        extra={"model": name, "result": verdict.to_dict()},
+                        extra={"model": report.model, "result": verdict.to_dict()},
                     )
-
-    def _alert_on_quality(
-        self, model: ModelConfig, window_id: int, verdict: QualityVerdict, method: str
-    ) -> None:
-        """Give a window's first judged quality verdict to the alert rules (kind performance).
-
-        Once per window, atomically with the alert state it moves: labels keep
-        arriving after a window is judged, but the rules count each window once.
-        """
-        if self._alert_records is None:
-            return
-        result = SignalResult(
-            signal=verdict.metric,
-            role="performance",
-            method=method,
-            score=verdict.score,
-            p_value=verdict.p_value,
-            statistic=None,
-            warn=verdict.warn,
-            critical=verdict.critical,
-            drifted=verdict.drifted,
-            severity=verdict.severity,
-        )
-        layout = self._layouts[model.name]
-        reference = {"id": layout.profile.id, "events": layout.profile.events}
-        now = time.time()
-        facts = self._verdict_window(model.name, window_id, verdict.labels, now)
-        for _ in range(MAX_PLAN_ATTEMPTS):
-            plan = plan_window(
-                model,
-                self._alert_records.read(model.name),
-                [result],
-                facts,
-                reference,
-                now,
-                refreshed_sinks(self.config),
-                late=True,
-            )
-            outcome = self.store.apply_quality_alert(
-                model.name, window_id, plan.to_json(self.config.alerting.audit_size)
-            )
-            if outcome != -2:
-                if outcome == 1 and plan.outbox:
-                    self.delivery.wake()
-                return
-        raise ServiceUnavailable(f"alert state of {model.name!r} kept moving")
-
-    def _verdict_window(self, model: str, window_id: int, labels: int, now: float) -> WindowFacts:
-        """The event time of the window a performance verdict is about, for the alert and the
-        retrain interval: its own if it was evaluated; else (still open, or older than the
-        history) the newest evaluated window's end; wall-clock time only before any window."""
-        windows = self.store.evaluated_windows(model)
-        own = [w for w in windows if w["id"] == window_id]
-        if own:
-            return WindowFacts(window_id, own[0]["start_ts"], own[0]["end_ts"], labels)
-        if windows:
-            return WindowFacts(window_id, windows[0]["end_ts"], windows[0]["end_ts"], labels)
-        return WindowFacts(window_id, now, now, labels)
-
-    def _judge_quality(
-        self, name: str, model: ModelConfig, baseline: Mapping[str, Any] | None
-    ) -> list[QualityVerdict]:
-        dirty, counters = self.store.quality_windows(name)
-        if counters.coverage is not None:
-            self.metrics.join_coverage.labels(name).set(counters.coverage)
-        self.metrics.labels_unmatched.labels(name).set(counters.labels_unmatched)
-        if not dirty:
-            return []
-        task = model.task
-        assert task is not None
-        base = EMPTY if baseline is None else QualityCounts.from_state(baseline)
-        latest: dict[str, str] = {}
-        summary: dict[str, Any] = {}
-        verdicts = []
-        alerted = self.store.quality_alerted(name) if self._alert_records else set()
-        shown: tuple[int, QualityCounts] | None = None  # the summary's window
-        for window_id, counts in self.store.quality_counts_of(name, dirty).items():
-            verdict = judge_quality(
-                task,
-                counts,
-                base,
-                alpha=model.drift.alpha,
-                min_labels=model.labels.min_labels,
-            )
-            if counts.pairs >= model.labels.min_labels or shown is None:
-                shown = (window_id, counts)
-            if verdict is not None and (verdict.severity != "insufficient" or not latest):
-                result = {**verdict.to_dict(), "kind": "performance", "window": {"id": window_id}}
-                latest = {f"performance/{verdict.metric}": json.dumps(result)}
-                verdicts.append(verdict)
-                labels = (name, verdict.metric, result["method"])
-                self.metrics.drift_score.labels(*labels).set(verdict.score)
-                self.metrics.drifted.labels(*labels).set(1 if verdict.drifted else 0)
-                if verdict.severity != "insufficient" and window_id not in alerted:
-                    self._alert_on_quality(model, window_id, verdict, result["method"])
-        if shown is not None:  # metrics of that window alone: a dozen windows may be dirty
-            window_id, counts = shown
-            metrics = quality_metrics(task, counts)
-            summary = {"window": window_id, "labels": counts.pairs, "metrics": metrics}
-            for metric, value in metrics.items():
-                self.metrics.quality.labels(name, metric).set(value)
-        self.store.record_quality(name, dirty, latest, summary)
-        return verdicts
+            if report.delivered:
+                self.delivery.wake()
 
     def _evaluate(self) -> None:
         reports = self._with_retry(lambda: self.evaluator.run(self._layouts))

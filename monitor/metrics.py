@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from detectors.evaluate import SignalResult
 from monitor.alerts.budget import WindowBudget
+from monitor.labels.quality_evaluator import QualityReport
 
 _DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 _BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -224,6 +225,19 @@ class Metrics:
             if implied is not None:
                 self.implied_false_alarms.labels(model, per).set(implied)
         self.window_alpha.labels(model).set(budget.alpha)
+
+    def record_quality(self, report: QualityReport) -> None:
+        """The label join's counters and each judged window's verdict, as the evaluator
+        judged them; the quality metrics of the window the status shows."""
+        model = report.model
+        if report.counters.coverage is not None:
+            self.join_coverage.labels(model).set(report.counters.coverage)
+        self.labels_unmatched.labels(model).set(report.counters.labels_unmatched)
+        for verdict, method in report.verdicts:
+            self.drift_score.labels(model, verdict.metric, method).set(verdict.score)
+            self.drifted.labels(model, verdict.metric, method).set(1 if verdict.drifted else 0)
+        for metric, value in report.metrics.items():
+            self.quality.labels(model, metric).set(value)
 
     def record_results(
         self, model: str, results: Iterable[SignalResult], window_end: float

@@ -100,6 +100,13 @@ _FINALIZE_OUTCOMES: dict[int, FinalizeOutcome] = {
     -2: "conflict",
 }
 
+QualityAlertOutcome = Literal["applied", "already_alerted", "conflict"]
+_QUALITY_ALERT_OUTCOMES: dict[int, QualityAlertOutcome] = {
+    1: "applied",
+    0: "already_alerted",
+    -2: "conflict",
+}
+
 
 _JOIN_VIEW = """
 -- KEYS[1] model meta, KEYS[2] waiting labels, KEYS[3] waiting predictions
@@ -527,8 +534,11 @@ class StateStore:
             alerted = self.client.smembers(self.keys.quality_alerted(model))
         return {int(as_bytes(w)) for w in alerted}
 
-    def apply_quality_alert(self, model: str, window_id: int, plan_json: str) -> int:
-        """1 applied, 0 already alerted on this window, -2 the alert state moved (re-plan)."""
+    def apply_quality_alert(
+        self, model: str, window_id: int, plan_json: str
+    ) -> QualityAlertOutcome:
+        """``applied``; ``already_alerted`` (this window's quality was alerted on before);
+        ``conflict`` (the alert state moved since the plan was made: plan again)."""
         keys = [
             self.keys.alert_states(model),
             self.keys.alert_audit,
@@ -537,7 +547,8 @@ class StateStore:
             self.keys.quality_alerted(model),
         ]
         with redis_errors():
-            return int(self._apply_alert_plan(keys=keys, args=[str(window_id), plan_json]))
+            reply = int(self._apply_alert_plan(keys=keys, args=[str(window_id), plan_json]))
+        return _QUALITY_ALERT_OUTCOMES[reply]
 
     def apply_early_alert(self, model: str, window_id: int, look: int, plan_json: str) -> int:
         """1 applied, 0 this look was applied already or the window closed meanwhile,
