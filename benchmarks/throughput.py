@@ -178,8 +178,9 @@ LABEL_DELAY_SECONDS = 60.0  # a label's ts after its prediction's
 STALL_SECONDS = 60.0
 MIB = 1 << 20
 
-#: Tansu needs the short session and fetch wait (TANSU.md #1, #7); the fetch sizes let one
-#: fetch carry a whole batch (5000 x ~700 B) instead of librdkafka's 1 MiB per partition.
+#: Tansu needs the short session and fetch wait (docs/architecture.md, "Testing against the
+#: local broker"); the fetch sizes let one fetch carry a whole batch (5000 x ~700 B)
+#: instead of librdkafka's 1 MiB per partition.
 KAFKA_CONSUMER: dict[str, Any] = {
     "session.timeout.ms": 6000,
     "heartbeat.interval.ms": 1000,

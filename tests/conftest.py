@@ -3,7 +3,8 @@
 * ``kafka_broker``: one broker for the whole session (starting one takes ~0.1 s, but topics
   and groups are cheap to isolate by name). Use ``unique_name`` for every topic and group id.
 * ``fresh_kafka_broker``: a broker of the test's own, for tests that churn consumer groups,
-  restart the broker, or could otherwise wedge it (TANSU.md #2, #6).
+  restart the broker, or could otherwise wedge it (docs/architecture.md, "Testing against the
+  local broker").
 * ``redis_server`` / ``redis_client``: a redis-server of the test's own on a free port, so the
   test may kill and restart it. Parametrize indirectly to pass options:
   ``@pytest.mark.parametrize("redis_server", [{"appendonly": True}], indirect=True)``.
@@ -89,5 +90,5 @@ def unique_name(request: pytest.FixtureRequest) -> Callable[..., str]:
 
 @pytest.fixture
 def kafka_test_settings() -> dict[str, Any]:
-    """A fresh copy of the librdkafka settings tests must use with Tansu (see TANSU.md)."""
+    """A fresh copy of the librdkafka settings tests must use with Tansu (docs/architecture.md)."""
     return dict(KAFKA_TEST_SETTINGS)

@@ -32,10 +32,11 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
-#: librdkafka settings every test client must use with Tansu (see TANSU.md): short session
-#: timeout (joins are held for half of it), fast fetches (latency ~ half of fetch.wait.max.ms),
-#: quick metadata refresh when subscribing before a topic exists, and no auto-creation (Tansu
-#: would create unknown topics with 4 partitions).
+#: librdkafka settings every test client must use with Tansu (docs/architecture.md,
+#: "Testing against the local broker"): short session timeout (joins are held for half of
+#: it), fast fetches (latency ~ half of fetch.wait.max.ms), quick metadata refresh when
+#: subscribing before a topic exists, and no auto-creation (Tansu would create unknown
+#: topics with 4 partitions).
 KAFKA_TEST_SETTINGS: Mapping[str, Any] = {
     "session.timeout.ms": 6000,
     "heartbeat.interval.ms": 1000,
@@ -136,7 +137,8 @@ def consume_messages(
 ) -> list[Message]:
     """Read ``count`` messages from the start of ``topic`` with ``assign()`` and return them.
 
-    ``assign()`` skips the group join (TANSU.md #9), so this is fast and cannot wedge a group.
+    ``assign()`` skips the group join (docs/architecture.md, "Testing against the local
+    broker", 7), so this is fast and cannot wedge a group.
     All partitions are read unless ``partitions`` is given. Raises ``AssertionError`` if fewer
     than ``count`` messages arrive within ``timeout`` seconds.
     """
@@ -155,7 +157,8 @@ def consume_messages(
             if topic not in metadata.topics:
                 raise AssertionError(f"topic {topic!r} does not exist on {bootstrap}")
             partitions = sorted(metadata.topics[topic].partitions)
-        # Offset 0, not OFFSET_BEGINNING/END: Tansu's offset look-ups are wrong (TANSU.md #3).
+        # Offset 0, not OFFSET_BEGINNING/END: Tansu's offset look-ups are wrong
+        # (docs/architecture.md, "Testing against the local broker", 3).
         consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
         received: list[Message] = []
         deadline = time.monotonic() + timeout

@@ -126,7 +126,7 @@ def test_broker_restart_keeps_port_and_loses_topics(
     assert fresh_kafka_broker.bootstrap_servers == bootstrap
     assert fresh_kafka_broker.pid != old_pid
     assert _process_gone(old_pid)
-    assert topic not in _partition_counts(bootstrap)  # storage is in memory (TANSU.md #6)
+    assert topic not in _partition_counts(bootstrap)  # storage is in memory (docs/architecture.md)
 
 
 @pytest.mark.integration
@@ -151,7 +151,7 @@ def test_subscribe_joins_quickly_with_test_settings(
     unique_name: Callable[..., str],
     kafka_test_settings: dict[str, Any],
 ) -> None:
-    """The fixture's settings keep a group join to a few seconds (TANSU.md #1, #7)."""
+    """The fixture's settings keep a group join to a few seconds (docs/architecture.md)."""
     topic = unique_name()
     kafka_broker.create_topics([topic])
     produce_json(kafka_broker.bootstrap_servers, topic, [{"model": "m", "n": 1}])

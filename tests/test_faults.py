@@ -211,7 +211,7 @@ def test_three_instances_one_killed_mid_stream_count_every_event_and_window_once
     logs = [tmp_path / f"instance-{i}.log" for i in range(3)]
     instances = [start_daemon_process(path, log) for log in logs]
     try:
-        # Every member must hold partitions before any leaves (TANSU.md #2).
+        # Every member must hold partitions before any leaves (docs/architecture.md).
         wait_until(
             lambda: all("partitions assigned" in log.read_text() for log in logs),
             60,

@@ -73,7 +73,7 @@ def test_trigger_payload_carries_the_evidence_and_its_idempotency_key() -> None:
     assert [s["signal"] for s in payload["signals"]] == ["age", "amount"]
     assert [w["id"] for w in payload["windows"]] == [0, 1]
     assert payload["reference"] == {"id": "ref", "events": 1}
-    # The alert facts of DESIGN.md, so a receiver of alerts can take it as one.
+    # The alert facts of docs/formats.md, so a receiver of alerts can take it as one.
     assert set(payload) >= {
         "dedup_key",
         "status",

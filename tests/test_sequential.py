@@ -1,6 +1,6 @@
 """Sequential change detectors: the contract, the saved state, and agreement with river.
 
-Layers (STYLE.md #12):
+Layers, from the contract to the agreement with river:
 
 * a contract suite run over every registered detector: batch semantics, lazy
   reset, state round trips mid-stream (also through JSON), refusal of foreign
@@ -232,7 +232,7 @@ def test_every_detector_keeps_the_protocol(name: str) -> None:
 
 
 def test_the_package_is_pure() -> None:
-    """detectors.sequential loads no I/O library and nothing of the daemon (STYLE.md #1)."""
+    """detectors.sequential loads no I/O library and nothing of the daemon."""
     code = (
         "import sys, detectors.sequential; "
         "print(','.join(sorted({m.split('.')[0] for m in sys.modules})))"

@@ -4,15 +4,15 @@ A sequential detector watches one ordered stream (a feature, the prediction, a
 per-event loss or a 0/1 error indicator) and says *at which event* the stream
 changed. Unlike the window statistics it does not merge across instances: its
 answer depends on the order of events, so one Kafka partition owns it at a time
-(DESIGN.md, "Mergeable state").
+(docs/architecture.md, "Mergeable state").
 
-Commands and queries are kept apart (STYLE.md #2):
+Commands and queries are kept apart, so a query never changes what it reports:
 
 * ``update_many(values)`` is the only command. It feeds a micro-batch element
   by element, in order, and returns the 0-based positions *within the batch*
   at which a drift was detected. Like river, a detector resets lazily: the
   element after a detection starts a fresh concept, so a batch can hold
-  several detections and the flag is checked after every element (STYLE.md #5).
+  several detections and the flag is checked after every element.
 * ``drift_detected``, ``n_seen`` and ``n_detections`` are queries.
 * ``state()`` / ``from_state()`` turn the detector into versioned plain data
   (``{"kind", "v", "params", "n_seen", "n_detections", "drift_detected", ...}``,
@@ -30,7 +30,7 @@ and ``warning_detected`` in :class:`WarningMixin`; a detector supplies its
 parameters, its ``update_many`` and its own state fields.
 
 These detectors are the one place where the hot path loops over events in
-Python (DESIGN.md asks for vectors elsewhere). Their statistics are
+Python (everywhere else works on numpy vectors). Their statistics are
 recurrences with forgetting factors, running minima and lazy resets; a
 vectorised form (``lfilter``, cumulative sums) rounds differently, and a
 detection point that moves by one event is a different answer from river's.

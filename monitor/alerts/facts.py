@@ -76,7 +76,7 @@ def alert_facts(
     reference: dict[str, Any],
     detected_at: float,
 ) -> dict[str, Any]:
-    """The DESIGN.md alert body for one notification."""
+    """The alert body for one notification (docs/formats.md, "Alerts")."""
     shown = seen.of_method(state.method) if status == "resolved" else seen.worst
     severity = state.severity or seen.severity
     facts: dict[str, Any] = {

@@ -61,7 +61,7 @@ return 1
 
 
 @dataclass(frozen=True, slots=True)
-class DeadLetter:
+class UndeliveredAlert:
     """A message given up on, as the dead-letter list holds it (``raw``) and read back."""
 
     raw: bytes
@@ -247,13 +247,13 @@ class Outbox:
             raw = self._client.lrange(self._keys.outbox_dead, 0, count - 1)
         return [json.loads(item) for item in raw]
 
-    def dead_letter_entries(self) -> list[DeadLetter]:
+    def dead_letter_entries(self) -> list[UndeliveredAlert]:
         """Every dead letter, oldest first: the order they were meant to arrive in."""
         with redis_errors():
             raw: Any = self._client.lrange(self._keys.outbox_dead, 0, -1)
         return [_dead_letter(item) for item in reversed(raw)]
 
-    def requeue(self, letter: DeadLetter) -> bool:
+    def requeue(self, letter: UndeliveredAlert) -> bool:
         """Move a dead letter back into the outbox as a new entry, with its key unchanged;
         False when it was no longer in the list (another redrive took it)."""
         keys = [self._keys.outbox_dead, self._keys.outbox, self._keys.outbox_depth]
@@ -278,7 +278,7 @@ def _entry(entry_id: str, raw: dict[Any, Any]) -> Entry:
     return Entry(entry_id, message, millis / 1000.0)
 
 
-def _dead_letter(raw: bytes) -> DeadLetter:
+def _dead_letter(raw: bytes) -> UndeliveredAlert:
     try:
         data = json.loads(raw)
         message = OutboxMessage(
@@ -288,7 +288,7 @@ def _dead_letter(raw: bytes) -> DeadLetter:
             facts=data["facts"],
             notified_before=tuple(data.get("notified", ())),
         )
-        return DeadLetter(
+        return UndeliveredAlert(
             raw, message, int(data["attempts"]), str(data["error"]), float(data["failed_at"])
         )
     except (KeyError, ValueError, TypeError) as error:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from monitor.alerts.outbox import DeadLetter, Outbox
+from monitor.alerts.outbox import Outbox, UndeliveredAlert
 from monitor.alerts.records import AlertRecords
 from monitor.alerts.state import AlertState
 from monitor.config import Config
@@ -27,8 +27,8 @@ from monitor.config import Config
 class RedriveReport:
     """What was put back into the outbox, and what was left in the dead-letter list and why."""
 
-    requeued: list[DeadLetter] = field(default_factory=list)
-    left: list[tuple[DeadLetter, str]] = field(default_factory=list)
+    requeued: list[UndeliveredAlert] = field(default_factory=list)
+    left: list[tuple[UndeliveredAlert, str]] = field(default_factory=list)
 
 
 def redrive(
@@ -61,7 +61,7 @@ def redrive(
 
 
 def _held_back(
-    config: Config, states_of: Callable[[str], Mapping[str, AlertState]], letter: DeadLetter
+    config: Config, states_of: Callable[[str], Mapping[str, AlertState]], letter: UndeliveredAlert
 ) -> str | None:
     message = letter.message
     if message.sink not in config.sinks:
