@@ -199,26 +199,11 @@ class StateStore:
         if not wanted:
             return {model: ModelState() for model in reads}
         with redis_errors():
-            pipe = self.client.pipeline(transaction=False)
-            for model, ask in wanted.items():
-                if ask.reference_chunks:
-                    pipe.lrange(self.keys.reference_buffer(model), 0, -1)
-                if ask.joins:
-                    self._join_view(
-                        keys=[
-                            self.keys.meta(model),
-                            self.keys.pending_labels(model),
-                            self.keys.pending_predictions(model),
-                        ],
-                        args=[
-                            bulk_json.encode(list(ask.prediction_ids)),
-                            bulk_json.encode(list(ask.label_ids)),
-                        ],
-                        client=pipe,
-                    )
-                if ask.detector_fields:
-                    pipe.hmget(self.keys.sequential_states(model), list(ask.detector_fields))
-            replies = iter(pipe.execute())
+            try:
+                replies = iter(self._read_pipeline(wanted))
+            except redis.exceptions.NoScriptError:  # Redis restarted or flushed its scripts
+                self.client.script_load(self._join_view.script)
+                replies = iter(self._read_pipeline(wanted))
         states = {model: ModelState() for model in reads}
         for model, ask in wanted.items():
             chunks = [as_bytes(c) for c in next(replies)] if ask.reference_chunks else []
@@ -232,6 +217,28 @@ class StateStore:
                 }
             states[model] = ModelState(chunks, join, detectors)
         return states
+
+    def _read_pipeline(self, wanted: Mapping[str, ModelReads]) -> list[Any]:
+        """The reads of :meth:`read_for_batch`, sent together. The join view goes by its
+        SHA alone: a script object in a pipeline would first ask SCRIPT EXISTS, a second
+        round trip in every batch."""
+        pipe = self.client.pipeline(transaction=False)
+        for model, ask in wanted.items():
+            if ask.reference_chunks:
+                pipe.lrange(self.keys.reference_buffer(model), 0, -1)
+            if ask.joins:
+                pipe.evalsha(
+                    self._join_view.sha,
+                    3,
+                    self.keys.meta(model),
+                    self.keys.pending_labels(model),
+                    self.keys.pending_predictions(model),
+                    bulk_json.encode(list(ask.prediction_ids)),
+                    bulk_json.encode(list(ask.label_ids)),
+                )
+            if ask.detector_fields:
+                pipe.hmget(self.keys.sequential_states(model), list(ask.detector_fields))
+        return list(pipe.execute())
 
     def reference(self, model: str) -> ReferenceProfile | None:
         with redis_errors():

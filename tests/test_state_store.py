@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from detectors.profile import SignalSpec, build_reference_profile
 from detectors.window import WindowCounts, WindowLayout
-from monitor.batch_data import BatchWrite, JoinPlan, ModelWrite, WindowDelta
+from monitor.batch_data import BatchWrite, JoinPlan, ModelReads, ModelWrite, WindowDelta
 from monitor.errors import StateError
 from monitor.keys import Keys
 from monitor.store import StateStore
@@ -248,3 +248,22 @@ def test_past_the_size_cap_the_oldest_waiting_labels_are_forgotten_as_never_matc
     assert sorted(redis_client.hkeys(keys.pending_labels(MODEL))) == [b"a2", b"b0", b"b1", b"b2"]
     assert redis_client.zcard(keys.pending_label_times(MODEL)) == 4
     assert store.model_status(MODEL)["labels"]["labels_never_matched"] == 2
+
+
+def test_the_batch_read_returns_waiting_entries_by_id_and_the_join_version(
+    store: StateStore,
+) -> None:
+    _join(store, 0, _waiting(["a", "b"]))
+    read = store.read_for_batch({MODEL: ModelReads(label_ids=["b", "zz"])})[MODEL]
+    assert read.join.version == 1
+    assert read.join.predictions_for_labels == {"b": json.dumps([0, 0.5, 1.0]).encode()}
+    assert read.join.labels_for_predictions == {}
+
+
+def test_the_batch_read_survives_redis_forgetting_its_scripts(
+    store: StateStore, redis_client: redis.Redis
+) -> None:
+    _join(store, 0, _waiting(["a"]))
+    redis_client.script_flush()
+    read = store.read_for_batch({MODEL: ModelReads(label_ids=["a"])})[MODEL]
+    assert set(read.join.predictions_for_labels) == {"a"}
