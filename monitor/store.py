@@ -22,7 +22,6 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib.resources import files
 from types import EllipsisType
 from typing import Any, Literal
 
@@ -35,7 +34,7 @@ from detectors.profile import ReferenceProfile
 from detectors.quality import QualityCounts
 from detectors.sketch import WINDOW_NAMES, merge_names
 from detectors.window import WindowCounts, WindowLayout
-from monitor import bulk_json
+from monitor import bulk_json, lua
 from monitor.batch_data import (
     BatchWrite,
     JoinPlan,
@@ -128,12 +127,6 @@ return {version, lookup(KEYS[2], cjson.decode(ARGV[1])), lookup(KEYS[3], cjson.d
 """
 
 
-def _script(*names: str) -> str:
-    """The Lua files joined, in order: the shared helpers first, then the script itself."""
-    folder = files("monitor")
-    return "\n".join(folder.joinpath(name).read_text(encoding="utf-8") for name in names)
-
-
 class StateStore:
     """Reads and writes drift-monitor state in Redis through an injected client."""
 
@@ -141,17 +134,17 @@ class StateStore:
         self.client = client
         self.keys = keys
         self.history_size = history_size
-        self._apply = client.register_script(_script("steps.lua", "apply_batch.lua"))
+        self._apply = client.register_script(lua.source("steps.lua", "apply_batch.lua"))
         self._finalize = client.register_script(
-            _script("steps.lua", "alert_plan.lua", "finalize_window.lua")
+            lua.source("steps.lua", "alert_plan.lua", "finalize_window.lua")
         )
         self._apply_early_alert = client.register_script(
-            _script("steps.lua", "alert_plan.lua", "apply_early_alert.lua")
+            lua.source("steps.lua", "alert_plan.lua", "apply_early_alert.lua")
         )
         self._apply_alert_plan = client.register_script(
-            _script("steps.lua", "alert_plan.lua", "apply_alert_plan.lua")
+            lua.source("steps.lua", "alert_plan.lua", "apply_alert_plan.lua")
         )
-        self._join_view = client.register_script(_script("steps.lua") + _JOIN_VIEW)
+        self._join_view = client.register_script(lua.source("steps.lua") + _JOIN_VIEW)
 
     def ping(self) -> bool:
         try:

@@ -23,6 +23,7 @@ from typing import Any
 import redis
 import redis.exceptions
 
+from monitor import lua
 from monitor.alerts.plan import MessageKind, OutboxMessage
 from monitor.errors import StateError
 from monitor.keys import Keys
@@ -30,34 +31,6 @@ from monitor.redis_client import redis_errors
 
 GROUP = "delivery"
 StreamId = tuple[int, int]
-
-_SETTLE = """
--- KEYS[1] outbox stream, KEYS[2] attempts hash, KEYS[3] depth hash, KEYS[4] dead-letter list
--- ARGV[1] group, ARGV[2] entry id, ARGV[3] sink, ARGV[4] dead-letter JSON or '', ARGV[5] size
-if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
-  return 0
-end
-redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('HDEL', KEYS[2], ARGV[2])
-redis.call('HINCRBY', KEYS[3], ARGV[3], -1)
-if ARGV[4] ~= '' then
-  redis.call('LPUSH', KEYS[4], ARGV[4])
-  redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[5]) - 1)
-end
-return 1
-"""
-
-
-_REQUEUE = """
--- KEYS[1] dead-letter list, KEYS[2] outbox stream, KEYS[3] depth hash
--- ARGV[1] the dead letter as stored, ARGV[2] sink, ARGV[3..] the stream entry's fields
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then
-  return 0
-end
-redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
-redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
-return 1
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +85,8 @@ class Outbox:
         self._client = client
         self._keys = keys
         self._dead_letter_size = dead_letter_size
-        self._settle = client.register_script(_SETTLE)
-        self._requeue = client.register_script(_REQUEUE)
+        self._settle = client.register_script(lua.source("settle_delivery.lua"))
+        self._requeue = client.register_script(lua.source("requeue_dead_letter.lua"))
 
     def ensure_group(self) -> None:
         with redis_errors():

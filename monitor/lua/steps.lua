@@ -1,5 +1,6 @@
--- Shared by every script (prepended when it is loaded): one redis.call per step of a
--- list instead of one per item, and never more values at once than unpack() can pass.
+-- Shared by the state store's scripts (prepended when they are loaded): one redis.call per
+-- step of a list instead of one per item, and never more values at once than unpack() can
+-- pass.
 --
 -- Lua's unpack() fails with "too many results to unpack" beyond ~8,000 values, and a
 -- model of 1,000 features has 6,000 latest-result fields (12,000 values); a batch stores
