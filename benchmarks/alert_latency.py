@@ -5,7 +5,7 @@ Run::
     .venv/bin/python benchmarks/alert_latency.py [--cycles N] [--window W] [--rate R]
 
 Everything is real and local: a Tansu broker and a redis-server
-(``monitor.embedded``), the daemon as its own process (``python -m monitor run``
+(``monitor.tooling.embedded``), the daemon as its own process (``python -m monitor run``
 with a config written for the run), and an HTTP receiver
 (``tests/alert_receivers.py``) behind a ``webhook`` sink. The daemon keeps the
 default batch settings (``kafka.batch_size`` 5000, ``batch_timeout_ms`` 200) and
@@ -69,15 +69,15 @@ from benchmarks.throughput import (
     write_reference,
 )
 from monitor.config import parse_config
-from monitor.embedded import KafkaBroker, RedisServer
 from monitor.keys import Keys
 from monitor.logs import configure_logging
 from monitor.source import producer_settings
-from monitor.synthetic import Shift, generate
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import Shift, generate
 from tests.alert_receivers import Receiver
 
-BASE_TS = 1_764_182_400.0  # monitor.synthetic's first event time
-EVENTS_PER_SECOND = 100.0  # of event time, as monitor.synthetic spaces events
+BASE_TS = 1_764_182_400.0  # monitor.tooling.synthetic's first event time
+EVENTS_PER_SECOND = 100.0  # of event time, as monitor.tooling.synthetic spaces events
 SHIFT = {"num_1": 1.0}
 WARM_WINDOWS = 2
 TICK = 0.01
@@ -310,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     configure_logging("text", "WARNING")
-    logging.getLogger("monitor.embedded").setLevel(logging.ERROR)
+    logging.getLogger("monitor.tooling.embedded").setLevel(logging.ERROR)
     kafka = {} if args.batch_timeout_ms is None else {"batch_timeout_ms": args.batch_timeout_ms}
     result = measure_alert_latency(args.cycles, args.window, args.rate, kafka=kafka)
 

@@ -5,7 +5,7 @@ Run::
     .venv/bin/python benchmarks/decoders.py [--events N] [--batch B]
 
 Every contender turns a batch of JSON prediction events (20 numeric and 3
-categorical features, ~700 bytes each, from ``monitor.synthetic``) into what
+categorical features, ~700 bytes each, from ``monitor.tooling.synthetic``) into what
 the daemon needs, numeric feature columns as float64 arrays, so the figures
 compare like with like:
 
@@ -48,7 +48,7 @@ import numpy as np
 from monitor.config import parse_config
 from monitor.decode import EventDecoder
 from monitor.origins import Origins
-from monitor.synthetic import SyntheticModel, generate
+from monitor.tooling.synthetic import SyntheticModel, generate
 
 MODEL = SyntheticModel()
 NUMERIC = MODEL.numeric_names

@@ -4,10 +4,10 @@ Run::
 
     .venv/bin/python benchmarks/labels.py [--predictions N] [--warmup W] [--profile FILE]
 
-The script starts its own Tansu broker and redis-servers (``monitor.embedded``;
+The script starts its own Tansu broker and redis-servers (``monitor.tooling.embedded``;
 :func:`measure_label_ratio` can be given the broker and one redis-server), and
 measures two daemons on the same prediction events (seed 2 of
-``monitor.synthetic``: 20 numeric and 3 categorical features, a numeric score,
+``monitor.tooling.synthetic``: 20 numeric and 3 categorical features, a numeric score,
 ``event_id``, event times 100 events per second apart), each with its own
 redis-server, a fresh consumer group and the default batch settings, driven by
 ``Daemon.run_once()`` as ``Daemon.run()`` drives it:
@@ -98,13 +98,13 @@ from benchmarks.throughput import (
 )
 from monitor.config import Config, parse_config
 from monitor.daemon import Daemon
-from monitor.embedded import KafkaBroker, RedisServer
 from monitor.logs import configure_logging
 from monitor.replay import produce_lines
 from monitor.source import Batch, KafkaSource
-from monitor.synthetic import blocks
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import blocks
 
-EVENTS_PER_SECOND = 100.0  # of event time, as monitor.synthetic spaces the stream
+EVENTS_PER_SECOND = 100.0  # of event time, as monitor.tooling.synthetic spaces the stream
 MAX_LABEL_DELAY = 600.0  # seconds of event time: labels 0 to 10 minutes behind
 GENERATOR_BLOCK = 10_000
 
@@ -548,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0 <= args.warmup < args.predictions:
         parser.error("--warmup must be below --predictions")
     configure_logging("text", "WARNING")
-    logging.getLogger("monitor.embedded").setLevel(logging.ERROR)
+    logging.getLogger("monitor.tooling.embedded").setLevel(logging.ERROR)
     result = measure_label_ratio(args.predictions, args.warmup, profile=args.profile)
     plain, labelled = result.predictions_only, result.labelled
     messages = (labelled.predictions + labelled.labels) / max(labelled.seconds, 1e-9)

@@ -5,7 +5,7 @@ Run::
     .venv/bin/python benchmarks/throughput.py [--events N] [--naive-events M]
         [--label-events L] [--batch-size B] [--round-events R] [--profile FILE]
 
-The script starts its own Tansu broker and redis-server (``monitor.embedded``),
+The script starts its own Tansu broker and redis-server (``monitor.tooling.embedded``),
 writes a 20k-event reference file (seed 1) to a temporary directory, and
 produces the stream (seed 2, same distribution: 20 numeric and 3 categorical
 features and a numeric prediction, ~700 bytes per event) into a one-partition
@@ -87,7 +87,7 @@ producing); and the load average, because the machine may be shared.
 
 Long runs (``--events 10000000``): the stream is produced and consumed in
 rounds of ``--round-events`` (default 1,000,000). Each round produces its
-events into a new topic, block by block from ``monitor.synthetic.blocks`` (so
+events into a new topic, block by block from ``monitor.tooling.synthetic.blocks`` (so
 the generator never holds more than 10k events), lets the same daemon consume
 it (its Kafka source is replaced by one on the new topic and a new consumer
 group; the Daemon object, its Redis state, windows and counters carry on),
@@ -150,7 +150,6 @@ from confluent_kafka.admin import AdminClient
 from monitor.config import Config, parse_config
 from monitor.daemon import Daemon
 from monitor.decode import EventDecoder
-from monitor.embedded import KafkaBroker, RedisServer
 from monitor.keys import Keys
 from monitor.logs import configure_logging
 from monitor.origins import Origins
@@ -158,7 +157,8 @@ from monitor.redis_client import connect
 from monitor.replay import produce_lines
 from monitor.source import Batch, KafkaSource, consumer_settings
 from monitor.store import StateStore
-from monitor.synthetic import SyntheticModel, blocks, generate
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import SyntheticModel, blocks, generate
 
 MODEL = SyntheticModel(name="fraud", numeric=20, categorical=3)
 REFERENCE_EVENTS = 20_000
@@ -1053,7 +1053,7 @@ def print_profile(profiler: cProfile.Profile, path: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_args(argv)
     configure_logging("text", "WARNING")
-    logging.getLogger("monitor.embedded").setLevel(logging.ERROR)
+    logging.getLogger("monitor.tooling.embedded").setLevel(logging.ERROR)
     profiler = cProfile.Profile() if settings.profile else None
     began = time.monotonic()
     print(

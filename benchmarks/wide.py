@@ -6,12 +6,12 @@ Run::
         [--evidently-windows W] [--evidently-python PATH] [--profile FILE]
 
 Issue 12, item 1 and "Side by side". The model has 1,000 features (900 numeric,
-100 categorical: ``monitor.synthetic``, ~27 KB of JSON per event) and a numeric
+100 categorical: ``monitor.tooling.synthetic``, ~27 KB of JSON per event) and a numeric
 prediction; 5,000-event count windows; the reference is 10,000 events (seed 1).
 The stream (seed 2) shifts ``num_1``, ``num_500`` and ``num_899`` by one standard
 deviation from its middle on, so both tools have something to find.
 
-The script starts its own Tansu broker and redis-server (``monitor.embedded``).
+The script starts its own Tansu broker and redis-server (``monitor.tooling.embedded``).
 Events are produced in rounds of ``--round-events`` (default 50,000, ~1.4 GB in
 the in-memory broker), each into its own one-partition topic that is deleted
 after the round, by a child process so that producing never counts in this
@@ -100,10 +100,10 @@ from throughput import (
 import monitor.evaluation
 from monitor.config import Config, parse_config
 from monitor.daemon import Daemon
-from monitor.embedded import KafkaBroker, RedisServer
 from monitor.logs import configure_logging
 from monitor.replay import produce_lines
-from monitor.synthetic import Shift, SyntheticModel, blocks, generate
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import Shift, SyntheticModel, blocks, generate
 
 MODEL = SyntheticModel(name="wide", numeric=900, categorical=100)
 REFERENCE_EVENTS = 10_000  # the joint profile needs 5 complete rows per numeric feature
@@ -556,7 +556,7 @@ def report(
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_args(argv)
     configure_logging("text", "WARNING")
-    logging.getLogger("monitor.embedded").setLevel(logging.ERROR)
+    logging.getLogger("monitor.tooling.embedded").setLevel(logging.ERROR)
     logging.getLogger("monitor").setLevel(logging.ERROR)  # drift and alert lines: summed up below
     profiler = cProfile.Profile() if settings.profile else None
     evaluations = EvaluationTimes()

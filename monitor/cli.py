@@ -602,7 +602,7 @@ def _healthcheck(args: argparse.Namespace) -> int:
 
 
 def _produce_synthetic(args: argparse.Namespace) -> int:
-    from monitor.synthetic_producer import DriftSchedule, produce_synthetic
+    from monitor.tooling.synthetic_producer import DriftSchedule, produce_synthetic
 
     config = load_config(args.config)
     configure_logging(config.logging.format, config.logging.level, config.logging.kafka_level)
@@ -763,7 +763,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from monitor.demo import run_demo
+    from monitor.tooling.demo import run_demo
 
     configure_logging("text", "ERROR")
     return int(

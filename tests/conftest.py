@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: real local Kafka (Tansu) and Redis, started by ``monitor.embedded``.
+"""Shared pytest fixtures: real local Kafka (Tansu) and Redis, from ``monitor.tooling.embedded``.
 
 * ``kafka_broker``: one broker for the whole session (starting one takes ~0.1 s, but topics
   and groups are cheap to isolate by name). Use ``unique_name`` for every topic and group id.
@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import redis
 
-from monitor.embedded import KafkaBroker, RedisServer
+from monitor.tooling.embedded import KafkaBroker, RedisServer
 from tests.helpers import KAFKA_TEST_SETTINGS
 
 _SERVICE_FIXTURES = frozenset(

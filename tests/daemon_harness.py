@@ -19,9 +19,9 @@ import yaml
 
 from monitor.config import Config, parse_config
 from monitor.daemon import Daemon
-from monitor.embedded import KafkaBroker
 from monitor.redis_client import connect
-from monitor.synthetic import SyntheticModel, blocks
+from monitor.tooling.embedded import KafkaBroker
+from monitor.tooling.synthetic import SyntheticModel, blocks
 from tests.helpers import KAFKA_TEST_SETTINGS
 
 

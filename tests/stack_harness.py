@@ -2,7 +2,7 @@
 
 ``PrometheusServer`` runs Debian's ``prometheus`` binary on a free port with its
 storage in a temporary directory, through the same lifecycle as the embedded
-Kafka and Redis (``monitor.embedded``): its own session, killed with the test
+Kafka and Redis (``monitor.tooling.embedded``): its own session, killed with the test
 run, proof that the server on the port is ours (its TSDB path), restart on the
 same port.
 
@@ -35,8 +35,8 @@ from prometheus_client import CollectorRegistry
 
 from monitor.config import parse_config
 from monitor.daemon import Daemon
-from monitor.embedded import KafkaBroker, _LocalService, free_port
-from monitor.synthetic import Shift, SyntheticModel, blocks
+from monitor.tooling.embedded import KafkaBroker, _LocalService, free_port
+from monitor.tooling.synthetic import Shift, SyntheticModel, blocks
 from tests.daemon_harness import model_status, running_daemon, wait_until, write_reference
 from tests.helpers import KAFKA_TEST_SETTINGS, in_ci, produce_json
 

@@ -13,9 +13,9 @@ import yaml
 from monitor.alerts.plan import AlertPlan
 from monitor.alerts.state import AlertState
 from monitor.cli import main
-from monitor.embedded import RedisServer
 from monitor.keys import Keys
 from monitor.store import StateStore
+from monitor.tooling.embedded import RedisServer
 from tests.alert_receivers import receiver
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,9 @@ import redis
 from monitor.alerts.plan import AlertPlan
 from monitor.alerts.records import AlertRecords
 from monitor.alerts.state import AlertState
-from monitor.embedded import RedisServer
 from monitor.keys import Keys
 from monitor.store import StateStore
+from monitor.tooling.embedded import RedisServer
 from tests.alert_harness import MODEL, enqueue, message, sink_config
 
 pytestmark = pytest.mark.integration

@@ -26,10 +26,10 @@ import yaml
 from monitor.alerts.plan import OutboxMessage
 from monitor.alerts.sinks.alertmanager import FIRING_HOLD_SECONDS, alertmanager_render
 from monitor.config import Config, parse_config
-from monitor.embedded import KafkaBroker, RedisServer, free_port
 from monitor.keys import Keys
 from monitor.redis_client import connect
-from monitor.synthetic import Shift, SyntheticModel, generate
+from monitor.tooling.embedded import KafkaBroker, RedisServer, free_port
+from monitor.tooling.synthetic import Shift, SyntheticModel, generate
 from tests.alert_receivers import HANG, receiver
 from tests.daemon_harness import model_status, running_daemon, wait_until, write_reference
 from tests.helpers import KAFKA_TEST_SETTINGS, produce_json

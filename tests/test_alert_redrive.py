@@ -19,8 +19,8 @@ from monitor.alerts.redrive import redrive
 from monitor.alerts.state import AlertState, Status
 from monitor.cli import main
 from monitor.config import Config
-from monitor.embedded import RedisServer
 from monitor.keys import Keys
+from monitor.tooling.embedded import RedisServer
 from tests.alert_harness import MODEL, enqueue, make_worker, outbox, running, sink_config
 from tests.alert_receivers import Receiver, receiver
 from tests.daemon_harness import wait_until

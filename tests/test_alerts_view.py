@@ -12,9 +12,9 @@ from monitor.alerts.plan import AlertPlan
 from monitor.alerts.state import AlertState
 from monitor.alerts_view import shared_prefix
 from monitor.cli import main
-from monitor.embedded import RedisServer
 from monitor.keys import Keys
 from monitor.store import StateStore
+from monitor.tooling.embedded import RedisServer
 from monitor.when import local_time
 
 COOLDOWN_END = 1_796_552_901.9

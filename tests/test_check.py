@@ -1,6 +1,6 @@
 """`drift-monitor check`: a file judged as the daemon judges a window, no Kafka needed.
 
-Data comes from ``monitor.synthetic``: a reference drawn with one seed, an input drawn
+Data comes from ``monitor.tooling.synthetic``: a reference drawn with one seed, an input drawn
 like it with another seed, and an input whose ``num_2`` moves by one standard deviation
 and whose ``cat_0`` skews (``Shift``), so each test knows which signals must be flagged.
 """
@@ -25,11 +25,11 @@ from monitor.batch_data import ModelCursor
 from monitor.cli import main
 from monitor.config import load_config
 from monitor.decode import EventDecoder
-from monitor.embedded import RedisServer
 from monitor.evaluation import decision_settings
 from monitor.origins import Origins
 from monitor.reference import build_profile_from_file
-from monitor.synthetic import Shift, SyntheticModel, blocks
+from monitor.tooling.embedded import RedisServer
+from monitor.tooling.synthetic import Shift, SyntheticModel, blocks
 from monitor.windowing import plan_model_write
 
 MODEL = SyntheticModel(name="fraud", numeric=3, categorical=1)

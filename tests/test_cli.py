@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from monitor.cli import _parser, main
-from monitor.embedded import KafkaBroker, RedisServer, free_port
-from monitor.synthetic import SyntheticModel, generate
+from monitor.tooling.embedded import KafkaBroker, RedisServer, free_port
+from monitor.tooling.synthetic import SyntheticModel, generate
 from tests.daemon_harness import model_status, running_daemon, wait_until, write_reference
 from tests.helpers import KAFKA_TEST_SETTINGS, consume_messages
 

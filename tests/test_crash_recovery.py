@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.embedded import KafkaBroker, RedisServer
-from monitor.synthetic import SyntheticModel, blocks
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import SyntheticModel, blocks
 from tests.daemon_harness import (
     model_status,
     start_daemon_process,

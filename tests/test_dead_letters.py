@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from monitor.config import Config
-from monitor.embedded import KafkaBroker, RedisServer
 from monitor.report import build
 from monitor.source import (
     DEAD_LETTER_KEPT_BYTES,
@@ -19,7 +18,8 @@ from monitor.source import (
     REASON_HEADER,
     TRUNCATED_HEADER,
 )
-from monitor.synthetic import SyntheticModel, generate
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import SyntheticModel, generate
 from tests.daemon_harness import (
     model_status,
     new_pipeline,

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from monitor.config import parse_config
-from monitor.embedded import KafkaBroker, RedisServer
-from monitor.synthetic import Shift, SyntheticModel, generate
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import Shift, SyntheticModel, generate
 from tests.alert_receivers import receiver
 from tests.daemon_harness import model_status, running_daemon, wait_until, write_reference
 from tests.helpers import KAFKA_TEST_SETTINGS, produce_json

@@ -1,4 +1,4 @@
-"""Tests of ``monitor.embedded``: the local Tansu broker and redis-server other tests stand on."""
+"""Tests of ``monitor.tooling.embedded``: the local Tansu broker and redis-server tests stand on."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import redis
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
-from monitor import embedded
-from monitor.embedded import KafkaBroker, LocalServiceError, RedisServer
+from monitor.tooling import embedded
+from monitor.tooling.embedded import KafkaBroker, LocalServiceError, RedisServer
 from monitor.topics import ensure_topics
 from tests.helpers import consume_messages, kcat_produce, message_json, produce_json
 

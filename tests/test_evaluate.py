@@ -492,7 +492,7 @@ def test_the_reference_side_is_built_once_per_layout_and_dropped_with_it() -> No
 def _synthetic_events(
     rng: np.random.Generator, n: int, slot_of: NDArray[np.int64] | None
 ) -> Columns:
-    """The synthetic generator's distribution (monitor.synthetic), drawn as numpy columns.
+    """The synthetic generator's distribution (monitor.tooling.synthetic), drawn as numpy columns.
 
     20 numeric features ``num_i ~ N(50 i / 19, 1 + 9 i / 19)``, 3 categorical features over
     8 values, and a score that is a logistic function of ``num_0``. Categorical columns hold

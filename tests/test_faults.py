@@ -16,9 +16,9 @@ import pytest
 import redis
 
 from monitor.config import Config
-from monitor.embedded import KafkaBroker, RedisServer
 from monitor.keys import Keys
-from monitor.synthetic import SyntheticModel, blocks
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import SyntheticModel, blocks
 from tests.daemon_harness import (
     model_status,
     new_pipeline,

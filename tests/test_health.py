@@ -20,11 +20,11 @@ import yaml
 
 from monitor.config import load_config, parse_config
 from monitor.daemon import Daemon
-from monitor.embedded import KafkaBroker, RedisClusterNodes, RedisServer, free_port
 from monitor.healthcheck import check_health
 from monitor.keys import Keys
 from monitor.redis_client import connect
 from monitor.store import StateStore
+from monitor.tooling.embedded import KafkaBroker, RedisClusterNodes, RedisServer, free_port
 from tests.daemon_harness import running_daemon, wait_until
 from tests.stack_harness import REPO, http_get, stack_config_data
 

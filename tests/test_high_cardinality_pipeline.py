@@ -19,10 +19,10 @@ import pytest
 import redis
 
 from detectors.sketch import SKETCH_DEPTH, SKETCH_WIDTH, WINDOW_NAMES
-from monitor.embedded import KafkaBroker, RedisServer
 from monitor.keys import Keys
 from monitor.status_view import StatusQuery, render
-from monitor.synthetic import SyntheticModel
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import SyntheticModel
 from tests.daemon_harness import model_status, new_pipeline, running_daemon, wait_until
 from tests.helpers import produce_json
 from tests.test_high_cardinality import BOT, N_REF, SEED, merchants, with_bot

@@ -11,7 +11,7 @@ from monitor.batch_data import JoinView, PendingPrediction
 from monitor.config import ModelConfig
 from monitor.labels.decode import Label
 from monitor.labels.joins import plan_joins
-from monitor.synthetic import SyntheticModel
+from monitor.tooling.synthetic import SyntheticModel
 from tests.daemon_harness import pipeline_config
 
 

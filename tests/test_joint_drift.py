@@ -17,10 +17,10 @@ import pytest
 
 from monitor.alerts.records import AlertRecords
 from monitor.config import parse_config
-from monitor.embedded import KafkaBroker, RedisServer
 from monitor.keys import Keys
 from monitor.redis_client import connect
-from monitor.synthetic import SyntheticModel
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import SyntheticModel
 from tests.daemon_harness import model_status, pipeline_config_dict, running_daemon, wait_until
 from tests.helpers import produce_json
 

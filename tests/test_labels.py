@@ -16,11 +16,11 @@ import yaml
 from sklearn import metrics as skm
 
 from monitor.config import Config, load_config, parse_config
-from monitor.embedded import KafkaBroker, RedisServer
 from monitor.keys import Keys
 from monitor.redis_client import connect
 from monitor.store import StateStore
-from monitor.synthetic import SyntheticModel, generate
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import SyntheticModel, generate
 from tests.daemon_harness import (
     model_status,
     running_daemon,

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from monitor.config import load_config
-from monitor.embedded import KafkaBroker, RedisServer
-from monitor.synthetic import Shift, SyntheticModel, blocks
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import Shift, SyntheticModel, blocks
 from tests.daemon_harness import (
     model_status,
     start_daemon_process,

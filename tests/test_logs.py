@@ -18,7 +18,6 @@ import pytest
 import yaml
 
 from monitor.config import parse_config
-from monitor.embedded import KafkaBroker, RedisServer
 from monitor.logs import (
     KAFKA_LOGGER,
     JsonFormatter,
@@ -26,7 +25,8 @@ from monitor.logs import (
     TextFormatter,
     configure_logging,
 )
-from monitor.synthetic import Shift, blocks
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import Shift, blocks
 from tests.daemon_harness import model_status, wait_until, write_reference
 from tests.helpers import produce_json
 from tests.stack_harness import EVENTS, MODEL, SHIFT_AT, SHIFTED, WINDOW, stack_config_data

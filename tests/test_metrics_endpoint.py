@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.embedded import KafkaBroker, RedisServer
-from monitor.synthetic import Shift, SyntheticModel, generate
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import Shift, SyntheticModel, generate
 from tests.daemon_harness import (
     model_status,
     new_pipeline,

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from monitor.config import parse_config
-from monitor.embedded import KafkaBroker, RedisServer
-from monitor.synthetic import SyntheticModel, generate
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import SyntheticModel, generate
 from tests.daemon_harness import model_status, pipeline_config_dict, running_daemon, wait_until
 from tests.helpers import consume_messages, produce_json
 

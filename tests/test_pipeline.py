@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from monitor.embedded import KafkaBroker, RedisClusterNodes, RedisServer
-from monitor.synthetic import Shift, SyntheticModel, blocks
+from monitor.tooling.embedded import KafkaBroker, RedisClusterNodes, RedisServer
+from monitor.tooling.synthetic import Shift, SyntheticModel, blocks
 from tests.daemon_harness import (
     model_status,
     pipeline_config,

@@ -19,7 +19,7 @@ import yaml
 
 from detectors.methods import NUMERIC_METHODS, QUALITY_METHODS
 from monitor.daemon import Daemon
-from monitor.embedded import KafkaBroker, RedisServer, free_port
+from monitor.tooling.embedded import KafkaBroker, RedisServer, free_port
 from tests.daemon_harness import model_status, wait_until
 from tests.stack_harness import (
     MODEL,

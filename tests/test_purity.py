@@ -1,4 +1,5 @@
-"""detectors/ is pure computation: importing all of it loads no I/O client, nothing of monitor."""
+"""Import boundaries: detectors/ is pure computation (no I/O client, nothing of monitor), and
+the daemon never loads the workshop (monitor.tooling: local services, synthetic traffic)."""
 
 from __future__ import annotations
 
@@ -6,23 +7,25 @@ import pkgutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import detectors
+import monitor
 
 FORBIDDEN = {"monitor", "confluent_kafka", "redis", "prometheus_client", "msgspec", "urllib3"}
 
 
-def test_importing_every_detectors_module_loads_no_io_library() -> None:
-    modules = [
-        name for _, name, _ in pkgutil.walk_packages(detectors.__path__, prefix="detectors.")
-    ]
-    assert "detectors.evaluate" in modules
-    assert "detectors.sequential.adwin" in modules
+def _modules(package: Any, prefix: str) -> list[str]:
+    return [name for _, name, _ in pkgutil.walk_packages(package.__path__, prefix=prefix)]
+
+
+def _loaded_after_importing(modules: list[str]) -> set[str]:
+    """Every module a fresh interpreter holds after importing ``modules``."""
     code = (
         f"import importlib, sys\nfor name in {modules!r}:\n    importlib.import_module(name)\n"
-        "print(','.join(sorted({m.split('.')[0] for m in sys.modules})))"
+        "print(','.join(sorted(sys.modules)))"
     )
-    loaded = set(
+    return set(
         subprocess.run(
             [sys.executable, "-c", code],
             check=True,
@@ -33,4 +36,25 @@ def test_importing_every_detectors_module_loads_no_io_library() -> None:
         .stdout.strip()
         .split(",")
     )
+
+
+def test_importing_every_detectors_module_loads_no_io_library() -> None:
+    modules = _modules(detectors, "detectors.")
+    assert "detectors.evaluate" in modules
+    assert "detectors.sequential.adwin" in modules
+    loaded = {name.split(".")[0] for name in _loaded_after_importing(modules)}
     assert not loaded & FORBIDDEN, loaded & FORBIDDEN
+
+
+def test_importing_every_daemon_module_loads_nothing_of_the_tooling() -> None:
+    modules = [
+        name
+        for name in _modules(monitor, "monitor.")
+        if not name.startswith("monitor.tooling") and name != "monitor.__main__"
+    ]
+    assert "monitor.daemon" in modules
+    assert "monitor.cli" in modules
+    tooling = {
+        name for name in _loaded_after_importing(modules) if name.startswith("monitor.tooling")
+    }
+    assert not tooling, tooling

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.embedded import KafkaBroker, RedisServer
 from monitor.readiness import ReadinessLog
-from monitor.synthetic import SyntheticModel
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import SyntheticModel
 from tests.daemon_harness import new_pipeline, running_daemon, wait_until, write_reference
 from tests.helpers import KAFKA_TEST_SETTINGS
 

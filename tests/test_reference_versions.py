@@ -16,12 +16,12 @@ import yaml
 
 from monitor.cli import main
 from monitor.config import load_config
-from monitor.embedded import KafkaBroker, RedisServer
 from monitor.keys import Keys
 from monitor.redis_client import connect
 from monitor.replay import produce_lines
 from monitor.store import StateStore
-from monitor.synthetic import Shift, generate
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import Shift, generate
 from tests.daemon_harness import model_status, running_daemon, wait_until
 from tests.test_cli import MODEL, _config_file, _services
 
@@ -279,7 +279,7 @@ def test_show_summarises_each_signal_within_80_columns(
     assert "cat_0  categorical, 8 categories, 0.0% missing" in text
     assert _fits(text)
     num_2 = next(s for s in summary["signals"] if s["signal"] == "num_2")
-    # num_2 is normal with mean 50 and sd 10 in monitor.synthetic.
+    # num_2 is normal with mean 50 and sd 10 in monitor.tooling.synthetic.
     assert num_2["mean"] == pytest.approx(50, abs=0.5)
     assert num_2["p50"] == pytest.approx(50, abs=0.6)
     assert num_2["p95"] - num_2["p5"] == pytest.approx(2 * 1.645 * 10, rel=0.05)

@@ -27,9 +27,15 @@ import pytest
 
 from monitor.cli import main
 from monitor.config import load_config
-from monitor.demo import DRIFTED_FEATURE, REPORT_FILE, SKEWED_FEATURE, WINDOW_EVENTS, run_demo
-from monitor.embedded import KafkaBroker, RedisServer
-from monitor.synthetic import SyntheticModel
+from monitor.tooling.demo import (
+    DRIFTED_FEATURE,
+    REPORT_FILE,
+    SKEWED_FEATURE,
+    WINDOW_EVENTS,
+    run_demo,
+)
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import SyntheticModel
 from tests.daemon_harness import model_status, running_daemon, wait_until, write_config_file
 from tests.helpers import in_ci, produce_json
 

@@ -21,13 +21,13 @@ from detectors.quality import accumulate_pairs
 from detectors.window import WindowLayout
 from monitor.cli import main
 from monitor.config import Config
-from monitor.embedded import RedisServer
 from monitor.evaluation import decision_settings
 from monitor.keys import Keys
 from monitor.reference import build_profile_from_file
 from monitor.report import build, history
 from monitor.store import StateStore, StoredWindow
-from monitor.synthetic import SyntheticModel, generate
+from monitor.tooling.embedded import RedisServer
+from monitor.tooling.synthetic import SyntheticModel, generate
 from tests.daemon_harness import pipeline_config, write_config_file, write_reference
 
 pytestmark = pytest.mark.integration

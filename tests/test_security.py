@@ -29,13 +29,13 @@ from redis.retry import Retry
 
 from monitor.config import Config, load_config, parse_config
 from monitor.daemon import Daemon
-from monitor.embedded import KafkaBroker, RedisServer, free_port
 from monitor.healthcheck import check_health
 from monitor.keys import Keys
 from monitor.redis_client import connect
 from monitor.source import consumer_settings, producer_settings
 from monitor.store import StateStore
-from monitor.synthetic import Shift, blocks
+from monitor.tooling.embedded import KafkaBroker, RedisServer, free_port
+from monitor.tooling.synthetic import Shift, blocks
 from tests.daemon_harness import model_status, running_daemon, wait_until
 from tests.helpers import produce_json
 from tests.stack_harness import (

@@ -12,8 +12,8 @@ import pytest
 from river import drift
 
 from monitor.config import Config, parse_config
-from monitor.embedded import KafkaBroker, RedisServer
-from monitor.synthetic import Shift, SyntheticModel, generate
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import Shift, SyntheticModel, generate
 from tests.daemon_harness import model_status, running_daemon, wait_until, write_reference
 from tests.helpers import KAFKA_TEST_SETTINGS, produce_json
 

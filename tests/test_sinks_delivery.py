@@ -14,8 +14,8 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry
 
-from monitor.embedded import RedisServer
 from monitor.keys import Keys
+from monitor.tooling.embedded import RedisServer
 from tests.alert_harness import enqueue, make_worker, message, metric, outbox, running, sink_config
 from tests.alert_receivers import HANG, Receiver, receiver
 from tests.daemon_harness import wait_until

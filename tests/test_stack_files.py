@@ -23,7 +23,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import load_config
-from monitor.embedded import KafkaBroker, RedisServer
+from monitor.tooling.embedded import KafkaBroker, RedisServer
 from tests.stack_harness import (
     CONFIG_DIR,
     REPO,

@@ -21,9 +21,9 @@ from sklearn.datasets import load_breast_cancer
 
 from monitor.cli import main
 from monitor.config import load_config
-from monitor.embedded import KafkaBroker, RedisServer
 from monitor.replay import produce_lines
-from monitor.synthetic import Shift, SyntheticModel, generate
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import Shift, SyntheticModel, generate
 from tests.daemon_harness import model_status, pipeline_config_dict, running_daemon, wait_until
 
 pytestmark = pytest.mark.integration

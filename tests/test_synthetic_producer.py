@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from monitor.config import parse_config
-from monitor.embedded import KafkaBroker, RedisServer
 from monitor.errors import DriftMonitorError
-from monitor.synthetic import SyntheticModel
-from monitor.synthetic_producer import DriftSchedule, synthetic_lines, synthetic_model
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import SyntheticModel
+from monitor.tooling.synthetic_producer import DriftSchedule, synthetic_lines, synthetic_model
 from tests.daemon_harness import model_status, running_daemon, wait_until
 from tests.helpers import consume_messages, message_json
 from tests.stack_harness import MODEL, WINDOW, stack_config_data

@@ -13,10 +13,10 @@ from confluent_kafka import KafkaError
 from confluent_kafka.admin import AdminClient
 
 from monitor.config import Config
-from monitor.embedded import KafkaBroker, RedisServer
 from monitor.source import KafkaSource, KafkaUnusable
 from monitor.store import StateStore
-from monitor.synthetic import SyntheticModel, generate
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import SyntheticModel, generate
 from tests.daemon_harness import (
     model_status,
     pipeline_config,

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.embedded import KafkaBroker, RedisServer, free_port
+from monitor.tooling.embedded import KafkaBroker, RedisServer, free_port
 from tests.alert_receivers import receiver
 from tests.daemon_harness import wait_until
 

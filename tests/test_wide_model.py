@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from monitor.embedded import KafkaBroker, RedisServer
-from monitor.synthetic import Shift, SyntheticModel, blocks
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import Shift, SyntheticModel, blocks
 from tests.daemon_harness import (
     model_status,
     new_pipeline,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.embedded import KafkaBroker, RedisServer
-from monitor.synthetic import Shift, SyntheticModel, generate
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import Shift, SyntheticModel, generate
 from tests.daemon_harness import (
     model_status,
     new_pipeline,
@@ -22,7 +22,7 @@ from tests.helpers import produce_json
 pytestmark = pytest.mark.integration
 
 MODEL = SyntheticModel(name="fraud", numeric=4, categorical=1)
-EVENTS_PER_SECOND = 100.0  # monitor.synthetic spaces event times 10 ms apart
+EVENTS_PER_SECOND = 100.0  # monitor.tooling.synthetic spaces event times 10 ms apart
 
 
 def test_event_time_windows_close_on_the_watermark_and_count_late_events(

@@ -27,13 +27,13 @@ from rich.console import Console
 
 from monitor.config import Config, parse_config
 from monitor.daemon import Daemon
-from monitor.embedded import KafkaBroker, RedisServer, free_port
 from monitor.errors import DriftMonitorError
 from monitor.evaluation import WindowReport
 from monitor.redis_client import connect
 from monitor.replay import produce_lines
 from monitor.store import StateStore
-from monitor.synthetic import Shift, SyntheticModel, blocks
+from monitor.tooling.embedded import KafkaBroker, RedisServer, free_port
+from monitor.tooling.synthetic import Shift, SyntheticModel, blocks
 from monitor.topics import ensure_topics
 
 DEMO_MODEL = SyntheticModel(name="fraud", numeric=6, categorical=2)

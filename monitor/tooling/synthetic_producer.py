@@ -2,7 +2,7 @@
 
 The example producer of the compose stack, and a way to try a config against
 live-looking data. It imitates one model of the config: the model's features
-must be named as :class:`monitor.synthetic.SyntheticModel` names them
+must be named as :class:`monitor.tooling.synthetic.SyntheticModel` names them
 (``num_0..num_{n-1}`` numeric, ``cat_0..cat_{m-1}`` categorical), so the
 events it sends are exactly what the monitor expects.
 
@@ -27,7 +27,7 @@ from types import MappingProxyType
 from monitor.config import Config, ModelConfig
 from monitor.errors import DriftMonitorError
 from monitor.replay import ReplayResult, produce_lines, summary
-from monitor.synthetic import Shift, SyntheticModel, generate
+from monitor.tooling.synthetic import Shift, SyntheticModel, generate
 
 __all__ = ["DriftSchedule", "produce_synthetic", "synthetic_lines", "synthetic_model"]
 

@@ -1,0 +1,7 @@
+"""The workshop: local services and synthetic traffic for the demo, the benchmarks and the tests.
+
+No daemon module imports it; the CLI loads it only for ``drift-monitor demo`` and
+``drift-monitor produce-synthetic`` (tests/test_purity.py holds that line). :mod:`.embedded`
+starts a real Tansu broker and ``redis-server``; :mod:`.synthetic` draws prediction traffic
+with a known drift; :mod:`.demo` and :mod:`.synthetic_producer` are those two commands.
+"""
