@@ -107,26 +107,6 @@ _QUALITY_ALERT_OUTCOMES: dict[int, QualityAlertOutcome] = {
 }
 
 
-_JOIN_VIEW = """
--- KEYS[1] model meta, KEYS[2] waiting labels, KEYS[3] waiting predictions
--- ARGV[1] JSON array of the batch's prediction ids, ARGV[2] of its label ids
--- Returns {join_version, the labels waiting for those predictions, the predictions waiting
--- for those labels}: ids travel as one JSON text each instead of one argument per id.
-local function lookup(hash, ids)
-  local found = {}
-  for first = 1, #ids, STEP do
-    local part = redis.call('HMGET', hash, unpack(ids, first, math.min(first + STEP - 1, #ids)))
-    for i = 1, #part do
-      found[#found + 1] = part[i]
-    end
-  end
-  return found
-end
-local version = redis.call('HGET', KEYS[1], 'join_version') or '0'
-return {version, lookup(KEYS[2], cjson.decode(ARGV[1])), lookup(KEYS[3], cjson.decode(ARGV[2]))}
-"""
-
-
 class StateStore:
     """Reads and writes drift-monitor state in Redis through an injected client."""
 
@@ -144,7 +124,7 @@ class StateStore:
         self._apply_alert_plan = client.register_script(
             lua.source("steps.lua", "alert_plan.lua", "apply_alert_plan.lua")
         )
-        self._join_view = client.register_script(lua.source("steps.lua") + _JOIN_VIEW)
+        self._join_view = client.register_script(lua.source("steps.lua", "join_view.lua"))
 
     def ping(self) -> bool:
         try:
