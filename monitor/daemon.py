@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import redis
 from confluent_kafka import Message
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry
 
 from detectors.window import WindowLayout
 from monitor.alerts.outbox import Outbox
@@ -421,9 +421,7 @@ class Daemon:
             ).inc()
             log.warning("sequential detector found a change", extra=detection.to_dict())
         for name, join in work.joins.items():
-            self.metrics.labels_received.labels(name).inc(join.labels_received)
-            self.metrics.labels_joined.labels(name).inc(join.joined)
-            _observe_all(self.metrics.label_lag.labels(name), join.label_lags)
+            self.metrics.record_joins(name, join.labels_received, join.joined, join.label_lags)
 
     def _evaluate_quality(self, *, busy: bool) -> None:
         """Judge the quality of windows that received labels, against the reference's.
@@ -557,20 +555,3 @@ class Daemon:
             self._last_heartbeat = now
         except ServiceUnavailable as error:
             self._redis_down(error)
-
-
-def _observe_all(histogram: Histogram, values: list[float]) -> None:
-    """``histogram.observe`` of every value, in one pass: a batch joins thousands of labels,
-    and one call per value cost as much as the rest of the batch's metrics."""
-    bounds = getattr(histogram, "_upper_bounds", None)
-    buckets = getattr(histogram, "_buckets", None)
-    total = getattr(histogram, "_sum", None)
-    array = np.asarray(values, dtype=np.float64)
-    if bounds is None or buckets is None or total is None or not np.isfinite(array).all():
-        for value in values:  # another prometheus_client, or a value observe must judge
-            histogram.observe(value)
-        return
-    counts = np.bincount(np.searchsorted(bounds, array, side="left"), minlength=len(bounds))
-    for index in np.flatnonzero(counts).tolist():
-        buckets[index].inc(int(counts[index]))
-    total.inc(float(array.sum()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from detectors.evaluate import SignalResult
@@ -226,6 +227,12 @@ class Metrics:
                 self.implied_false_alarms.labels(model, per).set(implied)
         self.window_alpha.labels(model).set(budget.alpha)
 
+    def record_joins(self, model: str, received: int, joined: int, lags: list[float]) -> None:
+        """A batch's labels: how many came, how many joined, and each join's label lag."""
+        self.labels_received.labels(model).inc(received)
+        self.labels_joined.labels(model).inc(joined)
+        _observe_all(self.label_lag.labels(model), lags)
+
     def record_quality(self, report: QualityReport) -> None:
         """The label join's counters and each judged window's verdict, as the evaluator
         judged them; the quality metrics of the window the status shows."""
@@ -336,3 +343,20 @@ class Metrics:
             ["model", "metric"],
             registry=registry,
         )
+
+
+def _observe_all(histogram: Histogram, values: list[float]) -> None:
+    """``histogram.observe`` of every value, in one pass: a batch joins thousands of labels,
+    and one call per value cost as much as the rest of the batch's metrics."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    array = np.asarray(values, dtype=np.float64)
+    if bounds is None or buckets is None or total is None or not np.isfinite(array).all():
+        for value in values:  # another prometheus_client, or a value observe must judge
+            histogram.observe(value)
+        return
+    counts = np.bincount(np.searchsorted(bounds, array, side="left"), minlength=len(bounds))
+    for index in np.flatnonzero(counts).tolist():
+        buckets[index].inc(int(counts[index]))
+    total.inc(float(array.sum()))
