@@ -565,3 +565,70 @@ def test_a_budget_needs_a_correction_over_the_windows_tests() -> None:
 
     (problem,) = _problems(data)
     assert problem.startswith("models.fraud.drift.correction: a false-alarm budget needs")
+
+
+# --------------------------------------------------------------------------- estimation
+
+
+def _estimating(task: str | None = "binary", **estimation: Any) -> dict[str, Any]:
+    data = _minimal()
+    model = _fraud(data)
+    model.update({"prediction": "numeric", "estimation": estimation})
+    if task is not None:
+        model["task"] = task
+    return data
+
+
+def test_estimation_left_out_estimates_nothing() -> None:
+    assert not parse_config(_minimal(), environ={}).models["fraud"].estimates
+
+
+def test_estimation_takes_the_tasks_default_metrics() -> None:
+    binary = parse_config(_estimating(), environ={}).models["fraud"]
+
+    assert binary.estimates
+    assert binary.estimation is not None
+    assert binary.estimation.metrics_for(binary.task) == ("accuracy", "roc_auc")
+
+
+def test_estimation_can_be_kept_but_disabled() -> None:
+    assert not parse_config(_estimating(enabled=False), environ={}).models["fraud"].estimates
+
+
+def test_estimation_needs_a_task_it_can_estimate() -> None:
+    assert _problems(_estimating(None)) == [
+        "models.fraud.estimation: estimated performance needs task: binary (CBPE); the model "
+        "has no task"
+    ]
+    assert _problems(_estimating("regression")) == [
+        "models.fraud.estimation: estimated performance needs task: binary (CBPE); the model "
+        "has task regression (regression is not estimated yet)"
+    ]
+
+
+def test_estimation_needs_a_numeric_prediction() -> None:
+    data = _estimating()
+    _fraud(data)["prediction"] = "categorical"
+
+    assert _problems(data) == [
+        "models.fraud.estimation: estimated performance needs a numeric prediction (the "
+        "score, or the positive class's probability)"
+    ]
+
+
+def test_estimated_metric_unknown_for_the_task_names_the_closest() -> None:
+    assert _problems(_estimating(metrics=["accuracy", "roc_acu"])) == [
+        "models.fraud.estimation.metrics[1]: 'roc_acu' is not estimated for task binary; "
+        "did you mean 'roc_auc'?"
+    ]
+
+
+def test_estimation_effects_and_staleness_are_checked() -> None:
+    assert _problems(_estimating(min_effect=0.1, critical_effect=0.05)) == [
+        "models.fraud.estimation.critical_effect: 0.05 is below min_effect (0.1)"
+    ]
+    problems = _problems(_estimating(min_effect=0, critical_effect=1.5, stale_windows=0, enabeld=1))
+    assert any(p.startswith("models.fraud.estimation.min_effect:") for p in problems)
+    assert any(p.startswith("models.fraud.estimation.critical_effect:") for p in problems)
+    assert any(p.startswith("models.fraud.estimation.stale_windows:") for p in problems)
+    assert "models.fraud.estimation.enabeld: unknown key; did you mean 'enabled'?" in problems

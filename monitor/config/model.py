@@ -27,7 +27,12 @@ SinkType = Literal[
     "webhook", "slack", "pagerduty", "alertmanager", "kafka", "airflow", "github_actions"
 ]
 AlertKind = Literal[
-    "feature_drift", "prediction_drift", "data_quality", "performance", "multivariate_drift"
+    "feature_drift",
+    "prediction_drift",
+    "data_quality",
+    "performance",
+    "multivariate_drift",
+    "estimated_performance",
 ]
 AlertSeverity = Literal["warning", "critical"]
 Grouping = Literal["signal", "model"]
@@ -204,6 +209,7 @@ class AlertRuleConfig:
         "prediction_drift",
         "data_quality",
         "multivariate_drift",
+        "estimated_performance",
     )
     signals: tuple[str, ...] = ()  # empty: every signal of the model
     methods: tuple[str, ...] = ()  # empty: every method the model runs
@@ -294,6 +300,38 @@ class LabelsConfig:
     min_labels: int = 200  # labels a window needs before its quality is judged
 
 
+ESTIMATED_METRICS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {"binary": ("accuracy", "precision", "recall", "f1", "roc_auc")}
+)
+"""What each task's estimator estimates (``detectors.estimation``): CBPE for binary
+classifiers only, so far (see README, "Estimated performance")."""
+DEFAULT_ESTIMATED_METRICS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {"binary": ("accuracy", "roc_auc")}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EstimationConfig:
+    """Estimated performance before the labels come (CBPE, binary classifiers).
+
+    ``min_effect`` and ``critical_effect`` are the drop of an estimated metric below its
+    reference value (absolute: 0.05 is five points of accuracy) at which a window warns
+    and is critical; the drop must also be outside the estimate's band. ``stale_windows``
+    reconciled windows in a row whose realized metric falls outside the estimate's band
+    mark the estimator stale.
+    """
+
+    enabled: bool = True
+    metrics: tuple[str, ...] = ()  # empty: the task's defaults
+    min_effect: float = 0.05
+    critical_effect: float = 0.1
+    stale_windows: int = 3
+
+    def metrics_for(self, task: str | None) -> tuple[str, ...]:
+        """The metrics estimated for a model of ``task``: the configured ones, else defaults."""
+        return self.metrics or DEFAULT_ESTIMATED_METRICS.get(task or "", ())
+
+
 @dataclass(frozen=True, slots=True)
 class ModelConfig:
     """One monitored model; ``name`` is the value of ``model`` in its events."""
@@ -313,6 +351,12 @@ class ModelConfig:
     retrain: RetrainConfig | None = None
     labels: LabelsConfig = field(default_factory=LabelsConfig)
     sequential: Mapping[str, SequentialConfig] = field(default_factory=_empty_mapping)
+    estimation: EstimationConfig | None = None
+
+    @property
+    def estimates(self) -> bool:
+        """True when the model's windows get estimated performance."""
+        return self.estimation is not None and self.estimation.enabled
 
 
 @dataclass(frozen=True, slots=True)

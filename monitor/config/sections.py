@@ -35,6 +35,7 @@ from detectors.sequential import DETECTORS
 from detectors.sequential import NUMERIC as SEQUENTIAL_NUMERIC
 from detectors.sequential import make as make_detector
 from monitor.config.model import (
+    ESTIMATED_METRICS,
     LABEL_FIELDS,
     PREDICTION_FIELDS,
     AlertingConfig,
@@ -45,6 +46,7 @@ from monitor.config.model import (
     Config,
     Correction,
     DriftConfig,
+    EstimationConfig,
     Grouping,
     HttpConfig,
     KafkaConfig,
@@ -484,6 +486,8 @@ def _model_rules(model: ModelConfig, present: frozenset[str], path: str) -> Iter
     if model.task != "binary":
         for key in sorted(present & {"decision_threshold", "positive_class"}):
             yield f"{join_path(path, key)}: only applies to task: binary"
+    if model.estimation is not None:
+        yield from _estimation_fits_model(model.estimation, model, join_path(path, "estimation"))
     for detector in model.sequential.values():
         yield from _sequential_fits_model(
             detector, model, join_path(join_path(path, "sequential"), detector.name)
@@ -502,6 +506,41 @@ def _model_rules(model: ModelConfig, present: frozenset[str], path: str) -> Iter
     for rule in model.alert_rules.values():
         yield from _alert_rule_fits_model(rule, model, join_path(rules_path, rule.name))
     yield from _signal_rules_overlap(list(model.alert_rules.values()), rules_path)
+
+
+def _estimation_fits_model(
+    estimation: EstimationConfig, model: ModelConfig, path: str
+) -> Iterator[str]:
+    """Estimation needs a task it can estimate, a score to calibrate, and known metrics."""
+    known = ESTIMATED_METRICS.get(model.task or "")
+    if known is None:
+        have = "no task" if model.task is None else f"task {model.task}"
+        yield (
+            f"{path}: estimated performance needs task: binary (CBPE); the model has {have}"
+            + (f" ({model.task} is not estimated yet)" if model.task is not None else "")
+        )
+        return
+    if model.prediction != "numeric":
+        yield (
+            f"{path}: estimated performance needs a numeric prediction (the score, or the "
+            "positive class's probability)"
+        )
+    for i, metric in enumerate(estimation.metrics):
+        if metric not in known:
+            yield (
+                f"{path}.metrics[{i}]: {metric!r} is not estimated for task {model.task}; "
+                f"{suggest(metric, list(known))}"
+            )
+
+
+def _estimation_rules(
+    estimation: EstimationConfig, present: frozenset[str], path: str
+) -> Iterator[str]:
+    if estimation.critical_effect < estimation.min_effect:
+        yield (
+            f"{join_path(path, 'critical_effect')}: {estimation.critical_effect} is below "
+            f"min_effect ({estimation.min_effect})"
+        )
 
 
 def _sequential_fits_model(
@@ -576,6 +615,18 @@ def _signal_rules_overlap(rules: list[AlertRuleConfig], path: str) -> Iterator[s
                 )
 
 
+_ESTIMATION = Section(
+    EstimationConfig,
+    {
+        "enabled": boolean,
+        "metrics": names("metric"),
+        "min_effect": number(strictly_between(0, 1)),
+        "critical_effect": number(strictly_between(0, 1)),
+        "stale_windows": integer(between(1, 1000)),
+    },
+    _estimation_rules,
+)
+
 _MODEL = Section(
     ModelConfig,
     {
@@ -597,6 +648,7 @@ _MODEL = Section(
         "retrain": optional(_RETRAIN),
         "labels": _LABELS,
         "sequential": table(_SEQUENTIAL.named),
+        "estimation": optional(_ESTIMATION),
     },
     _model_rules,
     name_field="name",
