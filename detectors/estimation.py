@@ -71,6 +71,8 @@ class Estimate:
     value: float
     sampling_error: float
     events: int
+    baseline: float = math.nan
+    """The metric as realized on the labelled reference."""
 
     @property
     def band(self) -> float:
@@ -92,6 +94,7 @@ class Estimate:
             "lower": self.lower,
             "upper": self.upper,
             "events": self.events,
+            "baseline": self.baseline,
         }
 
 
@@ -148,7 +151,13 @@ class BinaryEstimator:
             return {}
         values = binary_estimates(state, self.first_positive)
         return {
-            metric: Estimate(metric, values[metric], self.sampling[metric].at(n), n)
+            metric: Estimate(
+                metric,
+                float(values[metric]),
+                self.sampling[metric].at(n),
+                n,
+                float(self.baseline[metric]),
+            )
             for metric in metrics
             if metric in values and math.isfinite(values[metric])
         }
@@ -186,7 +195,7 @@ def binary_estimates(state: SegmentCounts, first_positive: int) -> dict[str, flo
     """Expected accuracy, precision, recall, F1 and ROC AUC of a window's segment counts."""
     counts = state.counts.astype(np.float64)
     sums = state.sums
-    n = counts.sum()
+    n = float(counts.sum())
     tp = float(sums[first_positive:].sum())
     fp = float(counts[first_positive:].sum()) - tp
     fn = float(sums[:first_positive].sum())

@@ -41,6 +41,7 @@ from numpy.typing import NDArray
 from scipy import special
 
 from detectors import stats
+from detectors.estimation import Estimate
 from detectors.methods import Thresholds
 from detectors.multivariate import JOINT_SIGNAL, Contributor, joint_measures
 from detectors.profile import SignalRole
@@ -90,6 +91,9 @@ class SignalResult:
     values: tuple[NamedValue, ...] = ()
     """A categorical signal's heaviest values outside its top reference categories, by
     name (``dominant_value`` and ``unseen_rate`` results; see :mod:`detectors.tail`)."""
+    estimate: Estimate | None = None
+    """An estimated-performance result's estimate, band and reference value (its score
+    is the drop below that value; see :mod:`detectors.estimated_performance`)."""
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -108,6 +112,8 @@ class SignalResult:
             out["attribution"] = [c.to_dict() for c in self.attribution]
         if self.values:
             out["values"] = [v.to_dict() for v in self.values]
+        if self.estimate is not None:
+            out["estimate"] = self.estimate.to_dict()
         return out
 
     def describe_attribution(self) -> str:

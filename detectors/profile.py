@@ -13,6 +13,7 @@ merges by addition.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -27,11 +28,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.arrays import decode_array, encode_array
+from detectors.estimation import BinaryEstimator
 from detectors.multivariate import JointProfile, build_joint_profile
 from detectors.sketch import SKETCH_DEPTH, SKETCH_WIDTH, fingerprints
 
 SignalKind = Literal["numeric", "categorical"]
-SignalRole = Literal["feature", "prediction", "performance", "multivariate"]
+SignalRole = Literal[
+    "feature", "prediction", "performance", "multivariate", "estimated_performance"
+]
 
 PROFILE_STATE_VERSION = 1
 COARSE_BINS = 10
@@ -277,6 +281,9 @@ class ReferenceProfile:
     joint: JointProfile | None = None
     """The numeric features together (:mod:`detectors.multivariate`); None with fewer than
     two, and in profiles stored before joint drift existed."""
+    estimator: BinaryEstimator | None = None
+    """What estimating the model's performance needs (:mod:`detectors.estimation`), fitted
+    on the labelled reference; None when not asked for, or the reference has no labels."""
 
     def signal(self, name: str) -> SignalProfile:
         for signal in self.signals:
@@ -297,6 +304,7 @@ class ReferenceProfile:
                 "signals": [s.to_state() for s in self.signals],
                 "quality": None if self.quality is None else dict(self.quality),
                 "joint": None if self.joint is None else self.joint.to_state(),
+                "estimator": None if self.estimator is None else self.estimator.to_state(),
             },
             separators=(",", ":"),
         )
@@ -335,6 +343,18 @@ class ReferenceProfile:
             signals=tuple(signals),
             quality=_quality_state(state.get("quality")),
             joint=None if state.get("joint") is None else JointProfile.from_state(state["joint"]),
+            estimator=None
+            if state.get("estimator") is None
+            else BinaryEstimator.from_state(state["estimator"]),
+        )
+
+    def with_estimator(self, estimator: BinaryEstimator) -> ReferenceProfile:
+        """This profile with an estimator, under a new id: windows counted without the
+        estimator's segments are not comparable with windows counted with them."""
+        return dataclasses.replace(
+            self,
+            id=_profile_id(self.model, self.signals, self.joint, estimator),
+            estimator=estimator,
         )
 
 
@@ -531,20 +551,31 @@ def build_reference_profile(
     joint = build_joint_profile(
         [s.name for s in specs if s.kind == "numeric" and s.role == "feature"], columns
     )
-    digest = hashlib.sha256()
-    for signal in signals:
-        digest.update(json.dumps(signal.to_state(), sort_keys=True).encode())
-    if joint is not None:
-        digest.update(json.dumps(joint.to_state(), sort_keys=True).encode())
     return ReferenceProfile(
         model=model,
-        id=f"{model}@{digest.hexdigest()[:12]}",
+        id=_profile_id(model, signals, joint, None),
         created_at=created_at,
         events=events,
         source=source,
         signals=tuple(signals),
         joint=joint,
     )
+
+
+def _profile_id(
+    model: str,
+    signals: Sequence[SignalProfile],
+    joint: JointProfile | None,
+    estimator: BinaryEstimator | None,
+) -> str:
+    """``model@`` and a hash of everything windows are counted against."""
+    digest = hashlib.sha256()
+    for signal in signals:
+        digest.update(json.dumps(signal.to_state(), sort_keys=True).encode())
+    for part in (joint, estimator):
+        if part is not None:
+            digest.update(json.dumps(part.to_state(), sort_keys=True).encode())
+    return f"{model}@{digest.hexdigest()[:12]}"
 
 
 def _quality_state(value: Any) -> Mapping[str, Any] | None:

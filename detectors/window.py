@@ -16,8 +16,9 @@ then, for a signal whose profile sketches its tail (a high-cardinality feature),
 (:mod:`detectors.sketch`). Beside the vectors, ``WindowCounts.names`` keeps the heaviest
 tail values of each categorical signal by name: at most ``WINDOW_NAMES`` per signal,
 merged by summing and trimming rather than plain addition.
-With a joint profile, last: one counter of complete rows and the joint sums
-(:func:`detectors.multivariate.joint_sums`).
+With an estimator (:mod:`detectors.estimation`): one counter of events and one float sum of
+calibrated probability per score segment of the prediction. With a joint profile, last: one
+counter of complete rows and the joint sums (:func:`detectors.multivariate.joint_sums`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from detectors.estimation import BinaryEstimator, SegmentCounts
 from detectors.multivariate import JointProfile, joint_sums
 from detectors.profile import (
     MISSING,
@@ -74,6 +76,21 @@ class CategoricalSlots:
 
 
 SignalSlots = NumericSlots | CategoricalSlots
+
+SCORE_SIGNAL = "prediction"
+"""The signal whose values the estimator calibrates: the model's score."""
+
+
+@dataclass(frozen=True, slots=True)
+class EstimatorSlots:
+    """Positions of the estimator's segment counts (ints) and probability sums (floats)."""
+
+    estimator: BinaryEstimator
+    counts: slice
+    sums: slice
+
+    def state(self, counts: WindowCounts) -> SegmentCounts:
+        return SegmentCounts(counts.ints[self.counts], counts.floats[self.sums])
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +157,15 @@ class WindowLayout:
                 )
                 ints += k + 2 + size
         self.signals: Mapping[str, SignalSlots] = slots
+        # Before the joint sums: a wide model's kept counts drop those (monitor.report.history).
+        self.estimator: EstimatorSlots | None = None
+        if profile.estimator is not None and SCORE_SIGNAL in slots:
+            k = profile.estimator.segments
+            self.estimator = EstimatorSlots(
+                profile.estimator, slice(ints, ints + k), slice(floats, floats + k)
+            )
+            ints += k
+            floats += k
         self.joint: JointSlots | None = None
         if profile.joint is not None:
             size = profile.joint.sums_size
@@ -193,6 +219,10 @@ class WindowLayout:
                 raw = None if values is None else values.get(name)
                 if raw is not None:
                     _count_tail(where, column, raw, rows, counts)
+        if self.estimator is not None:
+            state = self.estimator.estimator.accumulate(columns[SCORE_SIGNAL][rows])
+            ints[self.estimator.counts] = state.counts
+            floats[self.estimator.sums] = state.sums
         if self.joint is not None:
             rows_used, sums = joint_sums(self.joint.profile, columns, rows)
             ints[self.joint.rows] = rows_used

@@ -317,6 +317,7 @@ def _overdue(timeout: float) -> None:
 def _status(args: argparse.Namespace) -> int:
     from monitor.alerts.records import AlertRecords
     from monitor.alerts.report import ACTIVE
+    from monitor.reconciliation import estimation_status
     from monitor.status_view import StatusQuery, render, select
 
     config = load_config(args.config)
@@ -332,6 +333,8 @@ def _status(args: argparse.Namespace) -> int:
     query = StatusQuery(tuple(args.signal or ()), tuple(args.method or ()), args.all)
     store = _store(config)
     report = {name: store.model_status(name) for name in models}
+    for name, status in report.items():
+        status["estimation"] = estimation_status(store.client, config, name, status)
     problems = query.problems(report)
     if problems:
         print("\n".join(f"drift-monitor: {problem}" for problem in problems), file=sys.stderr)

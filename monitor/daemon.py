@@ -58,6 +58,7 @@ from monitor.labels.quality_evaluator import QualityEvaluator
 from monitor.metrics import Metrics
 from monitor.origins import Origins
 from monitor.readiness import ReadinessLog
+from monitor.reconciliation import EstimateRecords
 from monitor.reference import load_or_build_references
 from monitor.reload import merge_reload
 from monitor.report.live import live_pages
@@ -126,6 +127,9 @@ class Daemon:
             list(config.models), config.kafka.max_message_bytes, config.payload
         )
         self._redis_client = redis_client
+        self.estimates = EstimateRecords(
+            redis_client, self.store.keys, keep=config.redis.history_size
+        )
         self.evaluator = self._build_evaluator(config)
         self.quality_evaluator = self._build_quality_evaluator(config)
         self.delivery = self._build_delivery(config)
@@ -163,6 +167,7 @@ class Daemon:
             refresh_sinks=refreshed_sinks(config),
             audit_size=config.alerting.audit_size,
             counts_history_size=config.redis.counts_history_size,
+            estimates=self.estimates,
         )
 
     def _build_quality_evaluator(self, config: Config) -> QualityEvaluator:
@@ -172,6 +177,7 @@ class Daemon:
             alerts=AlertRecords(self._redis_client, self.store.keys),
             refresh_sinks=refreshed_sinks(config),
             audit_size=config.alerting.audit_size,
+            estimates=self.estimates,
         )
 
     def _build_delivery(self, config: Config) -> DeliveryWorker:
@@ -444,6 +450,13 @@ class Daemon:
                     log.warning(
                         "model quality degraded",
                         extra={"model": report.model, "result": verdict.to_dict()},
+                    )
+            if report.estimator is not None:
+                self.metrics.record_estimator_health(report.model, report.estimator)
+                if report.estimator.stale:
+                    log.warning(
+                        "performance estimator stale",
+                        extra={"model": report.model, "estimation": report.estimator.to_dict()},
                     )
             if report.delivered:
                 self.delivery.wake()

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from detectors.estimated_performance import EstimationSettings, estimate_window
 from detectors.evaluate import DecisionSettings, SignalResult, evaluate_window
 from detectors.window import WindowLayout
 from monitor import bulk_json
@@ -32,6 +33,7 @@ from monitor.alerts.rules import kind_of
 from monitor.alerts.state import WindowFacts
 from monitor.config import ModelConfig
 from monitor.errors import ServiceUnavailable
+from monitor.reconciliation import EstimateRecords
 from monitor.report import history as count_history
 from monitor.store import FinalizeOutcome, StateStore, StoredWindow
 
@@ -50,6 +52,19 @@ def decision_settings(model: ModelConfig) -> DecisionSettings:
         alpha=drift.alpha,
         correction=drift.correction,
         min_events=model.window.min_events if model.window.seconds is not None else 1,
+    )
+
+
+def estimation_settings(model: ModelConfig) -> EstimationSettings:
+    """What a model's windows estimate (nothing when estimation is off)."""
+    estimation = model.estimation
+    if estimation is None or not estimation.enabled:
+        return EstimationSettings((), 0.0, 0.0)
+    return EstimationSettings(
+        estimation.metrics_for(model.task),
+        estimation.min_effect,
+        estimation.critical_effect,
+        model.window.min_events if model.window.seconds is not None else 1,
     )
 
 
@@ -126,12 +141,15 @@ class WindowEvaluator:
         refresh_sinks: frozenset[str] = frozenset(),
         audit_size: int = 10_000,
         counts_history_size: int = 200,
+        estimates: EstimateRecords | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._estimates = estimates
         self._counts_history_size = counts_history_size
         self._models = models
         self._settings = {name: decision_settings(model) for name, model in models.items()}
+        self._estimation = {name: estimation_settings(model) for name, model in models.items()}
         self._owner = owner
         self._alerts = alerts
         self._refresh_sinks = refresh_sinks
@@ -157,6 +175,8 @@ class WindowEvaluator:
                         report.results,
                         keep=self._counts_history_size,
                     )
+                if self._estimates is not None:  # kept until the window's labels come
+                    self._estimates.record(name, stored.window_id, report.results)
                 window, reference_id = report.window_dict(), layout.profile.id
                 latest = {
                     f"{r.signal}/{r.method}": bulk_json.encode_text(
@@ -266,6 +286,7 @@ class WindowEvaluator:
         # Alpha spending over the window's looks: each (checkpoints and close) at alpha / K.
         settings = replace(self._settings[name], alpha=alpha / model.drift.checkpoints)
         results = evaluate_window(layout, stored.counts, settings)
+        results += estimate_window(layout, stored.counts, self._estimation[name])
         return WindowReport(
             name,
             stored.window_id,

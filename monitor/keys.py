@@ -128,6 +128,23 @@ class Keys:
         """Sorted set of the window ids in ``count_history``, scored by id."""
         return f"{self._tag}:m:{model}:counts:ids"
 
+    def estimates(self, model: str) -> str:
+        """Hash: window id → the window's estimated metrics as JSON, kept until its labels
+        come (``monitor.reconciliation``; the last ``history_size`` windows)."""
+        return f"{self._tag}:m:{model}:est"
+
+    def estimate_ids(self, model: str) -> str:
+        """Sorted set of the window ids in ``estimates``, scored by id."""
+        return f"{self._tag}:m:{model}:est:ids"
+
+    def reconciled(self, model: str) -> str:
+        """Hash: window id → its estimated and realized metrics side by side, as JSON."""
+        return f"{self._tag}:m:{model}:est:reconciled"
+
+    def reconciled_ids(self, model: str) -> str:
+        """Sorted set of the window ids in ``reconciled``, scored by id."""
+        return f"{self._tag}:m:{model}:est:reconciled:ids"
+
     def latest(self, model: str) -> str:
         """Hash: ``signal/method`` → latest result as JSON."""
         return f"{self._tag}:m:{model}:latest"

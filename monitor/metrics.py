@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from detectors.evaluate import SignalResult
 from monitor.alerts.budget import WindowBudget
 from monitor.labels.quality_evaluator import QualityReport
+from monitor.reconciliation import EstimatorHealth
 
 _DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 _BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -264,9 +265,24 @@ class Metrics:
                 drifted_signals.add(r.signal)
             if r.role == "multivariate":
                 self._record_attribution(model, r)
+            if r.estimate is not None:
+                for bound, value in (
+                    ("value", r.estimate.value),
+                    ("lower", r.estimate.lower),
+                    ("upper", r.estimate.upper),
+                ):
+                    self.estimated.labels(model, r.signal, bound).set(value)
         self.drifted_signals.labels(model).set(len(drifted_signals))
         self.window_end.labels(model).set(window_end)
         self.windows_closed.labels(model).inc()
+
+    def record_estimator_health(self, model: str, health: EstimatorHealth) -> None:
+        """The newest reconciled window's estimated and realized metrics, and staleness."""
+        for metric, row in health.latest.items():
+            self.reconciled.labels(model, metric, "estimated").set(row.estimated)
+            self.reconciled.labels(model, metric, "realized").set(row.realized)
+            self.estimation_error.labels(model, metric).set(row.error)
+        self.estimator_stale.labels(model).set(1 if health.stale else 0)
 
     def _record_attribution(self, model: str, result: SignalResult) -> None:
         """At most three series per model and method: the previous window's are removed, so
@@ -341,6 +357,31 @@ class Metrics:
             "drift_monitor_quality",
             "Quality metric of the latest window judged on its labels.",
             ["model", "metric"],
+            registry=registry,
+        )
+        self.estimated = Gauge(
+            "drift_monitor_estimated_performance",
+            "Estimated metric of the latest closed window, from its predictions alone "
+            "(bound: value, lower, upper of its band).",
+            ["model", "metric", "bound"],
+            registry=registry,
+        )
+        self.reconciled = Gauge(
+            "drift_monitor_reconciled_performance",
+            "The newest reconciled window's metric (source: estimated, or realized from labels).",
+            ["model", "metric", "source"],
+            registry=registry,
+        )
+        self.estimation_error = Gauge(
+            "drift_monitor_estimation_error",
+            "Realized minus estimated metric of the newest window whose labels came.",
+            ["model", "metric"],
+            registry=registry,
+        )
+        self.estimator_stale = Gauge(
+            "drift_monitor_estimator_stale",
+            "1 when the last estimation.stale_windows reconciled windows all missed the band.",
+            ["model"],
             registry=registry,
         )
 

@@ -32,7 +32,7 @@ from detectors.profile import (
 from monitor.config import Config, ModelConfig
 from monitor.decode import EventDecoder
 from monitor.errors import ReferenceDataError
-from monitor.labels.quality_inputs import count_pairs
+from monitor.labels.quality_inputs import count_pairs, fit_estimator
 from monitor.origins import Origins
 from monitor.store import StateStore
 from monitor.windowing import signal_specs
@@ -167,7 +167,14 @@ def build_profile_from_file(
     baseline = count_pairs(model, read.predictions, read.labels)
     if baseline.pairs == 0:
         return profile
-    return dataclasses.replace(profile, quality=baseline.to_state())
+    profile = dataclasses.replace(profile, quality=baseline.to_state())
+    if not model.estimates:
+        return profile
+    try:
+        estimator = fit_estimator(model, read.predictions, read.labels)
+    except ValueError as error:
+        raise ReferenceDataError(f"reference file {path}: {error}") from error
+    return profile if estimator is None else profile.with_estimator(estimator)
 
 
 def load_or_build_references(config: Config, store: StateStore) -> dict[str, ReferenceProfile]:
@@ -191,6 +198,17 @@ def load_or_build_references(config: Config, store: StateStore) -> dict[str, Ref
                 log.warning("reference too thin", extra={"model": name, "detail": thin})
         if profile is not None:
             _check_signals(model, profile)
+            if model.estimates and profile.estimator is None:
+                log.warning(
+                    "reference has no estimator",
+                    extra={
+                        "model": name,
+                        "reference_id": profile.id,
+                        "detail": "estimation is configured, but the reference was built "
+                        "without it or has no labelled scores of both classes: rebuild it from "
+                        "a labelled file (drift-monitor reference build) to estimate performance",
+                    },
+                )
             profiles[name] = profile
     return profiles
 

@@ -226,6 +226,33 @@ def budget_line(budget: Mapping[str, Any]) -> str:
     return line + (" (capped)" if budget["source"] == "capped" else "")
 
 
+def estimation_lines(estimation: Mapping[str, Any] | None) -> Iterable[str]:
+    """Estimated performance of the latest window, then estimated beside realized for the
+    newest window whose labels came, and whether the estimator went stale."""
+    if not estimation:
+        return
+    for metric, e in sorted(estimation["estimates"].items()):
+        yield (
+            f"estimated {metric} of window {e['window']}: {e['value']:.4g} "
+            f"(band {e['lower']:.4g} to {e['upper']:.4g}; reference {e['baseline']:.4g})"
+            + (f": {e['severity']}" if e["drifted"] else "")
+        )
+    reconciled = estimation["reconciled"]
+    if reconciled:
+        newest = reconciled[0]["window"]
+        for r in (r for r in reconciled if r["window"] == newest):
+            yield (
+                f"{r['metric']} of window {newest} ({r['labels']} labels): estimated "
+                f"{r['estimated']:.4g}, realized {r['realized']:.4g} (error {r['error']:+.4g}"
+                + (f", outside the band ±{r['band']:.3g})" if r["missed"] else ")")
+            )
+    if estimation["stale"]:
+        yield (
+            "estimator stale: the realized metrics left the estimates' band in the last "
+            "windows in a row (concept drift?); retrain, then rebuild the reference"
+        )
+
+
 def _labels_and_detectors(status: Mapping[str, Any]) -> Iterable[str]:
     if status.get("budget"):
         yield budget_line(status["budget"])
@@ -242,6 +269,7 @@ def _labels_and_detectors(status: Mapping[str, Any]) -> Iterable[str]:
     if quality:
         shown = ", ".join(f"{k} {v:.4g}" for k, v in sorted(quality["metrics"].items()))
         yield f"quality of window {quality['window']} ({quality['labels']} labels): {shown}"
+    yield from estimation_lines(status.get("estimation"))
     sequential = status["sequential"]
     for stream, detector in sequential["detectors"].items():
         yield (

@@ -152,11 +152,14 @@ def running_daemon(config: Config, *, cluster: bool = False) -> Iterator[Daemon]
 
 def model_status(config: Config, model: str, *, cluster: bool = False) -> dict[str, Any]:
     from monitor.keys import Keys
+    from monitor.reconciliation import estimation_status
     from monitor.store import StateStore
 
     client = connect(config.redis.url, cluster=cluster)
     try:
         store = StateStore(client, Keys(config.redis.key_prefix), history_size=1000)
-        return store.model_status(model)
+        status = store.model_status(model)
+        status["estimation"] = estimation_status(client, config, model, status)
+        return status
     finally:
         client.close()

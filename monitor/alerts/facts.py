@@ -43,7 +43,26 @@ def dumps(value: Any) -> str:
     return json.dumps(_finite(value), separators=(",", ":"), allow_nan=False)
 
 
+def _estimate_message(status: Notify, severity: str, shown: Evidence) -> str:
+    """An estimated metric's message: it says it is an estimate, with its band."""
+    estimate = shown.estimate
+    assert estimate is not None
+    what = f"estimated {shown.signal} (an estimate from predictions alone, not from labels)"
+    reference = f"reference {estimate.baseline:.4g}"
+    if status == "resolved":
+        return (
+            f"{what} is back at {estimate.value:.4g} ({reference}); estimated performance resolved"
+        )
+    return (
+        f"{what} fell to {estimate.value:.4g}, band {estimate.lower:.4g} to {estimate.upper:.4g} "
+        f"({reference}): {shown.score:.4g} below (minimum effect {shown.warn:g}, critical "
+        f"{shown.critical:g}): {severity}"
+    )
+
+
 def _message(status: Notify, severity: str, seen: Observation, shown: Evidence) -> str:
+    if shown.estimate is not None:
+        return _estimate_message(status, severity, shown)
     what = METHOD_NAMES.get(shown.method, shown.method)
     subject = shown.signal
     if seen.signal is None:
@@ -100,6 +119,8 @@ def alert_facts(
         facts["attribution"] = [c.to_dict() for c in shown.attribution]
     if shown.values:  # a categorical value taking over: which one
         facts["values"] = [v.to_dict() for v in shown.values]
+    if shown.estimate is not None:  # estimated performance: the estimate and its band
+        facts["estimate"] = shown.estimate.to_dict()
     if seen.signal is None:  # grouped per model: the drifted signals are the point
         facts["signals"] = [e.to_dict() for e in seen.evidence if e.breaching]
     return facts

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from detectors.estimation import Estimate
 from detectors.evaluate import SignalResult
 from detectors.methods import QUALITY_METHODS
 from detectors.multivariate import Contributor
@@ -34,6 +35,8 @@ def kind_of(result: SignalResult) -> str:
         return "performance"
     if role == "multivariate":
         return "multivariate_drift"
+    if role == "estimated_performance":
+        return "estimated_performance"
     return "feature_drift"
 
 
@@ -53,6 +56,8 @@ class Evidence:
     """What a joint result names (pairs or features that moved most); else empty."""
     values: tuple[NamedValue, ...] = ()
     """The values a categorical result names (``SignalResult.values``)."""
+    estimate: Estimate | None = None
+    """An estimated-performance result's estimate (``SignalResult.estimate``)."""
 
     @property
     def clear(self) -> bool:
@@ -85,6 +90,8 @@ class Evidence:
             out["attribution"] = [c.to_dict() for c in self.attribution]
         if self.values:
             out["values"] = [v.to_dict() for v in self.values]
+        if self.estimate is not None:
+            out["estimate"] = self.estimate.to_dict()
         return out
 
 
@@ -139,6 +146,7 @@ def judge(result: SignalResult, rule: AlertRuleConfig) -> Evidence:
         breaching=result.drifted and result.score >= warn,
         attribution=result.attribution,
         values=result.values,
+        estimate=result.estimate,
     )
 
 

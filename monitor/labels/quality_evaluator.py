@@ -8,6 +8,10 @@ clean again. A window's first judged verdict goes to the alert rules (kind
 ``performance``) once, atomically with the alert state it moves
 (``apply_alert_plan.lua``): labels keep arriving after a window is judged, but the
 rules count each window once.
+
+A model that estimates its performance (``estimation``) also gets the windows with
+``labels.min_labels`` labels reconciled with their estimates here
+(:mod:`monitor.reconciliation`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from monitor.alerts.records import AlertRecords
 from monitor.alerts.state import WindowFacts
 from monitor.config import ModelConfig
 from monitor.errors import ServiceUnavailable
+from monitor.reconciliation import EstimateRecords, EstimatorHealth
 from monitor.store import JoinCounters, StateStore
 
 MAX_PLAN_ATTEMPTS = 50
@@ -44,6 +49,8 @@ class QualityReport:
     """The quality metrics of the window the status shows (the newest with enough labels)."""
     delivered: bool = False
     """Whether an alert plan put a message in the outbox (the delivery worker is woken)."""
+    estimator: EstimatorHealth | None = None
+    """How the model's estimates compared with its labels, when windows were reconciled."""
 
 
 class QualityEvaluator:
@@ -57,9 +64,11 @@ class QualityEvaluator:
         alerts: AlertRecords,
         refresh_sinks: frozenset[str] = frozenset(),
         audit_size: int = 10_000,
+        estimates: EstimateRecords | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._estimates = estimates
         self._models = models
         self._alerts = alerts
         self._refresh_sinks = refresh_sinks
@@ -88,7 +97,10 @@ class QualityEvaluator:
         delivered = False
         verdicts: list[tuple[QualityVerdict, str]] = []
         metrics: dict[str, float] = {}
+        labelled: dict[int, QualityCounts] = {}  # windows with enough labels to reconcile
         for window_id, counts in self._store.quality_counts_of(name, dirty).items():
+            if counts.pairs >= model.labels.min_labels:
+                labelled[window_id] = counts
             verdict = judge_quality(
                 task, counts, base, alpha=model.drift.alpha, min_labels=model.labels.min_labels
             )
@@ -107,7 +119,17 @@ class QualityEvaluator:
             metrics = quality_metrics(task, counts)
             summary = {"window": window_id, "labels": counts.pairs, "metrics": metrics}
         self._store.record_quality(name, dirty, latest, summary)
-        return QualityReport(name, counters, verdicts, metrics, delivered)
+        estimator = self._reconcile(model, layout, labelled)
+        return QualityReport(name, counters, verdicts, metrics, delivered, estimator)
+
+    def _reconcile(
+        self, model: ModelConfig, layout: WindowLayout, labelled: Mapping[int, QualityCounts]
+    ) -> EstimatorHealth | None:
+        """Put the estimates of windows whose labels came beside the realized metrics."""
+        estimator = layout.profile.estimator
+        if self._estimates is None or estimator is None or not labelled or not model.estimates:
+            return None
+        return self._estimates.reconcile(model, estimator, labelled)
 
     def _alert(
         self,

@@ -9,7 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from detectors.quality import EMPTY, QualityCounts, QualityTask, accumulate_pairs
+import numpy as np
+
+from detectors.estimation import BinaryEstimator, build_binary_estimator
+from detectors.quality import (
+    EMPTY,
+    QualityCounts,
+    QualityTask,
+    accumulate_pairs,
+    positive_labels,
+)
 from monitor.config import ModelConfig
 
 
@@ -52,3 +61,27 @@ def count_pairs(
         decision_threshold=model.decision_threshold,
         positive_class=model.positive_class or "1",
     )
+
+
+def fit_estimator(
+    model: ModelConfig, predictions: Sequence[Any], labels: Sequence[Any]
+) -> BinaryEstimator | None:
+    """The model's performance estimator, fitted on the reference's labelled scores; None
+    when the model estimates nothing, or no prediction with a label is a score.
+
+    ValueError when the labelled scores cannot calibrate (a single class).
+    """
+    if not model.estimates or model.task != "binary":
+        return None
+    scores: list[float] = []
+    outcomes: list[Any] = []
+    for prediction, label in zip(predictions, labels, strict=True):
+        score = quality_prediction(model, prediction)
+        if label is None or isinstance(score, bool) or not isinstance(score, int | float):
+            continue
+        scores.append(float(score))
+        outcomes.append(label)
+    if not scores:
+        return None
+    positive = positive_labels(outcomes, model.positive_class or "1")
+    return build_binary_estimator(np.asarray(scores), positive, model.decision_threshold)

@@ -26,6 +26,7 @@ ALERTNAMES = {
     "data_quality": "DataQuality",
     "performance": "ModelPerformance",
     "multivariate_drift": "MultivariateDrift",
+    "estimated_performance": "ModelPerformanceEstimated",
 }
 
 
