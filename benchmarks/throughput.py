@@ -21,6 +21,15 @@ topic. Producing is never timed. Then, on those same messages, it measures:
     starts when the first batch arrives (the consumer-group join, ~3 s on
     Tansu, is excluded) and stops when the daemon has counted every event;
     Redis's event counter is checked afterwards (exactly once).
+``e2e_estimated``
+    The same path with estimated performance on, right after e2e on the same
+    topic: a second ``Daemon`` (fresh consumer group, fresh Redis key prefix)
+    whose model is ``task: binary`` with ``estimation`` of all five metrics,
+    its reference the labelled one (below), so every batch also counts the
+    estimator's score segments and every window also estimates. Timed as e2e;
+    ``estimated/e2e`` is what estimation costs the hot path. The two alternate
+    as the first reader of each round's topic (e2e first in odd rounds), so run
+    an even number of rounds (``--round-events``) for a fair ratio.
 ``decode_only``
     The limit of that path: a plain consumer (``assign()`` to partition 0 at
     offset 0, ``consume(num_messages=B)``) that only decodes each batch into
@@ -112,6 +121,10 @@ which producing takes 70 s and the timed e2e section 40 s.
 The last three lines are the ratios, the label path's summary::
 
     labels: e2e_labels=<predictions/s> labels_per_s=<labels/s> round_trips_per_batch=<n>
+
+then estimation's::
+
+    estimated: e2e_estimated=<ev/s> estimated/e2e=<ratio>
 
 then, always last::
 
@@ -267,6 +280,13 @@ class RssSampler:
             print(self.line(f"{mark:,} ev"), flush=True)
 
 
+class QuietSampler(RssSampler):
+    """e2e_estimated's sampler: its RSS is e2e's process's, already printed by e2e's."""
+
+    def observe(self, counted: int) -> None:
+        return
+
+
 def load_average() -> str:
     one, five, _ = os.getloadavg()
     return f"loadavg={one:.2f}/{five:.2f} (1/5 min)"
@@ -391,6 +411,35 @@ def labels_config(
             "redis": {"url": redis_url, "key_prefix": run},
             "http": {"port": 0},
             "models": {MODEL.name: {**model_config(reference), "task": "binary"}},
+        }
+    )
+
+
+def estimated_config(
+    broker: KafkaBroker, redis_url: str, reference: Path, batch_size: int
+) -> Config:
+    """e2e_estimated's config: e2e's, with the model as ``task: binary`` estimating all five
+    metrics from a labelled reference, and a fresh group and key prefix."""
+    run = f"bench-estimated-{uuid.uuid4().hex[:8]}"
+    metrics = ["accuracy", "precision", "recall", "f1", "roc_auc"]
+    return parse_config(
+        {
+            "kafka": {
+                "bootstrap_servers": broker.bootstrap_servers,
+                "group_id": run,
+                "dead_letter_topic": DLQ_TOPIC,
+                "batch_size": batch_size,
+                "consumer": KAFKA_CONSUMER,
+            },
+            "redis": {"url": redis_url, "key_prefix": run},
+            "http": {"port": 0},
+            "models": {
+                MODEL.name: {
+                    **model_config(reference),
+                    "task": "binary",
+                    "estimation": {"metrics": metrics},
+                }
+            },
         }
     )
 
@@ -889,6 +938,7 @@ def run_naive(config: Config, count: int, batch_size: int, redis_url: str) -> Na
 @dataclass(slots=True)
 class Totals:
     e2e: Timed = field(default_factory=Timed)
+    e2e_estimated: Timed = field(default_factory=Timed)
     decode_only: Timed = field(default_factory=Timed)
     consume_only: Timed = field(default_factory=Timed)
     naive: NaiveResult = field(default_factory=NaiveResult)
@@ -908,33 +958,45 @@ def counting_client(url: str) -> redis.Redis:
 def run_round(
     settings: Settings,
     e2e: E2E,
+    estimated: E2E,
     broker: KafkaBroker,
-    base: Config,
     index: int,
     totals: Totals,
     labelled_reference: Path,
 ) -> None:
-    """Produce one round into its own topic, measure e2e and decode_only on it, delete it.
+    """Produce one round into its own topic, measure e2e, e2e_estimated and decode_only on
+    it, delete it.
 
     After the last round's, e2e_labels and then naive.
     """
     start, count = settings.rounds()[index]
     label = f"round {index + 1}/{len(settings.rounds())}"
-    config = for_topic(base, f"bench-predictions-r{index}", index)
+    topic = f"bench-predictions-r{index}"
+    base = e2e.daemon.config
+    config = for_topic(base, topic, index)
     broker.create_topics([config.kafka.predictions_topic], partitions=1)
     produced = produce_round(config, start, count)
     totals.produce_seconds += produced
     print(f"{label}: produced {count:,} events in {produced:.1f} s (untimed)", flush=True)
     if index == 0:
         print(e2e.sampler.line("before e2e"), flush=True)
+    # Which of the two reads the round's topic first alternates, round by round: the first
+    # reader of a topic measured 24% slower in one run on a loaded machine.
+    estimated_config = for_topic(estimated.daemon.config, topic, index)
+    if index % 2:
+        with_estimates = run_e2e_round(estimated, estimated_config, start + count)
     timed = run_e2e_round(e2e, config, start + count)
+    if not index % 2:
+        with_estimates = run_e2e_round(estimated, estimated_config, start + count)
     totals.e2e.add(timed)
+    totals.e2e_estimated.add(with_estimates)
     decode = run_decode_only(config, count, settings.batch_size)
     totals.decode_only.add(decode)
     consume = run_consume_only(config, count, settings.batch_size)
     totals.consume_only.add(consume)
     print(
         f"{label}: e2e {timed.rate:,.0f} ev/s ({timed.batches} batches, {timed.seconds:.2f} s)"
+        f"  e2e_estimated {with_estimates.rate:,.0f} ev/s ({with_estimates.seconds:.2f} s)"
         f"  decode_only {decode.rate:,.0f} ev/s ({decode.seconds:.2f} s)"
         f"  consume_only {consume.rate:,.0f} ev/s  rss {rss_mb():.0f} MB",
         flush=True,
@@ -957,19 +1019,24 @@ def run_rounds(
     """Every round on one daemon whose Redis state carries on from round to round."""
     redis_url = redis_server.url
     base = bench_config(broker, redis_url, reference, settings.batch_size)
+    with_estimates = estimated_config(broker, redis_url, labelled_reference, settings.batch_size)
     broker.create_topics([DLQ_TOPIC], partitions=1)
     totals = Totals()
     with (
         contextlib.closing(counting_client(redis_url)) as client,
+        contextlib.closing(counting_client(redis_url)) as estimating_client,
         contextlib.closing(redis.Redis.from_url(redis_url)) as admin,
     ):
         daemon = Daemon(base, client, serve_http=False)
+        estimating = Daemon(with_estimates, estimating_client, serve_http=False)
         try:
             daemon._load_state()  # what Daemon.run() does first: the reference profile into Redis
+            estimating._load_state()
             services = {"broker": broker.pid, "redis": redis_server.pid}
             e2e = E2E(daemon, RssSampler(settings.events, services), admin, profiler)
+            estimated = E2E(estimating, QuietSampler(settings.events, services), admin, None)
             for index in range(len(settings.rounds())):
-                run_round(settings, e2e, broker, base, index, totals, labelled_reference)
+                run_round(settings, e2e, estimated, broker, index, totals, labelled_reference)
             totals.load = e2e.load
             print(e2e.sampler.line("after all"), flush=True)
             status = daemon.store.model_status(MODEL.name)
@@ -980,6 +1047,7 @@ def run_rounds(
             )
         finally:
             daemon.dead_letters.close()
+            estimating.dead_letters.close()
     return totals
 
 
@@ -1022,6 +1090,11 @@ def report(totals: Totals) -> None:
     print(
         f"labels: e2e_labels={labelled.rate:.0f} labels_per_s={labelled.label_rate:.0f} "
         f"round_trips_per_batch={labelled.load.round_trips / max(labelled.batches, 1):.2f}"
+    )
+    estimated = totals.e2e_estimated
+    print(
+        f"estimated: e2e_estimated={estimated.rate:.0f} "
+        f"estimated/e2e={ratio(estimated.rate, e2e.rate):.3f}"
     )
     print(
         f"e2e={e2e.rate:.0f} decode_only={decode.rate:.0f} naive={naive.rate:.0f} "

@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.estimation import BinaryEstimator, SegmentCounts
+from detectors.histogram import histogram
 from detectors.multivariate import JointProfile, joint_sums
 from detectors.profile import (
     MISSING,
@@ -38,7 +39,6 @@ from detectors.profile import (
     NumericProfile,
     ReferenceProfile,
     category_key,
-    histogram,
 )
 from detectors.sketch import (
     BATCH_NAMES,

@@ -61,8 +61,8 @@ class EstimateRecords:
         self._keep = keep
 
     def record(self, model: str, window_id: int, results: Sequence[SignalResult]) -> None:
-        """Keep a window's estimated metrics (idempotent: the same window, the same values)."""
-        estimated = {r.signal: r.estimate.value for r in results if r.estimate is not None}
+        """Keep a window's estimates (idempotent: the same window, the same values)."""
+        estimated = {r.signal: r.estimate.to_dict() for r in results if r.estimate is not None}
         if estimated:
             self._put(
                 self._keys.estimates(model),
@@ -70,17 +70,24 @@ class EstimateRecords:
                 {window_id: json.dumps(estimated)},
             )
 
-    def estimated(self, model: str, window_ids: Sequence[int]) -> dict[int, dict[str, float]]:
-        """The kept estimates of these windows (windows without any are left out)."""
+    def kept(self, model: str, window_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The kept estimates of these windows, metric → ``Estimate.to_dict()`` (windows
+        without any are left out)."""
         if not window_ids:
             return {}
         with redis_errors():
             raw = self._client.hmget(self._keys.estimates(model), [str(w) for w in window_ids])
         return {
-            window: {str(k): float(v) for k, v in json.loads(value).items()}
+            window: json.loads(value)
             for window, value in zip(window_ids, raw, strict=True)
             if value is not None
         }
+
+    def kept_windows(self, model: str, newest: int) -> dict[int, dict[str, Any]]:
+        """The ``newest`` windows' kept estimates, oldest first."""
+        with redis_errors():
+            ids: list[Any] = self._client.zrange(self._keys.estimate_ids(model), -newest, -1)
+        return self.kept(model, [int(i) for i in ids])
 
     def reconcile(
         self,
@@ -92,9 +99,10 @@ class EstimateRecords:
         each with at least ``labels.min_labels`` pairs) and judge the estimator."""
         assert model.task is not None
         fresh: dict[int, str] = {}
-        for window, estimated in self.estimated(model.name, sorted(labelled)).items():
+        for window, kept in self.kept(model.name, sorted(labelled)).items():
             counts = labelled[window]
             realized = quality_metrics(model.task, counts)
+            estimated = {metric: float(e["value"]) for metric, e in kept.items()}
             rows = reconcile(window, estimator, estimated, realized, counts.pairs)
             if rows:
                 fresh[window] = json.dumps([r.to_dict() for r in rows])

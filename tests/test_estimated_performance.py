@@ -268,6 +268,23 @@ def test_concept_drift_leaves_the_estimate_and_makes_the_estimator_stale(
     assert status["estimation"]["stale"]
     assert stale == 1
     assert error < -0.1
+    page = _report(config)
+    assert "estimated performance" in page
+    assert "The estimator is stale" in page
+    realized = reconciled[3]["accuracy"]["realized"]
+    assert f"<td class='n'>{realized:.4f}</td>" in page  # beside its estimate
+
+
+def _report(config: Config) -> str:
+    from monitor import report
+
+    client = connect(config.redis.url)
+    try:
+        return report.build(
+            config, StateStore(client, Keys(config.redis.key_prefix), history_size=1000)
+        )
+    finally:
+        client.close()
 
 
 def test_kill_9_with_delayed_labels_counts_every_segment_and_join_exactly(

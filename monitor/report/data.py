@@ -23,6 +23,7 @@ from detectors.window import WindowLayout
 from monitor.alerts.records import AlertRecords
 from monitor.config import Config, ModelConfig
 from monitor.evaluation import decision_settings
+from monitor.reconciliation import EstimateRecords, EstimatorHealth
 from monitor.redis_client import redis_errors
 from monitor.report import history
 from monitor.report.history import PastWindow
@@ -83,6 +84,10 @@ class ModelData:
     layout: WindowLayout | None
     dead_letters: Mapping[str, int]
     """Messages dead-lettered so far by reason, all models (they may name none)."""
+    estimates: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    """Window id → metric → its estimate (``Estimate.to_dict()``), oldest first."""
+    estimator: EstimatorHealth | None = None
+    """Estimates reconciled with the labels so far; None when the model estimates nothing."""
 
     @property
     def window_ids(self) -> list[int]:
@@ -139,7 +144,21 @@ def gather(
         versions=sorted({w.model_version for w in kept if w.model_version is not None}),
         layout=layout,
         dead_letters=store.dead_letter_counts(),
+        **_estimation(config, store, model_config, windows),
     )
+
+
+def _estimation(
+    config: Config, store: StateStore, model: ModelConfig, windows: int
+) -> dict[str, Any]:
+    """The estimates kept for the last ``windows`` windows, and their reconciliation."""
+    if not model.estimates:
+        return {}
+    records = EstimateRecords(store.client, store.keys, keep=config.redis.history_size)
+    return {
+        "estimates": records.kept_windows(model.name, windows),
+        "estimator": records.health(model),
+    }
 
 
 def _series(

@@ -124,6 +124,7 @@ def render_model(model: ModelData, anchor: str, signals: Sequence[str] = ()) -> 
         out.append(_timelines(model, signals))
         out.append(_distributions(model, signals))
         out.append(_joint(model))
+    out.append(_estimated(model))
     out.append(_quality(model))
     out.append("</section>")
     return "".join(out)
@@ -553,6 +554,55 @@ def _diverging(value: float) -> str:
 
 
 # -- data quality ------------------------------------------------------------------------
+
+
+ESTIMATED_ROWS = 20
+"""Windows the estimated-performance table lists, newest first."""
+
+
+def _estimated(model: ModelData) -> str:
+    """Estimated performance per window beside what its labels realized, once they came."""
+    if model.estimator is None:
+        return ""
+    out = ["<h3>estimated performance</h3>"]
+    if model.estimator.stale:
+        out.append(
+            "<p class='drift'>The estimator is stale: in the last "
+            f"{esc(model.config.estimation.stale_windows if model.config.estimation else '')} "
+            "windows whose labels came, the realized metric left the estimate's band. The "
+            "scores no longer mean what they meant on the reference (concept drift): retrain, "
+            "then rebuild the reference.</p>"
+        )
+    realized = {(r.window, r.metric): r for r in model.estimator.reconciled}
+    rows = []
+    for window_id in sorted(model.estimates, reverse=True)[:ESTIMATED_ROWS]:
+        for metric, e in sorted(model.estimates[window_id].items()):
+            r = realized.get((window_id, metric))
+            flag = " class='drift'" if r is not None and r.missed else ""
+            rows.append(
+                f"<tr{flag}><td class='n'>{window_id}</td><td>{esc(metric)}</td>"
+                f"<td class='n'>{e['value']:.4f}</td>"
+                f"<td class='n'>{e['lower']:.4f} to {e['upper']:.4f}</td>"
+                f"<td class='n'>{e['baseline']:.4f}</td>"
+                + (
+                    f"<td class='n'>{r.realized:.4f}</td><td class='n'>{r.error:+.4f}</td>"
+                    f"<td class='n'>{r.labels}</td>"
+                    if r is not None
+                    else "<td colspan='3' class='meta'>labels not in yet</td>"
+                )
+                + "</tr>"
+            )
+    if not rows:
+        out.append("<p class='meta'>No window has been estimated yet.</p>")
+        return "".join(out)
+    out.append(
+        "<div class='card'><table><tr><th>window</th><th>metric</th><th>estimated</th>"
+        "<th>band</th><th>reference</th><th>realized</th><th>error</th><th>labels</th></tr>"
+        f"{''.join(rows)}</table><p class='meta'>Estimated from the predictions alone (CBPE); "
+        "realized from the window's labels once at least "
+        f"{model.config.labels.min_labels} came.</p></div>"
+    )
+    return "".join(out)
 
 
 def _quality(model: ModelData) -> str:
