@@ -58,7 +58,7 @@ from monitor.labels.quality_evaluator import QualityEvaluator
 from monitor.metrics import Metrics
 from monitor.origins import Origins
 from monitor.readiness import ReadinessLog
-from monitor.reconciliation import EstimateRecords
+from monitor.reconciliation import EstimateRecords, EstimatorHealth
 from monitor.reference import load_or_build_references
 from monitor.reload import merge_reload
 from monitor.report.live import live_pages
@@ -451,20 +451,26 @@ class Daemon:
                         "model quality degraded",
                         extra={"model": report.model, "result": verdict.to_dict()},
                     )
-            if report.estimator is not None:
-                self.metrics.record_estimator_health(report.model, report.estimator)
-                if report.estimator.stale:
-                    log.warning(
-                        "performance estimator stale",
-                        extra={"model": report.model, "estimation": report.estimator.to_dict()},
-                    )
+            self._estimator_health(report.model, report.estimator)
             if report.delivered:
                 self.delivery.wake()
+
+    def _estimator_health(self, model: str, health: EstimatorHealth | None) -> None:
+        """Export how the estimates compared with the labels; log a stale estimator."""
+        if health is None:
+            return
+        self.metrics.record_estimator_health(model, health)
+        if health.stale:
+            log.warning(
+                "performance estimator stale",
+                extra={"model": model, "estimation": health.to_dict()},
+            )
 
     def _evaluate(self) -> None:
         reports = self._with_retry(lambda: self.evaluator.run(self._layouts))
         for report in reports:
             self.metrics.record_results(report.model, report.results, report.end_ts)
+            self._estimator_health(report.model, report.estimator)
             if report.budget is not None:
                 self.metrics.record_budget(report.model, report.budget)
             if report.drifted:

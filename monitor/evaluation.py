@@ -33,7 +33,7 @@ from monitor.alerts.rules import kind_of
 from monitor.alerts.state import WindowFacts
 from monitor.config import ModelConfig
 from monitor.errors import ServiceUnavailable
-from monitor.reconciliation import EstimateRecords
+from monitor.reconciliation import EstimateRecords, EstimatorHealth
 from monitor.report import history as count_history
 from monitor.store import FinalizeOutcome, StateStore, StoredWindow
 
@@ -84,6 +84,7 @@ class WindowReport:
     alerts: AlertPlan | None = None  # what recording this window did to its alerts
     model_version: str | None = None  # of the window's latest event that named one
     budget: WindowBudget | None = None  # the significance a false-alarm budget gave it
+    estimator: EstimatorHealth | None = None  # when its labels were in before it closed
 
     @property
     def drifted(self) -> list[SignalResult]:
@@ -175,8 +176,8 @@ class WindowEvaluator:
                         report.results,
                         keep=self._counts_history_size,
                     )
-                if self._estimates is not None:  # kept until the window's labels come
-                    self._estimates.record(name, stored.window_id, report.results)
+                estimator = self._estimate(name, layout, stored.window_id, report.results)
+                report = replace(report, estimator=estimator)
                 window, reference_id = report.window_dict(), layout.profile.id
                 latest = {
                     f"{r.signal}/{r.method}": bulk_json.encode_text(
@@ -195,6 +196,21 @@ class WindowEvaluator:
                 elif outcome == "later":
                     break
         return reports
+
+    def _estimate(
+        self, name: str, layout: WindowLayout, window_id: int, results: tuple[SignalResult, ...]
+    ) -> EstimatorHealth | None:
+        """Keep the window's estimates until its labels come; reconcile them at once if the
+        labels came first (a window is judged on its labels whenever they join, and those
+        that joined before its estimates existed would otherwise never be reconciled)."""
+        model, estimator = self._models[name], layout.profile.estimator
+        if self._estimates is None or estimator is None or not model.estimates:
+            return None
+        self._estimates.record(name, window_id, results)
+        counts = self._store.quality_counts(name, window_id)
+        if model.task is None or counts.pairs < model.labels.min_labels:
+            return None
+        return self._estimates.reconcile(model, estimator, {window_id: counts})
 
     def look_early(self, layouts: Mapping[str, WindowLayout]) -> list[WindowReport]:
         """Judge each open count window at its checkpoints (``drift.checkpoints`` looks per
