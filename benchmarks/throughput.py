@@ -60,7 +60,7 @@ topic. Producing is never timed. Then, on those same messages, it measures:
     of the same prediction events (they carry ``event_id``) and, from a
     one-partition labels topic, one label event ``{"event_id", "model",
     "label", "ts"}`` for 90% of them, binary and calibrated on the score. The
-    labels topic is laid out as tests/test_labels.py produces it: in chunks of
+    labels topic is laid out as tests/integration/test_labels.py produces it: in chunks of
     1000 predictions, 5% of the predictions' labels just before their chunk and
     85% after the chunk 2,000 predictions later, 10% never. Both topics are
     produced before the clock runs (when the predictions are not the whole
@@ -484,7 +484,7 @@ class Scored(msgspec.Struct):
 class LabelStream:
     """Label events for predictions ``0 .. count-1``, in the labels topic's order.
 
-    As tests/test_labels.py produces them, per chunk of 1000 predictions: the
+    As tests/integration/test_labels.py produces them, per chunk of 1000 predictions: the
     labels that come early (5% of predictions), then the late labels (85%) of the
     chunk 2,000 predictions back; 10% of predictions get none. Iterate once;
     ``prediction_index[i]`` is then the prediction the label at offset ``i`` is for.

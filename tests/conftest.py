@@ -10,8 +10,14 @@
   ``@pytest.mark.parametrize("redis_server", [{"appendonly": True}], indirect=True)``.
 * ``kafka_test_settings``: the librdkafka settings every test client must merge in.
 
-Tests that use these fixtures are marked ``integration`` automatically (and should say so
-explicitly too), so ``pytest -m "not integration"`` runs the pure unit tests alone.
+The suite is split by what a test starts. ``tests/unit/`` holds pure logic: no broker, no
+redis-server, no daemon process, no HTTP server (a one-shot tool such as promtool or the CLI
+in a child process is fine). ``tests/integration/`` holds every test that starts a real
+component. Everything under ``tests/integration/``, and any test that uses one of the
+fixtures above, is marked ``integration`` automatically, and a unit test that asks for one of
+them is refused at collection; so ``pytest tests/unit`` and ``pytest -m "not integration"``
+both run the unit tests alone. Shared helpers (``helpers.py``, ``*_harness.py``,
+``alert_receivers.py``, ``promtool/``) stay here, beside this file, for both to use.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import itertools
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,13 +38,25 @@ from tests.helpers import KAFKA_TEST_SETTINGS
 _SERVICE_FIXTURES = frozenset(
     {"kafka_broker", "fresh_kafka_broker", "redis_server", "redis_client"}
 )
+_UNIT_DIR = Path(__file__).parent / "unit"
+_INTEGRATION_DIR = Path(__file__).parent / "integration"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that starts a real service as ``integration``."""
+    """Mark every test under ``integration/`` or that starts a real service as ``integration``;
+    refuse a test under ``unit/`` that starts one, so ``pytest tests/unit`` stays pure."""
+    misplaced = []
     for item in items:
-        if _SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        services = _SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if services and item.path.is_relative_to(_UNIT_DIR):
+            misplaced.append(f"{item.nodeid} (uses {', '.join(sorted(services))})")
+        if services or item.path.is_relative_to(_INTEGRATION_DIR):
             item.add_marker(pytest.mark.integration)
+    if misplaced:
+        raise pytest.UsageError(
+            "tests under tests/unit/ start no service; move these to tests/integration/:\n  "
+            + "\n  ".join(misplaced)
+        )
 
 
 @pytest.fixture(scope="session")

@@ -55,7 +55,7 @@ from monitor.batch_data import BatchWrite, ModelWrite, WindowDelta
 from monitor.check import CheckResult, print_result
 from monitor.keys import Keys
 from monitor.store import StateStore
-from tests.test_alert_state import Run, _model, _rule
+from tests.unit.test_alert_state import Run, _model, _rule
 
 SEED = 20261206
 N_REF = 100_000

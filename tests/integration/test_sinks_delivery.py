@@ -22,7 +22,7 @@ from tests.daemon_harness import wait_until
 
 pytestmark = pytest.mark.integration
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def _webhook(url: str, **extra: Any) -> dict[str, Any]:

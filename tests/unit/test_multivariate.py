@@ -236,7 +236,7 @@ def test_a_mean_shift_of_every_feature_below_its_own_threshold_is_seen_jointly()
 
 @pytest.mark.parametrize("draw", ["normal", "student_t5"])
 def test_200_windows_drawn_like_the_reference_raise_no_joint_drift(draw: str) -> None:
-    """(Heavier tails, constant features and small windows: ``tests/test_calibration.py``.)"""
+    """(Heavier tails, constant features and small windows: ``tests/unit/test_calibration.py``.)"""
     rng = np.random.default_rng(9)
 
     def rows(n: int) -> NDArray[np.float64]:

@@ -243,7 +243,7 @@ def test_the_package_is_pure() -> None:
             check=True,
             capture_output=True,
             text=True,
-            cwd=Path(__file__).resolve().parents[1],
+            cwd=Path(__file__).resolve().parents[2],
         )
         .stdout.strip()
         .split(",")

@@ -20,7 +20,7 @@ from detectors.methods import DEFAULT_THRESHOLDS, Thresholds
 from monitor.config import Config, load_config, parse_config
 from monitor.errors import ConfigError
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "example.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "example.yaml"
 
 
 def _minimal() -> dict[str, Any]:

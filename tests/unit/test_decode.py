@@ -357,7 +357,7 @@ def test_object_in_a_categorical_feature_is_a_mismatch() -> None:
 
 
 def test_integer_and_boolean_categories_are_kept_as_values_not_mismatches() -> None:
-    # The profile compares them by category_key ("49", "true"): see tests/test_profile.py.
+    # The profile compares them by category_key ("49", "true"): see tests/unit/test_profile.py.
     fraud = _decode([_encode(_fraud(features={"country": 49, "channel": True}))]).models["fraud"]
     assert fraud.categorical["country"] == [49]
     assert fraud.categorical["channel"] == [True]

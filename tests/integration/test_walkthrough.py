@@ -26,7 +26,7 @@ from tests.daemon_harness import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 NUMERIC = ("mean_radius", "mean_texture", "mean_smoothness", "worst_concavity")
 CLINICS = ("north", "south", "east", "west")
 

@@ -31,7 +31,7 @@ def _loaded_after_importing(modules: list[str]) -> set[str]:
             check=True,
             capture_output=True,
             text=True,
-            cwd=Path(__file__).resolve().parents[1],
+            cwd=Path(__file__).resolve().parents[2],
         )
         .stdout.strip()
         .split(",")

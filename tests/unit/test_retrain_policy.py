@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from detectors.evaluate import SignalResult
-from tests.test_alert_state import Run, _model, _psi
+from tests.unit.test_alert_state import Run, _model, _psi
 
 
 def _retrain(**policy: Any) -> dict[str, Any]:
