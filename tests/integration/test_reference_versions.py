@@ -23,7 +23,8 @@ from monitor.store import StateStore
 from monitor.tooling.embedded import KafkaBroker, RedisServer
 from monitor.tooling.synthetic import Shift, generate
 from tests.daemon_harness import model_status, running_daemon, wait_until
-from tests.test_cli import MODEL, _config_file, _services
+from tests.integration.test_cli_reference_replay_and_status import _services
+from tests.unit.test_cli_config_and_inputs import MODEL, _config_file
 
 pytestmark = pytest.mark.integration
 

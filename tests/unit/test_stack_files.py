@@ -1,5 +1,7 @@
-"""The shipped stack files: accepted by their own tools, consistent with each other, and
-querying only metrics that a running daemon exports.
+"""The shipped stack files: accepted by their own tools and consistent with each other.
+
+That they query only metrics a running daemon exports is checked on a running daemon in
+``tests/integration/test_stack_queries_are_exported.py``.
 
 Docker cannot run here, so docker-compose.yml is checked by ``docker-compose config``
 and by reading it; Prometheus, Alertmanager and their rules by promtool and amtool.
@@ -13,23 +15,18 @@ import re
 import subprocess
 import sys
 import tomllib
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import load_config
-from monitor.tooling.embedded import KafkaBroker, RedisServer
 from tests.stack_harness import (
     CONFIG_DIR,
     REPO,
     RULE_FILES,
-    daemon_target,
-    drifting_daemon,
     require_binary,
 )
 
@@ -128,30 +125,6 @@ def _compose_env() -> dict[str, str]:
     """The monitor service's environment, with which config/compose.yaml is loaded."""
     environment: dict[str, str] = _compose()["services"]["monitor"]["environment"]
     return {k: str(v) for k, v in environment.items()}
-
-
-@pytest.fixture(scope="module")
-def scrape(kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """/metrics of a running daemon that has seen drift and bad messages."""
-    with (
-        RedisServer() as redis_server,
-        drifting_daemon(
-            kafka_broker, redis_server.url, tmp_path_factory.mktemp("m"), with_sinks=True
-        ) as daemon,
-    ):
-        url = f"http://{daemon_target(daemon)}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return bytes(response.read()).decode()
-
-
-@pytest.fixture(scope="module")
-def exported(scrape: str) -> frozenset[str]:
-    """Names of the series the daemon exports (with at least one sample)."""
-    return frozenset(
-        sample.name
-        for family in text_string_to_metric_families(scrape)
-        for sample in family.samples
-    )
 
 
 # ------------------------------------------------------------------- Prometheus and Alertmanager
@@ -345,9 +318,6 @@ def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
     _run(require_binary("promtool"), "check", "rules", str(path))
 
 
-# ---------------------------------------------------------------- metrics a running daemon exports
-
-
 def test_metric_names_are_read_from_selectors_not_from_functions_labels_or_variables() -> None:
     expr = (
         'sum by (method) (rate(a_total{model="$model", x=~"b|c"}[$__rate_interval])) '
@@ -356,17 +326,3 @@ def test_metric_names_are_read_from_selectors_not_from_functions_labels_or_varia
     )
     assert metric_names(expr) == {"a_total", "b_gauge", "c:recorded:rule"}
     assert metric_names('label_values(d_score{model="$model"}, signal)') == {"d_score"}
-
-
-def test_every_metric_the_dashboard_queries_is_exported_by_a_running_daemon(
-    exported: frozenset[str],
-) -> None:
-    used = set().union(*map(metric_names, _dashboard_queries()))
-    assert used - exported - PROMETHEUS_SERIES == set()
-
-
-def test_every_metric_the_alert_rules_query_is_exported_by_a_running_daemon(
-    exported: frozenset[str],
-) -> None:
-    used = set().union(*map(metric_names, _rule_expressions()))
-    assert used - exported - PROMETHEUS_SERIES - _recorded_names() == set()

@@ -10,7 +10,6 @@ import yaml
 
 from monitor.alerts.plan import AlertPlan
 from monitor.alerts.state import AlertState
-from monitor.alerts_view import shared_prefix
 from monitor.cli import main
 from monitor.keys import Keys
 from monitor.store import StateStore
@@ -19,20 +18,6 @@ from monitor.when import local_time
 
 COOLDOWN_END = 1_796_552_901.9
 KEYS = ("cancer/feature_drift/worst_concave_points", "cancer/feature_drift/worst_concavity")
-
-
-def test_the_shared_prefix_stops_at_the_first_part_the_keys_differ_in() -> None:
-    assert shared_prefix(["m/feature_drift/a", "m/data_quality/a"]) == "m/"
-
-
-def test_the_shared_prefix_leaves_every_key_its_last_part() -> None:
-    assert shared_prefix(["m/feature_drift/amount"]) == "m/feature_drift/"
-    assert shared_prefix(["m/feature_drift/a", "m/feature_drift/a/b"]) == "m/feature_drift/"
-
-
-def test_keys_without_a_shared_part_have_no_prefix() -> None:
-    assert shared_prefix(["amount", "age"]) == ""
-    assert shared_prefix([]) == ""
 
 
 @pytest.fixture

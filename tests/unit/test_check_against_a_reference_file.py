@@ -1,4 +1,4 @@
-"""`drift-monitor check`: a file judged as the daemon judges a window, no Kafka needed.
+"""`drift-monitor check` against a reference file: judged as the daemon judges a window.
 
 Data comes from ``monitor.tooling.synthetic``: a reference drawn with one seed, an input drawn
 like it with another seed, and an input whose ``num_2`` moves by one standard deviation
@@ -22,13 +22,11 @@ from detectors.evaluate import evaluate_window
 from detectors.window import WindowLayout
 from monitor import check_file, check_frame
 from monitor.batch_data import ModelCursor
-from monitor.cli import main
 from monitor.config import load_config
 from monitor.decode import EventDecoder
 from monitor.evaluation import decision_settings
 from monitor.origins import Origins
 from monitor.reference import build_profile_from_file
-from monitor.tooling.embedded import RedisServer
 from monitor.tooling.synthetic import Shift, SyntheticModel, blocks
 from monitor.windowing import plan_model_write
 
@@ -126,37 +124,6 @@ def test_check_json_parses_and_names_the_drifted_signals(files: dict[str, Path])
     drifted = {(r["signal"], r["method"]) for r in report["results"] if r["drifted"]}
     assert ("num_2", "ks") in drifted
     assert ("cat_0", "chi2") in drifted
-
-
-def test_check_judges_against_the_reference_stored_by_reference_build(
-    files: dict[str, Path], redis_server: RedisServer, capsys: pytest.CaptureFixture[str]
-) -> None:
-    config = yaml.safe_load(files["config"].read_text())
-    config["redis"] = {"url": redis_server.url, "key_prefix": "check"}
-    files["config"].write_text(yaml.safe_dump(config))
-    built = ["reference", "build", "-c", str(files["config"]), "--model", "fraud"]
-    assert main([*built, "--input", str(files["reference"])]) == 0
-    stored_id = capsys.readouterr().out.split("stored reference ")[1].split()[0]
-
-    calm, drifted = _check(files, "calm", "--json"), _check(files, "drifted", "--json")
-
-    assert (calm.returncode, drifted.returncode) == (0, 1), calm.stderr + drifted.stderr
-    assert json.loads(calm.stdout)["reference"]["id"] == stored_id
-    assert json.loads(drifted.stdout)["drifted_signals"] == ["cat_0", "num_2"]
-
-
-def test_check_without_a_stored_reference_exits_2_and_says_how_to_get_one(
-    files: dict[str, Path], redis_server: RedisServer
-) -> None:
-    config = yaml.safe_load(files["config"].read_text())
-    config["redis"] = {"url": redis_server.url, "key_prefix": "empty"}
-    files["config"].write_text(yaml.safe_dump(config))
-    result = _check(files, "calm")
-    assert result.returncode == 2
-    assert result.stderr == (
-        f"drift-monitor: Redis at {redis_server.url} holds no reference for model 'fraud'; "
-        "build one with `drift-monitor reference build`, or pass --reference FILE\n"
-    )
 
 
 def test_check_with_redis_unreachable_and_no_reference_file_exits_2_naming_the_way_out(

@@ -1,52 +1,20 @@
-"""Why the daemon is not ready is logged: after a few seconds, every 30 s, then "ready"."""
+"""A daemon whose group join is slow logs why it is not ready, naming the group and the causes."""
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from monitor.readiness import ReadinessLog
 from monitor.tooling.embedded import KafkaBroker, RedisServer
 from monitor.tooling.synthetic import SyntheticModel
 from tests.daemon_harness import new_pipeline, running_daemon, wait_until, write_reference
 from tests.helpers import KAFKA_TEST_SETTINGS
+from tests.unit.test_readiness_log import _messages
 
-LOGGER = "test.readiness"
 MODEL = SyntheticModel(name="fraud", numeric=3, categorical=1)
-
-
-def _messages(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records]
-
-
-def test_a_short_wait_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger=LOGGER)
-    readiness = ReadinessLog(logging.getLogger(LOGGER), first_after=60, every=60)
-    readiness.observe(["no partition assignment yet"])
-    readiness.observe([])
-    assert _messages(caplog) == []
-
-
-def test_a_long_wait_is_logged_with_its_reasons_repeated_and_closed_by_ready(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.INFO, logger=LOGGER)
-    readiness = ReadinessLog(logging.getLogger(LOGGER), first_after=0.0, every=0.05)
-    readiness.observe(["redis unreachable"])
-    readiness.observe(["redis unreachable"])
-    time.sleep(0.06)
-    readiness.observe(["redis unreachable"])
-    readiness.observe([])
-    assert _messages(caplog) == [
-        "not ready: redis unreachable",
-        "not ready: redis unreachable",
-        "ready",
-    ]
-    assert caplog.records[0].__dict__["since"]
 
 
 @pytest.mark.integration

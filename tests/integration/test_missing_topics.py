@@ -1,22 +1,22 @@
-"""The daemon's topics on a real broker: missing at start-up, created on request, deleted live."""
+"""The daemon's topics on a real broker: missing at start-up, or created on request.
+
+A topic deleted live is tested on librdkafka's error alone, in
+``tests/unit/test_kafka_topic_errors.py``.
+"""
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError
 from confluent_kafka.admin import AdminClient
 
 from monitor.config import Config
-from monitor.source import KafkaSource, KafkaUnusable
-from monitor.store import StateStore
 from monitor.tooling.embedded import KafkaBroker, RedisServer
-from monitor.tooling.synthetic import SyntheticModel, generate
+from monitor.tooling.synthetic import generate
 from tests.daemon_harness import (
     model_status,
     pipeline_config,
@@ -25,8 +25,7 @@ from tests.daemon_harness import (
     write_reference,
 )
 from tests.helpers import produce_json
-
-MODEL = SyntheticModel(name="fraud", numeric=3, categorical=1)
+from tests.unit.test_kafka_topic_errors import MODEL
 
 
 def _config(
@@ -103,41 +102,3 @@ def test_create_topics_makes_the_missing_topics_with_the_configured_partitions(
         assert _partitions(kafka_broker, f"{topic}.dlq") == 3
         produce_json(kafka_broker.bootstrap_servers, topic, generate(MODEL, 0, 200, seed=3))
         wait_until(lambda: model_status(config, MODEL.name)["events"] == 200, 60, "the events")
-
-
-# A topic deleted while running is not tested on the broker: deleting a subscribed topic stops
-# Tansu (connections refused right after DeleteTopics), and librdkafka then crashed in its
-# metadata cache. What the daemon does with the error librdkafka reports is tested below on
-# the error itself.
-
-
-def _source() -> KafkaSource:
-    """A source that is never started: only its handling of librdkafka's errors is used."""
-    config = pipeline_config(
-        bootstrap="127.0.0.1:9",
-        redis_url="redis://127.0.0.1:9",
-        topic="predictions",
-        group="group",
-        model=MODEL,
-    )
-    return KafkaSource(config, cast(StateStore, None), client_id="test", stop=threading.Event())
-
-
-def test_an_unknown_topic_error_marks_the_topic_missing_and_is_logged_once_per_30_s(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    topic = "predictions"
-    source = _source()
-    caplog.set_level(logging.WARNING, logger="monitor.source")
-    gone = KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART)
-    assert not source._usable(topic, gone)
-    assert not source._usable(topic, gone)
-    assert source.missing_topics == [topic]
-    (line,) = [r.getMessage() for r in caplog.records]
-    assert line.startswith(f"kafka topic {topic} does not exist (deleted while running?)")
-
-
-def test_a_fatal_kafka_error_stops_with_a_sentence_not_an_internal_exception() -> None:
-    fatal = KafkaError(KafkaError._FENCED, "fenced by a newer instance", fatal=True)
-    with pytest.raises(KafkaUnusable, match="Kafka reported a fatal error: _FENCED: fenced"):
-        _source()._usable("t", fatal)

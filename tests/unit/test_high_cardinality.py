@@ -19,7 +19,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import redis
 from rich.console import Console
 
 from detectors.evaluate import DecisionSettings, SignalResult, evaluate_window
@@ -51,10 +50,7 @@ from detectors.sketch import (
 from detectors.stats import chi_square_from_counts
 from detectors.tail import tail_table
 from detectors.window import CategoricalSlots, WindowCounts, WindowLayout
-from monitor.batch_data import BatchWrite, ModelWrite, WindowDelta
 from monitor.check import CheckResult, print_result
-from monitor.keys import Keys
-from monitor.store import StateStore
 from tests.unit.test_alert_state import Run, _model, _rule
 
 SEED = 20261206
@@ -350,44 +346,6 @@ def test_the_tail_test_pools_sparse_cells_so_chi_square_holds(layout: WindowLayo
     profile = profile_of(layout)
     window = count(layout, merchants(rng, 2_000)).ints[layout.signals["merchant"].slots]
     assert chi_square_from_counts(profile.counts, window).p_value < 1e-100
-
-
-# ------------------------------------------------------------------ in Redis
-
-
-@pytest.mark.integration
-def test_redis_adds_up_sketches_and_names_as_the_window_counts_do(
-    layout: WindowLayout, redis_client: redis.Redis
-) -> None:
-    """apply_batch.lua sums the sketch with the other counters and merges the names as
-    ``merge_names`` does (ties by code point, whatever the server's locale), so the window
-    read back is the sum of its batches, names included, odd values too."""
-    store = StateStore(redis_client, Keys("hicard-test"), history_size=10)
-    odd = ["", "1", "Zürich", 'quote"d', "ünïcode-✓", "a b", "true"]
-    rng = np.random.default_rng([SEED, 9])
-    batches = [
-        count(layout, merchants(rng, 800) + odd * (1 + seed) + [BOT] * (50 * seed), batch=10**6)
-        for seed in range(5)
-    ]
-    events = 0
-    for offset, delta in enumerate(batches):
-        write = ModelWrite(
-            model="shop",
-            expected_events=events,
-            events=delta.events,
-            reference_id=layout.profile.id,
-            windows=[WindowDelta(0, delta, start_ts=1.0, end_ts=2.0)],
-        )
-        assert store.apply(BatchWrite({("t", 0): (offset, offset + 1)}, [write])).status == "ok"
-        events += delta.events
-    stored = store.window("shop", 0, layout).counts
-    whole = batches[0]
-    for delta in batches[1:]:
-        whole = whole + delta
-    np.testing.assert_array_equal(stored.ints, whole.ints)
-    assert stored.names == whole.names
-    assert list(stored.names["merchant"].items()) == list(whole.names["merchant"].items())
-    assert next(iter(stored.names["merchant"])) == BOT
 
 
 # ------------------------------------------------------------------ alerts
