@@ -1,4 +1,4 @@
-"""What a Prometheus scrape of a running daemon sees after drift."""
+"""The daemon's /metrics endpoint: what a scrape of a running daemon sees after drift."""
 
 from __future__ import annotations
 

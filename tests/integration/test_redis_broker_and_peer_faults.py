@@ -1,4 +1,5 @@
-"""Faults on real components: Redis down mid-stream, broker restarted, an instance killed."""
+"""Faults around the daemon: Redis down or full, the broker restarted, a peer fenced or killed,
+a burst."""
 
 from __future__ import annotations
 

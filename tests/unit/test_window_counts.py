@@ -1,4 +1,4 @@
-"""Window accumulators: counts against the reference's bins and slots, and their merging.
+"""Window counts: a batch counted against the reference's bins and slots, and counts added up.
 
 A window is a vector of counts and a vector of per-bin sums; any split of a batch must add
 up to the counts of the whole batch, which is what lets Redis apply deltas with ``HINCRBY``.

@@ -1,4 +1,4 @@
-"""monitor.windowing: which window each event of a batch goes to, and which windows close.
+"""Window planning (``monitor.windowing``): the window of each event of a batch, and which close.
 
 ``plan_model_write`` is pure: it reads a cursor, returns the write and the next cursor.
 These tests feed it decoded columns directly and carry the cursor from batch to batch the

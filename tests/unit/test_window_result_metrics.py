@@ -1,4 +1,4 @@
-"""What one closed window's results set in a fresh Prometheus registry."""
+"""Window result metrics: what one closed window's results set in a fresh Prometheus registry."""
 
 from __future__ import annotations
 
