@@ -10,15 +10,16 @@ the change to the event whose look fired the alert must be at most half a window
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import redis
 
 from monitor.config import parse_config
+from monitor.keys import Keys
 from monitor.tooling.embedded import KafkaBroker, RedisServer
 from monitor.tooling.synthetic import Shift, SyntheticModel, generate
 from tests.alert_receivers import receiver
@@ -61,6 +62,7 @@ def _model_section(reference: Path, model: SyntheticModel) -> dict[str, Any]:
 def test_checkpoint_looks_alert_within_half_a_window_at_the_median_as_one_episode(
     kafka_broker: KafkaBroker,
     redis_server: RedisServer,
+    redis_client: redis.Redis,
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
@@ -95,7 +97,8 @@ def test_checkpoint_looks_alert_within_half_a_window_at_the_median_as_one_episod
                 wait_until(
                     lambda m=m: model_status(config, m.name)["windows_closed"] >= 3, 120, m.name
                 )
-            time.sleep(1.0)  # the last deliveries
+            outbox = Keys(group).outbox
+            wait_until(lambda: redis_client.xlen(outbox) == 0, 60, "the last deliveries")
 
     firing: dict[str, list[dict[str, Any]]] = {}
     change_of = {m.name: change for m, change in zip(models, changes, strict=True)}
