@@ -68,8 +68,14 @@ $(STAMP): pyproject.toml
 demo: demo-packages $(STAMP)
 	$(BIN)/drift-monitor demo
 
+# Tests mostly wait (for a group join, a daemon, a timeout), so twice as many pytest-xdist
+# workers as two cores keep the machine busy; each worker starts its own services on free
+# ports, and a file runs whole on one worker (its module fixtures once). TEST_WORKERS=0
+# runs the suite in one process.
+TEST_WORKERS ?= 4
+
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

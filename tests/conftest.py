@@ -44,7 +44,8 @@ _INTEGRATION_DIR = Path(__file__).parent / "integration"
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test under ``integration/`` or that starts a real service as ``integration``;
-    refuse a test under ``unit/`` that starts one, so ``pytest tests/unit`` stays pure."""
+    refuse a test under ``unit/`` that starts one, so ``pytest tests/unit`` stays pure; run the
+    files with a ``slow`` test first."""
     misplaced = []
     for item in items:
         services = _SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
@@ -57,6 +58,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             "tests under tests/unit/ start no service; move these to tests/integration/:\n  "
             + "\n  ".join(misplaced)
         )
+    # Files holding a slow test go first (in their own order, each file kept whole), so that
+    # parallel workers (``make test``: pytest-xdist, ``--dist loadfile``) start the long files
+    # early instead of finishing on one of them alone.
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
 
 
 @pytest.fixture(scope="session")

@@ -193,6 +193,7 @@ def test_late_and_early_labels_are_joined_and_the_error_rise_is_judged_degraded(
         assert (got["error_rate"] > 0.4) is judged, (window, got["error_rate"])
 
 
+@pytest.mark.slow
 def test_kill_9_during_a_labelled_stream_loses_and_doubles_no_join(
     fresh_kafka_broker: KafkaBroker,
     redis_server: RedisServer,

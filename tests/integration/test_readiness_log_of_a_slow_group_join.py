@@ -17,6 +17,7 @@ from tests.unit.test_readiness_log import _messages
 MODEL = SyntheticModel(name="fraud", numeric=3, categorical=1)
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_a_slow_group_join_is_logged_naming_the_group_and_the_likely_causes(
     kafka_broker: KafkaBroker,

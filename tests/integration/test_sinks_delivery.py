@@ -156,6 +156,7 @@ def test_failing_sink_does_not_hold_back_another_sink(
             wait_until(lambda: len(healthy.accepted()) == 1, 10, "the healthy sink's delivery")
 
 
+@pytest.mark.slow
 def test_sink_down_for_30_seconds_then_up_gets_every_message_exactly_once(
     redis_server: RedisServer, redis_client: redis.Redis
 ) -> None:
