@@ -10,7 +10,7 @@ scores), solved by pool-adjacent-violators, and stored as plain numbers: knots
 ``x`` (increasing scores) and ``y`` (their probabilities), linear between knots
 and flat outside them. That is exactly how scikit-learn's ``IsotonicRegression``
 (``out_of_bounds="clip"``) predicts, and what NannyML's CBPE calibrates with,
-so the two give the same probabilities (``tests/test_estimation.py``). Between a
+so the two give the same probabilities (``tests/unit/test_estimation.py``). Between a
 block's first and last knot the map is flat; it is linear only across the gap
 between two blocks, where live scores rarely fall.
 
@@ -23,7 +23,7 @@ scores finely (:func:`identity`).
 
 Chosen by measurement over binning (the mean label per equal-count score bin,
 the decision threshold an edge): on the covariate-shift and breast-cancer
-streams of ``tests/test_estimation.py``, binned maps of 10, 20 and 50 bins put
+streams of ``tests/unit/test_estimation.py``, binned maps of 10, 20 and 50 bins put
 the estimated accuracy 0.005 to 0.021 and the estimated ROC AUC 0.006 to 0.068
 from NannyML's per chunk; the isotonic map puts both within 0.0002.
 
