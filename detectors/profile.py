@@ -19,7 +19,7 @@ import itertools
 import json
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any, Literal
@@ -35,8 +35,10 @@ from detectors.sketch import SKETCH_DEPTH, SKETCH_WIDTH, fingerprints
 
 SignalKind = Literal["numeric", "categorical"]
 SignalRole = Literal[
-    "feature", "prediction", "performance", "multivariate", "estimated_performance"
+    "feature", "prediction", "performance", "multivariate", "estimated_performance", "segment"
 ]
+"""``segment``: the mix of a segment key's values (a tag the model is segmented by), whose
+drift is the segments' shares moving (:mod:`detectors.segments`)."""
 
 PROFILE_STATE_VERSION = 1
 COARSE_BINS = 10
@@ -285,6 +287,9 @@ class ReferenceProfile:
     estimator: BinaryEstimator | None = None
     """What estimating the model's performance needs (:mod:`detectors.estimation`), fitted
     on the labelled reference; None when not asked for, or the reference has no labels."""
+    segments: tuple[SegmentReference, ...] = ()
+    """Per segment key, the reference of each of its top values (:mod:`detectors.segments`);
+    empty for a model not segmented."""
 
     def signal(self, name: str) -> SignalProfile:
         for signal in self.signals:
@@ -306,6 +311,8 @@ class ReferenceProfile:
                 "quality": None if self.quality is None else dict(self.quality),
                 "joint": None if self.joint is None else self.joint.to_state(),
                 "estimator": None if self.estimator is None else self.estimator.to_state(),
+                # Absent when empty: profiles of models not segmented keep their bytes.
+                **({"segments": [s.to_state() for s in self.segments]} if self.segments else {}),
             },
             separators=(",", ":"),
         )
@@ -347,6 +354,9 @@ class ReferenceProfile:
             estimator=None
             if state.get("estimator") is None
             else BinaryEstimator.from_state(state["estimator"]),
+            segments=tuple(
+                SegmentReference.from_state(s, cls._from_state) for s in state.get("segments", ())
+            ),
         )
 
     def with_estimator(self, estimator: BinaryEstimator) -> ReferenceProfile:
@@ -354,18 +364,115 @@ class ReferenceProfile:
         estimator's segments are not comparable with windows counted with them."""
         return dataclasses.replace(
             self,
-            id=_profile_id(self.model, self.signals, self.joint, estimator),
+            id=_profile_id(self.model, self.signals, self.joint, estimator, self.segments),
             estimator=estimator,
+        )
+
+    def with_segments(self, segments: tuple[SegmentReference, ...]) -> ReferenceProfile:
+        """This profile with the references of its segments, under a new id that covers
+        them (their values, rows and profile ids; see :mod:`detectors.segments`)."""
+        return dataclasses.replace(
+            self,
+            id=_profile_id(self.model, self.signals, self.joint, self.estimator, segments),
+            segments=segments,
+        )
+
+
+OTHER_SEGMENT = "__other__"
+"""The segment of every value outside a key's top values, and of events without the key."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SegmentReference:
+    """One segment key's reference: its top values, and each segment's own profile.
+
+    ``values`` are the key's most frequent reference values (ties by name), at most the
+    configured top K; every other value, and a missing one, is the segment
+    :data:`OTHER_SEGMENT`. ``rows`` counts the reference rows of each segment, ``values``
+    then ``OTHER_SEGMENT``; ``profiles`` holds a profile for each segment with enough rows
+    (the others are *thin*: judged against the whole reference, or not at all).
+    """
+
+    key: str
+    """As configured: ``tags.region`` or ``features.device``."""
+    values: tuple[str, ...]
+    rows: tuple[int, ...]
+    profiles: Mapping[str, ReferenceProfile]
+    min_rows: int
+    """Reference rows a segment needed for a profile of its own."""
+    _lookup: dict[object, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_lookup", {v: i for i, v in enumerate(self.values)})
+
+    def codes(self, values: Sequence[object]) -> NDArray[np.int64]:
+        """Each value's segment: its position in ``values``, or ``len(values)`` (other).
+
+        One C-level lookup pass, as :meth:`CategoricalProfile.encode`; only the rows that
+        miss and are not strings (JSON numbers and booleans) are looked at again.
+        """
+        lookup, other = self._lookup, len(self.values)
+        codes = np.fromiter(map(lookup.get, values, repeat(other)), np.int64, count=len(values))
+        for row in np.flatnonzero(codes == other).tolist():
+            value = values[row]
+            if value is not None and value.__class__ is not str:
+                codes[row] = lookup.get(category_key(value), other)
+        return codes
+
+    @property
+    def label(self) -> str:
+        """The key's name without its ``tags.`` or ``features.`` prefix."""
+        return self.key.split(".", 1)[1]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every segment of the key, ``values`` then :data:`OTHER_SEGMENT`."""
+        return (*self.values, OTHER_SEGMENT)
+
+    def segment_name(self, value: str) -> str:
+        """How a segment is named in results and alerts: ``region=eu``."""
+        return f"{self.label}={value}"
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "values": list(self.values),
+            "rows": list(self.rows),
+            "min_rows": self.min_rows,
+            "profiles": {
+                value: json.loads(profile.to_json()) for value, profile in self.profiles.items()
+            },
+        }
+
+    @classmethod
+    def from_state(
+        cls, state: Mapping[str, Any], profile_of: Callable[[Any], ReferenceProfile]
+    ) -> SegmentReference:
+        values = tuple(str(v) for v in state["values"])
+        rows = tuple(int(n) for n in state["rows"])
+        if len(rows) != len(values) + 1:
+            raise ValueError(f"segment key {state['key']!r} counts rows of {len(rows)} segments")
+        return cls(
+            key=str(state["key"]),
+            values=values,
+            rows=rows,
+            profiles={str(v): profile_of(p) for v, p in state["profiles"].items()},
+            min_rows=int(state["min_rows"]),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class SignalSpec:
-    """What a model declares about one signal: its name, kind and role."""
+    """What a model declares about one signal: its name, kind and role.
+
+    ``max_categories``: this signal's own cap on named categories (a segment key's top K),
+    instead of the model's.
+    """
 
     name: str
     kind: SignalKind
     role: SignalRole
+    max_categories: int | None = None
 
 
 def build_numeric_profile(
@@ -525,7 +632,10 @@ def build_reference_profile(
         else:
             signals.append(
                 build_categorical_profile(
-                    spec.name, spec.role, list(column), max_categories=max_categories
+                    spec.name,
+                    spec.role,
+                    list(column),
+                    max_categories=spec.max_categories or max_categories,
                 )
             )
     joint = build_joint_profile(
@@ -547,14 +657,25 @@ def _profile_id(
     signals: Sequence[SignalProfile],
     joint: JointProfile | None,
     estimator: BinaryEstimator | None,
+    segments: Sequence[SegmentReference] = (),
 ) -> str:
-    """``model@`` and a hash of everything windows are counted against."""
+    """``model@`` and a hash of everything windows are counted against (a segment's profile
+    by its own id: its build time is not content)."""
     digest = hashlib.sha256()
     for signal in signals:
         digest.update(json.dumps(signal.to_state(), sort_keys=True).encode())
     for part in (joint, estimator):
         if part is not None:
             digest.update(json.dumps(part.to_state(), sort_keys=True).encode())
+    for reference in segments:
+        state = {
+            "key": reference.key,
+            "values": reference.values,
+            "rows": reference.rows,
+            "min_rows": reference.min_rows,
+            "profiles": {name: p.id for name, p in sorted(reference.profiles.items())},
+        }
+        digest.update(json.dumps(state, sort_keys=True).encode())
     return f"{model}@{digest.hexdigest()[:12]}"
 
 
@@ -571,4 +692,6 @@ def _role(value: Any) -> SignalRole:
         return "feature"
     if value == "prediction":
         return "prediction"
+    if value == "segment":
+        return "segment"
     raise ValueError(f"unknown signal role {value!r}")

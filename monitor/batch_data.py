@@ -147,6 +147,16 @@ class SequentialPlan:
     detections: list[Detection] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class SegmentWindow:
+    """A batch's counts of the segments of one window (``monitor.segmenting``)."""
+
+    events: dict[str, int]
+    """Every segment's events, judged or not."""
+    counts: dict[str, WindowCounts]
+    """The counts of the segments that are judged."""
+
+
 @dataclass(frozen=True, slots=True)
 class WindowDelta:
     """A batch's contribution to one window."""
@@ -156,6 +166,7 @@ class WindowDelta:
     start_ts: float
     end_ts: float
     model_version: str | None = None
+    segments: SegmentWindow | None = None
 
 
 @dataclass(slots=True)

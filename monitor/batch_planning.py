@@ -18,11 +18,12 @@ from dataclasses import dataclass
 
 from detectors.window import WindowLayout
 from monitor.batch_data import BatchWrite, ModelCursor, ModelReads, ModelState, ModelWrite
-from monitor.config import Config
-from monitor.decode import DecodedBatch
+from monitor.config import Config, ModelConfig
+from monitor.decode import DecodedBatch, ModelColumns
 from monitor.labels.decode import DecodedLabels
 from monitor.labels.joins import join_ids, keyed_predictions, plan_joins
 from monitor.labels.sequential import detector_fields, plan_sequential
+from monitor.segmenting import segmentation, with_segments
 from monitor.windowing import Plan, completes_reference, plan_model_write
 
 
@@ -36,6 +37,13 @@ class BatchPlan:
     @property
     def models(self) -> dict[str, ModelWrite]:
         return {write.model: write for write in self.write.models}
+
+
+def _segmented(model: ModelConfig, columns: ModelColumns, plan: Plan) -> Plan:
+    """The plan with its segments counted, for a segmented model with a reference."""
+    if plan.layout is None or not model.segments.keys:
+        return plan
+    return with_segments(segmentation(model, plan.layout), columns, plan)
 
 
 def reads_for_batch(
@@ -87,15 +95,19 @@ def plan_batch(
     state; ``assigned``: the predictions topic's partitions this instance owns.
     """
     windows = {
-        name: plan_model_write(
+        name: _segmented(
             config.models[name],
-            cursors[name],
-            layouts.get(name),
             columns,
-            state[name].reference_chunks,
-            now,
-            decoded.origins.partitions[columns.positions],
-            assigned,
+            plan_model_write(
+                config.models[name],
+                cursors[name],
+                layouts.get(name),
+                columns,
+                state[name].reference_chunks,
+                now,
+                decoded.origins.partitions[columns.positions],
+                assigned,
+            ),
         )
         for name, columns in decoded.models.items()
     }

@@ -469,7 +469,9 @@ class Daemon:
     def _evaluate(self) -> None:
         reports = self._with_retry(lambda: self.evaluator.run(self._layouts))
         for report in reports:
-            self.metrics.record_results(report.model, report.results, report.end_ts)
+            self.metrics.record_results(report.model, report.whole, report.end_ts)
+            if report.segments:
+                self.metrics.record_segments(report.model, report.segments, report.results)
             self._estimator_health(report.model, report.estimator)
             if report.budget is not None:
                 self.metrics.record_budget(report.model, report.budget)
@@ -479,7 +481,7 @@ class Daemon:
                     extra={
                         "model": report.model,
                         "window": report.window_dict(),
-                        "drifted": sorted({f"{r.signal}/{r.method}" for r in report.drifted}),
+                        "drifted": sorted({r.key for r in report.drifted}),
                     },
                 )
             if report.alerts is not None:

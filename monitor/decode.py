@@ -135,6 +135,15 @@ class _ModelCodec:
     numeric_columns: slice | NDArray[np.intp]
     """``numeric``'s positions as one index of the feature table (a slice when contiguous)."""
     categorical_columns: slice | NDArray[np.intp]
+    tags: tuple[str, ...] = ()
+    """The tags the model is segmented by (``segments.keys``' ``tags.<name>``), in the
+    order of the tags struct's fields; other tags are not read."""
+    strict_tags: type[msgspec.Struct] | None = None
+
+
+def tag_names(model: ModelConfig) -> tuple[str, ...]:
+    """The tags a model reads: those it is segmented by."""
+    return tuple(key[len("tags.") :] for key in model.segments.keys if key.startswith("tags."))
 
 
 def _feature_attribute(position: int) -> str:
@@ -158,6 +167,18 @@ def _build_codec(model: ModelConfig, wire: Mapping[str, str]) -> _ModelCodec:
         frozen=True,
         gc=False,  # scalars only, no cycles: thousands per batch stay out of the GC's sight
     )
+    tags = tag_names(model)
+    strict_tags = (
+        msgspec.defstruct(
+            f"Tags_{len(tags)}",
+            [(_feature_attribute(i), _CATEGORY, None) for i in range(len(tags))],
+            rename={_feature_attribute(i): name for i, name in enumerate(tags)},
+            frozen=True,
+            gc=False,
+        )
+        if tags
+        else None
+    )
     prediction_type: Any = float | _PROBABILITIES | None
     if model.prediction == "categorical":
         prediction_type = str | int | bool | _PROBABILITIES | None
@@ -170,6 +191,8 @@ def _build_codec(model: ModelConfig, wire: Mapping[str, str]) -> _ModelCodec:
         # A reference event may carry its ground truth; live events ignore it.
         ("label", str | int | float | bool | None, None),
     ]
+    if strict_tags is not None:
+        event_fields.append(("tags", strict_tags | None, None))
     strict = msgspec.defstruct(
         "PredictionEvent",
         event_fields,
@@ -180,6 +203,8 @@ def _build_codec(model: ModelConfig, wire: Mapping[str, str]) -> _ModelCodec:
         gc=False,
     )
     lenient_fields = [("features", dict[str, Any]), *event_fields[1:]]
+    if strict_tags is not None:
+        lenient_fields[-1] = ("tags", dict[str, Any] | None, None)
     lenient = msgspec.defstruct(
         "LenientPredictionEvent",
         lenient_fields,
@@ -200,6 +225,8 @@ def _build_codec(model: ModelConfig, wire: Mapping[str, str]) -> _ModelCodec:
         attribute=attribute,
         numeric_columns=_table_index(list(numeric.values())),
         categorical_columns=_table_index(list(categorical.values())),
+        tags=tags,
+        strict_tags=strict_tags,
     )
 
 
@@ -440,6 +467,9 @@ def _strict_event(codec: _ModelCodec, lenient: Any) -> tuple[Any, tuple[str, ...
         else:
             clean[codec.attribute[name]] = None
             mismatched.append(name)
+    tags: dict[str, Any] = {}
+    if codec.strict_tags is not None:
+        tags["tags"] = _strict_tags(codec, lenient.tags, mismatched)
     event = codec.strict(
         features=codec.strict_features(**clean),
         prediction=lenient.prediction,
@@ -447,8 +477,25 @@ def _strict_event(codec: _ModelCodec, lenient: Any) -> tuple[Any, tuple[str, ...
         event_id=lenient.event_id,
         model_version=lenient.model_version,
         label=lenient.label,
+        **tags,
     )
     return event, tuple(mismatched)
+
+
+def _strict_tags(codec: _ModelCodec, given: dict[str, Any] | None, mismatched: list[str]) -> Any:
+    """The tags struct of a lenient event's tags: a value that is no category (a number
+    with a fraction, an object) is a type mismatch of ``tags.<name>``, and missing."""
+    assert codec.strict_tags is not None
+    if given is None:
+        return None
+    values = {}
+    for i, name in enumerate(codec.tags):
+        value = given.get(name)
+        if value is not None and not _matches("categorical", value):
+            mismatched.append(f"tags.{name}")
+            value = None
+        values[_feature_attribute(i)] = value
+    return codec.strict_tags(**values)
 
 
 def _matches(kind: str, value: object) -> bool:
@@ -482,6 +529,11 @@ def _model_columns(
     categorical = dict(
         zip(codec.categorical, table[:, codec.categorical_columns].T.tolist(), strict=True)
     )
+    for i, name in enumerate(codec.tags):
+        attribute = _feature_attribute(i)
+        categorical[f"tags.{name}"] = [
+            None if event.tags is None else getattr(event.tags, attribute) for event in events
+        ]
     predictions = [event.prediction for event in events]
     if codec.config.prediction is not None:
         if codec.config.prediction == "numeric":

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detectors.estimated_performance import EstimationSettings, estimate_window
-from detectors.evaluate import DecisionSettings, SignalResult, evaluate_window
+from detectors.evaluate import DecisionSettings, SignalResult, WindowPart, evaluate_parts
 from detectors.window import WindowLayout
 from monitor import bulk_json
 from monitor.alerts.budget import WindowBudget, window_budget
@@ -35,6 +35,7 @@ from monitor.config import ModelConfig
 from monitor.errors import ServiceUnavailable
 from monitor.reconciliation import EstimateRecords, EstimatorHealth
 from monitor.report import history as count_history
+from monitor.segmenting import segment_layouts, segment_parts, segmentation
 from monitor.store import FinalizeOutcome, StateStore, StoredWindow
 
 LEASE_MS = 15_000
@@ -85,10 +86,17 @@ class WindowReport:
     model_version: str | None = None  # of the window's latest event that named one
     budget: WindowBudget | None = None  # the significance a false-alarm budget gave it
     estimator: EstimatorHealth | None = None  # when its labels were in before it closed
+    segments: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per segment: its events, and what it was judged against or why it was skipped."""
 
     @property
     def drifted(self) -> list[SignalResult]:
         return [r for r in self.results if r.drifted]
+
+    @property
+    def whole(self) -> tuple[SignalResult, ...]:
+        """The whole model's results, without its segments'."""
+        return tuple(r for r in self.results if r.segment is None)
 
     def window_facts(self) -> WindowFacts:
         return WindowFacts(
@@ -108,10 +116,21 @@ class WindowReport:
             "window": self.window_dict(),
             "reference_id": self.reference_id,
             "evaluated_at": evaluated_at,
-            "drifted": [f"{r.signal}/{r.method}" for r in self.drifted],
+            "drifted": [r.key for r in self.drifted],
             "severity": _worst(self.results),
             "note": self.note,
             **({} if self.budget is None else {"budget": self.budget.to_dict()}),
+            **({"segments": self._segment_entries()} if self.segments else {}),
+        }
+
+    def _segment_entries(self) -> dict[str, dict[str, Any]]:
+        drifted: dict[str, list[str]] = {}
+        for r in self.drifted:
+            if r.segment is not None:
+                drifted.setdefault(r.segment, []).append(f"{r.signal}/{r.method}")
+        return {
+            name: {**entry, "drifted": drifted.get(name, [])}
+            for name, entry in self.segments.items()
         }
 
 
@@ -165,7 +184,7 @@ class WindowEvaluator:
             for window_id in self._store.closing_windows(name):
                 if not self._store.claim(name, window_id, self._owner, LEASE_MS):
                     break  # another instance holds it; later windows must wait their turn
-                stored = self._store.window(name, window_id, layout)
+                stored = self._read(name, window_id, layout)
                 report = self._evaluate(name, layout, stored)
                 if stored.reference_id == layout.profile.id:  # for the report
                     count_history.record(
@@ -173,14 +192,14 @@ class WindowEvaluator:
                         name,
                         stored,
                         layout,
-                        report.results,
+                        report.whole,
                         keep=self._counts_history_size,
                     )
                 estimator = self._estimate(name, layout, stored.window_id, report.results)
                 report = replace(report, estimator=estimator)
                 window, reference_id = report.window_dict(), layout.profile.id
                 latest = {
-                    f"{r.signal}/{r.method}": bulk_json.encode_text(
+                    r.key: bulk_json.encode_text(
                         {
                             **r.to_dict(),
                             "kind": kind_of(r),
@@ -228,7 +247,7 @@ class WindowEvaluator:
                 if not 1 <= look < looks or number <= self._looked.get(name, -1):
                     continue
                 self._looked[name] = number
-                report = self._evaluate(name, layout, self._store.window(name, window_id, layout))
+                report = self._evaluate(name, layout, self._read(name, window_id, layout))
                 if report.results and (plan := self._apply_look(report, look)) is not None:
                     reports.append(replace(report, alerts=plan))
         return reports
@@ -279,6 +298,11 @@ class WindowEvaluator:
                 return outcome, replace(report, alerts=plan)
         raise _kept_moving(report.model)
 
+    def _read(self, name: str, window_id: int, layout: WindowLayout) -> StoredWindow:
+        """A window's counts, its judged segments' included."""
+        segments = segment_layouts(segmentation(self._models[name], layout))
+        return self._store.window(name, window_id, layout, segments)
+
     def _evaluate(self, name: str, layout: WindowLayout, stored: StoredWindow) -> WindowReport:
         model = self._models[name]
         start, end = stored.start_ts, stored.end_ts
@@ -301,7 +325,13 @@ class WindowEvaluator:
         alpha = model.drift.alpha if budget is None else budget.alpha
         # Alpha spending over the window's looks: each (checkpoints and close) at alpha / K.
         settings = replace(self._settings[name], alpha=alpha / model.drift.checkpoints)
-        results = evaluate_window(layout, stored.counts, settings)
+        segments, summary = segment_parts(
+            segmentation(model, layout),
+            stored.segment_events,
+            stored.segments,
+            model.segments.min_events,
+        )
+        results = evaluate_parts([WindowPart(layout, stored.counts), *segments], settings)
         results += estimate_window(layout, stored.counts, self._estimation[name])
         return WindowReport(
             name,
@@ -314,4 +344,5 @@ class WindowEvaluator:
             reference_events=layout.profile.events,
             model_version=stored.model_version,
             budget=budget,
+            segments=summary,
         )

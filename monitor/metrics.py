@@ -127,6 +127,26 @@ class Metrics:
             ["model"],
             registry=registry,
         )
+        self.segment_events = Gauge(
+            "drift_monitor_segment_window_events",
+            "Events of a segment in the model's latest closed window (segments: a key's top "
+            "values in the reference, and __other__).",
+            ["model", "segment"],
+            registry=registry,
+        )
+        self.segment_judged = Gauge(
+            "drift_monitor_segment_judged",
+            "1 when the latest closed window judged the segment, 0 when it skipped it (thin "
+            "or absent in the reference, or fewer than segments.min_events events).",
+            ["model", "segment"],
+            registry=registry,
+        )
+        self.segment_drifted_signals = Gauge(
+            "drift_monitor_segment_drifted_signals",
+            "Signals with at least one drifted method in a segment of the latest closed window.",
+            ["model", "segment"],
+            registry=registry,
+        )
         self.window_end = Gauge(
             "drift_monitor_last_window_end_timestamp_seconds",
             "Event-time end of the latest closed window.",
@@ -283,6 +303,24 @@ class Metrics:
             self.reconciled.labels(model, metric, "realized").set(row.realized)
             self.estimation_error.labels(model, metric).set(row.error)
         self.estimator_stale.labels(model).set(1 if health.stale else 0)
+
+    def record_segments(
+        self,
+        model: str,
+        segments: Mapping[str, Mapping[str, object]],
+        results: Iterable[SignalResult],
+    ) -> None:
+        """A window's segments: as many series as the reference has segments (its top
+        values and ``__other__``), however many distinct values traffic brings."""
+        drifted: dict[str, set[str]] = {}
+        for r in results:
+            if r.drifted and r.segment is not None:
+                drifted.setdefault(r.segment, set()).add(r.signal)
+        for name, summary in segments.items():
+            events = summary.get("events", 0)
+            self.segment_events.labels(model, name).set(events if isinstance(events, int) else 0)
+            self.segment_judged.labels(model, name).set(0 if "skipped" in summary else 1)
+            self.segment_drifted_signals.labels(model, name).set(len(drifted.get(name, ())))
 
     def _record_attribution(self, model: str, result: SignalResult) -> None:
         """At most three series per model and method: the previous window's are removed, so

@@ -23,19 +23,14 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from detectors.profile import (
-    NumericProfile,
-    ReferenceProfile,
-    build_reference_profile,
-    category_key,
-)
+from detectors.profile import NumericProfile, ReferenceProfile, category_key
 from monitor.config import Config, ModelConfig
 from monitor.decode import EventDecoder
 from monitor.errors import ReferenceDataError
 from monitor.labels.quality_inputs import count_pairs, fit_estimator
 from monitor.origins import Origins
+from monitor.profiles import build_model_profile, segment_keys, signal_specs
 from monitor.store import StateStore
-from monitor.windowing import signal_specs
 
 log = logging.getLogger(__name__)
 
@@ -153,15 +148,7 @@ def build_profile_from_file(
     if read.skipped:
         log.warning("reference lines skipped", extra={"path": str(path), "reasons": read.skipped})
     try:
-        profile = build_reference_profile(
-            model.name,
-            signal_specs(model),
-            read.columns,
-            bins=model.reference.bins,
-            max_categories=model.reference.max_categories,
-            created_at=time.time(),
-            source=str(path),
-        )
+        profile = build_model_profile(model, read.columns, created_at=time.time(), source=str(path))
     except ValueError as error:
         raise ReferenceDataError(f"reference file {path}: {error}") from error
     baseline = count_pairs(model, read.predictions, read.labels)
@@ -216,8 +203,10 @@ def load_or_build_references(config: Config, store: StateStore) -> dict[str, Ref
 def _check_signals(model: ModelConfig, profile: ReferenceProfile) -> None:
     """ReferenceDataError unless ``profile`` profiles exactly the signals ``model`` declares
     (the daemon refuses to start otherwise)."""
-    declared = [(s.name, s.kind) for s in signal_specs(model)]
-    stored = [(s.name, s.kind) for s in profile.signals]
+    declared: list[tuple[str, str]] = [(s.name, s.kind) for s in signal_specs(model)]
+    stored: list[tuple[str, str]] = [(s.name, s.kind) for s in profile.signals]
+    declared += [(k.key, "segments") for k in segment_keys(model)]
+    stored += [(s.key, "segments") for s in profile.segments]
     if declared != stored:
         raise ReferenceDataError(
             f"model {model.name!r}: the stored reference {profile.id} profiles {stored}, "

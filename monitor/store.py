@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import EllipsisType
 from typing import Any, Literal
 
@@ -85,6 +85,10 @@ class StoredWindow:
     end_ts: float
     reference_id: str
     model_version: str | None = None
+    segment_events: Mapping[str, int] = field(default_factory=dict)
+    """Every segment's events in the window, judged or not (``monitor.segmenting``)."""
+    segments: Mapping[str, WindowCounts] = field(default_factory=dict)
+    """The counts of the segments read with a layout, as the window holds them."""
 
 
 _PACKED_INT = "<i8"
@@ -613,10 +617,18 @@ class StateStore:
                 return True
             return self.client.get(key) == owner.encode()
 
-    def window(self, model: str, window_id: int, layout: WindowLayout) -> StoredWindow:
+    def window(
+        self,
+        model: str,
+        window_id: int,
+        layout: WindowLayout,
+        segments: Mapping[str, WindowLayout] | None = None,
+    ) -> StoredWindow:
+        """A window's counts; ``segments``: the layout of each segment to read counts of."""
         with redis_errors():
             raw = self.client.hgetall(self.keys.window(model, window_id))
-        return _stored_window(window_id, {as_bytes(k): as_bytes(v) for k, v in raw.items()}, layout)
+        fields = {as_bytes(k).decode(): as_bytes(v) for k, v in raw.items()}
+        return _stored_window(window_id, fields, layout, segments or {})
 
     def finalize(
         self,
@@ -792,20 +804,44 @@ def _window_entry(
     if counts.names:
         # Per signal, the batch's heaviest tail values as [value, count] pairs; the script
         # sums them into the window's ``tails`` field and keeps the WINDOW_NAMES largest.
-        entry["tails"] = [
-            [signal, [[value, str(n)] for value, n in values.items()]]
-            for signal, values in counts.names.items()
+        entry["tails"] = _tails(counts)
+    entry["keep"] = str(WINDOW_NAMES)
+    if delta.segments is not None:
+        entry["segments"] = [
+            _segment_entry(name, n, delta.segments.counts.get(name), blob)
+            for name, n in delta.segments.events.items()
         ]
-        entry["keep"] = str(WINDOW_NAMES)
     return entry
 
 
+def _segment_entry(
+    name: str, events: int, counts: WindowCounts | None, blob: Callable[[bytes], int]
+) -> dict[str, Any]:
+    """A segment's part of a window delta: its events, and its counters when it is judged
+    (written as the window's fields ``n@<name>``, ``ints@<name>``, ...)."""
+    entry: dict[str, Any] = {"name": name, "n": str(events)}
+    if counts is not None:
+        entry["ints"] = blob(counts.ints.astype(_PACKED_INT).tobytes())
+        entry["floats"] = blob(counts.floats.astype(_PACKED_FLOAT).tobytes())
+        if counts.names:
+            entry["tails"] = _tails(counts)
+    return entry
+
+
+def _tails(counts: WindowCounts) -> list[list[Any]]:
+    return [
+        [signal, [[value, str(n)] for value, n in values.items()]]
+        for signal, values in counts.names.items()
+    ]
+
+
 def _stored_window(
-    window_id: int, raw: Mapping[bytes, bytes], layout: WindowLayout
+    window_id: int,
+    fields: Mapping[str, bytes],
+    layout: WindowLayout,
+    segments: Mapping[str, WindowLayout],
 ) -> StoredWindow:
     """Counts of a stored window; left empty when they were counted against another reference."""
-    counts = layout.empty()
-    fields: dict[str, bytes] = {k.decode(): v for k, v in raw.items()}
     reference_id = fields.get("ref", b"").decode()
     if "ints" not in fields and any(name.startswith("i:") for name in fields):
         raise StateError(
@@ -813,12 +849,9 @@ def _stored_window(
             "one hash field per counter; let that version evaluate it, or give this one a new "
             "redis.key_prefix"
         )
+    current = reference_id == layout.profile.id
     try:
-        if reference_id == layout.profile.id:
-            counts.ints = _added(fields, "ints", _PACKED_INT, layout.int_size, np.int64)
-            counts.floats = _added(fields, "floats", _PACKED_FLOAT, layout.float_size, np.float64)
-            counts.names = _tail_names(fields.get("tails"))
-        counts.events = int(fields.get("n", b"0"))
+        counts = _counts(fields, layout, "", read=current)
         return StoredWindow(
             window_id=window_id,
             counts=counts,
@@ -826,9 +859,32 @@ def _stored_window(
             end_ts=float(fields.get("end", b"nan")),
             reference_id=reference_id,
             model_version=fields["model_version"].decode() if "model_version" in fields else None,
+            segment_events={
+                name[2:]: int(value) for name, value in fields.items() if name.startswith("n@")
+            },
+            segments={
+                name: _counts(fields, segment, f"@{name}", read=True)
+                for name, segment in segments.items()
+                if current and f"ints@{name}" in fields
+            },
         )
     except ValueError as error:
         raise StateError(f"window {window_id} in Redis does not fit its layout: {error}") from error
+
+
+def _counts(
+    fields: Mapping[str, bytes], layout: WindowLayout, suffix: str, *, read: bool
+) -> WindowCounts:
+    """The counters of the window (``suffix`` ""), or of one of its segments (``@name``);
+    only the events unless ``read`` (the window was counted against this reference)."""
+    counts = layout.empty()
+    if read:
+        ints, floats = f"ints{suffix}", f"floats{suffix}"
+        counts.ints = _added(fields, ints, _PACKED_INT, layout.int_size, np.int64)
+        counts.floats = _added(fields, floats, _PACKED_FLOAT, layout.float_size, np.float64)
+        counts.names = _tail_names(fields.get(f"tails{suffix}"))
+    counts.events = int(fields.get(f"n{suffix}", b"0"))
+    return counts
 
 
 def _tail_names(raw: bytes | None) -> dict[str, dict[str, int]]:

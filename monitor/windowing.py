@@ -34,19 +34,12 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.profile import ReferenceProfile, SignalSpec, build_reference_profile
+from detectors.profile import ReferenceProfile
 from detectors.window import WindowLayout
 from monitor.batch_data import ModelCursor, ModelWrite, WindowDelta
 from monitor.config import ModelConfig
 from monitor.decode import MAX_EVENT_TIME, ModelColumns
-
-
-def signal_specs(model: ModelConfig) -> list[SignalSpec]:
-    """The monitored signals of a model: its features, then its prediction."""
-    specs = [SignalSpec(name, kind, "feature") for name, kind in model.features.items()]
-    if model.prediction is not None:
-        specs.append(SignalSpec("prediction", model.prediction, "prediction"))
-    return specs
+from monitor.profiles import build_model_profile
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,12 +326,6 @@ def _profile_from_chunks(model: ModelConfig, chunks: list[bytes], now: float) ->
         name: np.asarray(values, dtype=np.float64) for name, values in numeric.items()
     }
     columns.update({name: np.asarray(values, dtype=object) for name, values in categorical.items()})
-    return build_reference_profile(
-        model.name,
-        signal_specs(model),
-        columns,
-        bins=model.reference.bins,
-        max_categories=model.reference.max_categories,
-        created_at=now,
-        source=f"stream: first {model.reference.from_stream} events",
+    return build_model_profile(
+        model, columns, created_at=now, source=f"stream: first {model.reference.from_stream} events"
     )

@@ -64,10 +64,12 @@ def _message(status: Notify, severity: str, seen: Observation, shown: Evidence) 
     if shown.estimate is not None:
         return _estimate_message(status, severity, shown)
     what = METHOD_NAMES.get(shown.method, shown.method)
-    subject = shown.signal
+    subject = shown.signal if shown.segment is None else f"{shown.signal} in {shown.segment}"
     if seen.signal is None:
         drifted = sorted({e.signal for e in seen.evidence if e.breaching})
-        subject = f"{shown.signal} (drifted: {', '.join(drifted) or 'none'})"
+        subject = f"{subject} (drifted: {', '.join(drifted) or 'none'})"
+    if seen.segments and seen.segments != [shown.segment]:
+        subject = f"{subject} (segments drifted: {', '.join(seen.segments)})"
     if status == "resolved":
         return (
             f"{what} of {subject} is back at {shown.score:.4g} "
@@ -123,6 +125,10 @@ def alert_facts(
         facts["estimate"] = shown.estimate.to_dict()
     if seen.signal is None:  # grouped per model: the drifted signals are the point
         facts["signals"] = [e.to_dict() for e in seen.evidence if e.breaching]
+    if shown.segment is not None:
+        facts["segment"] = shown.segment
+    if any(e.segment is not None for e in seen.evidence):  # which segments, not a page each
+        facts["segments"] = seen.segments
     return facts
 
 

@@ -37,6 +37,8 @@ def kind_of(result: SignalResult) -> str:
         return "multivariate_drift"
     if role == "estimated_performance":
         return "estimated_performance"
+    if role == "segment":
+        return "segment_share_drift"
     return "feature_drift"
 
 
@@ -58,6 +60,8 @@ class Evidence:
     """The values a categorical result names (``SignalResult.values``)."""
     estimate: Estimate | None = None
     """An estimated-performance result's estimate (``SignalResult.estimate``)."""
+    segment: str | None = None
+    """The segment the result judged (``region=eu``); None for the whole model."""
 
     @property
     def clear(self) -> bool:
@@ -92,6 +96,8 @@ class Evidence:
             out["values"] = [v.to_dict() for v in self.values]
         if self.estimate is not None:
             out["estimate"] = self.estimate.to_dict()
+        if self.segment is not None:
+            out["segment"] = self.segment
         return out
 
 
@@ -108,6 +114,11 @@ class Observation:
     @property
     def breaching(self) -> bool:
         return any(e.breaching for e in self.evidence)
+
+    @property
+    def segments(self) -> list[str]:
+        """The segments whose evidence breaches, by name."""
+        return sorted({e.segment for e in self.evidence if e.breaching and e.segment})
 
     @property
     def clear(self) -> bool:
@@ -147,6 +158,7 @@ def judge(result: SignalResult, rule: AlertRuleConfig) -> Evidence:
         attribution=result.attribution,
         values=result.values,
         estimate=result.estimate,
+        segment=result.segment,
     )
 
 
@@ -176,11 +188,18 @@ def observe(
                 Observation(f"{model}/{rule.name}", rule, worst.kind, None, tuple(evidence))
             )
             continue
-        groups: dict[tuple[str, str], list[Evidence]] = {}
+        groups: dict[tuple[str, str, str], list[Evidence]] = {}
         for e in evidence:
-            groups.setdefault((e.kind, e.signal), []).append(e)
-        for (kind, signal), items in groups.items():
+            groups.setdefault((e.kind, e.signal, segment_key(e.segment)), []).append(e)
+        for (kind, signal, key), items in groups.items():
             observations.append(
-                Observation(f"{model}/{kind}/{signal}", rule, kind, signal, tuple(items))
+                Observation(f"{model}/{kind}/{signal}{key}", rule, kind, signal, tuple(items))
             )
     return observations
+
+
+def segment_key(segment: str | None) -> str:
+    """The part of a dedup key that says which segments an alert watches: ``@region`` for
+    the segments of key ``region`` (one alert names those affected, rather than one page
+    per segment), nothing for the whole model."""
+    return "" if segment is None else "@" + segment.split("=", 1)[0]

@@ -33,12 +33,14 @@ AlertKind = Literal[
     "performance",
     "multivariate_drift",
     "estimated_performance",
+    "segment_share_drift",
 ]
 AlertSeverity = Literal["warning", "critical"]
 Grouping = Literal["signal", "model"]
 LogFormat = Literal["json", "text"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 Correction = Literal["bonferroni", "holm", "none"]
+ThinReference = Literal["skip", "whole"]
 KafkaProperty = str | int | float | bool
 
 
@@ -77,6 +79,7 @@ PREDICTION_FIELDS: Final = (
     "event_id",
     "model_version",
     "label",
+    "tags",
 )
 LABEL_FIELDS: Final = ("model", "event_id", "label", "ts")
 
@@ -210,6 +213,7 @@ class AlertRuleConfig:
         "data_quality",
         "multivariate_drift",
         "estimated_performance",
+        "segment_share_drift",
     )
     signals: tuple[str, ...] = ()  # empty: every signal of the model
     methods: tuple[str, ...] = ()  # empty: every method the model runs
@@ -333,6 +337,22 @@ class EstimationConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SegmentsConfig:
+    """The keys that split a model's traffic into segments, each judged against the
+    reference rows of the same segment (``detectors.segments``); no keys: not segmented.
+
+    Each key (``tags.<name>`` or ``features.<categorical feature>``) has at most ``top``
+    segments, its most frequent reference values, plus ``__other__`` for the rest.
+    """
+
+    keys: tuple[str, ...] = ()
+    top: int = 20
+    min_events: int = 100  # a segment's window with fewer is skipped, with that reason
+    min_reference_events: int = 200  # a segment with fewer reference rows is thin
+    thin_reference: ThinReference = "skip"  # or judge thin segments against the whole
+
+
+@dataclass(frozen=True, slots=True)
 class ModelConfig:
     """One monitored model; ``name`` is the value of ``model`` in its events."""
 
@@ -357,6 +377,8 @@ class ModelConfig:
     def estimates(self) -> bool:
         """True when the model's windows get estimated performance."""
         return self.estimation is not None and self.estimation.enabled
+
+    segments: SegmentsConfig = field(default_factory=SegmentsConfig)
 
 
 @dataclass(frozen=True, slots=True)

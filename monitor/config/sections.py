@@ -61,11 +61,13 @@ from monitor.config.model import (
     RedisConfig,
     ReferenceConfig,
     RetrainConfig,
+    SegmentsConfig,
     SequentialConfig,
     SignalKind,
     SinkConfig,
     SinkType,
     Task,
+    ThinReference,
     WindowConfig,
 )
 from monitor.config.schema import (
@@ -469,6 +471,49 @@ _LABELS = Section(
 )
 
 
+# --------------------------------------------------------------------------- a model's segments
+
+_SEGMENTS = Section(
+    SegmentsConfig,
+    {
+        "keys": names("segment key"),
+        "top": integer(between(1, 1000)),
+        "min_events": integer(at_least(1)),
+        "min_reference_events": integer(at_least(1)),
+        "thin_reference": one_of(get_args(ThinReference)),
+    },
+)
+
+
+def _segments(value: object, path: str) -> SegmentsConfig:
+    """``[tags.region, features.device]``, or the mapping with ``keys`` and the settings."""
+    if isinstance(value, list | tuple):
+        return SegmentsConfig(keys=apply_check(names("segment key"), value, path))
+    return apply_check(_SEGMENTS, value, path)
+
+
+def _segment_keys_fit_model(model: ModelConfig, path: str) -> Iterator[str]:
+    """A key is a tag or a categorical feature, and names its segments unambiguously."""
+    categorical = [name for name, kind in model.features.items() if kind == "categorical"]
+    labels: dict[str, str] = {}
+    for i, key in enumerate(model.segments.keys):
+        at = f"{path}[{i}]"
+        source, _, name = key.partition(".")
+        if source not in ("tags", "features") or not name:
+            yield f"{at}: {key!r} is not tags.<name> or features.<name>"
+            continue
+        if source == "features" and name not in categorical:
+            known = ", ".join(categorical) or "none"
+            yield (
+                f"{at}: segments are cut by a categorical feature; {name!r} is not one "
+                f"(categorical features: {known})"
+            )
+            continue
+        if name in labels:
+            yield f"{at}: {key!r} names its segments like {labels[name]!r} ({name}=...)"
+        labels[name] = key
+
+
 # --------------------------------------------------------------------------- models
 
 
@@ -502,6 +547,7 @@ def _model_rules(model: ModelConfig, present: frozenset[str], path: str) -> Iter
             f"{join_path(join_path(path, 'drift'), 'checkpoints')}: more looks than the window's "
             f"{model.window.events} events"
         )
+    yield from _segment_keys_fit_model(model, join_path(join_path(path, "segments"), "keys"))
     rules_path = join_path(path, "alert_rules")
     for rule in model.alert_rules.values():
         yield from _alert_rule_fits_model(rule, model, join_path(rules_path, rule.name))
@@ -649,6 +695,7 @@ _MODEL = Section(
         "labels": _LABELS,
         "sequential": table(_SEQUENTIAL.named),
         "estimation": optional(_ESTIMATION),
+        "segments": _segments,
     },
     _model_rules,
     name_field="name",

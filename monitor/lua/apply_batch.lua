@@ -142,11 +142,12 @@ local function bytes_less(a, b)
 end
 
 -- A window's heaviest tail values by name, per categorical signal: a JSON object
--- {signal: {value: count}} in the window's 'tails' field. A batch's counts are summed
--- in, then only the `keep` largest of each signal stay (ties by value), as
--- detectors.sketch.merge_names does: the field stays bounded however many values come.
-local function add_tails(key, tails, keep)
-  local stored = redis.call('HGET', key, 'tails')
+-- {signal: {value: count}} in the window's 'tails' field (a segment's: 'tails@<name>').
+-- A batch's counts are summed in, then only the `keep` largest of each signal stay (ties
+-- by value), as detectors.sketch.merge_names does: the field stays bounded however many
+-- values come.
+local function add_tails(key, field, tails, keep)
+  local stored = redis.call('HGET', key, field)
   local all = stored and cjson.decode(stored) or {}
   for _, t in ipairs(tails) do
     local signal, counts = t[1], all[t[1]] or {}
@@ -169,7 +170,23 @@ local function add_tails(key, tails, keep)
     end
     all[signal] = kept
   end
-  redis.call('HSET', key, 'tails', cjson.encode(all))
+  redis.call('HSET', key, field, cjson.encode(all))
+end
+
+-- A window's segments (monitor/segmenting.py) are fields of its hash, suffixed by the
+-- segment's name: events 'n@<name>' always; counters and tail names when it is judged.
+local function add_segments(key, segments, counted, keep)
+  for _, s in ipairs(segments) do
+    local suffix = '@' .. s.name
+    redis.call('HINCRBY', key, 'n' .. suffix, s.n)
+    if counted and s.ints then
+      add_packed(key, 'ints' .. suffix, ARGV[s.ints], 'i8', 8, PENDING)
+      add_packed(key, 'floats' .. suffix, ARGV[s.floats], 'd', 8, PENDING)
+      if s.tails then
+        add_tails(key, 'tails' .. suffix, s.tails, keep)
+      end
+    end
+  end
 end
 
 local function apply_join(meta, j)
@@ -233,12 +250,16 @@ for _, m in ipairs(p.models) do
     local key = KEYS[w.key]
     redis.call('HINCRBY', key, 'n', w.n)
     redis.call('HSETNX', key, 'ref', m.ref_id)
-    if redis.call('HGET', key, 'ref') == m.ref_id then
+    local counted = redis.call('HGET', key, 'ref') == m.ref_id
+    if counted then
       add_packed(key, 'ints', ARGV[w.ints], 'i8', 8, PENDING)
       add_packed(key, 'floats', ARGV[w.floats], 'd', 8, PENDING)
       if w.tails then
-        add_tails(key, w.tails, tonumber(w.keep))
+        add_tails(key, 'tails', w.tails, tonumber(w.keep))
       end
+    end
+    if w.segments then
+      add_segments(key, w.segments, counted, tonumber(w.keep))
     end
     if w.version then
       redis.call('HSET', key, 'model_version', w.version)

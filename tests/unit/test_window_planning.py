@@ -20,7 +20,8 @@ from detectors.window import WindowLayout
 from monitor.batch_data import ModelCursor
 from monitor.config import ModelConfig, parse_config
 from monitor.decode import ModelColumns
-from monitor.windowing import Plan, plan_model_write, signal_specs
+from monitor.profiles import signal_specs
+from monitor.windowing import Plan, plan_model_write
 
 START = ModelCursor(events=0, watermark=None, reference_collected=0, open_windows=frozenset())
 

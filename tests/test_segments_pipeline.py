@@ -1,0 +1,149 @@
+"""Segments end to end: real broker, real Redis, the daemon in a thread, a real webhook.
+
+Traffic is tagged with one of twenty regions, 5% each (``tests/segment_traffic.py``);
+the model is segmented by ``tags.region``, so each region is judged against the
+reference rows of that region, in the same windows and the same family of tests as the
+whole model.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from monitor.embedded import KafkaBroker, RedisServer
+from monitor.synthetic import SyntheticModel
+
+from detectors.profile import ReferenceProfile
+from monitor.config import Config, parse_config
+from monitor.keys import Keys
+from monitor.reference import build_profile_from_file
+from monitor.store import StateStore
+from tests.alert_receivers import Receiver, receiver
+from tests.daemon_harness import model_status, pipeline_config_dict, running_daemon, wait_until
+from tests.helpers import produce_json
+from tests.segment_traffic import FEATURES, SegmentShift, regions, segmented_events, write_events
+
+pytestmark = pytest.mark.integration
+
+WINDOW = 4_000
+SHARES = dict.fromkeys(regions(20), 0.05)
+DRIFTING = "r07"
+
+
+def _model(reference: Path, **segments: Any) -> dict[str, Any]:
+    return {
+        "reference": {"path": str(reference)},
+        "window": {"events": WINDOW},
+        "features": FEATURES,
+        "prediction": "numeric",
+        "alerts": ["team"],
+        "drift": {"false_alarms_per_week": 1},
+        "segments": {"keys": ["tags.region"], "min_events": 100, **segments},
+    }
+
+
+def _config(
+    broker: KafkaBroker, redis_url: str, name: Callable[[str], str], team: Receiver, model: Any
+) -> tuple[str, Config]:
+    topic, group = name("predictions"), name("g")
+    broker.create_topics([topic, f"{topic}.dlq"])
+    data = pipeline_config_dict(
+        bootstrap=broker.bootstrap_servers,
+        redis_url=redis_url,
+        topic=topic,
+        group=group,
+        model=SyntheticModel(name="fraud"),
+        extra_model=model,
+        logging={"format": "text", "level": "WARNING"},
+    )
+    data["sinks"] = {"team": {"type": "webhook", "url": team.url}}
+    return topic, parse_config(data, environ={})
+
+
+@pytest.fixture(scope="module")
+def reference_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("segments") / "reference.jsonl"
+    return write_events(path, segmented_events(SHARES, 20_000, seed=1))
+
+
+@pytest.fixture(scope="module")
+def reference_profile(reference_file: Path) -> ReferenceProfile:
+    """Built once for the module (twenty segment profiles take a few seconds), then stored
+    in each test's Redis before its daemon starts, as ``reference build`` would."""
+    model = {**_model(reference_file), "alerts": []}
+    config = parse_config(
+        {"kafka": {"bootstrap_servers": "unused:9092"}, "models": {"fraud": model}}
+    )
+    return build_profile_from_file(config, config.models["fraud"], reference_file)
+
+
+@pytest.fixture
+def team() -> Iterator[Receiver]:
+    with receiver() as webhook:
+        yield webhook
+
+
+def _store_reference(config: Config, profile: ReferenceProfile) -> None:
+    client = redis.Redis.from_url(config.redis.url)
+    try:
+        StateStore(client, Keys(config.redis.key_prefix), history_size=100).store_reference(profile)
+    finally:
+        client.close()
+
+
+def _run(config: Config, topic: str, broker: KafkaBroker, events: list[bytes]) -> dict[str, Any]:
+    produce_json(broker.bootstrap_servers, topic, events, partition_key=None)
+    windows = len(events) // WINDOW
+    with running_daemon(config):
+        wait_until(
+            lambda: model_status(config, "fraud")["windows_closed"] == windows,
+            120,
+            f"{windows} windows closed",
+        )
+        time.sleep(1.0)  # the last deliveries
+    return model_status(config, "fraud")
+
+
+def _firing(team: Receiver) -> list[dict[str, Any]]:
+    return [r.json() for r in team.accepted() if r.json()["status"] == "firing"]
+
+
+def test_drift_in_one_segment_of_five_percent_is_flagged_and_named_while_the_whole_stays_quiet(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    reference_file: Path,
+    reference_profile: ReferenceProfile,
+    team: Receiver,
+) -> None:
+    topic, config = _config(
+        kafka_broker, redis_server.url, unique_name, team, _model(reference_file)
+    )
+    _store_reference(config, reference_profile)
+    events = segmented_events(SHARES, 3 * WINDOW, seed=2, shift=SegmentShift(DRIFTING, 1.0))
+
+    status = _run(config, topic, kafka_broker, events)
+
+    for entry in status["windows"]:
+        assert not [name for name in entry["drifted"] if "@" not in name], entry
+        flagged = {name for name, s in entry["segments"].items() if s["drifted"]}
+        assert flagged == {f"region={DRIFTING}"}, entry
+        assert "num_0/ks" in entry["segments"][f"region={DRIFTING}"]["drifted"]
+        assert len(entry["segments"]) == 21  # twenty regions and __other__
+    assert status["signals"][f"num_0/ks@region={DRIFTING}"]["drifted"]
+    assert not status["signals"]["num_0/ks"]["drifted"]
+    firing = _firing(team)
+    assert firing, "the segment's drift was not alerted"
+    for alert in firing:
+        assert alert["dedup_key"].endswith("@region"), alert
+        assert alert["segments"] == [f"region={DRIFTING}"], alert
+        assert alert["segment"] == f"region={DRIFTING}"
+        assert f"in region={DRIFTING}" in alert["message"]
+    assert "fraud/feature_drift/num_0@region" in {a["dedup_key"] for a in firing}
+    print(json.dumps(firing[0], indent=1))
