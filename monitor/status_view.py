@@ -150,7 +150,32 @@ def _model_section(
         lines.extend(tables.render(RESULT_COLUMNS, [_result_row(r) for r in shown], width))
         notes = [*_attribution_lines(shown), *named_value_lines(shown)]
         lines.extend(Text(part) for line in notes for part in _wrapped(line, width))
-    return lines + [Text(line) for line in _labels_and_detectors(status)]
+    segments = [part for line in _segment_lines(status) for part in _wrapped(line, width)]
+    return lines + [Text(line) for line in (*segments, *_labels_and_detectors(status))]
+
+
+SKIPPED_SHOWN = 5
+"""Skipped segments named under a model's table; ``--json`` has them all."""
+
+
+def _segment_lines(status: Mapping[str, Any]) -> Iterable[str]:
+    """The latest window's segments: those drifted, and those skipped with why."""
+    windows = status["windows"]
+    segments: Mapping[str, Mapping[str, Any]] = windows[0].get("segments", {}) if windows else {}
+    if not segments:
+        return
+    skipped = [
+        f"  segment {n} skipped: {s['skipped']}" for n, s in segments.items() if "skipped" in s
+    ]
+    drifted = [f"{n} ({', '.join(s['drifted'])})" for n, s in segments.items() if s["drifted"]]
+    judged = len(segments) - len(skipped)
+    yield (
+        f"  segments: {judged} of {len(segments)} judged in window {windows[0]['window']['id']}"
+        + (f"; drifted: {'; '.join(drifted)}" if drifted else "; none drifted")
+    )
+    yield from skipped[:SKIPPED_SHOWN]
+    if len(skipped) > SKIPPED_SHOWN:
+        yield f"  ... and {len(skipped) - SKIPPED_SHOWN} more skipped (--json lists them)"
 
 
 def _wrapped(line: str, width: int) -> list[str]:
@@ -197,8 +222,9 @@ def named_value_lines(results: Iterable[Mapping[str, Any]]) -> list[str]:
 
 def _result_row(result: Mapping[str, Any]) -> list[tables.Cell]:
     score, p_value, severity = result["score"], result["p_value"], result["severity"]
+    segment = result.get("segment")
     return [
-        result["signal"],
+        result["signal"] if segment is None else f"{result['signal']}@{segment}",
         result["method"],
         "" if score is None else f"{score:.4f}",
         f"{result['threshold']:g}/{result['critical_threshold']:g}",

@@ -8,22 +8,23 @@ whole model.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import redis
-from monitor.embedded import KafkaBroker, RedisServer
-from monitor.synthetic import SyntheticModel
 
 from detectors.profile import ReferenceProfile
 from monitor.config import Config, parse_config
 from monitor.keys import Keys
 from monitor.reference import build_profile_from_file
+from monitor.status_view import StatusQuery, render
 from monitor.store import StateStore
+from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.tooling.synthetic import SyntheticModel
 from tests.alert_receivers import Receiver, receiver
 from tests.daemon_harness import model_status, pipeline_config_dict, running_daemon, wait_until
 from tests.helpers import produce_json
@@ -146,4 +147,94 @@ def test_drift_in_one_segment_of_five_percent_is_flagged_and_named_while_the_who
         assert alert["segment"] == f"region={DRIFTING}"
         assert f"in region={DRIFTING}" in alert["message"]
     assert "fraud/feature_drift/num_0@region" in {a["dedup_key"] for a in firing}
-    print(json.dumps(firing[0], indent=1))
+    lines = [
+        line.plain
+        for line in render({"fraud": status}, {"fraud": 0}, StatusQuery(), width=80, now=0)
+    ]
+    assert any(
+        line.startswith(f"  segments: 20 of 21 judged in window 2; drifted: region={DRIFTING} (")
+        for line in lines
+    ), "\n".join(lines)
+
+
+def test_a_segment_that_disappears_from_traffic_is_alerted_as_segment_share_drift(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    reference_file: Path,
+    reference_profile: ReferenceProfile,
+    team: Receiver,
+) -> None:
+    topic, config = _config(
+        kafka_broker, redis_server.url, unique_name, team, _model(reference_file)
+    )
+    _store_reference(config, reference_profile)
+    without = {region: share for region, share in SHARES.items() if region != DRIFTING}
+
+    status = _run(config, topic, kafka_broker, segmented_events(without, 2 * WINDOW, seed=3))
+
+    latest = status["windows"][0]
+    assert latest["segments"][f"region={DRIFTING}"]["events"] == 0
+    assert latest["segments"][f"region={DRIFTING}"]["skipped"] == (
+        "0 events, fewer than min_events 100"
+    )
+    assert {"tags.region/psi", "tags.region/jensen_shannon"} <= set(latest["drifted"])
+    assert not [name for name in latest["drifted"] if not name.startswith("tags.region/")]
+    firing = _firing(team)
+    assert {a["dedup_key"] for a in firing} == {"fraud/segment_share_drift/tags.region"}
+    assert firing[0]["kind"] == "segment_share_drift"
+
+
+def test_a_thousand_distinct_segment_values_keep_state_and_metric_series_to_the_top_k(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    team: Receiver,
+) -> None:
+    heavy = {f"h{i:02d}": 0.04 for i in range(20)}  # 80% of traffic, the top 20 of the reference
+
+    def tags(count: int, seed: int, prefix: str) -> list[str]:
+        """80% one of the heavy values, 20% one of a thousand others named by ``prefix``."""
+        rng = np.random.default_rng(seed)
+        top = rng.choice(sorted(heavy), size=count).tolist()
+        light = [f"{prefix}{i}" for i in rng.integers(0, 1_000, size=count)]
+        return [t if x < 0.8 else v for t, v, x in zip(top, light, rng.random(count), strict=True)]
+
+    reference = write_events(
+        tmp_path / "reference.jsonl",
+        segmented_events(heavy, 20_000, seed=4, extra_tags=tags(20_000, 5, "old-")),
+    )
+    topic, config = _config(
+        kafka_broker, redis_server.url, unique_name, team, _model(reference, top=20)
+    )
+    live = segmented_events(heavy, 3 * WINDOW + 2_000, seed=6, extra_tags=tags(14_000, 7, "new-"))
+    produce_json(kafka_broker.bootstrap_servers, topic, live, partition_key=None)
+    with running_daemon(config) as daemon:
+        wait_until(
+            lambda: (
+                model_status(config, "fraud")["windows_closed"] == 3
+                and model_status(config, "fraud")["events"] == len(live)
+            ),
+            120,
+            "three windows closed and the fourth half full",
+        )
+        series = {
+            sample.labels["segment"]
+            for metric in daemon.metrics.registry.collect()
+            if metric.name.startswith("drift_monitor_segment_")
+            for sample in metric.samples
+        }
+    client = redis.Redis.from_url(config.redis.url)
+    try:
+        open_window = client.hgetall(Keys(config.redis.key_prefix).window("fraud", 3))
+    finally:
+        client.close()
+    status = model_status(config, "fraud")
+
+    names = {f"region={v}" for v in heavy} | {"region=__other__"}
+    assert series == names
+    assert set(status["windows"][0]["segments"]) == names
+    segment_fields = {field.split(b"@", 1)[1] for field in open_window if b"@" in field}
+    assert {name.decode() for name in segment_fields} == names
+    assert int(open_window[b"n@region=__other__"]) > 0  # a thousand values, one segment
