@@ -44,7 +44,7 @@ class SegmentKey:
 
 def top_values(values: Sequence[object], top: int) -> tuple[str, ...]:
     """The ``top`` most frequent values (ties by name, so a rebuild picks the same)."""
-    frequencies = Counter(category_key(v) for v in values if v is not None)
+    frequencies = Counter(str(category_key(v)) for v in values if v is not None)
     ranked = sorted(frequencies.items(), key=lambda item: (-item[1], item[0]))
     return tuple(value for value, _ in ranked[:top])
 
