@@ -8,7 +8,7 @@ Run::
 The script starts its own Tansu broker and redis-server (``monitor.tooling.embedded``),
 writes a 20k-event reference file (seed 1) to a temporary directory, and
 produces the stream (seed 2, same distribution: 20 numeric and 3 categorical
-features and a numeric prediction, ~700 bytes per event) into a one-partition
+features, a numeric prediction and a ``segment`` tag, ~720 bytes per event) into a one-partition
 topic. Producing is never timed. Then, on those same messages, it measures:
 
 ``e2e``
@@ -30,6 +30,15 @@ topic. Producing is never timed. Then, on those same messages, it measures:
     ``estimated/e2e`` is what estimation costs the hot path. The two alternate
     as the first reader of each round's topic (e2e first in odd rounds), so run
     an even number of rounds (``--round-events``) for a fair ratio.
+``e2e_segmented``
+    The same path with segments, after e2e and e2e_estimated on the same topic:
+    a further ``Daemon`` (fresh consumer group and key prefix) whose model is
+    segmented by ``tags.segment``: every event carries one of 20 segments
+    (``s00`` .. ``s19``, uniform), each judged against its own reference rows
+    (README, "Segments"), so each batch also counts 20 segment windows and each
+    window evaluates 21 parts as one family of tests. Its reference (21
+    profiles, about 10 s) is built before the clock runs. Printed with its rate
+    as a share of e2e's and both Redis loads per batch; the goal is at least 0.7.
 ``decode_only``
     The limit of that path: a plain consumer (``assign()`` to partition 0 at
     offset 0, ``consume(num_messages=B)``) that only decodes each batch into
@@ -122,9 +131,11 @@ The last three lines are the ratios, the label path's summary::
 
     labels: e2e_labels=<predictions/s> labels_per_s=<labels/s> round_trips_per_batch=<n>
 
-then estimation's::
+then estimation's and segments'::
 
     estimated: e2e_estimated=<ev/s> estimated/e2e=<ratio>
+    segments: e2e_segmented=<ev/s> segmented/e2e=<ratio> commands_per_batch=<n>
+        unsegmented_commands_per_batch=<n>
 
 then, always last::
 
@@ -173,7 +184,8 @@ from monitor.store import StateStore
 from monitor.tooling.embedded import KafkaBroker, RedisServer
 from monitor.tooling.synthetic import SyntheticModel, blocks, generate
 
-MODEL = SyntheticModel(name="fraud", numeric=20, categorical=3)
+MODEL = SyntheticModel(name="fraud", numeric=20, categorical=3, segments=20)
+SEGMENT_KEY = "tags.segment"
 REFERENCE_EVENTS = 20_000
 REFERENCE_SEED = 1
 STREAM_SEED = 2
@@ -281,7 +293,8 @@ class RssSampler:
 
 
 class QuietSampler(RssSampler):
-    """e2e_estimated's sampler: its RSS is e2e's process's, already printed by e2e's."""
+    """e2e_estimated's and e2e_segmented's sampler: their RSS is e2e's process's, already
+    printed by e2e's."""
 
     def observe(self, counted: int) -> None:
         return
@@ -360,12 +373,23 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
     )
 
 
-def bench_config(broker: KafkaBroker, redis_url: str, reference: Path, batch_size: int) -> Config:
-    """The daemon's config: one model, count windows of 5000, fresh group and key prefix.
+def bench_config(
+    broker: KafkaBroker,
+    redis_url: str,
+    reference: Path,
+    batch_size: int,
+    *,
+    segmented: bool = False,
+) -> Config:
+    """The daemon's config: one model, count windows of 5000, fresh group and key prefix;
+    ``segmented``: the model segmented by :data:`SEGMENT_KEY` (e2e_segmented's).
 
     Each round uses it through :func:`for_topic`, which names the round's topic.
     """
-    run = uuid.uuid4().hex[:8]
+    run = ("segmented-" if segmented else "") + uuid.uuid4().hex[:8]
+    model = model_config(reference)
+    if segmented:
+        model["segments"] = [SEGMENT_KEY]
     return parse_config(
         {
             "kafka": {
@@ -377,7 +401,7 @@ def bench_config(broker: KafkaBroker, redis_url: str, reference: Path, batch_siz
             },
             "redis": {"url": redis_url, "key_prefix": f"bench-{run}"},
             "http": {"port": 0},
-            "models": {MODEL.name: model_config(reference)},
+            "models": {MODEL.name: model},
         }
     )
 
@@ -939,6 +963,8 @@ def run_naive(config: Config, count: int, batch_size: int, redis_url: str) -> Na
 class Totals:
     e2e: Timed = field(default_factory=Timed)
     e2e_estimated: Timed = field(default_factory=Timed)
+    e2e_segmented: Timed = field(default_factory=Timed)
+    segmented_load: RedisLoad = field(default_factory=RedisLoad)
     decode_only: Timed = field(default_factory=Timed)
     consume_only: Timed = field(default_factory=Timed)
     naive: NaiveResult = field(default_factory=NaiveResult)
@@ -959,13 +985,14 @@ def run_round(
     settings: Settings,
     e2e: E2E,
     estimated: E2E,
+    segmented: E2E,
     broker: KafkaBroker,
     index: int,
     totals: Totals,
     labelled_reference: Path,
 ) -> None:
-    """Produce one round into its own topic, measure e2e, e2e_estimated and decode_only on
-    it, delete it.
+    """Produce one round into its own topic, measure e2e, e2e_estimated, e2e_segmented and
+    decode_only on it, delete it.
 
     After the last round's, e2e_labels and then naive.
     """
@@ -988,8 +1015,12 @@ def run_round(
     timed = run_e2e_round(e2e, config, start + count)
     if not index % 2:
         with_estimates = run_e2e_round(estimated, estimated_config, start + count)
+    by_segment = run_e2e_round(
+        segmented, for_topic(segmented.daemon.config, topic, index), start + count
+    )
     totals.e2e.add(timed)
     totals.e2e_estimated.add(with_estimates)
+    totals.e2e_segmented.add(by_segment)
     decode = run_decode_only(config, count, settings.batch_size)
     totals.decode_only.add(decode)
     consume = run_consume_only(config, count, settings.batch_size)
@@ -997,6 +1028,7 @@ def run_round(
     print(
         f"{label}: e2e {timed.rate:,.0f} ev/s ({timed.batches} batches, {timed.seconds:.2f} s)"
         f"  e2e_estimated {with_estimates.rate:,.0f} ev/s ({with_estimates.seconds:.2f} s)"
+        f"  e2e_segmented {by_segment.rate:,.0f} ev/s ({by_segment.seconds:.2f} s)"
         f"  decode_only {decode.rate:,.0f} ev/s ({decode.seconds:.2f} s)"
         f"  consume_only {consume.rate:,.0f} ev/s  rss {rss_mb():.0f} MB",
         flush=True,
@@ -1020,24 +1052,38 @@ def run_rounds(
     redis_url = redis_server.url
     base = bench_config(broker, redis_url, reference, settings.batch_size)
     with_estimates = estimated_config(broker, redis_url, labelled_reference, settings.batch_size)
+    by_segment = bench_config(broker, redis_url, reference, settings.batch_size, segmented=True)
     broker.create_topics([DLQ_TOPIC], partitions=1)
     totals = Totals()
     with (
         contextlib.closing(counting_client(redis_url)) as client,
         contextlib.closing(counting_client(redis_url)) as estimating_client,
+        contextlib.closing(counting_client(redis_url)) as segmenting_client,
         contextlib.closing(redis.Redis.from_url(redis_url)) as admin,
     ):
         daemon = Daemon(base, client, serve_http=False)
         estimating = Daemon(with_estimates, estimating_client, serve_http=False)
+        segmenting = Daemon(by_segment, segmenting_client, serve_http=False)
         try:
             daemon._load_state()  # what Daemon.run() does first: the reference profile into Redis
             estimating._load_state()
+            began = time.perf_counter()
+            segmenting._load_state()
+            print(
+                f"e2e_segmented: reference of {MODEL.segments} segments built in "
+                f"{time.perf_counter() - began:.1f} s (untimed)",
+                flush=True,
+            )
             services = {"broker": broker.pid, "redis": redis_server.pid}
             e2e = E2E(daemon, RssSampler(settings.events, services), admin, profiler)
             estimated = E2E(estimating, QuietSampler(settings.events, services), admin, None)
+            segmented = E2E(segmenting, QuietSampler(settings.events, services), admin, None)
             for index in range(len(settings.rounds())):
-                run_round(settings, e2e, estimated, broker, index, totals, labelled_reference)
+                run_round(
+                    settings, e2e, estimated, segmented, broker, index, totals, labelled_reference
+                )
             totals.load = e2e.load
+            totals.segmented_load = segmented.load
             print(e2e.sampler.line("after all"), flush=True)
             status = daemon.store.model_status(MODEL.name)
             print(
@@ -1048,6 +1094,7 @@ def run_rounds(
         finally:
             daemon.dead_letters.close()
             estimating.dead_letters.close()
+            segmenting.dead_letters.close()
     return totals
 
 
@@ -1060,6 +1107,12 @@ def report(totals: Totals) -> None:
         "batch_timeout_ms)"
     )
     print(redis_line(load, e2e.batches))
+    segmented = totals.e2e_segmented
+    print(
+        f"e2e_segmented: {segmented.events:,} events in {segmented.seconds:.2f} s, "
+        f"{segmented.batches} batches, {MODEL.segments} segments of {SEGMENT_KEY}"
+    )
+    print(redis_line(totals.segmented_load, segmented.batches))
     print(
         f"e2e_labels:  {labelled.events:,} predictions + {labelled.labels:,} labels "
         f"({labelled.messages:,} messages) in {labelled.seconds:.2f} s, "
@@ -1097,10 +1150,20 @@ def report(totals: Totals) -> None:
         f"estimated/e2e={ratio(estimated.rate, e2e.rate):.3f}"
     )
     print(
+        f"segments: e2e_segmented={segmented.rate:.0f} "
+        f"segmented/e2e={ratio(segmented.rate, e2e.rate):.2f} "
+        f"commands_per_batch={commands_per_batch(totals.segmented_load, segmented.batches):.0f} "
+        f"unsegmented_commands_per_batch={commands_per_batch(load, e2e.batches):.0f}"
+    )
+    print(
         f"e2e={e2e.rate:.0f} decode_only={decode.rate:.0f} naive={naive.rate:.0f} "
         f"peak_rss_mb={peak_rss_mb():.0f}",
         flush=True,
     )
+
+
+def commands_per_batch(load: RedisLoad, batches: int) -> float:
+    return sum(load.commands.values()) / max(batches, 1)
 
 
 def redis_line(load: RedisLoad, batches: int) -> str:

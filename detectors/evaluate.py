@@ -481,7 +481,11 @@ def _numeric_measures(
         group, window, totals = group.rows(live), window[live], totals[live]
     _check_counts(window)
     methods = settings.numeric_methods
-    ks = stats.ks_statistic_rows(group.cdf, stats.edge_cdf(window)).tolist()
+    ks_rows = stats.ks_statistic_rows(group.cdf, stats.edge_cdf(window))
+    ks = ks_rows.tolist()
+    p_values = stats.ks_p_values(
+        ks_rows, np.asarray(group.totals), totals.astype(np.float64)
+    ).tolist()
     scores: dict[str, list[float]] = {}
     if "psi" in methods or "jensen_shannon" in methods:
         coarse = stats.shares(_coarse(window, group.coarse_starts))
@@ -490,11 +494,8 @@ def _numeric_measures(
     if "wasserstein" in methods:
         scores["wasserstein"] = _wasserstein(group, counts.floats[group.sums], window).tolist()
     measures: dict[str, list[_Measure]] = {}
-    for row, (name, role, present) in enumerate(
-        zip(group.names, group.roles, totals.tolist(), strict=True)
-    ):
-        statistic = ks[row]
-        p_value = stats.ks_p_value(statistic, group.totals[row], float(present))
+    for row, (name, role) in enumerate(zip(group.names, group.roles, strict=True)):
+        statistic, p_value = ks[row], p_values[row]
         gate = _Gate((name, "ks"), p_value)
         signal = measures[name] = []
         for method in methods:

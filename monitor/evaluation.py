@@ -134,6 +134,24 @@ class WindowReport:
         }
 
 
+def latest_fields(report: WindowReport, reference_id: str) -> dict[str, str]:
+    """The latest-results hash fields a window sets: ``signal/method`` per result of the
+    whole model, and one field ``@<segment>`` per segment holding its results as a JSON
+    list (read back by ``StateStore.model_status``): twenty segments' thousands of results
+    as twenty fields, not thousands."""
+    window = report.window_dict()
+    fields: dict[str, str] = {}
+    segments: dict[str, list[dict[str, Any]]] = {}
+    for r in report.results:
+        entry = {**r.to_dict(), "kind": kind_of(r), "window": window, "reference_id": reference_id}
+        if r.segment is None:
+            fields[r.key] = bulk_json.encode_text(entry)
+        else:
+            segments.setdefault(r.segment, []).append(entry)
+    fields.update({f"@{name}": bulk_json.encode_text(e) for name, e in segments.items()})
+    return fields
+
+
 def _kept_moving(model: str) -> ServiceUnavailable:
     return ServiceUnavailable(
         f"the alert state of model {model!r} kept moving for {MAX_PLAN_ATTEMPTS} attempts"
@@ -197,18 +215,7 @@ class WindowEvaluator:
                     )
                 estimator = self._estimate(name, layout, stored.window_id, report.results)
                 report = replace(report, estimator=estimator)
-                window, reference_id = report.window_dict(), layout.profile.id
-                latest = {
-                    r.key: bulk_json.encode_text(
-                        {
-                            **r.to_dict(),
-                            "kind": kind_of(r),
-                            "window": window,
-                            "reference_id": reference_id,
-                        }
-                    )
-                    for r in report.results
-                }
+                latest = latest_fields(report, layout.profile.id)
                 outcome, report = self._record(report, latest)
                 if outcome == "recorded":
                     reports.append(report)

@@ -721,7 +721,7 @@ class StateStore:
                 },
                 "detections": [json.loads(d) for d in detections],
             },
-            "signals": {k.decode(): json.loads(v) for k, v in sorted(latest.items())},
+            "signals": _latest_results(latest),
             "windows": windows,
             # The false-alarm budget as the latest judged window applied it (None without one).
             "budget": next((w["budget"] for w in windows if "budget" in w), None),
@@ -733,6 +733,19 @@ class StateStore:
         with redis_errors():
             history = self.client.lrange(self.keys.history(model), 0, -1)
         return [json.loads(entry)["window"] for entry in history]
+
+
+def _latest_results(raw: Mapping[bytes, bytes]) -> dict[str, Any]:
+    """The latest results by ``signal/method`` (``@segment`` after a segment's), from the
+    hash: one field per result of the whole model, one JSON list per segment."""
+    results: dict[str, Any] = {}
+    for field_name, value in sorted(raw.items()):
+        name, loaded = field_name.decode(), json.loads(value)
+        if name.startswith("@"):
+            results.update({f"{r['signal']}/{r['method']}{name}": r for r in loaded})
+        else:
+            results[name] = loaded
+    return results
 
 
 def _asks_anything(ask: ModelReads) -> bool:

@@ -29,11 +29,14 @@ class Shift:
 
 @dataclass(frozen=True, slots=True)
 class SyntheticModel:
-    """A model's feature layout: ``num_0..num_{n-1}`` numeric, ``cat_0..`` categorical."""
+    """A model's feature layout: ``num_0..num_{n-1}`` numeric, ``cat_0..`` categorical;
+    with ``segments``, each event is tagged ``{"segment": "s00"}`` .. ``s<segments - 1>``,
+    uniformly (drawn last, so the other values are those of the same seed without)."""
 
     name: str = "fraud"
     numeric: int = 20
     categorical: int = 3
+    segments: int = 0
 
     @property
     def numeric_names(self) -> list[str]:
@@ -85,6 +88,7 @@ def generate(
             j = model.categorical_names.index(name)
             skewed = rng.random(count) < 0.5
             categorical[after & skewed, j] = len(CATEGORY_VALUES) - 1
+    segments = rng.integers(0, model.segments, size=count).tolist() if model.segments else None
     scores = 1.0 / (1.0 + np.exp(-(numeric[:, 0] - means[0]) / scales[0]))
     ts = base_ts + index / events_per_second
     numeric_names = model.numeric_names
@@ -96,18 +100,17 @@ def generate(
     for i in range(count):
         features: dict[str, object] = dict(zip(numeric_names, rows[i], strict=True))
         features.update(zip(categorical_names, (CATEGORY_VALUES[c] for c in cats[i]), strict=True))
-        out.append(
-            encode(
-                {
-                    "event_id": f"e{index[i]}",
-                    "model": model.name,
-                    "model_version": "1",
-                    "ts": float(ts[i]),
-                    "features": features,
-                    "prediction": float(scores[i]),
-                }
-            )
-        )
+        event: dict[str, object] = {
+            "event_id": f"e{index[i]}",
+            "model": model.name,
+            "model_version": "1",
+            "ts": float(ts[i]),
+            "features": features,
+            "prediction": float(scores[i]),
+        }
+        if segments is not None:
+            event["tags"] = {"segment": f"s{segments[i]:02d}"}
+        out.append(encode(event))
     return out
 
 
