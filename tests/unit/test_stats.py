@@ -41,6 +41,8 @@ from detectors.stats import (
     jensen_shannon_distance,
     jensen_shannon_rows,
     ks_from_bins,
+    ks_p_value,
+    ks_p_values,
     ks_statistic_rows,
     population_stability_index,
     psi_rows,
@@ -643,3 +645,12 @@ def test_ks_p_value_is_within_six_percent_of_kstwo_at_every_sample_size(effectiv
         exact = stats.kstwo.sf(result.statistic, effective_n)
         if exact > 1e-12:
             assert result.p_value == pytest.approx(exact, rel=0.06)
+
+
+def test_ks_p_values_of_many_rows_are_each_rows_own_p_value() -> None:
+    rng = np.random.default_rng(3)
+    statistics = rng.uniform(0.0, 0.5, 300)
+    n = rng.choice([20.0, 500.0, 20_000.0], 300)
+    m = rng.integers(1, 5_000, 300).astype(np.float64)
+    expected = [ks_p_value(d, a, b) for d, a, b in zip(statistics, n, m, strict=True)]
+    assert ks_p_values(statistics, n, m).tolist() == expected
