@@ -199,3 +199,5 @@ class BatchWrite:
     models: list[ModelWrite]
     dead_letters: Mapping[str, int] = field(default_factory=dict)
     """Reason -> messages of this batch dead-lettered: counted exactly once, with the offsets."""
+    unknown_versions: Mapping[str, int] = field(default_factory=dict)
+    """Model -> events of versions without a reference, skipped: counted exactly once too."""

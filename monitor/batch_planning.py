@@ -88,11 +88,13 @@ def plan_batch(
     *,
     now: float,
     assigned: frozenset[int],
+    unknown_versions: Mapping[str, int] | None = None,
 ) -> BatchPlan:
     """Everything the batch changes, from the state :func:`reads_for_batch` asked for.
 
     ``offsets``: each partition's (first, next) offset in the batch, written with the
-    state; ``assigned``: the predictions topic's partitions this instance owns.
+    state; ``assigned``: the predictions topic's partitions this instance owns;
+    ``unknown_versions``: events skipped per model, their version having no reference.
     """
     windows = {
         name: _segmented(
@@ -145,5 +147,11 @@ def plan_batch(
                 write_of(name).sequential = sequential
     dead: Counter[str] = Counter(d.reason for d in (*decoded.dead_letters, *labels.dead_letters))
     return BatchPlan(
-        BatchWrite(offsets=offsets, models=list(writes.values()), dead_letters=dead), windows
+        BatchWrite(
+            offsets=offsets,
+            models=list(writes.values()),
+            dead_letters=dead,
+            unknown_versions=dict(unknown_versions or {}),
+        ),
+        windows,
     )

@@ -319,6 +319,7 @@ def _status(args: argparse.Namespace) -> int:
     from monitor.alerts.report import ACTIVE
     from monitor.reconciliation import estimation_status
     from monitor.status_view import StatusQuery, render, select
+    from monitor.versions import stream_name
 
     config = load_config(args.config)
     models = args.model or list(config.models)
@@ -332,6 +333,15 @@ def _status(args: argparse.Namespace) -> int:
         return 1
     query = StatusQuery(tuple(args.signal or ()), tuple(args.method or ()), args.all)
     store = _store(config)
+    models = [
+        stream
+        for name in models
+        for stream in (
+            [name, *(stream_name(name, v) for v in store.versions(name))]
+            if config.models[name].reference.per_version
+            else [name]
+        )
+    ]
     report = {name: store.model_status(name) for name in models}
     for name, status in report.items():
         status["estimation"] = estimation_status(store.client, config, name, status)

@@ -46,7 +46,7 @@ from monitor.alerts.worker import DeliveryWorker
 from monitor.bad_event_log import BadEventLog
 from monitor.batch_data import Detection, JoinPlan, ModelCursor
 from monitor.batch_planning import plan_batch, reads_for_batch
-from monitor.config import Config
+from monitor.config import Config, ModelConfig
 from monitor.decode import DecodedBatch, EventDecoder
 from monitor.errors import DriftMonitorError, ServiceUnavailable
 from monitor.evaluation import WindowEvaluator, WindowReport
@@ -64,6 +64,7 @@ from monitor.reload import merge_reload
 from monitor.report.live import live_pages
 from monitor.source import Batch, DeadLetterProducer, KafkaSource, message_source
 from monitor.store import StateStore
+from monitor.versions import Routed, VersionStreams, model_of, version_of
 from monitor.windowing import Plan
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ class _Work:
     decoded: DecodedBatch
     label_messages: list[Message]
     labels: DecodedLabels
+    routed: Routed = field(default_factory=Routed)
+    """What the batch did to model versions: streams seen first, events of unknown ones."""
     joins: dict[str, JoinPlan] = field(default_factory=dict)
     detections: list[Detection] = field(default_factory=list)
     late: dict[str, int] = field(default_factory=dict)
@@ -130,8 +133,11 @@ class Daemon:
         self.estimates = EstimateRecords(
             redis_client, self.store.keys, keep=config.redis.history_size
         )
-        self.evaluator = self._build_evaluator(config)
-        self.quality_evaluator = self._build_quality_evaluator(config)
+        # The models planned and evaluated: each version of a model monitored per version is
+        # one (monitor.versions); the versions Redis knows are added when state loads.
+        self.streams = VersionStreams(config, {})
+        self.evaluator = self._build_evaluator(self.streams.config)
+        self.quality_evaluator = self._build_quality_evaluator(self.streams.config)
         self.delivery = self._build_delivery(config)
         self._reload_request: Callable[[], Config] | None = None
         self.status = DaemonStatus()
@@ -208,8 +214,9 @@ class Daemon:
             log.error("reload refused; keeping the running config", extra={"error": str(error)})
             return
         self.config = merged
-        self.evaluator = self._build_evaluator(merged)
-        self.quality_evaluator = self._build_quality_evaluator(merged)
+        self.streams = VersionStreams(merged, self.streams.versions())
+        self.evaluator = self._build_evaluator(self.streams.config)
+        self.quality_evaluator = self._build_quality_evaluator(self.streams.config)
         self.delivery.stop()
         self.delivery = delivery
         self.delivery.start()
@@ -278,9 +285,17 @@ class Daemon:
     def _load_state(self) -> None:
         while not self.stop_event.is_set():
             try:
-                profiles = load_or_build_references(self.config, self.store)
+                registered = {
+                    name: self.store.versions(name)
+                    for name, model in self.config.models.items()
+                    if model.reference.per_version
+                }
+                self.streams = VersionStreams(self.config, registered)
+                self.evaluator = self._build_evaluator(self.streams.config)
+                self.quality_evaluator = self._build_quality_evaluator(self.streams.config)
+                profiles = load_or_build_references(self.config, self.store, self.streams.models)
                 self._layouts = {name: WindowLayout(p) for name, p in profiles.items()}
-                self._cursors = self.store.cursors(list(self.config.models))
+                self._cursors = self.store.cursors(list(self.streams.models))
                 self.status.redis_ok = True
                 self.status.state_loaded = True
                 # Everything built so far (imports, profiles, clients) lives as long as the
@@ -336,7 +351,9 @@ class Daemon:
         labels = self.label_decoder.decode(
             [m.value() for m in label_messages], Origins.of_messages(label_messages)
         )
-        return _Work(predictions, decoded, label_messages, labels)
+        routed = self.streams.route(decoded)
+        self.streams.refuse_labels(labels)
+        return _Work(predictions, decoded, label_messages, labels, routed)
 
     def _checkpoint(self, batch: Batch, work: _Work) -> bool:
         """Steps 3 to 5: dead letters durable, then state, joins and offsets in one script.
@@ -349,13 +366,13 @@ class Daemon:
         for dead in work.labels.dead_letters:
             self.dead_letters.send(work.label_messages[dead.index], dead.reason, dead.detail)
         self.dead_letters.flush()
+        self._admit(work.routed.new_streams)
         assigned = self._assigned_predictions()
+        config = self.streams.config
         for _ in range(MAX_PLAN_ATTEMPTS):
-            reads = reads_for_batch(
-                self.config, self._cursors, self._layouts, work.decoded, work.labels
-            )
+            reads = reads_for_batch(config, self._cursors, self._layouts, work.decoded, work.labels)
             plan = plan_batch(
-                self.config,
+                config,
                 self._cursors,
                 self._layouts,
                 work.decoded,
@@ -364,6 +381,7 @@ class Daemon:
                 batch.offsets,
                 now=time.time(),
                 assigned=assigned,
+                unknown_versions=work.routed.unknown,
             )
             outcome = self.store.apply(plan.write)
             if outcome.status == "ok":
@@ -377,7 +395,7 @@ class Daemon:
                 return True
             if outcome.status == "conflict":
                 self.metrics.state_conflicts.labels("conflict").inc()
-                self._cursors = self.store.cursors(list(self.config.models))
+                self._cursors = self.store.cursors(list(self.streams.models))
                 continue
             self.metrics.state_conflicts.labels("stale").inc()
             log.warning(
@@ -391,6 +409,31 @@ class Daemon:
             work.labels.dead_letters.clear()
             return False
         raise ServiceUnavailable(f"state kept moving for {MAX_PLAN_ATTEMPTS} attempts")
+
+    def _admit(self, streams: list[ModelConfig]) -> None:
+        """Model versions seen for the first time: registered in Redis (so a restart loads
+        them), their reference loaded or built from its file, their cursor read. Safe to
+        repeat: a retried batch admits the same streams again."""
+        if not streams:
+            return
+        for stream in streams:
+            version = version_of(stream.name)
+            assert version is not None  # only versions are admitted
+            self.store.register_version(model_of(stream.name), version)
+        profiles = load_or_build_references(
+            self.config, self.store, {stream.name: stream for stream in streams}
+        )
+        self._layouts.update({name: WindowLayout(p) for name, p in profiles.items()})
+        self._cursors.update(self.store.cursors([stream.name for stream in streams]))
+        self.evaluator = self._build_evaluator(self.streams.config)
+        self.quality_evaluator = self._build_quality_evaluator(self.streams.config)
+        log.info(
+            "model version monitored apart",
+            extra={
+                "streams": [stream.name for stream in streams],
+                "references": {name: p.id for name, p in profiles.items()},
+            },
+        )
 
     def _assigned_predictions(self) -> frozenset[int]:
         topic = self.config.kafka.predictions_topic
@@ -417,6 +460,8 @@ class Daemon:
                 self._bad_event_log.record(dead.reason, dead.detail, source)
         for name, late in work.late.items():
             self.metrics.late_events.labels(name).inc(late)
+        for name, skipped in work.routed.unknown.items():
+            self.metrics.unknown_version_events.labels(name).inc(skipped)
         for name, columns in work.decoded.models.items():
             self.metrics.events.labels(name).inc(columns.rows)
             for signal, mask in columns.mismatches.items():

@@ -45,6 +45,7 @@ DeadLetterReason = Literal[
     "wrong_type",
     "invalid_timestamp",
     "undecodable",
+    "unknown_version",  # not the decoder's: a model version without a reference (monitor.versions)
 ]
 DEAD_LETTER_REASONS: Final[tuple[DeadLetterReason, ...]] = (
     "empty",
@@ -58,6 +59,7 @@ DEAD_LETTER_REASONS: Final[tuple[DeadLetterReason, ...]] = (
     "invalid_timestamp",
     "undecodable",
 )
+"""The reasons the decoder itself gives."""
 
 MAX_EVENT_TIME: Final = 1e11
 """Event times are epoch seconds below this (the year 5138): a larger ``ts`` is almost
@@ -103,6 +105,27 @@ class ModelColumns:
     """Each event's ``model_version`` (alerts name the version that drifted)."""
     positions: NDArray[np.intp] = field(default_factory=lambda: np.empty(0, dtype=np.intp))
     """Each row's position among the batch's messages (for its partition and offset)."""
+
+    def take(self, rows: NDArray[np.intp], model: str | None = None) -> ModelColumns:
+        """These rows, in this order (as model ``model``, by default the same)."""
+        index = rows.tolist()
+
+        def picked(values: list[Any]) -> list[Any]:
+            return [values[i] for i in index] if values else []
+
+        return ModelColumns(
+            model=self.model if model is None else model,
+            rows=rows.size,
+            numeric={name: column[rows] for name, column in self.numeric.items()},
+            categorical={name: picked(column) for name, column in self.categorical.items()},
+            mismatches={name: flags[rows] for name, flags in self.mismatches.items()},
+            ts=self.ts[rows],
+            event_ids=picked(self.event_ids),
+            predictions=picked(self.predictions),
+            labels=picked(self.labels),
+            model_versions=picked(self.model_versions),
+            positions=self.positions[rows] if self.positions.size else self.positions,
+        )
 
 
 @dataclass(slots=True)

@@ -39,6 +39,11 @@ class Keys:
         """Hash: events, watermark, late, windows_closed, reference_collected."""
         return f"{self._tag}:m:{model}:meta"
 
+    def versions(self, model: str) -> str:
+        """Set: the versions of a model monitored per version that have a stream of their own
+        (``monitor.versions``), registered when first seen."""
+        return f"{self._tag}:m:{model}:versions"
+
     def reference(self, model: str) -> str:
         """String: the reference profile as versioned JSON."""
         return f"{self._tag}:m:{model}:reference"

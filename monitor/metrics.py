@@ -56,6 +56,13 @@ class Metrics:
             ["model"],
             registry=registry,
         )
+        self.unknown_version_events = Counter(
+            "drift_monitor_unknown_version_events",
+            "Events of a model version with no reference (models.M.reference.by_version), "
+            "skipped and counted.",
+            ["model"],
+            registry=registry,
+        )
         self.type_mismatches = Counter(
             "drift_monitor_type_mismatches",
             "Signal values of the wrong type, treated as missing.",

@@ -45,12 +45,16 @@ def preflight(config: Config, environ: Mapping[str, str]) -> Preflight:
             except ConfigError as error:
                 result.errors.extend(error.problems)
     for name, model in config.models.items():
-        path = model.reference.path
-        if path is not None and not Path(path).is_file():
-            result.warnings.append(
-                f"models.{name}.reference.path: {path} is not a file; `run` needs it "
-                "unless Redis already holds the model's reference profile"
-            )
+        reference = model.reference
+        files = {f"by_version.{v}": p for v, p in reference.by_version.items()}
+        if reference.path is not None and not reference.per_version:
+            files["path"] = reference.path
+        for key, path in files.items():
+            if not Path(path).is_file():
+                result.warnings.append(
+                    f"models.{name}.reference.{key}: {path} is not a file; `run` needs it "
+                    "unless Redis already holds the reference profile"
+                )
         result.warnings.extend(power_warnings(name, model))
     result.warnings.extend(deprecations(config))
     return result

@@ -25,6 +25,7 @@ from detectors.quality import QualityCounts, quality_metrics
 from monitor.config import Config, ModelConfig
 from monitor.keys import Keys
 from monitor.redis_client import redis_errors
+from monitor.versions import model_of
 
 SHOWN_RECONCILED = 20
 """Reconciled windows ``status --json`` lists, newest first."""
@@ -141,7 +142,7 @@ def estimation_status(
     """What ``status --json`` shows under ``estimation``: the latest window's estimates
     (from its results in ``status``), the reconciled windows, newest first, and staleness;
     None for a model that estimates nothing."""
-    model_config = config.models[model]
+    model_config = config.models[model_of(model)]  # a version's stream: its model's
     if not model_config.estimates:
         return None
     records = EstimateRecords(client, Keys(config.redis.key_prefix), keep=config.redis.history_size)

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from monitor.labels.quality_inputs import count_pairs, fit_estimator
 from monitor.origins import Origins
 from monitor.profiles import build_model_profile, segment_keys, signal_specs
 from monitor.store import StateStore
+from monitor.versions import model_of
 
 log = logging.getLogger(__name__)
 
@@ -164,14 +165,18 @@ def build_profile_from_file(
     return profile if estimator is None else profile.with_estimator(estimator)
 
 
-def load_or_build_references(config: Config, store: StateStore) -> dict[str, ReferenceProfile]:
+def load_or_build_references(
+    config: Config, store: StateStore, models: Mapping[str, ModelConfig] | None = None
+) -> dict[str, ReferenceProfile]:
     """The profile of every model that has one; built from its file and stored if Redis has none.
 
-    Models with ``reference.from_stream`` and no profile yet are left out: the
-    daemon collects their reference from the stream.
+    ``models``: those to load (by default the config's; the daemon passes the streams of
+    models monitored per version, ``monitor.versions``). Models with
+    ``reference.from_stream`` and no profile yet are left out: the daemon collects their
+    reference from the stream.
     """
     profiles = {}
-    for name, model in config.models.items():
+    for name, model in (config.models if models is None else models).items():
         profile = store.reference(name)
         if profile is None and model.reference.path is not None:
             built = build_profile_from_file(config, model, Path(model.reference.path))
@@ -254,7 +259,7 @@ def _jsonl_columns(
         decoded = decoder.decode(lines, Origins.of_lines(str(path), len(lines), time.time()))
         for dead in decoded.dead_letters:
             rejected[dead.reason] = rejected.get(dead.reason, 0) + 1
-        columns = decoded.models.get(model.name)
+        columns = decoded.models.get(model_of(model.name))  # a version's stream: its model's
         if columns is not None:
             for name, column in columns.numeric.items():
                 numeric.setdefault(name, []).append(column)

@@ -117,7 +117,7 @@ def count_segments(
         column = columns.categorical[segmented.key.column]
         codes = segmented.reference.codes([column[i] for i in placed.tolist()])
         order = np.lexsort((windows, codes))
-        ordered = _gathered(columns, placed[order])
+        ordered = columns.take(placed[order])
         ordered_windows = windows[order]
         bounds = np.searchsorted(codes[order], np.arange(len(segmented.segments) + 1))
         for code, segment in enumerate(segmented.segments):
@@ -186,18 +186,3 @@ def _runs(windows: NDArray[np.int64]) -> list[tuple[int, int, int]]:
     starts = np.concatenate(([0], np.flatnonzero(np.diff(windows)) + 1))
     stops = np.append(starts[1:], windows.size)
     return list(zip(windows[starts].tolist(), starts.tolist(), stops.tolist(), strict=True))
-
-
-def _gathered(columns: ModelColumns, rows: NDArray[np.intp]) -> ModelColumns:
-    """The batch's signal columns at ``rows``, in that order."""
-    index = rows.tolist()
-    return ModelColumns(
-        model=columns.model,
-        rows=rows.size,
-        numeric={name: column[rows] for name, column in columns.numeric.items()},
-        categorical={
-            name: [column[i] for i in index] for name, column in columns.categorical.items()
-        },
-        mismatches={name: flags[rows] for name, flags in columns.mismatches.items()},
-        ts=columns.ts[rows],
-    )

@@ -151,6 +151,11 @@ def _model_section(
         notes = [*_attribution_lines(shown), *named_value_lines(shown)]
         lines.extend(Text(part) for line in notes for part in _wrapped(line, width))
     segments = [part for line in _segment_lines(status) for part in _wrapped(line, width)]
+    if status.get("unknown_version_events"):
+        segments.append(
+            f"  {status['unknown_version_events']:,} events of model versions without a "
+            "reference, skipped"
+        )
     return lines + [Text(line) for line in (*segments, *_labels_and_detectors(status))]
 
 

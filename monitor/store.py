@@ -382,6 +382,17 @@ class StateStore:
             raise StateError(f"reference of model {profile.model!r} vanished while it was stored")
         return stored
 
+    def register_version(self, model: str, version: str) -> None:
+        """Note that ``version`` of ``model`` has a stream of its own (``monitor.versions``)."""
+        with redis_errors():
+            self.client.sadd(self.keys.versions(model), version)
+
+    def versions(self, model: str) -> list[str]:
+        """The versions of ``model`` registered so far, sorted."""
+        with redis_errors():
+            members = self.client.smembers(self.keys.versions(model))
+        return sorted(as_bytes(v).decode() for v in members)
+
     def dead_letter_counts(self) -> dict[str, int]:
         """Messages dead-lettered so far, by reason, over every instance and restart."""
         with redis_errors():
@@ -453,6 +464,10 @@ class StateStore:
             ],
             "models": models,
         }
+        if batch.unknown_versions:
+            payload["unknown_versions"] = [
+                [key(self.keys.meta(model)), str(n)] for model, n in batch.unknown_versions.items()
+            ]
         if batch.dead_letters:
             payload["dead"] = {
                 "key": key(self.keys.dead_letter_counts),
@@ -697,6 +712,7 @@ class StateStore:
         return {
             "events": int(text.get("events", 0)),
             "late_events": int(text.get("late", 0)),
+            "unknown_version_events": int(text.get("unknown_version", 0)),
             "windows_closed": int(text.get("windows_closed", 0)),
             "windows_open": int(open_count),
             "windows_closing": int(closing_count),

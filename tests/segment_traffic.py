@@ -22,9 +22,10 @@ RATE = 100.0  # events per second of event time
 
 @dataclass(frozen=True, slots=True)
 class SegmentShift:
-    """``num_0`` of ``region``'s events from event ``start`` on, ``sd`` deviations higher."""
+    """``num_0`` of ``region``'s events (every event's: None) from event ``start`` on,
+    ``sd`` deviations higher."""
 
-    region: str
+    region: str | None
     sd: float
     start: int = 0
 
@@ -52,7 +53,8 @@ def segmented_events(
     numeric = rng.normal([0.0, 10.0, -5.0], [1.0, 2.0, 3.0], size=(count, 3))
     index = np.arange(first, first + count)
     if shift is not None:
-        moved = (np.array(names)[picked] == shift.region) & (index >= shift.start)
+        region = np.array(names)[picked]
+        moved = (region == shift.region if shift.region else True) & (index >= shift.start)
         numeric[moved, 0] += shift.sd
     cats = rng.choice(["a", "b", "c", "d"], p=[0.4, 0.3, 0.2, 0.1], size=count)
     encode = msgspec.json.Encoder().encode

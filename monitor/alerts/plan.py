@@ -20,6 +20,7 @@ from monitor.alerts.routing import sinks_for
 from monitor.alerts.rules import observe
 from monitor.alerts.state import AlertState, Transition, WindowFacts, step
 from monitor.config import ModelConfig, firing_windows
+from monitor.versions import model_of
 
 VERSION_FIELD = "_version"
 MessageKind = Literal["alert", "retrain", "test"]
@@ -129,7 +130,7 @@ def plan_window(
         if refresh:
             after = replace(after, refreshed_at=now)
             facts = alert_facts(
-                model=model.name,
+                model=model_of(model.name),
                 seen=seen,
                 state=after,
                 status="firing",
@@ -147,7 +148,7 @@ def plan_window(
             if change.notify is None:
                 continue
             facts = alert_facts(
-                model=model.name,
+                model=model_of(model.name),
                 seen=seen,
                 state=after,
                 status=change.notify,

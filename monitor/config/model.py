@@ -41,6 +41,8 @@ LogFormat = Literal["json", "text"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 Correction = Literal["bonferroni", "holm", "none"]
 ThinReference = Literal["skip", "whole"]
+UnknownVersion = Literal["skip", "dead_letter"]
+VERSION_PLACEHOLDER: Final = "{model_version}"
 KafkaProperty = str | int | float | bool
 
 
@@ -132,12 +134,23 @@ class LoggingConfig:
 
 @dataclass(frozen=True, slots=True)
 class ReferenceConfig:
-    """Where a model's reference distribution comes from: a file or the stream's first events."""
+    """Where a model's reference distribution comes from: a file or the stream's first events;
+    or one per model version (``by_version``, or a ``path`` naming ``{model_version}``),
+    each version then monitored apart (``monitor.versions``)."""
 
     path: str | None = None
     from_stream: int | None = None
     bins: int = 50
     max_categories: int = 100
+    by_version: Mapping[str, str] = field(default_factory=_empty_mapping)
+    # A version without a reference file warms up from its own first from_stream events;
+    # without from_stream its events are skipped (counted) or dead-lettered.
+    unknown_version: UnknownVersion = "skip"
+
+    @property
+    def per_version(self) -> bool:
+        """True when each model version has its own reference (and its own windows)."""
+        return bool(self.by_version) or (self.path is not None and VERSION_PLACEHOLDER in self.path)
 
 
 @dataclass(frozen=True, slots=True)

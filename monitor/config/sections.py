@@ -38,6 +38,7 @@ from monitor.config.model import (
     ESTIMATED_METRICS,
     LABEL_FIELDS,
     PREDICTION_FIELDS,
+    VERSION_PLACEHOLDER,
     AlertingConfig,
     AlertKind,
     AlertRouteConfig,
@@ -68,6 +69,7 @@ from monitor.config.model import (
     SinkType,
     Task,
     ThinReference,
+    UnknownVersion,
     WindowConfig,
 )
 from monitor.config.schema import (
@@ -274,7 +276,23 @@ def _exactly_one(path: str, first: tuple[str, object], second: tuple[str, object
 
 
 def _reference_rules(ref: ReferenceConfig, present: frozenset[str], path: str) -> Iterator[str]:
-    yield from _exactly_one(path, ("path", ref.path), ("from_stream", ref.from_stream))
+    if not ref.per_version:
+        yield from _exactly_one(path, ("path", ref.path), ("from_stream", ref.from_stream))
+        if "unknown_version" in present:
+            yield (
+                f"{join_path(path, 'unknown_version')}: only applies to references per model "
+                f"version (by_version, or a path naming {VERSION_PLACEHOLDER})"
+            )
+        return
+    if ref.by_version and ref.path is not None:
+        yield f"{path}: 'by_version' and 'path' exclude each other; keep one"
+    if ref.path is not None and ref.path.count(VERSION_PLACEHOLDER) > 1:
+        yield f"{join_path(path, 'path')}: names {VERSION_PLACEHOLDER} more than once"
+    if ref.from_stream is not None and "unknown_version" in present:
+        yield (
+            f"{join_path(path, 'unknown_version')}: with from_stream, a version without a "
+            "reference file warms up from its own first events; leave one of them out"
+        )
 
 
 _REFERENCE = Section(
@@ -284,6 +302,8 @@ _REFERENCE = Section(
         "from_stream": optional(integer(at_least(1))),
         "bins": integer(between(4, 1000)),
         "max_categories": integer(between(1, 10_000)),
+        "by_version": table(same_check(text_where(_reference_path_problem))),
+        "unknown_version": one_of(get_args(UnknownVersion)),
     },
     _reference_rules,
 )
@@ -548,6 +568,11 @@ def _model_rules(model: ModelConfig, present: frozenset[str], path: str) -> Iter
             f"{model.window.events} events"
         )
     yield from _segment_keys_fit_model(model, join_path(join_path(path, "segments"), "keys"))
+    if model.reference.per_version and model.task is not None:
+        yield (
+            f"{join_path(path, 'task')}: labels are not joined per model version yet; a model "
+            "with a reference per version cannot have a task"
+        )
     rules_path = join_path(path, "alert_rules")
     for rule in model.alert_rules.values():
         yield from _alert_rule_fits_model(rule, model, join_path(rules_path, rule.name))

@@ -292,6 +292,13 @@ for _, m in ipairs(p.models) do
   end
 end
 
+-- Events of model versions without a reference, skipped: counted with their offsets.
+if p.unknown_versions then
+  for _, u in ipairs(p.unknown_versions) do
+    redis.call('HINCRBY', KEYS[u[1]], 'unknown_version', u[2])
+  end
+end
+
 -- Dead letters by reason, counted with the offsets that skip them (for reports).
 if p.dead then
   for i = 1, #p.dead.counts, 2 do
