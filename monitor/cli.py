@@ -319,7 +319,7 @@ def _status(args: argparse.Namespace) -> int:
     from monitor.alerts.report import ACTIVE
     from monitor.reconciliation import estimation_status
     from monitor.status_view import StatusQuery, render, select
-    from monitor.versions import stream_name
+    from monitor.versions import known_versions, stream_name
 
     config = load_config(args.config)
     models = args.model or list(config.models)
@@ -337,7 +337,13 @@ def _status(args: argparse.Namespace) -> int:
         stream
         for name in models
         for stream in (
-            [name, *(stream_name(name, v) for v in store.versions(name))]
+            [
+                name,
+                *(
+                    stream_name(name, v)
+                    for v in known_versions(config.models[name], store.versions(name))
+                ),
+            ]
             if config.models[name].reference.per_version
             else [name]
         )

@@ -58,6 +58,12 @@ def version_of(stream: str) -> str | None:
     return version if separator else None
 
 
+def known_versions(model: ModelConfig, registered: Iterable[str]) -> list[str]:
+    """The versions of a model monitored per version that have a stream: those of
+    ``by_version`` and those registered in Redis when first seen."""
+    return sorted({*model.reference.by_version, *registered})
+
+
 def version_reference(model: ModelConfig, version: str) -> ReferenceConfig | None:
     """Where a version's reference comes from: its file (``by_version``, or the path with
     the version in it when that file exists), else its own first ``from_stream`` events;
@@ -100,7 +106,7 @@ class VersionStreams:
             if not model.reference.per_version:
                 self.models[name] = model
                 continue
-            for version in sorted({*model.reference.by_version, *registered.get(name, ())}):
+            for version in known_versions(model, registered.get(name, ())):
                 self._admit(model, version)
 
     @property
