@@ -85,20 +85,33 @@ def _rolled_out(
     return parse_config(data, environ={})
 
 
+RollOut = Callable[[dict[str, Any]], Config]
+
+
+@pytest.fixture
+def roll_out(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    team: Receiver,
+) -> RollOut:
+    """``roll_out(reference)``: the rollout produced to a topic of the test's own, and a
+    config of the model with ``reference`` reading it."""
+    return lambda reference: _rolled_out(
+        kafka_broker, redis_server.url, unique_name, team, reference
+    )
+
+
 def _rollout() -> list[bytes]:
     """Version 3's events, then version 4's: the switch falls inside a window's worth."""
     return [*_version("3", V3_EVENTS, 2), *_version("4", V4_EVENTS, 3, first=V3_EVENTS)]
 
 
 def test_a_rollout_with_a_reference_per_version_raises_nothing_at_the_switch(
-    kafka_broker: KafkaBroker,
-    redis_server: RedisServer,
-    unique_name: Callable[[str], str],
-    references: dict[str, Path],
-    team: Receiver,
+    roll_out: RollOut, references: dict[str, Path], team: Receiver
 ) -> None:
     by_version = {"by_version": {v: str(p) for v, p in references.items()}}
-    config = _rolled_out(kafka_broker, redis_server.url, unique_name, team, by_version)
+    config = roll_out(by_version)
     with running_daemon(config):
         wait_until(
             lambda: (
@@ -120,15 +133,10 @@ def test_a_rollout_with_a_reference_per_version_raises_nothing_at_the_switch(
 
 
 def test_a_version_without_its_reference_is_reported_as_such_not_as_drift(
-    kafka_broker: KafkaBroker,
-    redis_server: RedisServer,
-    unique_name: Callable[[str], str],
-    references: dict[str, Path],
-    team: Receiver,
-    caplog: pytest.LogCaptureFixture,
+    roll_out: RollOut, references: dict[str, Path], team: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     only_3 = {"by_version": {"3": str(references["3"])}}
-    config = _rolled_out(kafka_broker, redis_server.url, unique_name, team, only_3)
+    config = roll_out(only_3)
     with caplog.at_level(logging.WARNING, logger="monitor.versions"), running_daemon(config):
         wait_until(
             lambda: model_status(config, "fraud")["unknown_version_events"] == V4_EVENTS,
@@ -148,18 +156,35 @@ def test_a_version_without_its_reference_is_reported_as_such_not_as_drift(
 
 
 def test_the_same_rollout_against_one_reference_for_all_versions_drifts_at_the_switch(
-    kafka_broker: KafkaBroker,
-    redis_server: RedisServer,
-    unique_name: Callable[[str], str],
-    references: dict[str, Path],
-    team: Receiver,
+    roll_out: RollOut, references: dict[str, Path], team: Receiver
 ) -> None:
     """The control: what a reference per version keeps from happening."""
     one = {"path": str(references["3"])}
-    config = _rolled_out(kafka_broker, redis_server.url, unique_name, team, one)
+    config = roll_out(one)
     with running_daemon(config):
         wait_until(
             lambda: model_status(config, "fraud")["windows_closed"] == 5, 120, "five windows"
         )
     drifted = [bool(w["drifted"]) for w in reversed(model_status(config, "fraud")["windows"])]
     assert drifted == [False, False, True, True, True]  # the window of the switch on
+
+
+def test_a_version_without_reference_file_warms_up_from_its_own_first_events(
+    roll_out: RollOut, references: dict[str, Path], team: Receiver
+) -> None:
+    warm_up = {"by_version": {"3": str(references["3"])}, "from_stream": WINDOW}
+    config = roll_out(warm_up)
+    with running_daemon(config):
+        wait_until(
+            lambda: model_status(config, "fraud/version=4")["windows_closed"] == 2,
+            120,
+            "version 4's reference from its first events, then two windows",
+        )
+        time.sleep(1.0)  # any delivery
+    v4 = model_status(config, "fraud/version=4")
+
+    assert v4["reference_collected"] == WINDOW
+    assert v4["reference_id"].startswith("fraud/version=4@")
+    assert [w["drifted"] for w in v4["windows"]] == [[], []]
+    assert model_status(config, "fraud")["unknown_version_events"] == 0
+    assert team.accepted() == []
