@@ -409,17 +409,35 @@ class DeadLetterProducer:
         self._refused: list[tuple[KafkaError, _Letter]] = []
 
     def send(self, message: Message, reason: str, detail: str) -> None:
+        self.send_copy(
+            message.value(),
+            message.key(),
+            message.headers(),
+            message_source(message),
+            reason,
+            detail,
+        )
+
+    def send_copy(
+        self,
+        value: bytes | None,
+        key: bytes | str | None,
+        original: Any,
+        source: str,
+        reason: str,
+        detail: str,
+    ) -> None:
+        """Dead-letter a message known by its parts (one kept in Redis, say), as it came."""
         headers: _Headers = [
             (REASON_HEADER, reason.encode()),
             (DETAIL_HEADER, detail[:1000].encode()),
-            ("x-drift-monitor-source", message_source(message).encode()),
+            ("x-drift-monitor-source", source.encode()),
         ]
-        original = message.headers()
         if isinstance(original, dict):
             headers.extend(original.items())
         elif original:
             headers.extend(original)
-        self._produce(_Letter(message.value(), message.key(), headers))
+        self._produce(_Letter(value, key, headers))
 
     def _produce(self, letter: _Letter) -> None:
         if self._producer is None:

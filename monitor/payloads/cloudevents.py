@@ -63,9 +63,9 @@ def read_cloudevent(value: bytes | None, headers: Headers | None) -> CloudEvent:
     content_type = text.get("content-type", "")
     if content_type.lower().startswith(_STRUCTURED):
         return _structured(value, content_type)
-    attributes = {name[len(PREFIX) :]: v for name, v in text.items() if name.startswith(PREFIX)}
-    if "content-type" in text:
-        attributes["datacontenttype"] = text["content-type"]
+    attributes = {name[3:]: v for name, v in text.items() if name[:3] == PREFIX}
+    if content_type:
+        attributes["datacontenttype"] = content_type
     _check_required(attributes, PREFIX, "headers")
     return CloudEvent(attributes, value)
 
@@ -75,7 +75,7 @@ def attribute_or_header(event: CloudEvent, headers: Headers | None, name: str) -
     found = event.attributes.get(name)
     if found is not None:
         return found
-    return _header_texts(headers or ()).get(name.lower())
+    return _header_texts(headers or ()).get(name)
 
 
 def epoch_seconds(text: str) -> float:
@@ -91,25 +91,29 @@ def epoch_seconds(text: str) -> float:
 
 
 def _header_texts(headers: Headers) -> dict[str, str]:
-    """Header names (lower-cased) to UTF-8 text; the first of a repeated name wins."""
+    """Header names (case-sensitive in Kafka; the binding's are lower-case) to UTF-8 text;
+    the first of a repeated name wins."""
+    try:  # in one quick pass; the loop below only runs for text headers or to say which fails
+        return {name: raw.decode() for name, raw in reversed(headers) if raw is not None}  # type: ignore[union-attr]
+    except (UnicodeDecodeError, AttributeError):
+        pass
     texts: dict[str, str] = {}
     for name, raw in headers:
-        key = name.lower()
-        if key in texts or raw is None:
+        if name in texts or raw is None:
             continue
         if isinstance(raw, str):
-            texts[key] = raw
+            texts[name] = raw
             continue
         try:
-            texts[key] = raw.decode()
+            texts[name] = raw.decode()
         except UnicodeDecodeError:
             raise Rejected("not_a_cloudevent", f"header {name!r} is not UTF-8") from None
     return texts
 
 
 def _check_required(attributes: Mapping[str, str], prefix: str, container: str) -> None:
-    missing = [f"{prefix}{name}" for name in REQUIRED if not attributes.get(name)]
-    if missing:
+    if not all(map(attributes.get, REQUIRED)):
+        missing = [f"{prefix}{name}" for name in REQUIRED if not attributes.get(name)]
         raise Rejected(
             "not_a_cloudevent",
             f"no {', '.join(missing)} in its {container}: a CloudEvent has {', '.join(REQUIRED)}",

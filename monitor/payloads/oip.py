@@ -101,26 +101,26 @@ def read_response(data: bytes | None) -> Outputs:
 
 def request_rows(inputs: Inputs, mapping: ModelPayloadConfig) -> list[dict[str, Any]]:
     """One feature object per row of the batch, each column under its name."""
-    columns: dict[str, list[Any]] = {}
-    rows: int | None = None
+    if not inputs.tensors:
+        return []
+    rows: list[dict[str, Any]] = [{} for _ in range(inputs.tensors[0].rows)]
     for checked in inputs.tensors:
-        if rows is not None and checked.rows != rows:
+        if checked.rows != len(rows):
             raise Rejected(
                 "shape_mismatch",
                 f"input {checked.tensor.name!r} has {checked.rows} rows, the inputs before it "
-                f"{rows}: the first dimension is the batch, the same for every input",
+                f"{len(rows)}: the first dimension is the batch, the same for every input",
             )
-        rows = checked.rows
         names = _column_names(checked, inputs, mapping)
-        if checked.width == 1:
-            columns[names[0]] = checked.values
+        values, width = checked.values, checked.width
+        if width == 1:
+            name = names[0]
+            for row, value in zip(rows, values, strict=True):
+                row[name] = value
         else:
-            for j, name in enumerate(names):
-                columns[name] = checked.values[j :: checked.width]
-    if not columns:
-        return [{} for _ in range(rows or 0)]
-    keys = list(columns)
-    return [dict(zip(keys, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+            for i, row in enumerate(rows):
+                row.update(zip(names, values[i * width : (i + 1) * width], strict=True))
+    return rows
 
 
 def response_predictions(outputs: Outputs, mapping: ModelPayloadConfig) -> list[Any]:
@@ -151,27 +151,29 @@ def _checked(tensor: Tensor, role: str) -> Checked:
             "shape_mismatch",
             f"{what} has shape {shape}: it needs the batch dimension, and none negative",
         )
-    values = _flat(tensor.data, what)
+    values, held = _flat(tensor.data, what)
     size = math.prod(shape)
     if len(values) != size:
         raise Rejected(
             "shape_mismatch",
             f"{what} has shape {shape}, {size} elements, but holds {len(values)} values",
         )
-    wrong = set(map(type, values)) - kinds
-    if wrong:
-        held = ", ".join(sorted(kind.__name__ for kind in wrong))
-        raise Rejected("wrong_type", f"{what} is {tensor.datatype} but holds {held} values")
+    if not held <= kinds:
+        wrong = ", ".join(sorted(kind.__name__ for kind in held - kinds))
+        raise Rejected("wrong_type", f"{what} is {tensor.datatype} but holds {wrong} values")
     return Checked(tensor, values, shape[0], math.prod(shape[1:]))
 
 
-def _flat(data: list[Any], what: str) -> list[Any]:
-    """The elements in row-major order, from the flat or the nested representation."""
-    while list in set(map(type, data)):
-        if not all(isinstance(item, list) for item in data):
+def _flat(data: list[Any], what: str) -> tuple[list[Any], set[type]]:
+    """The elements in row-major order, from the flat or the nested representation, and
+    the kinds of element they are."""
+    held = set(map(type, data))
+    while list in held:
+        if len(held) > 1:
             raise Rejected("shape_mismatch", f"{what} mixes nested arrays and values")
         data = list(chain.from_iterable(data))
-    return data
+        held = set(map(type, data))
+    return data, held
 
 
 def _column_names(checked: Checked, inputs: Inputs, mapping: ModelPayloadConfig) -> tuple[str, ...]:
