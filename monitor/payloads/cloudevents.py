@@ -59,13 +59,10 @@ class CloudEvent:
 
 def read_cloudevent(value: bytes | None, headers: Headers | None) -> CloudEvent:
     """The event a message carries, or Rejected (``not_a_cloudevent``) saying what is missing."""
-    text = _header_texts(headers or ())
-    content_type = text.get("content-type", "")
+    attributes = _binary_attributes(headers or ())
+    content_type = attributes.get("datacontenttype", "")
     if content_type.lower().startswith(_STRUCTURED):
         return _structured(value, content_type)
-    attributes = {name[3:]: v for name, v in text.items() if name[:3] == PREFIX}
-    if content_type:
-        attributes["datacontenttype"] = content_type
     _check_required(attributes, PREFIX, "headers")
     return CloudEvent(attributes, value)
 
@@ -88,6 +85,23 @@ def epoch_seconds(text: str) -> float:
     if not 0.0 <= seconds < MAX_EVENT_TIME or math.isnan(seconds):
         raise Rejected("invalid_timestamp", f"time {text!r} is out of range")
     return seconds
+
+
+def _binary_attributes(headers: Headers) -> dict[str, str]:
+    """The ``ce_`` headers by attribute name, and ``content-type`` as ``datacontenttype``,
+    in one pass over the headers (a message has a dozen, and every message is read)."""
+    try:
+        return {
+            (name[3:] if name[:3] == PREFIX else "datacontenttype"): raw.decode()  # type: ignore[union-attr]
+            for name, raw in reversed(headers)
+            if raw is not None and (name[:3] == PREFIX or name == "content-type")
+        }
+    except (UnicodeDecodeError, AttributeError):  # text values, or one to name: go slowly
+        texts = _header_texts(headers)
+    attributes = {name[3:]: text for name, text in texts.items() if name[:3] == PREFIX}
+    if "content-type" in texts:
+        attributes["datacontenttype"] = texts["content-type"]
+    return attributes
 
 
 def _header_texts(headers: Headers) -> dict[str, str]:

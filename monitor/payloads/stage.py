@@ -180,14 +180,12 @@ def raw_message(message: Message) -> RawMessage:
     """What the pairing keeps of a consumed message."""
     key = message.key()
     headers = message.headers() or []
-    pairs = headers.items() if isinstance(headers, dict) else headers
     _, stamp = message.timestamp()
     return RawMessage(
         value=message.value(),
         key=key.encode() if isinstance(key, str) else key,
-        headers=[
-            (name, value.encode() if isinstance(value, str) else value) for name, value in pairs
-        ],
+        # A consumed message's headers are a list of (name, bytes) already: kept as they are.
+        headers=list(headers.items()) if isinstance(headers, dict) else headers,  # type: ignore[arg-type]
         source=f"{message.topic()}/{message.partition()}/{message.offset()}",
         timestamp=stamp / 1000.0 if stamp >= 0 else None,
     )
