@@ -131,7 +131,7 @@ def test_a_waiting_half_pairs_with_its_other_half_and_leaves_redis() -> None:
     plan = _plan([_response("a", 0)], _view(_request("a")))
 
     (pair,) = plan.pairs
-    assert (pair.request.index, pair.response.index) == (-1, 0)
+    assert (pair.request.position, pair.response.position) == (-1, 0)
     assert (plan.write.delete, plan.write.store, plan.waiting) == (["a"], {}, 0)
 
 

@@ -16,9 +16,8 @@ import base64
 import binascii
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import msgspec
 
@@ -36,9 +35,11 @@ _STRUCTURED: Final = "application/cloudevents"
 _JSON_FORMAT: Final = "application/cloudevents+json"
 
 
-@dataclass(frozen=True, slots=True)
-class CloudEvent:
-    """One event: its attributes by name (extensions included, no prefix) and its data."""
+class CloudEvent(NamedTuple):
+    """One event: its attributes by name (extensions included, no prefix) and its data.
+
+    A tuple: every message of a batch makes one, and a frozen dataclass costs more to build.
+    """
 
     attributes: Mapping[str, str]
     data: bytes | None
@@ -90,11 +91,12 @@ def epoch_seconds(text: str) -> float:
 def _binary_attributes(headers: Headers) -> dict[str, str]:
     """The ``ce_`` headers by attribute name, and ``content-type`` as ``datacontenttype``,
     in one pass over the headers (a message has a dozen, and every message is read)."""
+    names = _ATTRIBUTE_OF
     try:
         return {
-            (name[3:] if name[:3] == PREFIX else "datacontenttype"): raw.decode()  # type: ignore[union-attr]
+            attribute: raw.decode()  # type: ignore[union-attr]
             for name, raw in reversed(headers)
-            if raw is not None and (name[:3] == PREFIX or name == "content-type")
+            if raw is not None and (attribute := names[name])
         }
     except (UnicodeDecodeError, AttributeError):  # text values, or one to name: go slowly
         texts = _header_texts(headers)
@@ -102,6 +104,24 @@ def _binary_attributes(headers: Headers) -> dict[str, str]:
     if "content-type" in texts:
         attributes["datacontenttype"] = texts["content-type"]
     return attributes
+
+
+class _AttributeNames(dict[str, str]):
+    """Header name → the attribute it carries ("" for none), worked out once per name: a
+    message has a dozen headers, always the same few names, and each is looked up in C."""
+
+    def __missing__(self, name: str) -> str:
+        if name[:3] == PREFIX:
+            attribute = name[3:]
+        else:
+            attribute = "datacontenttype" if name == "content-type" else ""
+        if len(self) < _NAMES_KEPT:  # a stream of made-up header names cannot grow it
+            self[name] = attribute
+        return attribute
+
+
+_NAMES_KEPT: Final = 1024
+_ATTRIBUTE_OF: Final = _AttributeNames()
 
 
 def _header_texts(headers: Headers) -> dict[str, str]:

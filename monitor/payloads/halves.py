@@ -10,7 +10,7 @@ came, if none does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -45,9 +45,9 @@ _ENCODE = msgspec.msgpack.Encoder().encode
 _DECODE = msgspec.msgpack.Decoder(RawMessage).decode
 
 
-@dataclass(frozen=True, slots=True)
-class Half:
-    """A request or a response, read and checked, waiting to meet the other half."""
+class Half(NamedTuple):
+    """A request or a response, read and checked, waiting to meet the other half (a tuple:
+    every message of a batch makes one)."""
 
     id: str
     kind: Kind
@@ -58,7 +58,7 @@ class Half:
     body: Any
     """The body as its protocol reads it (``monitor.payloads.protocols``)."""
     message: RawMessage
-    index: int
+    position: int
     """Its message's position among the batch's messages; -1 when read back from Redis."""
 
     @property
@@ -102,7 +102,7 @@ class HalfReader:
             time=event.time(),
             body=body,
             message=message,
-            index=index,
+            position=index,
         )
 
 

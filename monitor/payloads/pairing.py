@@ -78,11 +78,11 @@ def plan_pairing(
             plan.letters.append(_duplicate(half))
         else:
             del waiting[half.id]
-            if other.index < 0:
+            if other.position < 0:
                 consumed.add(half.id)
             request, response = (other, half) if half.kind == "response" else (half, other)
-            plan.pairs.append(Pair(request, response, half.index))
-    new = {hid: half for hid, half in waiting.items() if half.index >= 0}
+            plan.pairs.append(Pair(request, response, half.position))
+    new = {hid: half for hid, half in waiting.items() if half.position >= 0}
     forgotten = _expired(view, consumed, now - ttl_seconds, ttl_seconds, plan)
     leaving = consumed | forgotten
     over = view.waiting - len(leaving) + len(new) - max_pending
