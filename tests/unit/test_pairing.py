@@ -1,7 +1,7 @@
 """monitor.payloads.pairing, .rows and .stage.decode_pairs: requests meet their responses.
 
-Pure planning on plain data (no Redis here: tests/test_model_server_pipeline.py runs the
-same on a real broker and redis-server). Messages are KServe's logger's through a
+Pure planning on plain data (no Redis here: tests/integration/test_model_server_pipeline.py
+runs the same on a real broker and redis-server). Messages are KServe's logger's through a
 Knative Kafka sink, built as tests/kserve_messages.py says (CloudEvents 1.0.2, Kafka
 Protocol Binding 1.0.2 binary mode, KServe V1 and Open Inference Protocol REST bodies).
 """

@@ -312,6 +312,7 @@ def test_open_inference_batches_are_one_event_per_row_and_a_drifted_input_is_nam
     _assert_shift_named(status, total // 512)
 
 
+@pytest.mark.slow
 def test_kill_9_during_unanswered_requests_then_their_responses_pair_each_exactly_once(
     fresh_kafka_broker: KafkaBroker,
     redis_server: RedisServer,
