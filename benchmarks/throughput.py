@@ -90,6 +90,19 @@ topic. Producing is never timed. Then, on those same messages, it measures:
     labels are consumed well before their prediction and wait for it in Redis,
     i.e. the joins mostly run from the label side.
 
+``e2e_payloads``
+    The model-server formats, after e2e_labels (and before naive): for each of
+    ``kserve-cloudevents`` and ``open-inference``, the first ``--payload-events``
+    (default 100,000) events of the stream as a model server logs them, a request
+    and a response CloudEvent per event (``benchmarks/payload_stream.py``: binary
+    mode as a Knative Kafka sink writes KServe's logger's events; each response 250
+    requests after its request), produced into a one-partition topic of their own
+    (untimed), then consumed by a fresh ``Daemon`` (fresh group and key prefix, the
+    same model, reference and windows, ``payload.format`` set) from its first batch
+    until every message is consumed. Redis must then hold every event counted once,
+    every request paired once and nothing waiting. Printed per format: events/s
+    (each event is two messages) and messages/s, and its share of e2e's rate.
+
 All four run in one process, one after the other (never overlapping), on the
 same machine, against the same broker and redis-server, on the same bytes:
 that is what makes the ratios fair. The rates are events per second of wall
@@ -127,15 +140,16 @@ On a 2-core machine the default run takes about 25 s, most of it producing,
 group joins and the naive section; ``--events 10000000`` about 3 minutes, of
 which producing takes 70 s and the timed e2e section 40 s.
 
-The last three lines are the ratios, the label path's summary::
+The last lines are the ratios, then the label path's summary::
 
     labels: e2e_labels=<predictions/s> labels_per_s=<labels/s> round_trips_per_batch=<n>
 
-then estimation's and segments'::
+then estimation's, segments' and the model-server formats'::
 
     estimated: e2e_estimated=<ev/s> estimated/e2e=<ratio>
     segments: e2e_segmented=<ev/s> segmented/e2e=<ratio> commands_per_batch=<n>
         unsegmented_commands_per_batch=<n>
+    payloads: e2e_kserve_cloudevents=<events/s> e2e_open_inference=<events/s>
 
 then, always last::
 
@@ -159,7 +173,7 @@ import tempfile
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -168,9 +182,13 @@ import msgspec
 import numpy as np
 import redis
 import redis.connection
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+if __package__ in (None, ""):  # run as a script: the repository root is not on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.payload_stream import PAYLOAD_FORMATS, payload_mapping, payload_messages
 from monitor.config import Config, parse_config
 from monitor.daemon import Daemon
 from monitor.decode import EventDecoder
@@ -179,7 +197,7 @@ from monitor.logs import configure_logging
 from monitor.origins import Origins
 from monitor.redis_client import connect
 from monitor.replay import produce_lines
-from monitor.source import Batch, KafkaSource, consumer_settings
+from monitor.source import Batch, KafkaSource, consumer_settings, producer_settings
 from monitor.store import StateStore
 from monitor.tooling.embedded import KafkaBroker, RedisServer
 from monitor.tooling.synthetic import SyntheticModel, blocks, generate
@@ -321,6 +339,7 @@ class Settings:
     events: int
     naive_events: int
     label_events: int
+    payload_events: int
     batch_size: int
     round_events: int
     profile: Path | None
@@ -343,6 +362,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
         default=200_000,
         help="predictions of e2e_labels (at most the first round's)",
     )
+    parser.add_argument(
+        "--payload-events",
+        type=int,
+        default=100_000,
+        help="events of e2e_payloads per format (each a request and a response message)",
+    )
     parser.add_argument("--batch-size", type=int, default=5_000, help="messages per consume")
     parser.add_argument(
         "--round-events",
@@ -352,13 +377,21 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
     )
     parser.add_argument("--profile", type=Path, help="run e2e under cProfile, dump stats here")
     args = parser.parse_args(argv)
-    for name in ("events", "naive_events", "label_events", "batch_size", "round_events"):
+    for name in (
+        "events",
+        "naive_events",
+        "label_events",
+        "payload_events",
+        "batch_size",
+        "round_events",
+    ):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     settings = Settings(
         events=args.events,
         naive_events=args.naive_events,
         label_events=args.label_events,
+        payload_events=args.payload_events,
         batch_size=args.batch_size,
         round_events=args.round_events,
         profile=args.profile,
@@ -420,22 +453,12 @@ def labels_config(
 ) -> Config:
     """e2e_labels' config: the same model as ``task: binary``, reading ``topic`` and the
     labels topic, with a fresh group and key prefix."""
-    run = f"bench-labels-{uuid.uuid4().hex[:8]}"
-    return parse_config(
-        {
-            "kafka": {
-                "bootstrap_servers": broker.bootstrap_servers,
-                "group_id": run,
-                "predictions_topic": topic,
-                "labels_topic": LABELS_TOPIC,
-                "dead_letter_topic": DLQ_TOPIC,
-                "batch_size": batch_size,
-                "consumer": KAFKA_CONSUMER,
-            },
-            "redis": {"url": redis_url, "key_prefix": run},
-            "http": {"port": 0},
-            "models": {MODEL.name: {**model_config(reference), "task": "binary"}},
-        }
+    return run_config(
+        broker,
+        redis_url,
+        f"bench-labels-{uuid.uuid4().hex[:8]}",
+        {"predictions_topic": topic, "labels_topic": LABELS_TOPIC, "batch_size": batch_size},
+        {"models": {MODEL.name: {**model_config(reference), "task": "binary"}}},
     )
 
 
@@ -444,26 +467,57 @@ def estimated_config(
 ) -> Config:
     """e2e_estimated's config: e2e's, with the model as ``task: binary`` estimating all five
     metrics from a labelled reference, and a fresh group and key prefix."""
-    run = f"bench-estimated-{uuid.uuid4().hex[:8]}"
     metrics = ["accuracy", "precision", "recall", "f1", "roc_auc"]
+    model = {**model_config(reference), "task": "binary", "estimation": {"metrics": metrics}}
+    return run_config(
+        broker,
+        redis_url,
+        f"bench-estimated-{uuid.uuid4().hex[:8]}",
+        {"batch_size": batch_size},
+        {"models": {MODEL.name: model}},
+    )
+
+
+def payload_config(
+    broker: KafkaBroker, redis_url: str, reference: Path, batch_size: int, payload_format: str
+) -> Config:
+    """e2e_payloads' config: the same model, read from a model server's requests and
+    responses in ``payload_format``, on a topic, group and key prefix of its own."""
+    run = f"bench-{payload_format}-{uuid.uuid4().hex[:8]}"
+    mapping = payload_mapping(MODEL, payload_format)
+    return run_config(
+        broker,
+        redis_url,
+        run,
+        {"predictions_topic": run, "batch_size": batch_size},
+        {
+            "payload": {"format": payload_format},
+            "models": {MODEL.name: {**model_config(reference), "payload": mapping}},
+        },
+    )
+
+
+def run_config(
+    broker: KafkaBroker,
+    redis_url: str,
+    run: str,
+    kafka: dict[str, Any],
+    sections: dict[str, Any],
+) -> Config:
+    """A config whose consumer group and Redis key prefix are ``run``, on the benchmark's
+    broker, dead-letter topic and consumer settings."""
     return parse_config(
         {
             "kafka": {
                 "bootstrap_servers": broker.bootstrap_servers,
                 "group_id": run,
                 "dead_letter_topic": DLQ_TOPIC,
-                "batch_size": batch_size,
                 "consumer": KAFKA_CONSUMER,
+                **kafka,
             },
             "redis": {"url": redis_url, "key_prefix": run},
             "http": {"port": 0},
-            "models": {
-                MODEL.name: {
-                    **model_config(reference),
-                    "task": "binary",
-                    "estimation": {"metrics": metrics},
-                }
-            },
+            **sections,
         }
     )
 
@@ -812,19 +866,14 @@ def consume_labelled(
         )
         daemon.source = source
         source.start()
-        consumed, last_progress = 0, time.monotonic()
-        while True:
-            processed = daemon.run_once()
-            if processed:
-                consumed += processed
-                result.batches += 1
-                last_progress = time.monotonic()
-            elif time.monotonic() - last_progress > STALL_SECONDS:
-                raise RuntimeError(f"e2e_labels made no progress for {STALL_SECONDS:.0f} s")
-            if consumed >= count + labels:
-                status = watch.model_status(MODEL.name)
-                if status["events"] >= count and status["labels"]["joined"] >= labels:
-                    break
+
+        def done(consumed: int) -> bool:
+            if consumed < count + labels:
+                return False
+            status = watch.model_status(MODEL.name)
+            return bool(status["events"] >= count and status["labels"]["joined"] >= labels)
+
+        consumed = drive(daemon, result, done, "e2e_labels")
         result.seconds = timing.round_done()
         result.load = timing.load
         result.positions = source.positions
@@ -834,6 +883,21 @@ def consume_labelled(
     check_labelled(daemon, consumed, count, labels)
     result.events = count
     return result
+
+
+def drive(daemon: Daemon, result: Timed, done: Callable[[int], bool], what: str) -> int:
+    """Run the daemon batch by batch until ``done(messages consumed)``, counting its batches
+    into ``result``; how many messages it consumed."""
+    consumed, last_progress = 0, time.monotonic()
+    while not done(consumed):
+        processed = daemon.run_once()
+        if processed:
+            consumed += processed
+            result.batches += 1
+            last_progress = time.monotonic()
+        elif time.monotonic() - last_progress > STALL_SECONDS:
+            raise RuntimeError(f"{what} made no progress for {STALL_SECONDS:.0f} s")
+    return consumed
 
 
 def check_labelled(daemon: Daemon, consumed: int, count: int, labels: int) -> None:
@@ -875,6 +939,104 @@ def check_labelled(daemon: Daemon, consumed: int, count: int, labels: int) -> No
         + (", ".join(flagged) or "none"),
         flush=True,
     )
+
+
+@dataclass(slots=True)
+class PayloadResult(Timed):
+    """e2e_payloads for one format: ``events`` are rows (each a request and a response)."""
+
+    payload_format: str = ""
+    messages: int = 0
+    load: RedisLoad = field(default_factory=RedisLoad)
+
+    @property
+    def message_rate(self) -> float:
+        return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+
+def run_e2e_payloads(
+    settings: Settings, broker: KafkaBroker, redis_url: str, reference: Path, e2e: E2E
+) -> list[PayloadResult]:
+    """Each model-server format in turn: produce its messages, time a fresh daemon on them."""
+    results = []
+    for payload_format in PAYLOAD_FORMATS:
+        config = payload_config(broker, redis_url, reference, settings.batch_size, payload_format)
+        topic = config.kafka.predictions_topic
+        broker.create_topics([topic], partitions=1)
+        began = time.perf_counter()
+        messages = produce_messages(
+            config,
+            payload_messages(MODEL, payload_format, settings.payload_events, seed=STREAM_SEED),
+        )
+        print(
+            f"e2e_payloads {payload_format}: produced {messages:,} messages for "
+            f"{settings.payload_events:,} events in {time.perf_counter() - began:.1f} s (untimed)",
+            flush=True,
+        )
+        try:
+            with contextlib.closing(counting_client(redis_url)) as client:
+                result = consume_payloads(config, client, e2e, messages, settings.payload_events)
+        finally:
+            delete_topic(broker, topic)
+        result.payload_format = payload_format
+        print(
+            f"e2e_payloads {payload_format}: {result.rate:,.0f} ev/s, {result.message_rate:,.0f} "
+            f"messages/s ({result.batches} batches, {result.seconds:.2f} s)",
+            flush=True,
+        )
+        results.append(result)
+    return results
+
+
+def produce_messages(config: Config, messages: Iterable[tuple[bytes, list[Any]]]) -> int:
+    """Produce (value, headers) messages, flushed; how many."""
+    producer = Producer({**producer_settings(config), "linger.ms": 20})
+    count = 0
+    for value, headers in messages:
+        while True:
+            try:
+                producer.produce(config.kafka.predictions_topic, value=value, headers=headers)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        count += 1
+    if producer.flush(60):
+        raise RuntimeError("e2e_payloads: messages still undelivered after 60 s")
+    return count
+
+
+def consume_payloads(
+    config: Config, client: redis.Redis, e2e: E2E, messages: int, events: int
+) -> PayloadResult:
+    """A fresh daemon from its first batch until every message is consumed; then Redis must
+    hold every event counted once and every request paired once."""
+    daemon = Daemon(config, client, serve_http=False)
+    timing = E2E(daemon, e2e.sampler, e2e.admin, profiler=None)
+    result = PayloadResult(events=events, messages=messages)
+    try:
+        daemon._load_state()
+        daemon.source = FirstBatchSource(
+            config,
+            daemon.store,
+            client_id=daemon.instance,
+            stop=daemon.stop_event,
+            on_first_batch=timing.first_batch,
+        )
+        daemon.source.start()
+        drive(daemon, result, lambda consumed: consumed >= messages, "e2e_payloads")
+        result.seconds = timing.round_done()
+        result.load = timing.load
+    finally:
+        daemon.source.close()
+        daemon.dead_letters.close()
+    counted = daemon.store.model_status(MODEL.name)["events"]
+    pairing = daemon.store.pairing_status()
+    if (counted, pairing["paired"], pairing["waiting"]) != (events, events, 0):
+        raise RuntimeError(
+            f"e2e_payloads: Redis counted {counted} events, paired {pairing['paired']}, "
+            f"{pairing['waiting']} waiting; expected {events} events, each paired once"
+        )
+    return result
 
 
 def run_decode_only(config: Config, count: int, batch_size: int) -> Timed:
@@ -970,6 +1132,7 @@ class Totals:
     naive: NaiveResult = field(default_factory=NaiveResult)
     load: RedisLoad = field(default_factory=RedisLoad)
     labels: LabelledResult = field(default_factory=LabelledResult)
+    payloads: list[PayloadResult] = field(default_factory=list)
     produce_seconds: float = 0.0
 
 
@@ -1036,6 +1199,8 @@ def run_round(
     if index == len(settings.rounds()) - 1:
         totals.labels = run_e2e_labels(settings, broker, labelled_reference, config, e2e)
         url = base.redis.url
+        reference = Path(str(base.models[MODEL.name].reference.path))
+        totals.payloads = run_e2e_payloads(settings, broker, url, reference, e2e)
         totals.naive = run_naive(config, settings.naive_events, settings.batch_size, url)
     delete_topic(broker, config.kafka.predictions_topic)
 
@@ -1123,6 +1288,14 @@ def report(totals: Totals) -> None:
         f"e2e), {labelled.label_rate:,.0f} labels/s, {labelled.message_rate:,.0f} messages/s"
     )
     print(redis_line(labelled.load, labelled.batches))
+    for result in totals.payloads:
+        print(
+            f"e2e_payloads {result.payload_format}: {result.events:,} events ({result.messages:,} "
+            f"messages) in {result.seconds:.2f} s, {result.batches} batches: "
+            f"{result.rate:,.0f} events/s ({ratio(result.rate, e2e.rate):.2f} of e2e), "
+            f"{result.message_rate:,.0f} messages/s"
+        )
+        print(redis_line(result.load, result.batches))
     print(f"decode_only: {decode.events:,} events in {decode.seconds:.2f} s")
     consume = totals.consume_only
     print(
@@ -1154,6 +1327,13 @@ def report(totals: Totals) -> None:
         f"segmented/e2e={ratio(segmented.rate, e2e.rate):.2f} "
         f"commands_per_batch={commands_per_batch(totals.segmented_load, segmented.batches):.0f} "
         f"unsegmented_commands_per_batch={commands_per_batch(load, e2e.batches):.0f}"
+    )
+    print(
+        "payloads: "
+        + " ".join(
+            f"e2e_{result.payload_format.replace('-', '_')}={result.rate:.0f}"
+            for result in totals.payloads
+        )
     )
     print(
         f"e2e={e2e.rate:.0f} decode_only={decode.rate:.0f} naive={naive.rate:.0f} "
@@ -1194,7 +1374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.monotonic()
     print(
         f"events={settings.events:,} naive_events={settings.naive_events:,} "
-        f"label_events={settings.label_events:,} batch_size={settings.batch_size} "
+        f"label_events={settings.label_events:,} payload_events={settings.payload_events:,} "
+        f"batch_size={settings.batch_size} "
         f"rounds={len(settings.rounds())} "
         f"window={WINDOW_EVENTS} cpus={os.cpu_count()} {load_average()}",
         flush=True,

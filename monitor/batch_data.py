@@ -191,6 +191,40 @@ class ModelWrite:
     """(ttl_seconds, max_pending) of waiting predictions and labels."""
 
 
+@dataclass(frozen=True, slots=True)
+class PendingView:
+    """What Redis holds that one batch's halves could meet or push out, read in one step."""
+
+    stored: Mapping[str, bytes]
+    """The batch's ids that have a half waiting, and that half's message (a blob)."""
+    waiting: int
+    """Halves waiting in all."""
+    oldest: Sequence[tuple[str, float, bytes]]
+    """The oldest waiting halves by event time (id, event time, blob): those past the TTL,
+    then as many more as the batch could have to evict to stay within max_pending."""
+
+
+@dataclass(slots=True)
+class PairWrite:
+    """A batch's changes to the waiting halves, applied with its windows and offsets.
+
+    The apply script refuses it (``conflict``) unless every id to delete is still waiting,
+    no id to store is waiting already (but one it deletes), and the halves waiting stay
+    within ``max_pending``: another instance moved them since the read, so plan again.
+    """
+
+    store: dict[str, tuple[bytes, float]] = field(default_factory=dict)
+    """Id → the half's message (a blob) and its event time, from which its TTL runs."""
+    delete: list[str] = field(default_factory=list)
+    max_pending: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    """Counters of the pairing (requests, responses, paired, skipped) to add."""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.store or self.delete or any(self.counts.values()))
+
+
 @dataclass(slots=True)
 class BatchWrite:
     """One micro-batch's state change: per-model writes and each partition's offset range."""
@@ -201,3 +235,5 @@ class BatchWrite:
     """Reason -> messages of this batch dead-lettered: counted exactly once, with the offsets."""
     unknown_versions: Mapping[str, int] = field(default_factory=dict)
     """Model -> events of versions without a reference, skipped: counted exactly once too."""
+    pairs: PairWrite | None = None
+    """A model server's requests and responses paired, forgotten or left waiting."""

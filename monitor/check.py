@@ -51,8 +51,8 @@ from monitor.logs import redact
 from monitor.redis_client import connect
 from monitor.reference import (
     FileColumns,
-    _check_signals,
     build_profile_from_file,
+    check_signals,
     read_columns,
     table_columns,
 )
@@ -163,7 +163,7 @@ def load_reference(
 ) -> ReferenceProfile:
     """The profile to judge against: given, built from a file, or stored in Redis."""
     if isinstance(reference, ReferenceProfile):
-        _check_signals(model, reference)
+        check_signals(model, reference)
         return reference
     if reference is not None:
         return build_profile_from_file(config, model, Path(reference))
@@ -187,7 +187,7 @@ def load_reference(
             f"Redis at {url} holds no reference for model {model.name!r}; build one with "
             f"`drift-monitor reference build`, or pass --reference FILE"
         )
-    _check_signals(model, profile)
+    check_signals(model, profile)
     return profile
 
 

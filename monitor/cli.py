@@ -572,11 +572,11 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _use(args: argparse.Namespace) -> int:
-    from monitor.reference import _check_signals
+    from monitor.reference import check_signals
 
     config, store = _model_store(args)
     wanted = store.reference_version(args.model, args.version)
-    _check_signals(config.models[args.model], wanted)
+    check_signals(config.models[args.model], wanted)
     current = store.reference(args.model)
     if current is not None and current.id == wanted.id:
         print(f"model {args.model} already uses {wanted.id}; nothing changed")

@@ -4,12 +4,16 @@ For each batch:
 
 1. Consume up to ``kafka.batch_size`` messages.
 2. Decode them into per-model numpy columns; undecodable ones become dead letters.
+   (A model server's format, ``payload.format``, reads them as request and response
+   halves instead; their rows are decoded in step 4, once paired.)
 3. Produce the dead letters and flush: they are in Kafka before the offsets
    that skip them move (at least once; a crash here can repeat one).
-4. Plan each model's window changes from its cursor, in memory.
-5. Apply state changes and partition offsets in one Redis script. On
-   ``conflict`` (another instance moved a model) reload the cursors and go back
-   to 4; on ``stale`` (another consumer already applied these offsets) seek to
+4. Pair the halves with those waiting in Redis and decode the pairs' rows (model
+   server formats only; ``monitor.payloads``), then plan each model's window changes
+   from its cursor, in memory.
+5. Apply state changes, the pairing's and partition offsets in one Redis script. On
+   ``conflict`` (another instance moved a model, or the waiting halves) reload the
+   cursors and go back to 4; on ``stale`` (another consumer already applied these offsets) seek to
    Redis's offsets and drop the batch.
 6. Commit the offsets to Kafka, asynchronously: Redis is the truth, Kafka's
    copy serves lag tooling.
@@ -27,6 +31,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +62,8 @@ from monitor.labels.decode import DecodedLabels, LabelDecoder
 from monitor.labels.quality_evaluator import QualityEvaluator
 from monitor.metrics import Metrics
 from monitor.origins import Origins
+from monitor.payloads.halves import Letter
+from monitor.payloads.stage import Arrivals, PairedBatch, PayloadStage
 from monitor.readiness import ReadinessLog
 from monitor.reconciliation import EstimateRecords, EstimatorHealth
 from monitor.reference import load_or_build_references
@@ -88,6 +95,15 @@ class _Work:
     joins: dict[str, JoinPlan] = field(default_factory=dict)
     detections: list[Detection] = field(default_factory=list)
     late: dict[str, int] = field(default_factory=dict)
+    arrivals: Arrivals | None = None
+    """A model server's format: the messages read as requests and responses."""
+    paired: PairedBatch | None = None
+    """A model server's format: the pairing as the applied plan made it."""
+
+    def payload_letters(self) -> list[Letter]:
+        """A model server's messages dead-lettered by this batch (as applied)."""
+        arrived = [] if self.arrivals is None else self.arrivals.letters
+        return [*arrived, *([] if self.paired is None else self.paired.letters)]
 
 
 class BatchAbandoned(Exception):
@@ -126,6 +142,11 @@ class Daemon:
         self.source = KafkaSource(config, self.store, client_id=self.instance, stop=self.stop_event)
         self.dead_letters = DeadLetterProducer(config)
         self.decoder = EventDecoder(config)
+        self.payloads = (
+            PayloadStage(config, self.store, self.decoder)
+            if config.payload.from_model_server
+            else None
+        )
         self.label_decoder = LabelDecoder(
             list(config.models), config.kafka.max_message_bytes, config.payload
         )
@@ -345,15 +366,20 @@ class Daemon:
         if labels_topic is not None:
             predictions = [m for m in batch.messages if m.topic() != labels_topic]
             label_messages = [m for m in batch.messages if m.topic() == labels_topic]
-        decoded = self.decoder.decode(
-            list(map(Message.value, predictions)), Origins.of_messages(predictions)
-        )
+        arrivals = None
+        if self.payloads is not None:  # the rows come with the pairing, in the checkpoint
+            arrivals = self.payloads.read(predictions)
+            decoded = DecodedBatch({}, [], arrivals.origins)
+        else:
+            decoded = self.decoder.decode(
+                list(map(Message.value, predictions)), Origins.of_messages(predictions)
+            )
         labels = self.label_decoder.decode(
             [m.value() for m in label_messages], Origins.of_messages(label_messages)
         )
         routed = self.streams.route(decoded)
         self.streams.refuse_labels(labels)
-        return _Work(predictions, decoded, label_messages, labels, routed)
+        return _Work(predictions, decoded, label_messages, labels, routed, arrivals=arrivals)
 
     def _checkpoint(self, batch: Batch, work: _Work) -> bool:
         """Steps 3 to 5: dead letters durable, then state, joins and offsets in one script.
@@ -365,11 +391,20 @@ class Daemon:
             self.dead_letters.send(work.predictions[dead.index], dead.reason, dead.detail)
         for dead in work.labels.dead_letters:
             self.dead_letters.send(work.label_messages[dead.index], dead.reason, dead.detail)
+        if work.arrivals is not None:
+            self._send_letters(work.arrivals.letters)
         self.dead_letters.flush()
         self._admit(work.routed.new_streams)
         assigned = self._assigned_predictions()
         config = self.streams.config
         for _ in range(MAX_PLAN_ATTEMPTS):
+            if self.payloads is not None and work.arrivals is not None:
+                work.paired = self.payloads.pair(work.arrivals, time.time())
+                work.decoded = work.paired.decoded
+                work.routed = self.streams.route(work.decoded)
+                self._admit(work.routed.new_streams)
+                self._send_letters(work.paired.letters)
+                self.dead_letters.flush()
             reads = reads_for_batch(config, self._cursors, self._layouts, work.decoded, work.labels)
             plan = plan_batch(
                 config,
@@ -383,6 +418,11 @@ class Daemon:
                 assigned=assigned,
                 unknown_versions=work.routed.unknown,
             )
+            if work.paired is not None:
+                plan.write.pairs = work.paired.write
+                plan.write.dead_letters = Counter(plan.write.dead_letters) + Counter(
+                    letter.reason for letter in work.payload_letters()
+                )
             outcome = self.store.apply(plan.write)
             if outcome.status == "ok":
                 self._adopt(plan.windows)
@@ -407,6 +447,7 @@ class Daemon:
             work.decoded.dead_letters.clear()
             work.labels.models.clear()
             work.labels.dead_letters.clear()
+            work.arrivals = work.paired = None
             return False
         raise ServiceUnavailable(f"state kept moving for {MAX_PLAN_ATTEMPTS} attempts")
 
@@ -435,6 +476,13 @@ class Daemon:
             },
         )
 
+    def _send_letters(self, letters: list[Letter]) -> None:
+        for letter in letters:
+            m = letter.message
+            self.dead_letters.send_copy(
+                m.value, m.key, m.headers, m.source, letter.reason, letter.detail
+            )
+
     def _assigned_predictions(self) -> frozenset[int]:
         topic = self.config.kafka.predictions_topic
         return frozenset(p for t, p in self.source.assigned if t == topic)
@@ -458,6 +506,13 @@ class Daemon:
                 self.metrics.bad_events.labels(dead.reason).inc()
                 source = message_source(messages[dead.index])
                 self._bad_event_log.record(dead.reason, dead.detail, source)
+        for letter in work.payload_letters():
+            self.metrics.bad_events.labels(letter.reason).inc()
+            self._bad_event_log.record(letter.reason, letter.detail, letter.message.source)
+        if work.paired is not None:
+            self.metrics.payload_pairs.inc(work.paired.pairs)
+            self.metrics.payload_waiting.set(work.paired.waiting)
+            self.metrics.payload_skipped.inc(work.paired.write.counts.get("skipped", 0))
         for name, late in work.late.items():
             self.metrics.late_events.labels(name).inc(late)
         for name, skipped in work.routed.unknown.items():

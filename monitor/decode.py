@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 import msgspec
 import numpy as np
@@ -34,7 +34,7 @@ from detectors.profile import category_key
 from monitor.config import PREDICTION_FIELDS, Config, ModelConfig
 from monitor.origins import Origins
 
-DeadLetterReason = Literal[
+EventReason = Literal[
     "empty",
     "oversize",
     "invalid_json",
@@ -47,7 +47,16 @@ DeadLetterReason = Literal[
     "undecodable",
     "unknown_version",  # not the decoder's: a model version without a reference (monitor.versions)
 ]
-DEAD_LETTER_REASONS: Final[tuple[DeadLetterReason, ...]] = (
+PayloadReason = Literal[
+    "not_a_cloudevent",
+    "unknown_datatype",
+    "shape_mismatch",
+    "unanswered",
+    "duplicate",
+]
+"""Reasons only a model server's payloads have (``monitor.payloads``)."""
+DeadLetterReason = EventReason | PayloadReason
+DEAD_LETTER_REASONS: Final[tuple[EventReason, ...]] = (
     "empty",
     "oversize",
     "invalid_json",
@@ -60,6 +69,7 @@ DEAD_LETTER_REASONS: Final[tuple[DeadLetterReason, ...]] = (
     "undecodable",
 )
 """The reasons the decoder itself gives."""
+PAYLOAD_DEAD_LETTER_REASONS: Final[tuple[PayloadReason, ...]] = get_args(PayloadReason)
 
 MAX_EVENT_TIME: Final = 1e11
 """Event times are epoch seconds below this (the year 5138): a larger ``ts`` is almost

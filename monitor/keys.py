@@ -35,6 +35,22 @@ class Keys:
         """Hash: dead-letter reason -> messages, written with the batch that dead-lettered them."""
         return f"{self._tag}:dead_letters"
 
+    @property
+    def waiting_halves(self) -> str:
+        """Hash: CloudEvent id → the message (a blob) of a model server's request or response
+        waiting for its other half (``monitor.payloads``)."""
+        return f"{self._tag}:pairs:waiting"
+
+    @property
+    def waiting_half_times(self) -> str:
+        """Sorted set: the waiting halves' ids by event time (for the TTL and the size cap)."""
+        return f"{self._tag}:pairs:waiting:by-time"
+
+    @property
+    def pairing_counts(self) -> str:
+        """Hash: requests, responses, paired, skipped: what the pairing has read so far."""
+        return f"{self._tag}:pairs:counts"
+
     def meta(self, model: str) -> str:
         """Hash: events, watermark, late, windows_closed, reference_collected."""
         return f"{self._tag}:m:{model}:meta"

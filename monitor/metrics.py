@@ -189,6 +189,7 @@ class Metrics:
         )
         self.ready = Gauge("drift_monitor_ready", "1 when /readyz answers 200.", registry=registry)
         self.declare_quality(registry)
+        self.declare_pairing(registry)
         self.alert_transitions = Counter(
             "drift_monitor_alert_transitions",
             "Alert state changes recorded by this instance (to: pending, firing, resolved, ...).",
@@ -358,6 +359,24 @@ class Metrics:
     def record_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
         for (topic, partition), lag in lags.items():
             self.consumer_lag.labels(topic, str(partition)).set(lag)
+
+    def declare_pairing(self, registry: CollectorRegistry) -> None:
+        """Metrics of a model server's requests and responses paired by CloudEvent id."""
+        self.payload_pairs = Counter(
+            "drift_monitor_payload_pairs",
+            "Requests paired with their response (each row then counts as an event).",
+            registry=registry,
+        )
+        self.payload_waiting = Gauge(
+            "drift_monitor_payload_waiting",
+            "Requests and responses waiting for their other half (after this instance's batch).",
+            registry=registry,
+        )
+        self.payload_skipped = Counter(
+            "drift_monitor_payload_skipped",
+            "CloudEvents of neither the request nor the response type, passed over.",
+            registry=registry,
+        )
 
     def declare_quality(self, registry: CollectorRegistry) -> None:
         """Metrics of the label join and of model quality."""

@@ -51,6 +51,17 @@ class Origins:
             timestamps=np.full(count, timestamp, np.float64),
         )
 
+    def at(self, positions: NDArray[np.intp]) -> Origins:
+        """The origins of these messages, in this order (one message may come several times:
+        each row of a model server's batched request comes from the message that completed
+        its pair)."""
+        return Origins(
+            topics=[self.topics[p] for p in positions.tolist()],
+            partitions=self.partitions[positions],
+            offsets=self.offsets[positions],
+            timestamps=self.timestamps[positions],
+        )
+
     def __len__(self) -> int:
         return len(self.topics)
 

@@ -189,7 +189,7 @@ def load_or_build_references(
             if thin:
                 log.warning("reference too thin", extra={"model": name, "detail": thin})
         if profile is not None:
-            _check_signals(model, profile)
+            check_signals(model, profile)
             if model.estimates and profile.estimator is None:
                 log.warning(
                     "reference has no estimator",
@@ -205,7 +205,7 @@ def load_or_build_references(
     return profiles
 
 
-def _check_signals(model: ModelConfig, profile: ReferenceProfile) -> None:
+def check_signals(model: ModelConfig, profile: ReferenceProfile) -> None:
     """ReferenceDataError unless ``profile`` profiles exactly the signals ``model`` declares
     (the daemon refuses to start otherwise)."""
     declared: list[tuple[str, str]] = [(s.name, s.kind) for s in signal_specs(model)]

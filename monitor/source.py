@@ -11,7 +11,6 @@ works.
 from __future__ import annotations
 
 import logging
-import math
 import operator
 import threading
 import time
@@ -32,13 +31,18 @@ from confluent_kafka import (
 
 from monitor.config import Config
 from monitor.errors import ConfigError, DriftMonitorError, ServiceUnavailable
+from monitor.logs import KAFKA_LOGGER, RepeatFilter
 from monitor.store import StateStore
 from monitor.topics import await_topics
 
 log = logging.getLogger(__name__)
 # librdkafka's own log lines (connection refused while a broker restarts, ...) go through
 # logging like everything else instead of straight to stderr.
-_librdkafka_log = logging.getLogger("monitor.librdkafka")
+_librdkafka_log = logging.getLogger(KAFKA_LOGGER)
+_kafka_errors = logging.getLogger(f"{__name__}.kafka_errors")
+"""Errors the consumer reports: each distinct one at once, then at most once per 30 s with
+a count (``repeats``), so a broker that stays down does not write a line per fetch."""
+_kafka_errors.addFilter(RepeatFilter(every=30.0))
 
 _Client = TypeVar("_Client", Consumer, Producer)
 
@@ -138,7 +142,6 @@ class KafkaSource:
         self._assigned: set[TopicPartitionKey] = set()
         self._cooperative = False
         self._rewind: dict[TopicPartitionKey, int] = {}
-        self._kafka_errors = _ErrorLog()
         self.assignment_received = False
         self.missing_topics: list[str] = []
         """Topics the daemon waits for (start-up check, or deleted while running): /readyz."""
@@ -253,12 +256,12 @@ class KafkaSource:
             gone = topic or "a subscribed topic"
             if gone not in self.missing_topics:
                 self.missing_topics = [*self.missing_topics, gone]
-            self._kafka_errors.say(
+            _kafka_errors.warning(
                 f"kafka topic {gone} does not exist (deleted while running?); waiting for it "
                 f"to be created again: {error.str()}"
             )
         else:
-            self._kafka_errors.say(f"kafka error {error.name()}: {error.str()}")
+            _kafka_errors.warning(f"kafka error {error.name()}: {error.str()}")
         return False
 
     def rewind(self, batch_offsets: Mapping[TopicPartitionKey, tuple[int, int]]) -> None:
@@ -356,24 +359,6 @@ class KafkaUnusable(DriftMonitorError):
     """Kafka said something no retry can fix (a fatal client error): stop, with its sentence."""
 
 
-class _ErrorLog:
-    """Logs each distinct Kafka error at once, then at most once per ``every`` seconds with a
-    count: a broker that stays down must not write a line per fetch."""
-
-    def __init__(self, every: float = 30.0) -> None:
-        self._every = every
-        self._said: dict[str, tuple[float, int]] = {}
-
-    def say(self, text: str) -> None:
-        now = time.monotonic()
-        said_at, repeats = self._said.get(text, (-math.inf, 0))
-        if now - said_at < self._every:
-            self._said[text] = (said_at, repeats + 1)
-            return
-        log.warning(text, extra={"repeats_since_last": repeats} if repeats else {})
-        self._said[text] = (now, 0)
-
-
 TRUNCATED_HEADER = "x-drift-monitor-truncated-from"
 DEAD_LETTER_KEPT_BYTES = 65536
 """How much of a message that the dead-letter topic refuses as too large is kept: its
@@ -409,17 +394,35 @@ class DeadLetterProducer:
         self._refused: list[tuple[KafkaError, _Letter]] = []
 
     def send(self, message: Message, reason: str, detail: str) -> None:
+        self.send_copy(
+            message.value(),
+            message.key(),
+            message.headers(),
+            message_source(message),
+            reason,
+            detail,
+        )
+
+    def send_copy(
+        self,
+        value: bytes | None,
+        key: bytes | str | None,
+        original: Any,
+        source: str,
+        reason: str,
+        detail: str,
+    ) -> None:
+        """Dead-letter a message known by its parts (one kept in Redis, say), as it came."""
         headers: _Headers = [
             (REASON_HEADER, reason.encode()),
             (DETAIL_HEADER, detail[:1000].encode()),
-            ("x-drift-monitor-source", message_source(message).encode()),
+            ("x-drift-monitor-source", source.encode()),
         ]
-        original = message.headers()
         if isinstance(original, dict):
             headers.extend(original.items())
         elif original:
             headers.extend(original)
-        self._produce(_Letter(message.value(), message.key(), headers))
+        self._produce(_Letter(value, key, headers))
 
     def _produce(self, letter: _Letter) -> None:
         if self._producer is None:

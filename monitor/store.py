@@ -42,6 +42,8 @@ from monitor.batch_data import (
     ModelCursor,
     ModelReads,
     ModelState,
+    PairWrite,
+    PendingView,
     WindowDelta,
 )
 from monitor.errors import ReferenceDataError, StateError
@@ -128,7 +130,12 @@ class StateStore:
         self._apply_alert_plan = client.register_script(
             lua.source("steps.lua", "alert_plan.lua", "apply_alert_plan.lua")
         )
-        self._join_view = client.register_script(lua.source("steps.lua", "join_view.lua"))
+        self._join_view = client.register_script(
+            lua.source("steps.lua", "lookup.lua", "join_view.lua")
+        )
+        self._pending_halves = client.register_script(
+            lua.source("steps.lua", "lookup.lua", "pending_halves.lua")
+        )
 
     def ping(self) -> bool:
         try:
@@ -468,6 +475,8 @@ class StateStore:
             payload["unknown_versions"] = [
                 [key(self.keys.meta(model)), str(n)] for model, n in batch.unknown_versions.items()
             ]
+        if batch.pairs is not None and not batch.pairs.empty:
+            payload["pairs"] = self._pairs_entry(batch.pairs, key, blob)
         if batch.dead_letters:
             payload["dead"] = {
                 "key": key(self.keys.dead_letter_counts),
@@ -527,6 +536,64 @@ class StateStore:
             "labels_received": str(join.labels_received),
             "predictions_keyed": str(join.predictions_keyed),
         }
+
+    def _pairs_entry(
+        self, pairs: PairWrite, key: Callable[[str], int], blob: Callable[[bytes], int]
+    ) -> dict[str, Any]:
+        return {
+            "hash": key(self.keys.waiting_halves),
+            "times": key(self.keys.waiting_half_times),
+            "counts_key": key(self.keys.pairing_counts),
+            "cap": str(pairs.max_pending),
+            "del": pairs.delete,
+            "store": [
+                x
+                for hid, (half, since) in pairs.store.items()
+                for x in (hid, str(blob(half)), repr(since))
+            ],
+            "counts": [x for name, n in sorted(pairs.counts.items()) if n for x in (name, str(n))],
+        }
+
+    def pending_halves(
+        self,
+        ids: list[str],
+        *,
+        expire_before: float,
+        expire_limit: int,
+        may_add: int,
+        max_pending: int,
+    ) -> PendingView:
+        """What a batch's pairing must know, in one round trip (see :class:`PendingView`)."""
+        keys = [self.keys.waiting_halves, self.keys.waiting_half_times]
+        args: list[bytes | str | int] = [
+            bulk_json.encode(ids),
+            repr(expire_before),
+            expire_limit,
+            may_add,
+            max_pending,
+        ]
+        with redis_errors():
+            waiting, stored, oldest, times, halves = self._pending_halves(keys=keys, args=args)
+        return PendingView(
+            stored={hid: as_bytes(half) for hid, half in zip(ids, stored, strict=True) if half},
+            waiting=int(waiting),
+            oldest=[
+                (as_bytes(hid).decode(), float(as_bytes(at)), as_bytes(half))
+                for hid, at, half in zip(oldest, times, halves, strict=True)
+                if half
+            ],
+        )
+
+    def pairing_status(self) -> dict[str, int]:
+        """The pairing's counters and how many halves wait (all 0 before any pairing)."""
+        with redis_errors():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hgetall(self.keys.pairing_counts)
+            pipe.hlen(self.keys.waiting_halves)
+            counts, waiting = pipe.execute()
+        status = dict.fromkeys(("requests", "responses", "paired", "skipped"), 0)
+        status.update({as_bytes(k).decode(): int(as_bytes(v)) for k, v in counts.items()})
+        return {**status, "waiting": int(waiting)}
 
     def quality_alerted(self, model: str) -> set[int]:
         with redis_errors():

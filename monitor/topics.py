@@ -23,9 +23,10 @@ from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin re-exports i
 
 from monitor.config import Config
 from monitor.errors import DriftMonitorError, ServiceUnavailable
+from monitor.logs import KAFKA_LOGGER
 
 _log = logging.getLogger(__name__)
-_rdkafka_log = logging.getLogger("monitor.librdkafka")
+_rdkafka_log = logging.getLogger(KAFKA_LOGGER)
 
 _CONNECTION_PREFIXES = ("security.", "sasl.", "ssl.", "socket.", "client.")
 """The librdkafka settings an admin client must share with the consumer to reach the same

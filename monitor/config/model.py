@@ -43,6 +43,7 @@ Correction = Literal["bonferroni", "holm", "none"]
 ThinReference = Literal["skip", "whole"]
 UnknownVersion = Literal["skip", "dead_letter"]
 VERSION_PLACEHOLDER: Final = "{model_version}"
+PayloadFormat = Literal["drift-monitor", "kserve-cloudevents", "open-inference"]
 KafkaProperty = str | int | float | bool
 
 
@@ -87,15 +88,39 @@ LABEL_FIELDS: Final = ("model", "event_id", "label", "ts")
 
 
 @dataclass(frozen=True, slots=True)
-class PayloadConfig:
-    """The names your events give their fields, where they differ from the contract's.
+class PairingConfig:
+    """How long (in event time), and how many, requests wait for their response (or
+    responses for their request) when a model server logs them as two CloudEvents."""
 
-    Each mapping goes from the contract's name to yours (``ts: timestamp``);
-    unmapped fields keep the contract's name. Feature names are declared per model.
+    ttl_seconds: float = 3600.0
+    max_pending: int = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadConfig:
+    """What the predictions topic carries: the contract's events, or a model server's logs.
+
+    ``drift-monitor`` events may name their fields differently: each mapping goes from
+    the contract's name to yours (``ts: timestamp``); unmapped fields keep the contract's
+    name. ``kserve-cloudevents`` (V1 bodies) and ``open-inference`` (V2 tensors) are
+    requests and responses as CloudEvents, joined by id (``monitor.payloads``); the
+    model is named by a CloudEvent attribute, and each model says in its own ``payload``
+    where its features and prediction are. Feature names are declared per model.
     """
 
+    format: PayloadFormat = "drift-monitor"
     prediction_fields: Mapping[str, str] = field(default_factory=_empty_mapping)
     label_fields: Mapping[str, str] = field(default_factory=_empty_mapping)
+    model_attribute: str = "inferenceservicename"
+    version_attribute: str | None = None
+    request_type: str = "org.kubeflow.serving.inference.request"
+    response_type: str = "org.kubeflow.serving.inference.response"
+    pairing: PairingConfig = field(default_factory=PairingConfig)
+
+    @property
+    def from_model_server(self) -> bool:
+        """True when the topic holds a model server's requests and responses."""
+        return self.format != "drift-monitor"
 
     def prediction_field(self, name: str) -> str:
         return self.prediction_fields.get(name, name)
@@ -366,6 +391,23 @@ class SegmentsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelPayloadConfig:
+    """Where a model's features and prediction are in a model server's requests and responses.
+
+    ``columns`` names the values of a V1 instance given as a list, by position, and the
+    columns of a V2 request's only input tensor; ``tensors`` names the columns of V2
+    input tensors by tensor name. ``output`` is the V2 output tensor (or the key of V1
+    prediction objects) holding the prediction; ``classes`` names the columns of a
+    prediction given as class probabilities (default ``"0"``, ``"1"``, ...).
+    """
+
+    columns: tuple[str, ...] = ()
+    tensors: Mapping[str, tuple[str, ...]] = field(default_factory=_empty_mapping)
+    output: str | None = None
+    classes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ModelConfig:
     """One monitored model; ``name`` is the value of ``model`` in its events."""
 
@@ -385,6 +427,7 @@ class ModelConfig:
     labels: LabelsConfig = field(default_factory=LabelsConfig)
     sequential: Mapping[str, SequentialConfig] = field(default_factory=_empty_mapping)
     estimation: EstimationConfig | None = None
+    payload: ModelPayloadConfig = field(default_factory=ModelPayloadConfig)
 
     @property
     def estimates(self) -> bool:

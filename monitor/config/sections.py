@@ -58,7 +58,10 @@ from monitor.config.model import (
     LoggingConfig,
     LogLevel,
     ModelConfig,
+    ModelPayloadConfig,
+    PairingConfig,
     PayloadConfig,
+    PayloadFormat,
     RedisConfig,
     ReferenceConfig,
     RetrainConfig,
@@ -191,6 +194,15 @@ def _wire_names_clash(
             yield f"{path}: {' and '.join(clashing)} would both be read from {wire!r}"
 
 
+_MODEL_SERVER_KEYS: Final = (
+    "model_attribute",
+    "version_attribute",
+    "request_type",
+    "response_type",
+    "pairing",
+)
+
+
 def _payload_rules(payload: PayloadConfig, present: frozenset[str], path: str) -> Iterator[str]:
     yield from _wire_names_clash(
         PREDICTION_FIELDS, payload.prediction_fields, join_path(path, "prediction_fields")
@@ -198,15 +210,50 @@ def _payload_rules(payload: PayloadConfig, present: frozenset[str], path: str) -
     yield from _wire_names_clash(
         LABEL_FIELDS, payload.label_fields, join_path(path, "label_fields")
     )
+    if payload.from_model_server:
+        if "prediction_fields" in present:
+            yield (
+                f"{join_path(path, 'prediction_fields')}: only applies to format drift-monitor "
+                f"(a {payload.format} payload is mapped per model, in models.<model>.payload)"
+            )
+        if payload.request_type == payload.response_type:
+            yield f"{join_path(path, 'response_type')}: must differ from request_type"
+    else:
+        for key in sorted(present & set(_MODEL_SERVER_KEYS)):
+            yield (
+                f"{join_path(path, key)}: only applies to format kserve-cloudevents or "
+                "open-inference"
+            )
 
+
+_PAIRING = Section(
+    PairingConfig,
+    {"ttl_seconds": number(above(0)), "max_pending": integer(at_least(1))},
+)
 
 _PAYLOAD = Section(
     PayloadConfig,
     {
+        "format": one_of(get_args(PayloadFormat)),
         "prediction_fields": table(same_check(text), key_problem=_field_of(PREDICTION_FIELDS)),
         "label_fields": table(same_check(text), key_problem=_field_of(LABEL_FIELDS)),
+        "model_attribute": text,
+        "version_attribute": optional(text),
+        "request_type": text,
+        "response_type": text,
+        "pairing": _PAIRING,
     },
     _payload_rules,
+)
+
+_MODEL_PAYLOAD = Section(
+    ModelPayloadConfig,
+    {
+        "columns": names("column"),
+        "tensors": table(same_check(names("column"))),
+        "output": optional(text),
+        "classes": names("class"),
+    },
 )
 
 
@@ -549,7 +596,12 @@ def _model_rules(model: ModelConfig, present: frozenset[str], path: str) -> Iter
     if model.task == "regression" and model.prediction == "categorical":
         yield f"{join_path(path, 'prediction')}: a regression model's prediction must be numeric"
     if model.task != "binary":
-        for key in sorted(present & {"decision_threshold", "positive_class"}):
+        # Without a task, the positive class still picks which probability a numeric
+        # prediction is read from (a probability object, or a model server's output).
+        ignored = {"decision_threshold", "positive_class"}
+        if model.task is None and model.prediction == "numeric":
+            ignored.remove("positive_class")
+        for key in sorted(present & ignored):
             yield f"{join_path(path, key)}: only applies to task: binary"
     if model.estimation is not None:
         yield from _estimation_fits_model(model.estimation, model, join_path(path, "estimation"))
@@ -721,6 +773,7 @@ _MODEL = Section(
         "sequential": table(_SEQUENTIAL.named),
         "estimation": optional(_ESTIMATION),
         "segments": _segments,
+        "payload": _MODEL_PAYLOAD,
     },
     _model_rules,
     name_field="name",
@@ -808,6 +861,7 @@ _RETRAIN_SINKS: Final = ("webhook", "kafka", "airflow", "github_actions")
 def _config_rules(config: Config, present: frozenset[str], path: str) -> Iterator[str]:
     for model in config.models.values():
         at = join_path("models", model.name)
+        yield from _model_payload_fits(config.payload, model, join_path(at, "payload"))
         yield from _sink_references(config, model.alerts, join_path(at, "alerts"), _ALERT_SINKS)
         for i, route in enumerate(model.alert_routes):
             route_at = f"{join_path(at, 'alert_routes')}[{i}].sinks"
@@ -815,6 +869,28 @@ def _config_rules(config: Config, present: frozenset[str], path: str) -> Iterato
         if model.retrain is not None:
             retrain_at = join_path(join_path(at, "retrain"), "sinks")
             yield from _sink_references(config, model.retrain.sinks, retrain_at, _RETRAIN_SINKS)
+
+
+def _model_payload_fits(payload: PayloadConfig, model: ModelConfig, path: str) -> Iterator[str]:
+    """A model's payload mapping needs a model server's format, and fits that format."""
+    mapping = model.payload
+    if mapping == ModelPayloadConfig():
+        return
+    if not payload.from_model_server:
+        yield (
+            f"{path}: only applies to payload.format kserve-cloudevents or open-inference "
+            "(drift-monitor events name their features themselves)"
+        )
+        return
+    if payload.format == "kserve-cloudevents" and mapping.tensors:
+        yield f"{join_path(path, 'tensors')}: V1 payloads have no tensors; use 'columns'"
+    positive = model.positive_class or "1"
+    if mapping.classes and model.prediction == "numeric" and positive not in mapping.classes:
+        yield (
+            f"{join_path(path, 'classes')}: the positive class {positive!r} is not among them, "
+            "so no probability could be read as the numeric prediction; set "
+            f"{join_path(path.rsplit('.', 1)[0], 'positive_class')}"
+        )
 
 
 def _sink_references(

@@ -33,6 +33,28 @@ for _, m in ipairs(p.models) do
   end
 end
 
+-- 2b. The waiting halves of a model server's requests and responses this batch pairs,
+-- forgets or adds must still be as its plan read them; the plan stays within the cap.
+if p.pairs then
+  local q = p.pairs
+  local hash = KEYS[q.hash]
+  local leaving = {}
+  for _, id in ipairs(q.del) do
+    if redis.call('HEXISTS', hash, id) == 0 then
+      return {'conflict', 'pairing', '0'}
+    end
+    leaving[id] = true
+  end
+  for i = 1, #q.store, 3 do
+    if not leaving[q.store[i]] and redis.call('HEXISTS', hash, q.store[i]) == 1 then
+      return {'conflict', 'pairing', '0'}
+    end
+  end
+  if redis.call('HLEN', hash) - #q.del + #q.store / 3 > tonumber(q.cap) then
+    return {'conflict', 'pairing', '0'}
+  end
+end
+
 -- in_steps comes from steps.lua, prepended when the script is loaded.
 
 local function keys_of(pairs_list)
@@ -296,6 +318,24 @@ end
 if p.unknown_versions then
   for _, u in ipairs(p.unknown_versions) do
     redis.call('HINCRBY', KEYS[u[1]], 'unknown_version', u[2])
+  end
+end
+-- The pairing: halves paired or forgotten leave, new ones wait (`store`: id, the ARGV of
+-- its message, its event time, by threes), ordered by event time; its counters.
+if p.pairs then
+  local q = p.pairs
+  forget(KEYS[q.hash], KEYS[q.times], q.del)
+  local entries, times = {}, {}
+  for i = 1, #q.store, 3 do
+    entries[#entries + 1] = q.store[i]
+    entries[#entries + 1] = ARGV[tonumber(q.store[i + 1])]
+    times[#times + 1] = q.store[i + 2]
+    times[#times + 1] = q.store[i]
+  end
+  in_steps('HSET', KEYS[q.hash], entries)
+  in_steps('ZADD', KEYS[q.times], times)
+  for i = 1, #q.counts, 2 do
+    redis.call('HINCRBY', KEYS[q.counts_key], q.counts[i], q.counts[i + 1])
   end
 end
 

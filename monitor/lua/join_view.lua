@@ -5,15 +5,6 @@
 -- ARGV[1] JSON array of the batch's prediction ids, ARGV[2] of its label ids
 -- Returns {join_version, the labels waiting for those predictions, the predictions waiting
 -- for those labels}: ids travel as one JSON text each instead of one argument per id.
-local function lookup(hash, ids)
-  local found = {}
-  for first = 1, #ids, STEP do
-    local part = redis.call('HMGET', hash, unpack(ids, first, math.min(first + STEP - 1, #ids)))
-    for i = 1, #part do
-      found[#found + 1] = part[i]
-    end
-  end
-  return found
-end
+-- lookup comes from lookup.lua, prepended when the script is loaded.
 local version = redis.call('HGET', KEYS[1], 'join_version') or '0'
 return {version, lookup(KEYS[2], cjson.decode(ARGV[1])), lookup(KEYS[3], cjson.decode(ARGV[2]))}

@@ -632,3 +632,115 @@ def test_estimation_effects_and_staleness_are_checked() -> None:
     assert any(p.startswith("models.fraud.estimation.critical_effect:") for p in problems)
     assert any(p.startswith("models.fraud.estimation.stale_windows:") for p in problems)
     assert "models.fraud.estimation.enabeld: unknown key; did you mean 'enabled'?" in problems
+
+
+# --------------------------------------------------------------------------- model servers
+
+
+def _served(payload_format: str = "open-inference", **payload: Any) -> dict[str, Any]:
+    data = _minimal()
+    data["payload"] = {"format": payload_format, **payload}
+    return data
+
+
+def test_payload_format_defaults_to_drift_monitor_events() -> None:
+    payload = parse_config(_minimal(), environ={}).payload
+
+    assert (payload.format, payload.from_model_server) == ("drift-monitor", False)
+
+
+def test_a_model_server_format_takes_kserve_defaults_and_a_model_mapping() -> None:
+    data = _served()
+    _fraud(data)["payload"] = {"tensors": {"input-0": ["amount", "age"]}, "output": "predict"}
+
+    config = parse_config(data, environ={})
+
+    assert config.payload.model_attribute == "inferenceservicename"
+    assert config.payload.request_type == "org.kubeflow.serving.inference.request"
+    assert (config.payload.pairing.ttl_seconds, config.payload.pairing.max_pending) == (
+        3600.0,
+        100_000,
+    )
+    assert config.models["fraud"].payload.tensors == {"input-0": ("amount", "age")}
+    assert config.models["fraud"].payload.output == "predict"
+
+
+def test_an_unknown_payload_format_names_the_closest() -> None:
+    assert _problems(_served("open-inferense")) == [
+        "payload.format: unknown value 'open-inferense'; did you mean 'open-inference'?"
+    ]
+
+
+def test_model_server_keys_are_refused_for_drift_monitor_events() -> None:
+    data = _minimal()
+    data["payload"] = {"model_attribute": "model", "pairing": {"ttl_seconds": 60}}
+
+    assert _problems(data) == [
+        "payload.model_attribute: only applies to format kserve-cloudevents or open-inference",
+        "payload.pairing: only applies to format kserve-cloudevents or open-inference",
+    ]
+
+
+def test_field_renames_are_refused_for_a_model_servers_payload() -> None:
+    (problem,) = _problems(_served(prediction_fields={"ts": "time"}))
+
+    assert problem.startswith("payload.prediction_fields: only applies to format drift-monitor")
+
+
+def test_request_and_response_types_must_differ() -> None:
+    data = _served(request_type="inference", response_type="inference")
+
+    assert _problems(data) == ["payload.response_type: must differ from request_type"]
+
+
+def test_a_models_payload_mapping_needs_a_model_servers_format() -> None:
+    data = _minimal()
+    _fraud(data)["payload"] = {"columns": ["amount", "country"]}
+
+    (problem,) = _problems(data)
+    assert problem.startswith("models.fraud.payload: only applies to payload.format")
+
+
+def test_v1_payloads_have_no_tensors_to_name() -> None:
+    data = _served("kserve-cloudevents")
+    _fraud(data)["payload"] = {"tensors": {"x": ["amount"]}}
+
+    assert _problems(data) == [
+        "models.fraud.payload.tensors: V1 payloads have no tensors; use 'columns'"
+    ]
+
+
+def test_probability_classes_must_hold_the_positive_class_of_a_numeric_prediction() -> None:
+    data = _served()
+    _fraud(data)["prediction"] = "numeric"
+    _fraud(data)["payload"] = {"classes": ["legit", "fraud"]}
+
+    (problem,) = _problems(data)
+    assert problem.startswith("models.fraud.payload.classes: the positive class '1' is not among")
+
+    _fraud(data)["positive_class"] = "fraud"
+    assert parse_config(data, environ={}).models["fraud"].positive_class == "fraud"
+
+
+def test_positive_class_still_needs_binary_for_a_categorical_prediction() -> None:
+    data = _minimal()
+    _fraud(data)["prediction"] = "categorical"
+    _fraud(data)["positive_class"] = "yes"
+
+    assert _problems(data) == ["models.fraud.positive_class: only applies to task: binary"]
+
+
+def test_pairing_bounds_are_checked() -> None:
+    data = _served(pairing={"ttl_seconds": 0, "max_pending": 0})
+
+    assert _problems(data) == [
+        "payload.pairing.ttl_seconds: expected a number greater than 0, got 0",
+        "payload.pairing.max_pending: expected an integer of at least 1, got 0",
+    ]
+
+
+def test_column_names_must_be_distinct() -> None:
+    data = _served("kserve-cloudevents")
+    _fraud(data)["payload"] = {"columns": ["amount", "amount"]}
+
+    assert _problems(data) == ["models.fraud.payload.columns[1]: 'amount' is listed twice"]
