@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from detectors.window import WindowLayout
 from monitor.batch_data import BatchWrite, ModelCursor, ModelReads, ModelState, ModelWrite
+from monitor.challenger import comparison_of, with_challenger
 from monitor.config import Config, ModelConfig
 from monitor.decode import DecodedBatch, ModelColumns
 from monitor.labels.decode import DecodedLabels
@@ -44,6 +45,28 @@ def _segmented(model: ModelConfig, columns: ModelColumns, plan: Plan) -> Plan:
     if plan.layout is None or not model.segments.keys:
         return plan
     return with_segments(segmentation(model, plan.layout), columns, plan)
+
+
+def _count_challengers(
+    config: Config,
+    cursors: Mapping[str, ModelCursor],
+    layouts: Mapping[str, WindowLayout],
+    decoded: DecodedBatch,
+    windows: dict[str, Plan],
+) -> None:
+    """Each challenger's rows counted into its champion's windows (``monitor.challenger``),
+    in place: the champion gets a plan even in a batch without its own events."""
+    for name, model in config.models.items():
+        comparison = comparison_of(model)
+        if comparison is None or comparison.challenger not in decoded.models:
+            continue
+        plan = windows.get(name)
+        layout = layouts.get(name) if plan is None else plan.layout
+        if layout is None or name not in cursors:
+            continue
+        windows[name] = with_challenger(
+            model, cursors[name], layout, plan, decoded.models[comparison.challenger]
+        )
 
 
 def reads_for_batch(
@@ -113,6 +136,7 @@ def plan_batch(
         )
         for name, columns in decoded.models.items()
     }
+    _count_challengers(config, cursors, layouts, decoded, windows)
     writes = {name: plan.write for name, plan in windows.items()}
 
     def write_of(name: str) -> ModelWrite:

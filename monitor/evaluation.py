@@ -31,6 +31,7 @@ from monitor.alerts.plan import AlertPlan, plan_window
 from monitor.alerts.records import AlertRecords
 from monitor.alerts.rules import kind_of
 from monitor.alerts.state import WindowFacts
+from monitor.challenger import comparison_layouts, judge_challenger
 from monitor.config import ModelConfig
 from monitor.errors import ServiceUnavailable
 from monitor.reconciliation import EstimateRecords, EstimatorHealth
@@ -307,7 +308,9 @@ class WindowEvaluator:
 
     def _read(self, name: str, window_id: int, layout: WindowLayout) -> StoredWindow:
         """A window's counts, its judged segments' included."""
-        segments = segment_layouts(segmentation(self._models[name], layout))
+        model = self._models[name]
+        segments = segment_layouts(segmentation(model, layout))
+        segments.update(comparison_layouts(model, layout))
         return self._store.window(name, window_id, layout, segments)
 
     def _evaluate(self, name: str, layout: WindowLayout, stored: StoredWindow) -> WindowReport:
@@ -340,6 +343,7 @@ class WindowEvaluator:
         )
         results = evaluate_parts([WindowPart(layout, stored.counts), *segments], settings)
         results += estimate_window(layout, stored.counts, self._estimation[name])
+        compared, versus = judge_challenger(model, layout, stored.counts, stored.segments, settings)
         return WindowReport(
             name,
             stored.window_id,
@@ -347,9 +351,9 @@ class WindowEvaluator:
             start,
             end,
             layout.profile.id,
-            results,
+            results + compared,
             reference_events=layout.profile.events,
             model_version=stored.model_version,
             budget=budget,
-            segments=summary,
+            segments={**summary, **versus},
         )

@@ -19,13 +19,17 @@ from detectors.evaluate import SignalResult
 from detectors.methods import QUALITY_METHODS
 from detectors.multivariate import Contributor
 from detectors.tail import NamedValue
+from detectors.versus import is_comparison
 from monitor.config import AlertRuleConfig
 
 EvidenceSeverity = Literal["ok", "warning", "critical"]
 
 
 def kind_of(result: SignalResult) -> str:
-    """The alert kind of a result (performance verdicts carry their own role)."""
+    """The alert kind of a result (performance verdicts carry their own role; a challenger
+    judged against its champion, ``monitor.challenger``, is a kind of its own)."""
+    if is_comparison(result.segment):
+        return "version_comparison"
     if result.method in QUALITY_METHODS:
         return "data_quality"
     role: str = result.role

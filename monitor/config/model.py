@@ -34,6 +34,7 @@ AlertKind = Literal[
     "multivariate_drift",
     "estimated_performance",
     "segment_share_drift",
+    "version_comparison",
 ]
 AlertSeverity = Literal["warning", "critical"]
 Grouping = Literal["signal", "model"]
@@ -252,6 +253,7 @@ class AlertRuleConfig:
         "multivariate_drift",
         "estimated_performance",
         "segment_share_drift",
+        "version_comparison",
     )
     signals: tuple[str, ...] = ()  # empty: every signal of the model
     methods: tuple[str, ...] = ()  # empty: every method the model runs
@@ -435,6 +437,9 @@ class ModelConfig:
         return self.estimation is not None and self.estimation.enabled
 
     segments: SegmentsConfig = field(default_factory=SegmentsConfig)
+    compare_versions: tuple[str, ...] = ()
+    """``(champion, challenger)``: two versions live at once, compared with each other over
+    the same event-time windows (``monitor.versus``); empty: none compared."""
 
 
 @dataclass(frozen=True, slots=True)

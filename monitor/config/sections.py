@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from types import MappingProxyType
 from typing import Final, get_args
 
@@ -581,6 +582,47 @@ def _segment_keys_fit_model(model: ModelConfig, path: str) -> Iterator[str]:
         labels[name] = key
 
 
+def _compared_versions_fit_model(model: ModelConfig, path: str) -> Iterator[str]:
+    """Champion and challenger: two versions, each with a reference file, compared over the
+    same event-time windows (count windows of two versions close at different times)."""
+    compared = model.compare_versions
+    if not compared:
+        return
+    if len(compared) != 2:
+        yield f"{path}: names the champion and the challenger, two versions; got {len(compared)}"
+        return
+    reference = model.reference
+    if not reference.per_version:
+        yield (
+            f"{path}: compares model versions, so needs a reference per version "
+            f"(reference.by_version, or a reference.path naming {VERSION_PLACEHOLDER})"
+        )
+        return
+    if model.window.seconds is None:
+        yield (
+            f"{path}: versions are compared over the same event-time windows; "
+            "set window.seconds (count windows of two versions close at different times)"
+        )
+    for i, version in enumerate(compared):
+        if "=" in version:
+            yield f"{path}[{i}]: a compared version may not hold '=' ({version!r})"
+        elif not _has_reference_file(reference, version):
+            known = ", ".join(sorted(reference.by_version)) or "none"
+            yield (
+                f"{path}[{i}]: version {version!r} has no reference file "
+                f"(versions in reference.by_version: {known})"
+                if reference.by_version
+                else f"{path}[{i}]: version {version!r} has no reference file at {reference.path}"
+            )
+
+
+def _has_reference_file(reference: ReferenceConfig, version: str) -> bool:
+    if reference.by_version:
+        return version in reference.by_version
+    assert reference.path is not None  # a reference per version names one or the other
+    return Path(reference.path.replace(VERSION_PLACEHOLDER, version)).is_file()
+
+
 # --------------------------------------------------------------------------- models
 
 
@@ -625,6 +667,7 @@ def _model_rules(model: ModelConfig, present: frozenset[str], path: str) -> Iter
             f"{join_path(path, 'task')}: labels are not joined per model version yet; a model "
             "with a reference per version cannot have a task"
         )
+    yield from _compared_versions_fit_model(model, join_path(path, "compare_versions"))
     rules_path = join_path(path, "alert_rules")
     for rule in model.alert_rules.values():
         yield from _alert_rule_fits_model(rule, model, join_path(rules_path, rule.name))
@@ -773,6 +816,7 @@ _MODEL = Section(
         "sequential": table(_SEQUENTIAL.named),
         "estimation": optional(_ESTIMATION),
         "segments": _segments,
+        "compare_versions": names("model version"),
         "payload": _MODEL_PAYLOAD,
     },
     _model_rules,

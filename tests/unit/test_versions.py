@@ -171,3 +171,51 @@ def test_a_reference_per_version_that_cannot_work_is_refused(
     with pytest.raises(ConfigError) as refused:
         _config(reference, **model)
     assert problem in str(refused.value)
+
+
+def _compared(compare: list[str], **model: Any) -> Config:
+    reference = {"by_version": {"3": "v3.jsonl", "4": "v4.jsonl"}}
+    window = model.pop("window", {"seconds": 60})
+    return _config(reference, window=window, compare_versions=compare, **model)
+
+
+def test_champion_and_challenger_are_two_versions_with_reference_files() -> None:
+    assert _compared(["3", "4"]).models["fraud"].compare_versions == ("3", "4")
+
+
+@pytest.mark.parametrize(
+    ("compare", "model", "problem"),
+    [
+        (["3"], {}, "compare_versions: names the champion and the challenger, two versions; got 1"),
+        (["3", "3"], {}, "compare_versions[1]: '3' is listed twice"),
+        (
+            ["3", "5"],
+            {},
+            "compare_versions[1]: version '5' has no reference file "
+            "(versions in reference.by_version: 3, 4)",
+        ),
+        (["3", "4"], {"window": {"events": 100}}, "set window.seconds"),
+    ],
+)
+def test_versions_that_cannot_be_compared_are_refused(
+    compare: list[str], model: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        _compared(compare, **model)
+    assert problem in str(refused.value)
+
+
+def test_comparing_versions_needs_a_reference_per_version() -> None:
+    with pytest.raises(ConfigError) as refused:
+        _config({"path": "ref.jsonl"}, compare_versions=["3", "4"])
+    assert "compare_versions: compares model versions, so needs a reference per version" in str(
+        refused.value
+    )
+
+
+def test_a_compared_version_named_by_a_path_needs_its_file(tmp_path: Path) -> None:
+    (tmp_path / "ref-3.jsonl").write_text("{}\n")
+    path = str(tmp_path / "ref-{model_version}.jsonl")
+    with pytest.raises(ConfigError) as refused:
+        _config({"path": path}, window={"seconds": 60}, compare_versions=["3", "4"])
+    assert f"compare_versions[1]: version '4' has no reference file at {path}" in str(refused.value)

@@ -16,7 +16,12 @@ from scipy import stats as sps
 
 from detectors.evaluate import DecisionSettings, SignalResult
 from detectors.methods import DEFAULT_THRESHOLDS, NUMERIC_METHODS, QUALITY_METHODS
-from detectors.profile import SignalSpec, build_reference_profile
+from detectors.profile import (
+    CategoricalProfile,
+    NumericProfile,
+    SignalSpec,
+    build_reference_profile,
+)
 from detectors.versus import (
     compare_versions,
     comparison_name,
@@ -57,14 +62,17 @@ def _midpoints(
 ) -> NDArray[Any]:
     """``n`` values inside the reference's bins (one value per bin), drawn with weights ``p``;
     ``edges`` are the inner edges, so the first and last bins are open."""
-    edges = layout.profile.signal("amount").edges  # type: ignore[union-attr]
+    amount = layout.profile.signal("amount")
+    assert isinstance(amount, NumericProfile)
+    edges = amount.edges
     middles = np.concatenate(([edges[0] - 1.0], (edges[:-1] + edges[1:]) / 2, [edges[-1] + 1.0]))
     return rng.choice(middles, n, p=p / p.sum())
 
 
 def _counts(layout: WindowLayout, amount: NDArray[Any], country: NDArray[Any]) -> WindowCounts:
     country_profile = layout.profile.signal("country")
-    encoded = {"amount": amount, "country": country_profile.encode(list(country))}  # type: ignore[union-attr]
+    assert isinstance(country_profile, CategoricalProfile)
+    encoded = {"amount": amount, "country": country_profile.encode(list(country))}
     return layout.accumulate(encoded, {}, slice(None), {"country": list(country)})
 
 
@@ -79,7 +87,7 @@ def layout() -> WindowLayout:
 
 def test_ks_and_chi_square_agree_with_scipy_on_the_same_two_windows(layout: WindowLayout) -> None:
     rng = np.random.default_rng(11)
-    bins = layout.profile.signal("amount").counts.size  # type: ignore[union-attr]
+    bins = layout.profile.signal("amount").counts.size
     flat, tilted = np.ones(bins), np.linspace(1.0, 2.0, bins)
     champion_amount = _midpoints(layout, rng, 900, flat)
     challenger_amount = _midpoints(layout, rng, 700, tilted)
@@ -140,7 +148,7 @@ def test_the_window_as_reference_keeps_the_reference_layout(layout: WindowLayout
     assert {n: w.missing for n, w in window.signals.items()} == {
         n: w.missing for n, w in layout.signals.items()
     }
-    assert window.profile.signal("country").missing == 1  # type: ignore[union-attr]
+    assert window.profile.signal("country").missing == 1
 
 
 def test_a_comparison_is_never_taken_for_a_segment() -> None:
