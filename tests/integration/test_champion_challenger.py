@@ -170,6 +170,7 @@ def test_a_challenger_predicting_differently_is_flagged_and_named(
     alert = _alerts(team)[0]
     assert alert["dedup_key"] == "fraud/version=3/version_comparison/prediction@4 vs 3"
     assert alert["segments"] == ["4 vs 3"]
+    assert alert["model_version"] == "3"
 
 
 def test_a_challenger_fed_other_traffic_has_that_feature_flagged(
