@@ -4,6 +4,7 @@ Run::
 
     .venv/bin/python benchmarks/throughput.py [--events N] [--naive-events M]
         [--label-events L] [--batch-size B] [--round-events R] [--profile FILE]
+        [--profile-segmented FILE]
 
 The script starts its own Tansu broker and redis-server (``monitor.tooling.embedded``),
 writes a 20k-event reference file (seed 1) to a temporary directory, and
@@ -133,7 +134,8 @@ first round's), produced again into their own topic, so a long run spends at
 most 200,000 predictions (by default) on the label path.
 
 ``--profile FILE`` runs the e2e timed sections under cProfile (which roughly
-halves their rate), prints the top functions and dumps the stats to FILE.
+halves their rate), prints the top functions and dumps the stats to FILE;
+``--profile-segmented FILE`` does the same for e2e_segmented's.
 e2e_labels is not profiled.
 
 On a 2-core machine the default run takes about 25 s, most of it producing,
@@ -343,6 +345,7 @@ class Settings:
     batch_size: int
     round_events: int
     profile: Path | None
+    profile_segmented: Path | None
 
     def rounds(self) -> list[tuple[int, int]]:
         """(first event, count) of each produce-and-consume round."""
@@ -376,6 +379,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
         help="events produced per round (bounds the in-memory broker)",
     )
     parser.add_argument("--profile", type=Path, help="run e2e under cProfile, dump stats here")
+    parser.add_argument(
+        "--profile-segmented", type=Path, help="run e2e_segmented under cProfile, stats here"
+    )
     args = parser.parse_args(argv)
     for name in (
         "events",
@@ -395,6 +401,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
         batch_size=args.batch_size,
         round_events=args.round_events,
         profile=args.profile,
+        profile_segmented=args.profile_segmented,
     )
     rounds = settings.rounds()
     _, first_round = rounds[0]  # e2e_labels reads the first round's events
@@ -1212,6 +1219,7 @@ def run_rounds(
     reference: Path,
     labelled_reference: Path,
     profiler: cProfile.Profile | None,
+    segmented_profiler: cProfile.Profile | None,
 ) -> Totals:
     """Every round on one daemon whose Redis state carries on from round to round."""
     redis_url = redis_server.url
@@ -1242,7 +1250,9 @@ def run_rounds(
             services = {"broker": broker.pid, "redis": redis_server.pid}
             e2e = E2E(daemon, RssSampler(settings.events, services), admin, profiler)
             estimated = E2E(estimating, QuietSampler(settings.events, services), admin, None)
-            segmented = E2E(segmenting, QuietSampler(settings.events, services), admin, None)
+            segmented = E2E(
+                segmenting, QuietSampler(settings.events, services), admin, segmented_profiler
+            )
             for index in range(len(settings.rounds())):
                 run_round(
                     settings, e2e, estimated, segmented, broker, index, totals, labelled_reference
@@ -1360,9 +1370,9 @@ def ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
 
-def print_profile(profiler: cProfile.Profile, path: Path) -> None:
+def print_profile(profiler: cProfile.Profile, path: Path, section: str) -> None:
     profiler.dump_stats(path)
-    print(f"cProfile of the e2e loop (rates above are slowed by it), stats in {path}:")
+    print(f"cProfile of the {section} loop (rates above are slowed by it), stats in {path}:")
     pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 
@@ -1371,6 +1381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging("text", "WARNING")
     logging.getLogger("monitor.tooling.embedded").setLevel(logging.ERROR)
     profiler = cProfile.Profile() if settings.profile else None
+    segmented_profiler = cProfile.Profile() if settings.profile_segmented else None
     began = time.monotonic()
     print(
         f"events={settings.events:,} naive_events={settings.naive_events:,} "
@@ -1388,13 +1399,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         ):
             reference = write_reference(Path(workdir))
             labelled = write_labelled_reference(Path(workdir))
-            totals = run_rounds(settings, broker, redis_server, reference, labelled, profiler)
+            totals = run_rounds(
+                settings, broker, redis_server, reference, labelled, profiler, segmented_profiler
+            )
     except KeyboardInterrupt:
         print("interrupted; local broker and redis-server stopped", file=sys.stderr)
         return 130
     print(f"wall time: {time.monotonic() - began:.1f} s, {load_average()}")
     if profiler is not None and settings.profile is not None:
-        print_profile(profiler, settings.profile)
+        print_profile(profiler, settings.profile, "e2e")
+    if segmented_profiler is not None and settings.profile_segmented is not None:
+        print_profile(segmented_profiler, settings.profile_segmented, "e2e_segmented")
     report(totals)
     return 0
 
