@@ -179,7 +179,12 @@ def evaluate_parts(
     The parts are one family of tests: the correction runs over every part's tests at
     once, so twenty segments do not buy twenty times the false alarms.
     """
-    measured = [_measures(part.layout, part.counts, settings) for part in parts]
+    numeric = [_numeric_rows(_Reference.of(part.layout), part.counts) for part in parts]
+    _ks_p_values_of_all([rows for part in numeric for rows in part])
+    measured = [
+        _measures(part.layout, part.counts, settings, rows)
+        for part, rows in zip(parts, numeric, strict=True)
+    ]
     gates: dict[tuple[int, str, str], float] = {}
     for index, measures in enumerate(measured):
         for m in measures:
@@ -203,12 +208,15 @@ def evaluate_parts(
 
 
 def _measures(
-    layout: WindowLayout, counts: WindowCounts, settings: DecisionSettings
+    layout: WindowLayout,
+    counts: WindowCounts,
+    settings: DecisionSettings,
+    numeric_rows: Sequence[_NumericRows],
 ) -> list[_Measure]:
     reference = _Reference.of(layout)
     numeric: dict[str, list[_Measure]] = {}
-    for group in reference.numeric:
-        numeric.update(_numeric_measures(group, counts, settings))
+    for rows in numeric_rows:
+        numeric.update(_numeric_measures(rows, counts, settings))
     measures: list[_Measure] = []
     missing_tests = reference.missing_tests(counts, settings)
     for signal, present, missing_test in zip(
@@ -468,24 +476,59 @@ class _NumericGroup:
         )
 
 
+@dataclass(slots=True, eq=False)
+class _NumericRows:
+    """A numeric group's signals with values in one window, their KS statistics, and
+    (once :func:`_ks_p_values_of_all` ran) their p-values."""
+
+    group: _NumericGroup
+    window: NDArray[np.int64]
+    totals: NDArray[np.int64]
+    ks: stats.Rows
+    p_values: list[float]
+
+
+def _numeric_rows(reference: _Reference, counts: WindowCounts) -> list[_NumericRows]:
+    """Each numeric group's signals that have values in the window, with their KS
+    statistics; p-values still to come."""
+    found = []
+    for group in reference.numeric:
+        window = counts.ints[group.bins]
+        totals = window.sum(axis=1)
+        live = totals > 0
+        if not live.any():
+            continue
+        if not live.all():
+            group, window, totals = group.rows(live), window[live], totals[live]
+        _check_counts(window)
+        ks = stats.ks_statistic_rows(group.cdf, stats.edge_cdf(window))
+        found.append(_NumericRows(group, window, totals, ks, []))
+    return found
+
+
+def _ks_p_values_of_all(found: Sequence[_NumericRows]) -> None:
+    """Every KS p-value of a window's parts in one call: the exact ones cost far more per
+    call than per value (see :func:`detectors.kolmogorov.kolmogorov_sf`)."""
+    if not found:
+        return
+    p_values = stats.ks_p_values(
+        np.concatenate([rows.ks for rows in found]),
+        np.concatenate([np.asarray(rows.group.totals) for rows in found]),
+        np.concatenate([rows.totals for rows in found]).astype(np.float64),
+    ).tolist()
+    start = 0
+    for rows in found:
+        rows.p_values = p_values[start : start + rows.ks.size]
+        start += rows.ks.size
+
+
 def _numeric_measures(
-    group: _NumericGroup, counts: WindowCounts, settings: DecisionSettings
+    rows: _NumericRows, counts: WindowCounts, settings: DecisionSettings
 ) -> dict[str, list[_Measure]]:
     """Measures of the group's signals that have values in the window, by signal."""
-    window = counts.ints[group.bins]
-    totals = window.sum(axis=1)
-    live = totals > 0
-    if not live.all():
-        if not live.any():
-            return {}
-        group, window, totals = group.rows(live), window[live], totals[live]
-    _check_counts(window)
+    group, window = rows.group, rows.window
     methods = settings.numeric_methods
-    ks_rows = stats.ks_statistic_rows(group.cdf, stats.edge_cdf(window))
-    ks = ks_rows.tolist()
-    p_values = stats.ks_p_values(
-        ks_rows, np.asarray(group.totals), totals.astype(np.float64)
-    ).tolist()
+    ks, p_values = rows.ks.tolist(), rows.p_values
     scores: dict[str, list[float]] = {}
     if "psi" in methods or "jensen_shannon" in methods:
         coarse = stats.shares(_coarse(window, group.coarse_starts))

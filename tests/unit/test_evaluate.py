@@ -19,7 +19,14 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from detectors import evaluate
-from detectors.evaluate import DecisionSettings, SignalResult, _significant, evaluate_window
+from detectors.evaluate import (
+    DecisionSettings,
+    SignalResult,
+    WindowPart,
+    _significant,
+    evaluate_parts,
+    evaluate_window,
+)
 from detectors.methods import (
     CATEGORICAL_METHODS,
     DEFAULT_THRESHOLDS,
@@ -572,3 +579,18 @@ def test_small_windows_from_the_reference_distribution_rarely_raise_a_drifted_re
         results = evaluate_window(LAYOUT, LAYOUT.accumulate(columns, {}), DEFAULTS)
         flagged += any(r.drifted for r in results)
     assert flagged <= 8
+
+
+def test_parts_judged_together_get_each_parts_own_scores_and_p_values() -> None:
+    """A window's parts share one KS p-value call; each part's numbers are still its own
+    (up to the rounding of the stacked exact p-values), whatever its size."""
+    windows = [_window(n=n) for n in (30, 150, 700, 5_000)]
+    together = evaluate_parts(
+        [WindowPart(LAYOUT, w, f"s={i}") for i, w in enumerate(windows)], DEFAULTS
+    )
+    alone = [r for w in windows for r in evaluate_window(LAYOUT, w, DEFAULTS)]
+    assert [(r.signal, r.method) for r in together] == [(r.signal, r.method) for r in alone]
+    assert [r.score for r in together] == pytest.approx([r.score for r in alone], rel=1e-12)
+    p_together = [r.p_value for r in together if r.p_value is not None]
+    p_alone = [r.p_value for r in alone if r.p_value is not None]
+    assert p_together == pytest.approx(p_alone, rel=1e-9)
