@@ -72,6 +72,26 @@ class DecisionSettings:
     multivariate_methods: tuple[str, ...] = ()
 
 
+def named_facts(
+    attribution: Sequence[Contributor],
+    values: Sequence[NamedValue],
+    estimate: Estimate | None,
+    segment: str | None,
+) -> dict[str, Any]:
+    """What a result names beyond its score, as plain data: only the parts it has, so a
+    result of the whole model with none of them adds no key."""
+    out: dict[str, Any] = {}
+    if attribution:
+        out["attribution"] = [c.to_dict() for c in attribution]
+    if values:
+        out["values"] = [v.to_dict() for v in values]
+    if estimate is not None:
+        out["estimate"] = estimate.to_dict()
+    if segment is not None:
+        out["segment"] = segment
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class SignalResult:
     """The verdict of one method on one signal for one window."""
@@ -116,15 +136,7 @@ class SignalResult:
             "drifted": self.drifted,
             "severity": self.severity,
         }
-        if self.attribution:
-            out["attribution"] = [c.to_dict() for c in self.attribution]
-        if self.values:
-            out["values"] = [v.to_dict() for v in self.values]
-        if self.estimate is not None:
-            out["estimate"] = self.estimate.to_dict()
-        if self.segment is not None:
-            out["segment"] = self.segment
-        return out
+        return out | named_facts(self.attribution, self.values, self.estimate, self.segment)
 
     def describe_attribution(self) -> str:
         """The named pairs or features, for people: ``a~b +0.80->-0.79, ...`` (or "")."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from detectors.estimation import Estimate
-from detectors.evaluate import SignalResult
+from detectors.evaluate import SignalResult, named_facts
 from detectors.methods import QUALITY_METHODS
 from detectors.multivariate import Contributor
 from detectors.tail import NamedValue
@@ -94,15 +94,7 @@ class Evidence:
             "p_value": self.p_value,
             "severity": self.severity,
         }
-        if self.attribution:
-            out["attribution"] = [c.to_dict() for c in self.attribution]
-        if self.values:
-            out["values"] = [v.to_dict() for v in self.values]
-        if self.estimate is not None:
-            out["estimate"] = self.estimate.to_dict()
-        if self.segment is not None:
-            out["segment"] = self.segment
-        return out
+        return out | named_facts(self.attribution, self.values, self.estimate, self.segment)
 
 
 @dataclass(frozen=True, slots=True)
