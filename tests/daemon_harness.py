@@ -6,6 +6,8 @@ redis-server; only its HTTP listener uses a free port.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -115,6 +117,19 @@ def start_daemon_process(config_path: Path, log: Path, *args: str) -> subprocess
             stdout=output,
             stderr=subprocess.STDOUT,
         )
+
+
+def kill_9_when(
+    config_path: Path, log: Path, condition: Callable[[], bool], timeout: float, what: str
+) -> None:
+    """Run ``drift-monitor run`` as its own process until ``condition`` holds, then kill -9
+    it: no shutdown, no last checkpoint, as a crash would leave things."""
+    daemon = start_daemon_process(config_path, log)
+    try:
+        wait_until(condition, timeout, what)
+    finally:
+        os.kill(daemon.pid, signal.SIGKILL)
+        daemon.wait()
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:

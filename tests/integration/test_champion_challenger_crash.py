@@ -10,8 +10,6 @@ is compared after the restart.
 from __future__ import annotations
 
 import json
-import os
-import signal
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +19,13 @@ import pytest
 from monitor.config import load_config
 from monitor.tooling.embedded import KafkaBroker, RedisServer
 from monitor.tooling.synthetic import SyntheticModel
-from tests.daemon_harness import model_status, start_daemon_process, wait_until, write_config_file
+from tests.daemon_harness import (
+    kill_9_when,
+    model_status,
+    start_daemon_process,
+    wait_until,
+    write_config_file,
+)
 from tests.helpers import produce_json
 from tests.segment_traffic import FEATURES, RATE, segmented_events, write_events
 
@@ -81,18 +85,13 @@ def test_kill_9_twice_leaves_every_window_comparing_each_challenger_event_once(
         )
     log = tmp_path / "daemon.log"
     for kill_after in (2_500, 5_500):
-        daemon = start_daemon_process(config_path, log)
-        try:
-            wait_until(
-                lambda kill_after=kill_after: (
-                    model_status(config, CHAMPION)["events"] >= kill_after
-                ),
-                120,
-                f"{kill_after} champion events counted",
-            )
-        finally:
-            os.kill(daemon.pid, signal.SIGKILL)
-            daemon.wait()
+        kill_9_when(
+            config_path,
+            log,
+            lambda kill_after=kill_after: model_status(config, CHAMPION)["events"] >= kill_after,
+            120,
+            f"{kill_after} champion events counted",
+        )
         assert model_status(config, CHAMPION)["events"] < EVENTS, "killed too late to matter"
 
     daemon = start_daemon_process(config_path, log)

@@ -10,7 +10,6 @@ below are exactly those CBPE assumes, and the concept drift the one it cannot se
 from __future__ import annotations
 
 import json
-import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +28,13 @@ from monitor.redis_client import connect
 from monitor.report import history
 from monitor.store import StateStore
 from monitor.tooling.embedded import KafkaBroker, RedisServer
-from tests.daemon_harness import model_status, running_daemon, start_daemon_process, wait_until
+from tests.daemon_harness import (
+    kill_9_when,
+    model_status,
+    running_daemon,
+    start_daemon_process,
+    wait_until,
+)
 from tests.helpers import KAFKA_TEST_SETTINGS, produce_json
 
 pytestmark = pytest.mark.integration
@@ -304,12 +309,9 @@ def test_kill_9_with_delayed_labels_counts_every_segment_and_join_exactly(
             _send(config, late[start - 2 * WINDOW : start - WINDOW], labels=True)
     _send(config, late[-2 * WINDOW :], labels=True)
     log = tmp_path / "daemon.log"
-    daemon = start_daemon_process(path, log)
-    try:
-        wait_until(lambda: model_status(config, MODEL)["events"] >= 3 * WINDOW, 60, "3 windows")
-    finally:
-        os.kill(daemon.pid, signal.SIGKILL)
-        daemon.wait()
+    kill_9_when(
+        path, log, lambda: model_status(config, MODEL)["events"] >= 3 * WINDOW, 60, "3 windows"
+    )
     daemon = start_daemon_process(path, log)
     try:
         wait_until(

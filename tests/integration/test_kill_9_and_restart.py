@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,6 +13,7 @@ import pytest
 from monitor.tooling.embedded import KafkaBroker, RedisServer
 from monitor.tooling.synthetic import SyntheticModel, blocks
 from tests.daemon_harness import (
+    kill_9_when,
     model_status,
     start_daemon_process,
     wait_until,
@@ -60,18 +59,13 @@ def test_kill_9_mid_stream_then_restart_counts_every_event_exactly_once(
 
     log = tmp_path / "daemon.log"
     for kill_after in (40_000, 110_000):
-        daemon = start_daemon_process(config_path, log)
-        try:
-            wait_until(
-                lambda kill_after=kill_after: (
-                    model_status(config, MODEL.name)["events"] >= kill_after
-                ),
-                120,
-                f"{kill_after} events counted",
-            )
-        finally:
-            os.kill(daemon.pid, signal.SIGKILL)
-            daemon.wait()
+        kill_9_when(
+            config_path,
+            log,
+            lambda kill_after=kill_after: model_status(config, MODEL.name)["events"] >= kill_after,
+            120,
+            f"{kill_after} events counted",
+        )
         assert model_status(config, MODEL.name)["events"] < EVENTS, "killed too late to matter"
 
     daemon = start_daemon_process(config_path, log)

@@ -12,7 +12,6 @@ unanswered requests neither loses nor doubles a pair.
 from __future__ import annotations
 
 import csv
-import os
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -29,7 +28,13 @@ from monitor.keys import Keys
 from monitor.redis_client import connect
 from monitor.store import StateStore
 from monitor.tooling.embedded import KafkaBroker, RedisServer
-from tests.daemon_harness import model_status, running_daemon, start_daemon_process, wait_until
+from tests.daemon_harness import (
+    kill_9_when,
+    model_status,
+    running_daemon,
+    start_daemon_process,
+    wait_until,
+)
 from tests.helpers import KAFKA_TEST_SETTINGS, consume_messages, kcat_produce
 from tests.kserve_messages import (
     ce_headers,
@@ -340,12 +345,9 @@ def test_kill_9_during_unanswered_requests_then_their_responses_pair_each_exactl
     _produce(bootstrap, topic, [(h, v, i % 2) for i, ((h, v, _), _) in enumerate(pairs)])
     log = tmp_path / "daemon.log"
 
-    daemon = start_daemon_process(path, log)
-    try:
-        wait_until(lambda: _store(config).pairing_status()["requests"] >= 1500, 60, "requests")
-    finally:
-        os.kill(daemon.pid, signal.SIGKILL)
-        daemon.wait()
+    kill_9_when(
+        path, log, lambda: _store(config).pairing_status()["requests"] >= 1500, 60, "requests"
+    )
     waiting = _store(config).pairing_status()
     assert 0 < waiting["waiting"] == waiting["requests"] < count, "killed too late to matter"
 

@@ -9,8 +9,6 @@ kill is never applied again, one not applied is consumed again.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from collections import Counter
@@ -23,6 +21,7 @@ from monitor.config import load_config
 from monitor.tooling.embedded import KafkaBroker, RedisServer
 from monitor.tooling.synthetic import SyntheticModel
 from tests.daemon_harness import (
+    kill_9_when,
     model_status,
     start_daemon_process,
     wait_until,
@@ -82,16 +81,13 @@ def test_kill_9_twice_counts_each_version_and_segment_exactly_once(
 
     log = tmp_path / "daemon.log"
     for kill_after in (15_000, 35_000):
-        daemon = start_daemon_process(config_path, log)
-        try:
-            wait_until(
-                lambda kill_after=kill_after: counted() >= kill_after,
-                120,
-                f"{kill_after} events counted",
-            )
-        finally:
-            os.kill(daemon.pid, signal.SIGKILL)
-            daemon.wait()
+        kill_9_when(
+            config_path,
+            log,
+            lambda kill_after=kill_after: counted() >= kill_after,
+            120,
+            f"{kill_after} events counted",
+        )
         assert counted() < EVENTS, "killed too late to matter"
 
     daemon = start_daemon_process(config_path, log)
