@@ -90,12 +90,14 @@ from benchmarks.throughput import (
     STALL_SECONDS,
     STREAM_SEED,
     CountingConnection,
+    blas_line,
     counting_client,
     delete_topic,
     load_average,
     model_config,
     write_labelled_reference,
 )
+from monitor.blas_threads import limit_blas_threads
 from monitor.config import Config, parse_config
 from monitor.daemon import Daemon
 from monitor.logs import configure_logging
@@ -549,6 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--warmup must be below --predictions")
     configure_logging("text", "WARNING")
     logging.getLogger("monitor.tooling.embedded").setLevel(logging.ERROR)
+    print(blas_line(limit_blas_threads()))
     result = measure_label_ratio(args.predictions, args.warmup, profile=args.profile)
     plain, labelled = result.predictions_only, result.labelled
     messages = (labelled.predictions + labelled.labels) / max(labelled.seconds, 1e-9)

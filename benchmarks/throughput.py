@@ -186,11 +186,13 @@ import redis
 import redis.connection
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from threadpoolctl import threadpool_info
 
 if __package__ in (None, ""):  # run as a script: the repository root is not on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.payload_stream import PAYLOAD_FORMATS, payload_mapping, payload_messages
+from monitor.blas_threads import limit_blas_threads
 from monitor.config import Config, parse_config
 from monitor.daemon import Daemon
 from monitor.decode import EventDecoder
@@ -318,6 +320,15 @@ class QuietSampler(RssSampler):
 
     def observe(self, counted: int) -> None:
         return
+
+
+def blas_line(limited: bool) -> str:
+    """What the daemon's BLAS runs on: one thread, as the command line sets it, unless the
+    environment sized it (monitor.blas_threads); set OPENBLAS_NUM_THREADS to compare."""
+    pools = threadpool_info()
+    threads = sorted({pool["num_threads"] for pool in pools if pool["user_api"] == "blas"})
+    how = "limited as the command line does" if limited else "sized by the environment"
+    return f"blas threads: {', '.join(map(str, threads))} ({how})"
 
 
 def load_average() -> str:
@@ -1379,6 +1390,7 @@ def print_profile(profiler: cProfile.Profile, path: Path, section: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_args(argv)
     configure_logging("text", "WARNING")
+    print(blas_line(limit_blas_threads()))
     logging.getLogger("monitor.tooling.embedded").setLevel(logging.ERROR)
     profiler = cProfile.Profile() if settings.profile else None
     segmented_profiler = cProfile.Profile() if settings.profile_segmented else None

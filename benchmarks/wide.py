@@ -86,6 +86,7 @@ from throughput import (
     KAFKA_CONSUMER,
     RssSampler,
     Timed,
+    blas_line,
     counting_client,
     delete_topic,
     load_average,
@@ -98,6 +99,7 @@ from throughput import (
 )
 
 import monitor.evaluation
+from monitor.blas_threads import limit_blas_threads
 from monitor.config import Config, parse_config
 from monitor.daemon import Daemon
 from monitor.logs import configure_logging
@@ -556,6 +558,7 @@ def report(
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_args(argv)
     configure_logging("text", "WARNING")
+    print(blas_line(limit_blas_threads()))
     logging.getLogger("monitor.tooling.embedded").setLevel(logging.ERROR)
     logging.getLogger("monitor").setLevel(logging.ERROR)  # drift and alert lines: summed up below
     profiler = cProfile.Profile() if settings.profile else None

@@ -34,6 +34,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from monitor.blas_threads import limit_blas_threads
 from monitor.config import Config, deprecations, load_config
 from monitor.errors import DriftMonitorError
 from monitor.keys import Keys
@@ -54,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if "config" in args and args.config is None:
         parser.error(f"no config file: pass -c FILE or set {CONFIG_ENV}")
+    limit_blas_threads()
     try:
         return int(args.handler(args))
     except DriftMonitorError as error:
