@@ -9,24 +9,22 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import redis
 
-from detectors.evaluate import SignalResult, evaluate_window
-from detectors.profile import NumericProfile
+from detectors.evaluate import SignalResult
 from detectors.quality import accumulate_pairs
 from detectors.window import WindowLayout
 from monitor.cli import main
 from monitor.config import Config
-from monitor.evaluation import decision_settings
 from monitor.keys import Keys
 from monitor.reference import build_profile_from_file
 from monitor.report import build, history
 from monitor.store import StateStore, StoredWindow
 from monitor.tooling.embedded import RedisServer
+from monitor.tooling.kept_windows import keep_windows
 from monitor.tooling.synthetic import SyntheticModel, generate
 from tests.daemon_harness import pipeline_config, write_config_file, write_reference
 
@@ -121,29 +119,6 @@ def test_a_report_without_a_reference_or_windows_says_so(
     assert "the model has no <code>task</code>" in page
 
 
-def _filled_windows(
-    store: StateStore, config: Config, layout: WindowLayout, windows: int, shifted: str
-) -> None:
-    """``windows`` windows of 1,000 events drawn like the reference, ``shifted`` moved by one
-    standard deviation in the second half; kept with their results, as the evaluator does."""
-    settings = decision_settings(config.models[layout.profile.model])
-    rng = np.random.default_rng(7)
-    for window_id in range(windows):
-        columns: dict[str, Any] = {}
-        for signal in layout.profile.signals:
-            if isinstance(signal, NumericProfile):
-                values = rng.normal(signal.mean, signal.std, 1000)
-                if signal.name == shifted and window_id >= windows // 2:
-                    values += signal.std
-                columns[signal.name] = values
-            else:
-                columns[signal.name] = signal.encode(list(rng.choice(signal.categories, 1000)))
-        counts = layout.accumulate(columns, {})
-        results = evaluate_window(layout, counts, settings)
-        stored = StoredWindow(window_id, counts, window_id, window_id + 1, layout.profile.id, "1")
-        history.record(store, layout.profile.model, stored, layout, results, keep=windows)
-
-
 def test_a_report_of_25_signals_by_200_windows_fits_the_budget(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
@@ -156,7 +131,7 @@ def test_a_report_of_25_signals_by_200_windows_fits_the_budget(
         redis.Redis.from_url(redis_server.url), Keys(config.redis.key_prefix), history_size=1000
     )
     store.store_reference(layout.profile)
-    _filled_windows(store, config, layout, 200, "num_2")
+    keep_windows(store, config, layout, 200, "num_2")
     started = time.perf_counter()
     page = build(config, store, windows=200)
     took = time.perf_counter() - started
@@ -176,7 +151,7 @@ def test_joint_sums_of_a_wide_model_are_not_kept(
     layout = _layout(config, model.name)
     assert layout.joint is not None
     store = StateStore(redis_client, Keys(config.redis.key_prefix), history_size=5)
-    _filled_windows(store, config, layout, 2, "num_0")
+    keep_windows(store, config, layout, 2, "num_0")
     kept = history.read(store, model.name)
     assert [w.counts.floats.size for w in kept] == [layout.joint.sums.start] * 2
     drawn = history.fitting(kept, layout)
@@ -192,21 +167,17 @@ def test_joint_sums_of_a_wide_model_are_not_kept(
     assert "7 more signals did not drift in these windows and are not drawn" in page
 
 
-def test_quality_from_labels_has_its_timeline_against_the_reference_baseline(
-    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
-) -> None:
-    """Windows whose labels disagree with the scores more than the reference's did are
-    drawn drifted on an ``error_rate`` timeline."""
-    rng = np.random.default_rng(4)
+def _labelled(redis_url: str, tmp_path: Path, rng: np.random.Generator) -> Config:
+    """A binary model whose reference has labels, windows needing 200 of them."""
     reference = tmp_path / "labelled.jsonl"
     events = [json.loads(raw) for raw in generate(MODEL, 0, 2000, seed=1)]
     with reference.open("w") as handle:
         for event in events:
             handle.write(json.dumps({**event, "label": int(rng.random() < event["prediction"])}))
             handle.write("\n")
-    config = pipeline_config(
+    return pipeline_config(
         bootstrap="127.0.0.1:9",
-        redis_url=redis_server.url,
+        redis_url=redis_url,
         topic="t",
         group="report-labels",
         model=MODEL,
@@ -214,11 +185,20 @@ def test_quality_from_labels_has_its_timeline_against_the_reference_baseline(
         extra_model={"task": "binary", "labels": {"min_labels": 200}},
         kafka_extra={"labels_topic": "t.labels"},
     )
+
+
+def test_quality_from_labels_has_its_timeline_against_the_reference_baseline(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """Windows whose labels disagree with the scores more than the reference's did are
+    drawn drifted on an ``error_rate`` timeline."""
+    rng = np.random.default_rng(4)
+    config = _labelled(redis_server.url, tmp_path, rng)
     layout = _layout(config)
     assert layout.profile.quality is not None
     store = StateStore(redis_client, Keys(config.redis.key_prefix), history_size=10)
     store.store_reference(layout.profile)
-    _filled_windows(store, config, layout, 4, "num_0")
+    keep_windows(store, config, layout, 4, "num_0")
     for window_id in range(4):
         scores = rng.random(500)
         labels = (rng.random(500) < scores).astype(int)
