@@ -122,7 +122,8 @@ def test_a_report_without_a_reference_or_windows_says_so(
 def test_a_report_of_25_signals_by_200_windows_fits_the_budget(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    """The issue's budget: at most 3 MB, quick to build (and to render: see the README)."""
+    """The issue's budget: at most 3 MB, quick to build (render time in Chromium:
+    benchmarks/report_size.py, figures in the README)."""
     model = SyntheticModel(name="budget", numeric=21, categorical=3)
     config = _config(redis_server.url, tmp_path, model, 5000)
     layout = _layout(config, model.name)
@@ -185,6 +186,21 @@ def _labelled(redis_url: str, tmp_path: Path, rng: np.random.Generator) -> Confi
         extra_model={"task": "binary", "labels": {"min_labels": 200}},
         kafka_extra={"labels_topic": "t.labels"},
     )
+
+
+def test_a_report_of_a_model_whose_labels_have_not_come_says_so(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    config = _labelled(redis_server.url, tmp_path, np.random.default_rng(4))
+    layout = _layout(config)
+    store = StateStore(redis_client, Keys(config.redis.key_prefix), history_size=10)
+    store.store_reference(layout.profile)
+    keep_windows(store, config, layout, 2, "num_0")
+    page = build(config, store)
+    assert "<b>labels joined</b>0" in page
+    assert "no window has enough joined labels yet (a window needs 200)" in page
+    assert "data-signal='error_rate'" not in page
+    assert "timelines: windows 0 to 1" in page  # the rest of the report is drawn
 
 
 def test_quality_from_labels_has_its_timeline_against_the_reference_baseline(
