@@ -9,6 +9,9 @@
   test may kill and restart it. Parametrize indirectly to pass options:
   ``@pytest.mark.parametrize("redis_server", [{"appendonly": True}], indirect=True)``.
 * ``kafka_test_settings``: the librdkafka settings every test client must merge in.
+* ``artifact``: a path for a file CI should keep (a screenshot), in ``$DRIFT_MONITOR_ARTIFACTS``
+  (else the test's ``tmp_path``); the run's summary lists every one written, under
+  ``artifacts``, with pytest-xdist too (a test's own output is hidden when it passes).
 
 The suite is split by what a test starts. ``tests/unit/`` holds pure logic: no broker, no
 redis-server, no daemon process, no HTTP server (a one-shot tool such as promtool or the CLI
@@ -23,6 +26,7 @@ both run the unit tests alone. Shared helpers (``helpers.py``, ``*_harness.py``,
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -63,6 +67,39 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # early instead of finishing on one of them alone.
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)
+
+
+ARTIFACTS_VARIABLE = "DRIFT_MONITOR_ARTIFACTS"
+
+
+@pytest.fixture
+def artifact(
+    tmp_path: Path, record_property: Callable[[str, object], None]
+) -> Callable[[str], Path]:
+    """``artifact(name)``: where to write a file CI keeps, named in the run's summary."""
+
+    def path(name: str) -> Path:
+        folder = Path(os.environ.get(ARTIFACTS_VARIABLE) or tmp_path)
+        folder.mkdir(parents=True, exist_ok=True)
+        record_property("artifact", str(folder / name))
+        return folder / name
+
+    return path
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """List the artifacts the run wrote (recorded by the ``artifact`` fixture)."""
+    written = {
+        (str(value), report.nodeid)
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        for name, value in getattr(report, "user_properties", ())
+        if name == "artifact" and Path(str(value)).exists()
+    }
+    if written:
+        terminalreporter.section("artifacts")
+        for path, nodeid in sorted(written):
+            terminalreporter.write_line(f"{path}  ({nodeid})")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ and ``cat_0`` skews towards a category named like an XSS payload, which must sho
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import socket
@@ -181,7 +180,7 @@ def _console_errors(output: str) -> list[str]:
 
 
 def open_offline(chromium: str, page: Path, shot: Path, *, height: int) -> str:
-    """The page's DOM as Chromium built it, and a screenshot (its path printed, for CI to keep),
+    """The page's DOM as Chromium built it, and a screenshot (an ``artifact``, for CI to keep),
     having checked that the page asked the network for nothing and logged no console error."""
     with recording_proxy() as (port, requests):
         dom = run_chromium(chromium, page.as_uri(), "--dump-dom", proxy=port)
@@ -192,17 +191,10 @@ def open_offline(chromium: str, page: Path, shot: Path, *, height: int) -> str:
             f"--window-size=1320,{height}",
             proxy=port,
         )
-    print(f"screenshot: {shot}")
     assert _page_requests(requests) == []
     assert _console_errors(dom) == []
     assert shot.stat().st_size > 10_000
     return dom
-
-
-def _artifact(tmp_path: Path, name: str) -> Path:
-    folder = Path(os.environ.get("DRIFT_MONITOR_ARTIFACTS", tmp_path))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / name
 
 
 def _pipeline(
@@ -236,6 +228,7 @@ def test_the_report_file_opens_offline_and_shows_where_the_drift_started(
     unique_name: Callable[[str], str],
     tmp_path: Path,
     chromium: str,
+    artifact: Callable[[str], Path],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     config_path, topic, rng = _pipeline(kafka_broker, redis_server, unique_name, tmp_path)
@@ -258,7 +251,7 @@ def test_the_report_file_opens_offline_and_shows_where_the_drift_started(
     assert "https://" not in page
     assert HOSTILE not in page  # escaped wherever it appears
 
-    dom = open_offline(chromium, out, _artifact(tmp_path, "report.png"), height=2600)
+    dom = open_offline(chromium, out, artifact("report.png"), height=2600)
 
     # num_1's timeline: drifted from the first shifted window on, with its thresholds.
     timeline = re.search(r"<svg[^>]*data-signal=\"num_1\"[^>]*data-drifted=\"([^\"]*)\"", dom)
@@ -287,6 +280,7 @@ def test_the_live_page_shows_a_window_as_it_closes_and_escapes_categories(
     unique_name: Callable[[str], str],
     tmp_path: Path,
     chromium: str,
+    artifact: Callable[[str], Path],
 ) -> None:
     config_path, topic, rng = _pipeline(kafka_broker, redis_server, unique_name, tmp_path)
     config = load_config(config_path)
@@ -313,9 +307,8 @@ def test_the_live_page_shows_a_window_as_it_closes_and_escapes_categories(
             assert answer.read().decode() != before
         dom = run_chromium(chromium, url.rstrip("/") + "/ui", "--dump-dom")
         assert "timelines: windows 0 to 2" in dom
-        shot = _artifact(tmp_path, "live.png")
+        shot = artifact("live.png")
         run_chromium(chromium, url, f"--screenshot={shot}", "--window-size=1320,2000")
-        print(f"live page screenshot: {shot}")
 
 
 def test_the_demo_ends_with_a_report_showing_where_its_drift_began(
@@ -323,6 +316,7 @@ def test_the_demo_ends_with_a_report_showing_where_its_drift_began(
     redis_server: RedisServer,
     tmp_path: Path,
     chromium: str,
+    artifact: Callable[[str], Path],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -335,7 +329,7 @@ def test_the_demo_ends_with_a_report_showing_where_its_drift_began(
     )
     assert code == 0
     page = tmp_path / REPORT_FILE
-    dom = open_offline(chromium, page, _artifact(tmp_path, "demo-report.png"), height=3400)
+    dom = open_offline(chromium, page, artifact("demo-report.png"), height=3400)
     for signal in (DRIFTED_FEATURE, SKEWED_FEATURE):
         found = re.search(rf"<svg[^>]*data-signal=\"{signal}\"[^>]*data-drifted=\"([^\"]*)\"", dom)
         assert found is not None
