@@ -25,15 +25,23 @@ def build(
     windows: int = 200,
     signals: Sequence[str] = (),
     live_poll_ms: int = 0,
+    live_version: str = "",
 ) -> str:
-    """The report page of these models (default: every configured one)."""
+    """The report page of these models (default: every configured one); with
+    ``live_poll_ms``, the live page drawn at ``live_version``."""
     from monitor.report.data import gather
     from monitor.report.render import render_page
 
     names = list(models) if models else list(config.models)
     gathered = [gather(config, store, name, windows=windows) for name in names]
     title = "drift-monitor" + (f": {names[0]}" if len(names) == 1 else "")
-    return render_page(gathered, title=title, signals=signals, live_poll_ms=live_poll_ms)
+    return render_page(
+        gathered,
+        title=title,
+        signals=signals,
+        live_poll_ms=live_poll_ms,
+        live_version=live_version,
+    )
 
 
 def version(config: Config, store: StateStore) -> str:

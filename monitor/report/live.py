@@ -19,11 +19,15 @@ def live_pages(config: Callable[[], Config], store: StateStore) -> dict[str, Pag
     from monitor.report import LIVE_WINDOWS, build, version
 
     def page() -> tuple[str, bytes]:
+        # The version first: a window closing while the page is read makes it reload once
+        # more, never miss that window.
+        drawn_at = version(config(), store)
         html = build(
             config(),
             store,
             windows=LIVE_WINDOWS,
             live_poll_ms=POLL_MS,
+            live_version=drawn_at,
         )
         return "text/html; charset=utf-8", html.encode()
 

@@ -9,6 +9,7 @@ attributes alike.
 from __future__ import annotations
 
 import html
+import json
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -56,11 +57,13 @@ nav a{margin-right:14px}
 """
 
 LIVE_SCRIPT = """
-(function(){var seen=null;function check(){fetch('/ui/version',{cache:'no-store'})
-.then(function(r){return r.text()}).then(function(v){if(seen===null){seen=v}
-else if(v!==seen){location.reload()}}).catch(function(){})}
-check();setInterval(check,%d)})();
+(function(){var seen=%s;function check(){fetch('/ui/version',{cache:'no-store'})
+.then(function(r){if(r.ok){return r.text()}throw r}).then(function(v){if(v!==seen)
+{location.reload()}}).catch(function(){})}setInterval(check,%d)})();
 """
+"""The live page's one script: it reloads once ``/ui/version`` differs from the version the
+page was drawn at (written into it, so a window that closes before the first check still
+counts)."""
 
 
 def esc(value: object) -> str:
@@ -73,12 +76,17 @@ def render_page(
     title: str = "drift-monitor report",
     signals: Sequence[str] = (),
     live_poll_ms: int = 0,
+    live_version: str = "",
 ) -> str:
-    """The whole page; ``live_poll_ms`` > 0 adds the live page's reload-on-new-window check."""
+    """The whole page; ``live_poll_ms`` > 0 adds the live page's reload-on-new-window check,
+    against ``live_version`` (:func:`monitor.report.version` when the data was read)."""
     now = time.time()
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width,initial-scale=1'>",
+        # An empty icon: else the browser asks the live page's server for /favicon.ico,
+        # and its 404 is a console error.
+        "<link rel='icon' href='data:,'>",
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body><main>",
         f"<h1>{esc(title)}</h1><p class='meta'>generated {esc(_when(now))}"
         + (" · live: reloads when a window closes" if live_poll_ms else "")
@@ -95,7 +103,7 @@ def render_page(
     for index, model in enumerate(models):
         parts.append(render_model(model, f"m-{index}", signals))
     if live_poll_ms:
-        parts.append(f"<script>{LIVE_SCRIPT % live_poll_ms}</script>")
+        parts.append(f"<script>{LIVE_SCRIPT % (json.dumps(live_version), live_poll_ms)}</script>")
     parts.append("</main></body></html>")
     return "".join(parts)
 
