@@ -271,7 +271,22 @@ def test_the_report_file_opens_offline_and_shows_where_the_drift_started(
     assert "&lt;img src=x onerror=alert(1)&gt;" in dom
     assert "<img" not in dom
     assert "v&lt;2&gt;" in dom  # the model version, escaped
+    # the header: the reference and when it was built, and the episodes still open
+    assert "reference built" in dom
+    assert "open alert episodes (2)" in dom
+    # num_1's alert episode (fired in window 4, after two breaching windows) shaded on its
+    # timeline, none on the quiet one
+    num_1 = re.search(r"<svg[^>]*data-signal=\"num_1\"[^>]*data-drifted.*?</svg>", dom)
+    num_2 = re.search(r"<svg[^>]*data-signal=\"num_2\"[^>]*data-drifted.*?</svg>", dom)
+    assert num_1 is not None
+    assert num_2 is not None
+    assert 'class="episode"' in num_1.group(0)
+    assert 'class="episode"' not in num_2.group(0)
+    # joint drift: the reference's correlation matrix beside the window's, and the pairs
+    assert dom.count('class="heatmap"') == 2
+    assert "pair (largest changes first)" in dom
     assert "data quality" in dom
+    assert "Dead letters so far: none." in dom
 
 
 def test_the_browser_driver_sees_a_page_that_fetches_errs_and_opens_a_dialog(
