@@ -343,6 +343,8 @@ def test_the_open_live_page_reloads_itself_when_a_window_closes(
         assert HOSTILE in browser.evaluate("document.body.textContent")  # shown as text
         assert browser.evaluate("document.querySelectorAll('img').length") == 0
         browser.screenshot(artifact("live.png"))
+        browser.open(f"{origin}/ui")  # the same page, at its other address
+        assert "timelines: windows 0 to 2" in browser.text()
     assert browser.log.dialogs == []
     assert browser.log.errors == []
     assert browser.log.requests
