@@ -142,7 +142,7 @@ class Keys:
 
     def count_history(self, model: str) -> str:
         """Hash: window id → a closed window's packed counts, for the report
-        (``monitor.report.history``; the last ``history_size`` windows)."""
+        (``monitor.report.history``; the last ``redis.counts_history_size`` windows)."""
         return f"{self._tag}:m:{model}:counts"
 
     def count_history_ids(self, model: str) -> str:
