@@ -102,7 +102,7 @@ class ChiSquareResult:
 
 @dataclass(frozen=True, slots=True)
 class ProportionResult:
-    """Difference of two rates (window minus reference) and its two-sided p-value."""
+    """Difference of two rates (window minus reference) and the p-value of a rise."""
 
     difference: float
     p_value: float
@@ -331,11 +331,19 @@ def pooled_table(reference: Counts, window: Counts) -> NDArray[np.float64]:
 def two_proportion_test(
     ref_hits: float, ref_total: float, win_hits: float, win_total: float
 ) -> ProportionResult:
-    """Two-sided pooled z-test that a rate (e.g. missing values) changed.
+    """One-sided test that a window's rate (e.g. of missing values) rose above the reference's.
 
     ``difference`` is the window rate minus the reference rate. Under the null
-    both samples share the pooled rate, whose variance gives the z score. If
-    the pooled rate is 0 or 1 both samples agree exactly and p is 1.
+    both samples share one rate, so given the ``K`` hits of both together, each
+    hit lands in the window with the window's share of the rows, ``n / (N + n)``:
+    the p-value is ``P(Binomial(K, n / (N + n)) >= window hits)``, the
+    binomial form of Fisher's exact test (whose hypergeometric tail is a little
+    lighter: scipy's ``fisher_exact`` gives at most as much, less 0.2%, below
+    0.05). It is valid at any counts, as the pooled z-test it replaces was not:
+    with 1% of the reference missing, its normal tail put 3 missing values of a
+    50-event window at p = 2e-4 where the exact chance is 1.4e-2, and a
+    false-alarm budget on such windows was overrun a hundredfold. A fall of the
+    rate is never significant (p near 1): only a rise is a drift.
     """
     for name, hits, total in (("ref", ref_hits, ref_total), ("win", win_hits, win_total)):
         if not (math.isfinite(total) and total > 0):
@@ -343,13 +351,9 @@ def two_proportion_test(
         if not (math.isfinite(hits) and 0 <= hits <= total):
             raise ValueError(f"{name}_hits must be in [0, {name}_total], got {hits}")
     difference = win_hits / win_total - ref_hits / ref_total
-    pooled = (ref_hits + win_hits) / (ref_total + win_total)
-    variance = pooled * (1.0 - pooled) * (1.0 / ref_total + 1.0 / win_total)
-    if variance <= 0.0:
-        return ProportionResult(difference=difference, p_value=1.0)
-    z = abs(difference) / math.sqrt(variance)
-    p_value = min(1.0, 2.0 * float(special.ndtr(-z)))  # norm.sf(z), without scipy's wrapper
-    return ProportionResult(difference=difference, p_value=p_value)
+    share = win_total / (ref_total + win_total)
+    p_value = float(special.bdtrc(win_hits - 1, ref_hits + win_hits, share))
+    return ProportionResult(difference=difference, p_value=min(max(p_value, 0.0), 1.0))
 
 
 def unseen_test(hits: int, total: int, chance: float) -> ProportionResult:

@@ -4,8 +4,8 @@ the significance says, a joint drift names what changed, and ``unseen_rate`` has
 Everything goes through the evaluation the daemon runs (``build_reference_profile``,
 ``WindowLayout.accumulate``, ``evaluate_window``) on seeded data shaped like production
 tables: heavy tails, a feature constant in 95% of rows, zero-inflated counts, integers with
-many ties, a categorical of 200 levels half of them rare, and scikit-learn's breast-cancer
-data.
+many ties, a categorical of 200 levels half of them rare, a feature missing in 1% of rows,
+and scikit-learn's breast-cancer data.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ SETTINGS = DecisionSettings(
 )
 LEVELS = np.array([f"level_{i:03d}" for i in range(200)], dtype=object)
 LEVEL_P = np.r_[np.full(100, 1.0), np.full(100, 0.01)] / 101.0
-NUMERIC = ("t2", "t2_pair", "lognormal", "mostly_constant", "zero_inflated", "ties")
+NUMERIC = (
+    "t2", "t2_pair", "lognormal", "mostly_constant", "zero_inflated", "ties", "sometimes_missing"
+)  # fmt: skip
 SPECS = [SignalSpec(name, "numeric", "feature") for name in NUMERIC] + [
     SignalSpec("category", "categorical", "feature")
 ]
@@ -67,6 +69,7 @@ def _non_normal(rng: np.random.Generator, n: int) -> Columns:
         "zero_inflated": np.where(rng.random(n) < 0.6, 0, rng.poisson(4.0, n)).astype(float),
         "ties": rng.binomial(4, 0.3, n).astype(float),
         "category": rng.choice(LEVELS, n, p=LEVEL_P),
+        "sometimes_missing": np.where(rng.random(n) < 0.01, np.nan, rng.normal(size=n)),
     }
 
 
@@ -117,7 +120,8 @@ def test_every_p_value_on_no_drift_windows_of_non_normal_data_is_valid(
     no_drift_results: dict[int, list[tuple[SignalResult, ...]]],
 ) -> None:
     """Before any correction, each test rejects at most its share of windows at 1% and 5%:
-    the joint tests (bootstrap nulls), KS on ties, chi-square on rare levels, unseen_rate."""
+    the joint tests (bootstrap nulls), KS on ties, chi-square on rare levels, unseen_rate,
+    missing_rate on a rare missing share."""
     over = {}
     for size, windows in no_drift_results.items():
         for alpha in (0.01, 0.05):

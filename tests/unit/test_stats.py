@@ -390,39 +390,60 @@ def test_psi_on_binned_samples_tracks_drift() -> None:
 # --------------------------------------------------------------------------- proportions
 
 
-def proportion_by_hand(h1: int, n1: int, h2: int, n2: int) -> tuple[float, float]:
-    pooled = (h1 + h2) / (n1 + n2)
-    z = (h2 / n2 - h1 / n1) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    return h2 / n2 - h1 / n1, math.erfc(abs(z) / math.sqrt(2.0))
+def _fisher_greater(ref_hits: int, ref_total: int, win_hits: int, win_total: int) -> float:
+    """Fisher's exact test that the window's rate is the higher: the hypergeometric tail."""
+    table = [[win_hits, win_total - win_hits], [ref_hits, ref_total - ref_hits]]
+    return float(stats.fisher_exact(table, alternative="greater").pvalue)
 
 
 @pytest.mark.parametrize(
     ("ref_hits", "ref_total", "win_hits", "win_total"),
-    [(10, 1000, 30, 1000), (500, 50_000, 48, 5_000), (7, 20, 2, 30), (0, 100, 3, 100)],
+    [(10, 1000, 30, 1000), (200, 20_000, 3, 50), (0, 20_000, 2, 50), (40, 400, 12, 50)],
 )
-def test_two_proportion_test_equals_formula(
+def test_a_significant_rise_is_fishers_exact_p_value_or_a_little_more(
     ref_hits: int, ref_total: int, win_hits: int, win_total: int
 ) -> None:
-    difference, p_value = proportion_by_hand(ref_hits, ref_total, win_hits, win_total)
+    """Below 0.05, the binomial tail is the hypergeometric one at most 0.2% lower, and at
+    most twice it (the binomial draws its hits with replacement)."""
     result = two_proportion_test(ref_hits, ref_total, win_hits, win_total)
-    assert result.difference == pytest.approx(difference, rel=1e-12)
-    # erfc and norm.sf are independent implementations of the same tail: 1e-9.
-    assert result.p_value == pytest.approx(p_value, rel=1e-9)
-    swapped = two_proportion_test(win_hits, win_total, ref_hits, ref_total)
-    assert swapped.difference == pytest.approx(-difference, rel=1e-12)
-    assert swapped.p_value == pytest.approx(result.p_value, rel=1e-12)
+    assert result.difference == pytest.approx(win_hits / win_total - ref_hits / ref_total)
+    exact = _fisher_greater(ref_hits, ref_total, win_hits, win_total)
+    assert exact < 0.05
+    assert exact * 0.998 <= result.p_value <= 2 * exact
 
 
-def test_two_proportion_known_value() -> None:
-    # 1 % -> 3 % missing in 1000 each: z = 0.02 / sqrt(0.02 * 0.98 * 0.002) = 3.194.
-    result = two_proportion_test(10, 1000, 30, 1000)
-    assert result.difference == pytest.approx(0.02)
-    assert result.p_value == pytest.approx(0.0014, abs=5e-5)
+@pytest.mark.parametrize(
+    ("ref_hits", "ref_total", "win_hits", "win_total"),
+    [(500, 50_000, 48, 5_000), (7, 20, 2, 30), (0, 100, 3, 100)],
+)
+def test_an_insignificant_rise_reads_about_fishers_exact_p_value(
+    ref_hits: int, ref_total: int, win_hits: int, win_total: int
+) -> None:
+    result = two_proportion_test(ref_hits, ref_total, win_hits, win_total)
+    assert result.p_value == pytest.approx(
+        _fisher_greater(ref_hits, ref_total, win_hits, win_total), abs=0.005
+    )
 
 
-@pytest.mark.parametrize(("ref_hits", "win_hits"), [(0, 0), (100, 40)])
-def test_two_proportion_degenerate_pooled_rate(ref_hits: int, win_hits: int) -> None:
-    assert two_proportion_test(ref_hits, 100, win_hits, 40) == ProportionResult(0.0, 1.0)
+def test_small_windows_of_a_rare_missing_rate_reject_at_most_their_share() -> None:
+    """1% missing in a 20,000-row reference, 50-event windows: the chance of a p-value
+    below each level, summed over the binomial window counts, never exceeds the level
+    (the pooled z-test rejected 16 times its share at 1e-4)."""
+    counts = np.arange(51)
+    chance = stats.binom.pmf(counts, 50, 0.01)
+    p_values = np.array([two_proportion_test(200, 20_000, int(k), 50).p_value for k in counts])
+    for level in (0.05, 0.01, 1e-3, 1e-4, 1e-6):
+        assert chance[p_values < level].sum() <= level
+
+
+def test_a_fall_of_the_rate_is_not_significant() -> None:
+    assert two_proportion_test(100, 1000, 0, 1000).p_value == 1.0
+    assert two_proportion_test(100, 1000, 50, 1000).p_value > 0.99
+
+
+def test_a_window_without_hits_is_never_significant() -> None:
+    assert two_proportion_test(0, 100, 0, 40) == ProportionResult(0.0, 1.0)
+    assert two_proportion_test(30, 100, 0, 40) == ProportionResult(-0.3, 1.0)
 
 
 # --------------------------------------------------------------------------- validation
