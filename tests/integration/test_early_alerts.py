@@ -36,10 +36,11 @@ BASE_TS = 1_764_182_400.0
 
 
 def _stream(models: list[SyntheticModel], changes: list[int], windows: int) -> list[bytes]:
-    """Every model's events, interleaved in blocks of 100 (as concurrent producers would)."""
+    """Every model's events, each from its own seed, interleaved in blocks of 100 (as
+    concurrent producers would)."""
     per_model = [
-        generate(m, 0, windows * WINDOW, seed=7, shift=Shift(c, {"num_1": 1.0}))
-        for m, c in zip(models, changes, strict=True)
+        generate(m, 0, windows * WINDOW, seed=seed, shift=Shift(c, {"num_1": 1.0}))
+        for seed, (m, c) in enumerate(zip(models, changes, strict=True))
     ]
     events: list[bytes] = []
     for start in range(0, windows * WINDOW, 100):
