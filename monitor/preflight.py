@@ -82,8 +82,9 @@ def power_warnings(name: str, model: ModelConfig) -> Iterator[str]:
     Two checks, both offline: events per numeric bin (at least :data:`MIN_EVENTS_PER_BIN`
     expected), and the smallest Kolmogorov-Smirnov distance the window can call
     significant at its per-test level, ``sqrt(ln(2 / a) / (2 n))`` with ``a`` the
-    window's significance over its tests (the reference taken as much larger than the
-    window), against the KS warn level. Event-time windows vary in size and are not
+    window's significance over its tests and its checkpoint looks (the close is judged at
+    ``alpha / K`` too; the reference taken as much larger than the window), against the
+    KS warn level. Event-time windows vary in size and are not
     checked.
     """
     n = model.window.events
@@ -108,6 +109,10 @@ def power_warnings(name: str, model: ModelConfig) -> Iterator[str]:
         basis = f"the budget's {alpha:.2g} per window"
     elif drift.false_alarms_per_week is not None:
         basis += " (the weekly budget, derived from the traffic rate, is stricter)"
+    if drift.checkpoints > 1:
+        # Each look, the close included, is judged at alpha / K.
+        alpha /= drift.checkpoints
+        basis += f" / {drift.checkpoints} looks"
     per_test = alpha / window_tests(model)
     smallest = math.sqrt(math.log(2 / per_test) / (2 * n))
     warn = drift.thresholds["ks"].warn

@@ -56,6 +56,18 @@ def test_the_ks_warning_names_the_window_size_that_detects_a_shift_of_warn_size(
     assert "windows of at least 394 events" in ks
 
 
+def test_checkpoint_looks_raise_the_window_size_the_ks_warning_names() -> None:
+    # Each of 8 looks at alpha / 8: n >= ln(2 / (0.01 / 8 / 13)) / (2 * 0.1^2) = 497.1.
+    model = _config(
+        window=450, reference={"from_stream": 20000, "bins": 10}, drift={"checkpoints": 8}
+    ).models["fraud"]
+
+    (ks,) = power_warnings("fraud", model)
+
+    assert "(alpha 0.01 / 8 looks over 13 tests)" in ks
+    assert "windows of at least 498 events" in ks
+
+
 def test_event_time_windows_are_not_checked() -> None:
     timed = parse_config(
         {
