@@ -531,7 +531,7 @@ def _correlation(profile: JointProfile, rows: int, covariance: NDArray[np.float6
         p_value = profile.null.p_value("correlation", rows, statistic, log_sf)
         level = profile.null.level("correlation", rows)
     score = max(0.0, float(np.abs(moved - reference).max()) - level * error)
-    top = np.argsort(-z, kind="stable")[:ATTRIBUTED]
+    top = largest(z, ATTRIBUTED)
     attribution = tuple(
         Contributor(
             (profile.names[upper[0][i]], profile.names[upper[1][i]]),
@@ -542,6 +542,22 @@ def _correlation(profile: JointProfile, rows: int, covariance: NDArray[np.float6
         for i in top.tolist()
     )
     return JointMeasure("correlation", score, p_value, statistic, attribution)
+
+
+def largest(values: NDArray[np.float64], count: int) -> NDArray[np.intp]:
+    """The positions of the ``count`` largest values, largest first, ties in position order:
+    ``np.argsort(-values, kind="stable")[:count]`` without sorting them all (900 features
+    have 404,550 pairs, and sorting their changes took 17 ms a window)."""
+    if values.size <= count:
+        return np.argsort(-values, kind="stable")
+    cut = np.partition(values, values.size - count)[values.size - count]
+    above = np.flatnonzero(values > cut)
+    tied = np.flatnonzero(values == cut)[: count - above.size]
+    chosen = np.concatenate([above, tied])
+    if chosen.size < count:  # NaN values, which the partition put last: the sort ranks them
+        return np.argsort(-values, kind="stable")[:count]
+    ranked: NDArray[np.intp] = chosen[np.argsort(-values[chosen], kind="stable")]
+    return ranked
 
 
 @functools.lru_cache(maxsize=16)

@@ -24,7 +24,13 @@ from detectors.methods import (
     NUMERIC_METHODS,
     QUALITY_METHODS,
 )
-from detectors.multivariate import JointProfile, build_joint_profile, joint_measures, joint_sums
+from detectors.multivariate import (
+    JointProfile,
+    build_joint_profile,
+    joint_measures,
+    joint_sums,
+    largest,
+)
 from detectors.profile import ReferenceProfile, SignalSpec, build_reference_profile
 from detectors.window import WindowLayout
 
@@ -306,3 +312,25 @@ def test_features_that_do_not_vary_are_left_out_and_one_left_gives_no_joint_prof
     assert profile.names == ("amount", "score")
     rows[:, 2] = 1.0
     assert build_joint_profile(NAMES, _columns(rows)) is None
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_largest_changes_are_those_a_stable_sort_ranks_first_ties_in_pair_order(
+    seed: int,
+) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 6, size=rng.integers(1, 40)).astype(np.float64)  # many ties
+    values[rng.random(values.size) < seed / 100] = np.nan  # and, as seeds grow, NaN
+    for count in (1, 3, 10):
+        expected = np.argsort(-values, kind="stable")[:count]
+        assert largest(values, count).tolist() == expected.tolist()
+
+
+def test_the_largest_changes_rank_nan_last_as_a_sort_does() -> None:
+    values = np.array([0.5, np.nan, 2.0, np.nan, 1.0])
+    assert largest(values, 3).tolist() == [2, 4, 0]
+
+
+def test_the_largest_changes_rank_infinities_first_as_a_sort_does() -> None:
+    values = np.array([0.5, np.inf, 2.0, np.inf, 1.0, -np.inf])
+    assert largest(values, 3).tolist() == [1, 3, 2]
