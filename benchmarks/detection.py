@@ -65,10 +65,15 @@ later speed-ups yet); README, "Joint drift", has the calibration's cost alone.
 from __future__ import annotations
 
 import argparse
+import itertools
+import math
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from functools import reduce
+from operator import add
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -80,10 +85,11 @@ from detectors.methods import (
     DEFAULT_THRESHOLDS,
     MULTIVARIATE_METHODS,
     NUMERIC_METHODS,
+    P_VALUE_METHODS,
     QUALITY_METHODS,
 )
 from detectors.profile import CategoricalProfile, SignalSpec, build_reference_profile
-from detectors.window import WindowLayout
+from detectors.window import WindowCounts, WindowLayout
 
 Columns = dict[str, NDArray[Any]]
 Change = Callable[[Columns, NDArray[np.float64], np.random.Generator], None]
@@ -97,6 +103,8 @@ SETTINGS = DecisionSettings(
     alpha=0.01,
     multivariate_methods=MULTIVARIATE_METHODS,
 )
+ALPHA = SETTINGS.alpha
+"""A window's significance, the budget every option spends."""
 CAT0 = np.array([f"c{i}" for i in range(10)], dtype=object)
 CAT0_P = np.array([0.3, 0.2, 0.12, 0.1, 0.08, 0.07, 0.05, 0.04, 0.03, 0.01])
 CAT1 = np.array([f"level_{i:03d}" for i in range(200)], dtype=object)
@@ -192,24 +200,230 @@ def _names_the_change(results: tuple[SignalResult, ...], target: str) -> bool:
     return bool(named) and named[0].features == ("f0", "f1")
 
 
-def _judged(
-    layout: WindowLayout, columns: Columns, settings: DecisionSettings, looks: int
-) -> tuple[tuple[SignalResult, ...], list[int], float]:
-    """A window judged as the daemon judges it with ``looks`` checkpoints, after every
-    ``size / looks`` of its events (the last look its close): the close's results, the
-    events into the window of each look with a drifted result, and the close's cost."""
-    size = len(columns["f0"])
-    flagged: list[int] = []
-    for look in range(1, looks + 1):
-        end = size * look // looks
-        head = {name: column[:end] for name, column in columns.items()}
-        counts = layout.accumulate(_encode(layout, head), {})
+@dataclass(frozen=True)
+class Look:
+    """One evaluation of a stream: the event it ends at (from the stream's start), its
+    results, and whether it judged a window at that window's end (what ``median_delay``
+    counts; a checkpoint look inside an open window does not)."""
+
+    end: int
+    results: tuple[SignalResult, ...]
+    close: bool
+
+    @property
+    def drifted(self) -> bool:
+        return any(r.drifted for r in self.results)
+
+
+@dataclass
+class Stream:
+    """A scenario's events as ``looks`` blocks a window (``window / looks`` events each),
+    counted once each and added up as the daemon adds up batches."""
+
+    layout: WindowLayout
+    blocks: list[WindowCounts]
+    ends: list[int]
+    looks: int
+    costs: list[float] = field(default_factory=list)
+
+    def judge(self, counts: WindowCounts, alpha: float) -> tuple[SignalResult, ...]:
+        """``evaluate_window`` at ``alpha``, its cost kept."""
         began = time.perf_counter()
-        results = evaluate_window(layout, counts, settings)
-        cost = time.perf_counter() - began
-        if any(r.drifted for r in results):
-            flagged.append(end)
-    return results, flagged, cost
+        results = evaluate_window(self.layout, counts, replace(SETTINGS, alpha=alpha))
+        self.costs.append(time.perf_counter() - began)
+        return results
+
+
+Option = Callable[[Stream], list[Look]]
+
+
+def _spending(levels: list[float]) -> Option:
+    """Looks at the open window after each of its blocks, look ``j`` at ``levels[j]``
+    (skipped at 0); the last look is the close. The levels sum to ``alpha``, so the
+    window's family-wise error stays at most ``alpha`` (Bonferroni over the looks)."""
+
+    def option(stream: Stream) -> list[Look]:
+        looks, out = stream.looks, []
+        for w in range(len(stream.blocks) // looks):
+            head = stream.blocks[w * looks : (w + 1) * looks]
+            for j, level in enumerate(levels):
+                if level > 0:
+                    counts = reduce(add, head[: j + 1])
+                    end = stream.ends[w * looks + j]
+                    out.append(Look(end, stream.judge(counts, level), j == looks - 1))
+        return out
+
+    return option
+
+
+def obf_levels(alpha: float, looks: int) -> list[float]:
+    """Lan-DeMets O'Brien-Fleming-type spending, ``alpha(t) = 2 - 2 Phi(z_{alpha/2} /
+    sqrt(t))`` at ``t = j / looks``: each look's level is its increment. Testing each look
+    at its increment alone ignores that the looks are correlated (one window's counts
+    growing), so it is conservative: exact group-sequential boundaries spend the same
+    ``alpha`` with a looser level at each look."""
+    normal = NormalDist()
+    z = normal.inv_cdf(1.0 - alpha / 2.0)
+    spent = [0.0] + [2.0 - 2.0 * normal.cdf(z / math.sqrt(j / looks)) for j in range(1, looks + 1)]
+    return [b - a for a, b in itertools.pairwise(spent)]
+
+
+def _sliding(stream: Stream) -> list[Look]:
+    """Windows of ``window`` events ending at every block, each at ``alpha / looks``: the
+    ``looks`` windows a window's worth of events ends spend ``alpha`` between them."""
+    k = stream.looks
+    return [
+        Look(
+            stream.ends[i],
+            stream.judge(reduce(add, stream.blocks[i - k + 1 : i + 1]), ALPHA / k),
+            True,
+        )
+        for i in range(k - 1, len(stream.blocks))
+    ]
+
+
+CUSUM_K = 0.5
+"""The CUSUM's reference value, in z units: half the shift per block it is tuned to."""
+
+
+def cusum_threshold(rate: float, k: float = CUSUM_K) -> float:
+    """The decision interval ``h`` of a one-sided CUSUM of N(0, 1) increments whose
+    false alarms come once in ``1 / rate`` steps: Siegmund's approximation of the
+    in-control run length, ``(exp(2kb) - 2kb - 1) / 2k^2`` with ``b = h + 1.166``."""
+    target, low, high = 1.0 / rate, 0.0, 100.0
+    for _ in range(100):
+        b = (low + high) / 2.0 + 1.166
+        run = (math.exp(2.0 * k * b) - 2.0 * k * b - 1.0) / (2.0 * k * k)
+        low, high = ((low + high) / 2.0, high) if run < target else (low, (low + high) / 2.0)
+    return high
+
+
+def _cusum(stream: Stream) -> list[Look]:
+    """Each block judged alone; every p-value a block's tests give (``P_VALUE_METHODS``)
+    turned into ``z = Phi^-1(1 - p)``, N(0, 1) with no drift, and summed by its own
+    CUSUM, ``S = max(0, S + z - k)``, which alarms (and restarts) above ``h``. ``h`` puts
+    each CUSUM's false alarms at ``alpha / (looks * tests)`` a block, so ``alpha`` a
+    window over all of them. No effect-size gate: a CUSUM alarms on significance alone."""
+    normal, sums, out = NormalDist(), dict[str, float](), []
+    for block, end in zip(stream.blocks, stream.ends, strict=True):
+        results = stream.judge(block, ALPHA)
+        tested = [r for r in results if r.method in P_VALUE_METHODS and r.p_value is not None]
+        h = cusum_threshold(ALPHA / (stream.looks * len(tested)))
+        alarms = set()
+        for r in tested:
+            z = -normal.inv_cdf(min(max(r.p_value or 0.0, 1e-300), 1.0 - 1e-16))
+            s = max(0.0, sums.get(r.key, 0.0) + z - CUSUM_K)
+            if s > h:
+                alarms.add(r.key)
+                s = 0.0
+            sums[r.key] = s
+        out.append(Look(end, tuple(replace(r, drifted=r.key in alarms) for r in results), True))
+    return out
+
+
+@dataclass
+class Tally:
+    """One option's findings over every scenario and seed."""
+
+    changes: int = 0
+    detected: int = 0
+    attributed: int = 0
+    alert_named: int = 0
+    delays: list[int] = field(default_factory=list)
+    alert_delays: list[int] = field(default_factory=list)
+    by_scenario: dict[str, list[int]] = field(default_factory=dict)
+    """Alert delays per scenario (its name without the seed)."""
+    false_windows: int = 0
+    calm_events: int = 0
+    control_windows: int = 0
+    control_events: int = 0
+    evaluations: int = 0
+    windows: int = 0
+    costs: list[float] = field(default_factory=list)
+
+    def add(
+        self, looks: list[Look], start: int | None, events: int, window: int, scenario: str
+    ) -> tuple[Look | None, Look | None]:
+        """Count one stream's looks; its detection (first drifted close after the
+        change) and its alert (first drifted look after it)."""
+        self.evaluations += sum(look.end > window for look in looks)  # past the first window:
+        self.windows += events // window - 1  # a sliding window needs one before it
+        flagged = [look.end for look in looks if look.drifted]
+        if start is None:
+            self.control_windows += len({(end - 1) // window for end in flagged})
+            self.control_events += events
+            return None, None
+        self.changes += 1
+        self.false_windows += len({(end - 1) // window for end in flagged if end <= start})
+        self.calm_events += start
+        after = [look for look in looks if look.end > start and look.drifted]
+        hit = next((look for look in after if look.close), None)
+        alert = next(iter(after), None)
+        target = SCENARIOS[scenario][0]
+        if alert is not None:
+            self.alert_delays.append(alert.end - start)
+            self.by_scenario.setdefault(scenario, []).append(alert.end - start)
+            self.alert_named += _names_the_change(alert.results, target)
+        if hit is not None:
+            self.detected += 1
+            self.delays.append(hit.end - start)
+            self.attributed += _names_the_change(hit.results, target)
+        return hit, alert
+
+    def row(self, name: str, window: int) -> str:
+        per_window = self.evaluations / max(self.windows, 1)
+        cost = statistics.median(self.costs) if self.costs else float("nan")
+        return (
+            f"{name:<34} {per_window:>5.1f} {1e6 * per_window * cost / window:>8.2f} "
+            f"{self.detected:>4}/{self.changes:<3} "
+            f"{100 * self.attributed / max(self.detected, 1):>5.0f}% "
+            f"{100 * self.alert_named / max(len(self.alert_delays), 1):>5.0f}% "
+            f"{_median(self.delays):>6.0f} {_median(self.alert_delays):>6.0f} "
+            f"{self.fa_per_100k:>6.1f} {self.control_fa_per_100k:>6.1f}"
+        )
+
+    @property
+    def fa_per_100k(self) -> float:
+        return 1e5 * self.false_windows / max(self.calm_events, 1)
+
+    @property
+    def control_fa_per_100k(self) -> float:
+        return 1e5 * self.control_windows / max(self.control_events, 1)
+
+
+HEADER = (
+    f"{'option':<34} {'evals':>5} {'us/event':>8} {'detected':>8} {'attrib':>6} "
+    f"{'named':>6} {'delay':>6} {'alert':>6} {'fa':>6} {'ctl_fa':>6}"
+)
+
+
+def _median(values: list[int]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _options(looks: int) -> dict[str, Option]:
+    """The ways to look at a stream compared, the daemon's (``drift.checkpoints``) first."""
+    return {
+        f"{looks} looks at alpha/{looks} (daemon)": _spending([ALPHA / looks] * looks),
+        "close only": _spending([0.0] * (looks - 1) + [ALPHA]),
+        f"{looks} looks, OBF spending": _spending(obf_levels(ALPHA, looks)),
+        f"sliding, every 1/{looks}, alpha/{looks}": _sliding,
+        f"CUSUM of 1/{looks}-window blocks": _cusum,
+    }
+
+
+def _blocks(layout: WindowLayout, windows: list[Columns], looks: int) -> Stream:
+    """Each window cut into ``looks`` blocks at ``size * j / looks`` events."""
+    blocks, ends, passed = [], [], 0
+    for columns in windows:
+        size = len(columns["f0"])
+        cuts = [size * j // looks for j in range(looks + 1)]
+        for a, b in itertools.pairwise(cuts):
+            block = {name: column[a:b] for name, column in columns.items()}
+            blocks.append(layout.accumulate(_encode(layout, block), {}))
+            ends.append(passed + b)
+        passed += size
+    return Stream(layout, blocks, ends, looks)
 
 
 def main() -> None:
@@ -219,13 +433,10 @@ def main() -> None:
     parser.add_argument("--checkpoints", type=int, default=8)
     args = parser.parse_args()
     window = args.window
-    settings = replace(SETTINGS, alpha=SETTINGS.alpha / args.checkpoints)
-    detected = attributed = changes = 0
-    delays: list[int] = []
-    alert_delays: list[int] = []
-    false_windows = calm_events = control_windows = control_events = 0
+    options = _options(args.checkpoints)
+    tallies = {name: Tally() for name in options}
+    chosen = next(iter(options))
     builds: list[float] = []
-    costs: list[float] = []
     for seed in range(args.seeds):
         for index, (scenario, (target, _, _)) in enumerate(SCENARIOS.items()):
             rng = np.random.default_rng([seed, index])
@@ -235,54 +446,46 @@ def main() -> None:
                 created_at=0.0, source="benchmark",
             )  # fmt: skip
             builds.append(time.perf_counter() - began)
-            layout = WindowLayout(profile)
             windows, start = _stream(rng, scenario, window)
-            verdicts = []
-            looks: list[int] = []  # events from the stream's start to each drifted look
-            for w, columns in enumerate(windows):
-                results, flagged, cost = _judged(layout, columns, settings, args.checkpoints)
-                verdicts.append(results)
-                costs.append(cost)
-                looks += [w * window + end for end in flagged]
-            if start is None:
-                control_windows += len({(end - 1) // window for end in looks})
-                control_events += len(windows) * window
-                continue
-            changes += 1
-            false_windows += len({(end - 1) // window for end in looks if end <= start})
-            calm_events += start
-            first_changed = start // window
-            flagged_closes = [any(r.drifted for r in results) for results in verdicts]
-            hit = next((w for w in range(first_changed, len(windows)) if flagged_closes[w]), None)
-            alert = next((end for end in looks if end > start), None)
-            if alert is not None:
-                alert_delays.append(alert - start)
-            if hit is None:
-                print(f"{scenario} seed {seed}: not detected")
-                continue
-            detected += 1
-            delays.append((hit + 1) * window - start)
-            named = _names_the_change(verdicts[hit], target)
-            attributed += named
-            drifted = sorted({f"{r.signal}/{r.method}" for r in verdicts[hit] if r.drifted})
-            print(
-                f"{scenario} seed {seed}: window {hit}, delay {delays[-1]} events, alert "
-                f"{'never' if alert is None else alert - start}, "
-                f"{'named' if named else 'NOT named'}: {', '.join(drifted)}"
-            )
-    median = statistics.median(delays) if delays else float("nan")
-    alert_median = statistics.median(alert_delays) if alert_delays else float("nan")
+            stream = _blocks(WindowLayout(profile), windows, args.checkpoints)
+            for name, option in options.items():
+                stream.costs = tallies[name].costs
+                events = len(windows) * window
+                hit, alert = tallies[name].add(option(stream), start, events, window, scenario)
+                if name != chosen or start is None:
+                    continue
+                if hit is None:
+                    print(f"{scenario} seed {seed}: not detected")
+                    continue
+                named = _names_the_change(hit.results, target)
+                drifted = sorted({f"{r.signal}/{r.method}" for r in hit.results if r.drifted})
+                print(
+                    f"{scenario} seed {seed}: window {(hit.end - 1) // window}, delay "
+                    f"{hit.end - start} events, alert "
+                    f"{'never' if alert is None else alert.end - start}, "
+                    f"{'named' if named else 'NOT named'}: {', '.join(drifted)}"
+                )
+    print(HEADER)
+    for name, tally in tallies.items():
+        print(tally.row(name, window))
+    changes = [s for s in SCENARIOS if not s.startswith("control")]
+    print(f"{'alert delay, median':<34} " + " ".join(f"{s:>11}" for s in changes))
+    for name, tally in tallies.items():
+        delays = (_median(tally.by_scenario.get(s, [])) for s in changes)
+        print(f"{name:<34} " + " ".join(f"{d:>11.0f}" for d in delays))
+    best = tallies[chosen]
     print(
-        f"evaluation {statistics.median(costs) * 1e3:.2f} ms per window (median), "
+        f"evaluation {statistics.median(best.costs) * 1e3:.2f} ms per window (median), "
         f"reference build {statistics.median(builds):.2f} s (median), "
         f"{args.checkpoints} looks a window"
     )
     print(
-        f"detected={detected}/{changes} "
-        f"attributed={100 * attributed / max(detected, 1):.0f}% "
-        f"median_delay={median:.0f} alert_delay={alert_median:.0f} "
-        f"fa_per_100k={1e5 * false_windows / max(calm_events, 1):.1f} "
-        f"control_fa_per_100k={1e5 * control_windows / max(control_events, 1):.1f}"
+        f"detected={best.detected}/{best.changes} "
+        f"attributed={100 * best.attributed / max(best.detected, 1):.0f}% "
+        f"median_delay={_median(best.delays):.0f} "
+        f"alert_delay={_median(best.alert_delays):.0f} "
+        f"fa_per_100k={best.fa_per_100k:.1f} "
+        f"control_fa_per_100k={best.control_fa_per_100k:.1f}"
     )
 
 
