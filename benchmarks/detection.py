@@ -20,30 +20,67 @@ every method on, joint ones included, Bonferroni at ``alpha`` 0.01):
 ``correlation``  ``f0`` and ``f1`` correlated at -0.7 instead of 0.7, marginals kept
 ``control_*``    no change; the non-normal features are the point
 
-A change is *detected* when a window from its start on has a drifted result, and
+A change is *detected* when a window judged at its end (a close; for sliding windows
+and the CUSUM, every evaluation) from its start on has a drifted result, and
 *attributed* when the first such window names the changed signal (for the correlation
-flip: ``features/correlation`` with ``f0~f1`` as its top pair). ``median_delay`` is
-events from the change to the end of that window. ``alert_delay`` is events from the
-change to the look that fires the alert, with the default alert rule under a
-false-alarm budget (``for_windows`` 1: each drifted look alerts) and the daemon's
-checkpoint looks (``drift.checkpoints``, ``--checkpoints K``, default 8): each open
-window judged after every ``window / K`` events and at its close, each look at
-``alpha / K``, as ``monitor.evaluation`` does; ``--checkpoints 1`` judges closed windows
-only. ``fa_per_100k`` counts windows with a drifted look before the change,
-``control_fa_per_100k`` those of the controls, per 100,000 events.
+flip: ``features/correlation`` with ``f0~f1`` as its top pair); *named* is the same of
+the first alert. ``median_delay`` is events from the change to the end of that window.
+``alert_delay`` is events from the change to the look that fires the alert, with the
+default alert rule under a false-alarm budget (``for_windows`` 1: each drifted look
+alerts). ``fa_per_100k`` counts windows with a drifted look before the change,
+``control_fa_per_100k`` those of the controls, per 100,000 events. ``--change-at``
+moves the change within its window (0.5, half-way, by default).
 
-Measured here (window 1000, 3 seeds), with the reference-calibrated joint and
-data-quality tests and 8 looks a window::
+Ways to alert before a window closes (README, "Faster than a window"), each spending
+``alpha`` a window, with ``K`` = ``--checkpoints`` (default 8); every one is printed in
+a table, the daemon's first, and the last line is the daemon's:
+
+- ``K looks at alpha/K``: the daemon's ``drift.checkpoints``, as ``monitor.evaluation``
+  does it: the open window judged after every ``window / K`` events and at its close,
+  each look at ``alpha / K`` (Bonferroni over the looks, a Pocock-like constant level).
+- ``close only``: closed windows at ``alpha`` (``--checkpoints 1`` for the last line).
+- ``K looks, OBF spending``: the same looks at O'Brien-Fleming-type levels
+  (:func:`obf_levels`): strict early, looser at the close.
+- ``sliding``: windows of ``window`` events ending every ``window / K`` events, each at
+  ``alpha / K`` (a daemon would keep K overlapping windows' counts).
+- ``CUSUM``: a CUSUM of each test's z-score over ``window / K``-event blocks
+  (:func:`_cusum`).
+
+Measured here (window 1000, ``alpha`` 0.01, K 8; ``evals`` per window, ``us/event``
+evaluation time per event: evals x median evaluation cost / window; ``fa`` and
+``ctl_fa`` per 100,000 events), 3 seeds::
+
+    option                   evals us/event detected attrib named delay alert  fa ctl_fa
+    8 looks at alpha/8 (daemon) 8.0    9.82   18/18   100%   94%   500   250 0.0   0.8
+    close only                  1.0    1.14   18/18   100%  100%   500   500 0.5   0.0
+    8 looks, OBF spending       8.0    9.68   18/18   100%   94%   500   250 0.5   0.0
+    sliding, every 1/8          8.0    8.94   18/18    94%   94%   250   250 0.0   0.0
+    CUSUM of 1/8-window blocks  8.0   14.21   18/18    83%   83%   125   125 0.5   0.8
+
+10 seeds::
+
+    8 looks at alpha/8 (daemon) 8.0   10.66   60/60   100%   95%   500   250 0.3   1.0
+    close only                  1.0    1.27   60/60   100%  100%   500   500 0.3   0.0
+    8 looks, OBF spending       8.0   10.46   60/60   100%   95%   500   250 0.3   0.5
+    sliding, every 1/8          8.0    9.90   60/60    98%   98%   250   250 0.2   0.0
+    CUSUM of 1/8-window blocks  8.0   15.40   60/60    92%   92%   125   125 0.5   0.2
+
+Alert delay of the abrupt shift (median, 3 seeds) by where in its window the change
+starts (``--change-at``), in events; the half-window goal is 500::
+
+    change at                    0.0  0.25   0.5 0.875
+    8 looks at alpha/8 (daemon)  125   125   250   250
+    close only                  1000   750   500  1125
+    8 looks, OBF spending        125   250   250   250
+    sliding, every 1/8           250   250   250   250
+    CUSUM of 1/8-window blocks   125   125   125   250
+
+The daemon's last line, 3 seeds::
 
     detected=18/18 attributed=100% median_delay=500 alert_delay=250
     fa_per_100k=0.0 control_fa_per_100k=0.8
 
-at close only (``--checkpoints 1``)::
-
-    detected=18/18 attributed=100% median_delay=500 alert_delay=500
-    fa_per_100k=0.5 control_fa_per_100k=0.0
-
-and with the code before calibration (normal-theory joint tests, ``unseen_rate``
+with the code before calibration (normal-theory joint tests, ``unseen_rate``
 untested, chi-square unpooled; no attribution, so the correlation flip is never named),
 at close only::
 
@@ -51,11 +88,14 @@ at close only::
     fa_per_100k=13.8 control_fa_per_100k=13.3
 
 The false alarms left are what ``alpha`` 0.01 a window allows (at most one window in
-a hundred, 1 per 100,000 events of 1,000-event windows): a KS test at p = 2e-5 on a
-normal feature in a 375-event look, a Wasserstein gated by its KS test at a close.
-Over 10 seeds, 6 of about 1,000 no-drift windows with 8 looks, 2 at close only.
+a hundred, 1 per 100,000 events of 1,000-event windows): with the daemon's looks, a KS
+test at p = 2e-5 on a normal feature in a 375-event look; the CUSUM's come from
+``features/mahalanobis`` accumulating p-values of 0.04 to 0.09 on 125-event blocks. An
+alert not *named* is a gradual or abrupt shift first flagged by ``features/mahalanobis``
+(which names features, not the one signal counted here); on 125-event blocks the CUSUM
+hears Mahalanobis first more often.
 
-Evaluation cost per window (its close; a window with K looks costs K of them) and
+The daemon's evaluation cost per evaluation (a window with K looks costs K of them) and
 reference-build time are printed before the last line (medians; this machine is shared,
 so compare runs made together): 1.3 ms per window and 0.2 s per build here, against
 1.9 ms and 0.02 s with the code before calibration (whose evaluation had not had
@@ -168,12 +208,13 @@ def _encode(layout: WindowLayout, columns: Columns) -> Columns:
 
 
 def _stream(
-    rng: np.random.Generator, scenario: str, window: int
+    rng: np.random.Generator, scenario: str, window: int, change_at: float = 0.5
 ) -> tuple[list[Columns], int | None]:
-    """The scenario's windows and the event the change starts at (None: a control)."""
+    """The scenario's windows and the event the change starts at (None: a control),
+    ``change_at`` of the way into its window."""
     _, change, drawn_as = SCENARIOS[scenario]
     total = (CALM_WINDOWS + CHANGED_WINDOWS) * window
-    start = CALM_WINDOWS * window + window // 2
+    start = CALM_WINDOWS * window + int(window * change_at)
     calm = draw(rng, total)
     if scenario.startswith("control"):
         return _cut(calm, window), None
@@ -431,6 +472,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=1000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--checkpoints", type=int, default=8)
+    parser.add_argument("--change-at", type=float, default=0.5, help="share of a window")
     args = parser.parse_args()
     window = args.window
     options = _options(args.checkpoints)
@@ -446,7 +488,7 @@ def main() -> None:
                 created_at=0.0, source="benchmark",
             )  # fmt: skip
             builds.append(time.perf_counter() - began)
-            windows, start = _stream(rng, scenario, window)
+            windows, start = _stream(rng, scenario, window, args.change_at)
             stream = _blocks(WindowLayout(profile), windows, args.checkpoints)
             for name, option in options.items():
                 stream.costs = tallies[name].costs
