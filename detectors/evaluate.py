@@ -40,7 +40,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-from detectors import stats
+from detectors import null_levels, stats
 from detectors.estimation import Estimate
 from detectors.methods import Thresholds
 from detectors.multivariate import JOINT_SIGNAL, Contributor, joint_measures
@@ -116,6 +116,10 @@ class SignalResult:
     is the drop below that value; see :mod:`detectors.estimated_performance`)."""
     segment: str | None = None
     """The segment judged (``region=eu``); None for the whole model."""
+    no_drift: float | None = None
+    """A distribution score's no-drift level: its expected value on a window of this
+    size drawn like the reference (:mod:`detectors.null_levels`); None for the scores
+    centred on 0 already (data quality, joint, estimated performance)."""
 
     @property
     def key(self) -> str:
@@ -136,6 +140,8 @@ class SignalResult:
             "drifted": self.drifted,
             "severity": self.severity,
         }
+        if self.no_drift is not None:
+            out["no_drift"] = self.no_drift
         return out | named_facts(self.attribution, self.values, self.estimate, self.segment)
 
     def describe_attribution(self) -> str:
@@ -161,6 +167,7 @@ class _Measure(NamedTuple):
     """The test this result must pass; measures sharing a test share its gate."""
     attribution: tuple[Contributor, ...] = ()
     values: tuple[NamedValue, ...] = ()
+    no_drift: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +277,9 @@ def _result(
         severity,
         m.attribution,
         m.values,
-        segment=part.segment,
+        None,
+        part.segment,
+        m.no_drift,
     )
 
 
@@ -404,6 +413,8 @@ class _CategoricalReference:
     tail: bool
     """Other and unseen are one cell (a sketched, high-cardinality signal: its window
     counts as ``other`` only the reference categories it remembers)."""
+    levels: dict[int, tuple[float, float]]
+    """The PSI and Jensen-Shannon no-drift levels by window size (without a tail)."""
 
     @staticmethod
     def build(where: CategoricalSlots) -> _CategoricalReference:
@@ -411,8 +422,25 @@ class _CategoricalReference:
         seen = np.ones(counts.size, dtype=bool)
         seen[where.profile.unseen_slot] = False
         return _CategoricalReference(
-            where.slots, counts, stats.shares(counts[None]), seen, where.profile.sketched
+            where.slots, counts, stats.shares(counts[None]), seen, where.profile.sketched, {}
         )
+
+    def coarse_levels(self, ref_shares: stats.Rows, table: stats.Rows) -> tuple[float, float]:
+        """The PSI and Jensen-Shannon no-drift levels of a window whose shares compare with
+        ``ref_shares``; ``table`` is the chi-square table (its rows' totals are the sizes)."""
+        present = int(table[1].sum())
+        found = None if self.tail else self.levels.get(present)
+        if found is None:
+            if len(self.levels) >= _LEVELS_KEPT:
+                self.levels.clear()
+            n, big_n = np.array([float(present)]), np.array([float(table[0].sum())])
+            found = (
+                float(null_levels.psi_levels(ref_shares, n, big_n)[0]),
+                float(null_levels.jensen_shannon_levels(ref_shares, n, big_n)[0]),
+            )
+            if not self.tail:
+                self.levels[present] = found
+        return found
 
     def table(self, window: NDArray[np.int64]) -> NDArray[np.float64]:
         """The 2 x k chi-square table: seen slots only, rare ones pooled; with a tail,
@@ -446,6 +474,13 @@ class _NumericGroup:
     coarse_shares: stats.Rows
     atoms: stats.Rows
     """Mean of each bin, NaN where it is empty."""
+    ks_scales: stats.Rows
+    wasserstein_scales: stats.Rows
+    """``(signals,)``: the KS and Wasserstein no-drift levels times ``sqrt(n_eff)``
+    (:mod:`detectors.null_levels`)."""
+    levels: dict[bytes, tuple[stats.Rows, stats.Rows]]
+    """The PSI and Jensen-Shannon no-drift levels by the window's sizes (``totals``'
+    bytes): a count window has the same sizes every time, so they are computed once."""
 
     @staticmethod
     def build(signals: Sequence[NumericSlots]) -> _NumericGroup:
@@ -453,18 +488,26 @@ class _NumericGroup:
         counts = np.stack([p.counts for p in profiles])
         sums = np.stack([p.sums for p in profiles])
         coarse_starts = np.stack([p.coarse_starts for p in profiles]).astype(np.intp)
+        scales = tuple(p.std if p.std > 0 else 1.0 for p in profiles)
+        cdf, atoms = stats.edge_cdf(counts), _bin_means(sums, counts)
+        edges = np.stack([p.edges for p in profiles])
         return _NumericGroup(
             names=tuple(p.name for p in profiles),
             roles=tuple(p.role for p in profiles),
-            scales=tuple(p.std if p.std > 0 else 1.0 for p in profiles),
+            scales=scales,
             bins=np.stack([np.arange(w.bins.start, w.bins.stop) for w in signals]),
             sums=np.stack([np.arange(w.sums.start, w.sums.stop) for w in signals]),
             coarse_starts=coarse_starts,
             counts=counts,
             totals=tuple(float(n) for n in counts.sum(axis=1)),
-            cdf=stats.edge_cdf(counts),
+            cdf=cdf,
             coarse_shares=stats.shares(_coarse(counts, coarse_starts)),
-            atoms=_bin_means(sums, counts),
+            atoms=atoms,
+            ks_scales=null_levels.ks_scales(cdf),
+            wasserstein_scales=null_levels.wasserstein_scales(
+                counts, atoms, edges, np.asarray(scales)
+            ),
+            levels={},
         )
 
     def rows(self, keep: NDArray[np.bool_]) -> _NumericGroup:
@@ -481,7 +524,28 @@ class _NumericGroup:
             cdf=self.cdf[keep],
             coarse_shares=self.coarse_shares[keep],
             atoms=self.atoms[keep],
+            ks_scales=self.ks_scales[keep],
+            wasserstein_scales=self.wasserstein_scales[keep],
+            levels={},
         )
+
+    def coarse_levels(self, sizes: NDArray[np.int64]) -> tuple[stats.Rows, stats.Rows]:
+        """The PSI and Jensen-Shannon no-drift levels of windows of ``sizes`` values."""
+        key = sizes.tobytes()
+        found = self.levels.get(key)
+        if found is None:
+            if len(self.levels) >= _LEVELS_KEPT:
+                self.levels.clear()
+            n, big_n = sizes.astype(np.float64), np.asarray(self.totals)
+            found = self.levels[key] = (
+                null_levels.psi_levels(self.coarse_shares, n, big_n),
+                null_levels.jensen_shannon_levels(self.coarse_shares, n, big_n),
+            )
+        return found
+
+
+_LEVELS_KEPT = 16
+"""Window sizes whose levels a group keeps (event-time windows vary in size)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -538,27 +602,40 @@ def _numeric_measures(
     methods = settings.numeric_methods
     ks, p_values = rows.ks.tolist(), rows.p_values
     scores: dict[str, list[float]] = {}
+    levels: dict[str, list[float]] = {}
+    sizes = rows.totals.astype(np.float64)
+    root_n = np.sqrt(null_levels.effective_sizes(sizes, np.asarray(group.totals)))
     if "psi" in methods or "jensen_shannon" in methods:
         coarse = stats.shares(_coarse(window, group.coarse_starts))
         scores["psi"] = stats.psi_rows(group.coarse_shares, coarse).tolist()
         scores["jensen_shannon"] = stats.jensen_shannon_rows(group.coarse_shares, coarse).tolist()
+        psi_levels, js_levels = group.coarse_levels(rows.totals)
+        levels["psi"], levels["jensen_shannon"] = psi_levels.tolist(), js_levels.tolist()
     if "wasserstein" in methods:
         scores["wasserstein"] = _wasserstein(group, counts.floats[group.sums], window).tolist()
+        levels["wasserstein"] = (group.wasserstein_scales / root_n).tolist()
+    if "ks" in methods:
+        levels["ks"] = (group.ks_scales / root_n).tolist()
     measures: dict[str, list[_Measure]] = {}
     for row, (name, role) in enumerate(zip(group.names, group.roles, strict=True)):
         statistic, p_value = ks[row], p_values[row]
         gate = _Gate((name, "ks"), p_value)
         signal = measures[name] = []
         for method in methods:
+            # By position, as in _result: a window makes thousands of these.
+            level = levels[method][row] if method in levels else None
             if method in ("psi", "jensen_shannon"):
-                signal.append(_Measure(name, role, method, scores[method][row], gate=gate))
+                score = scores[method][row]
+                signal.append(_Measure(name, role, method, score, None, None, gate, (), (), level))
             elif method == "wasserstein":
                 distance = scores[method][row]
                 score = distance / group.scales[row]
-                signal.append(_Measure(name, role, method, score, statistic=distance, gate=gate))
+                signal.append(
+                    _Measure(name, role, method, score, None, distance, gate, (), (), level)
+                )
             elif method == "ks":
                 signal.append(
-                    _Measure(name, role, method, statistic, p_value, statistic, gate=gate)
+                    _Measure(name, role, method, statistic, p_value, statistic, gate, (), (), level)
                 )
             else:
                 raise ValueError(f"{method!r} is not a numeric drift method")
@@ -603,15 +680,27 @@ def _categorical_measures(
     measures = []
     for method in settings.categorical_methods:
         if method == "chi2":
+            level = null_levels.cramers_v_level(chi.dof, float(table.sum()))
             measures.append(
-                _Measure(name, role, method, chi.cramers_v, chi.p_value, chi.statistic, gate=gate)
+                _Measure(
+                    name,
+                    role,
+                    method,
+                    chi.cramers_v,
+                    chi.p_value,
+                    chi.statistic,
+                    gate=gate,
+                    no_drift=level,
+                )
             )
         elif method == "psi":
             score = float(stats.psi_rows(ref_shares, shares)[0])
-            measures.append(_Measure(name, role, method, score, gate=gate))
+            level = reference.coarse_levels(ref_shares, table)[0]
+            measures.append(_Measure(name, role, method, score, gate=gate, no_drift=level))
         elif method == "jensen_shannon":
             score = float(stats.jensen_shannon_rows(ref_shares, shares)[0])
-            measures.append(_Measure(name, role, method, score, gate=gate))
+            level = reference.coarse_levels(ref_shares, table)[1]
+            measures.append(_Measure(name, role, method, score, gate=gate, no_drift=level))
         elif method == "dominant_value":
             where = signal.where
             if isinstance(where, CategoricalSlots) and where.profile.sketched:
