@@ -30,6 +30,8 @@ class _ResultGauges:
     drifted: Gauge
     p_value: Gauge | None = None
     """Only methods with a p-value export one: created on the first."""
+    no_drift: Gauge | None = None
+    """Only the distribution methods have a no-drift level: created on the first."""
 
 
 class Metrics:
@@ -85,6 +87,14 @@ class Metrics:
             "drift_monitor_drift_threshold",
             "Effect-size threshold of a method (level: warn or critical).",
             ["model", "signal", "method", "level"],
+            registry=registry,
+        )
+        self.drift_no_drift = Gauge(
+            "drift_monitor_drift_no_drift_level",
+            "What the drift score reads without drift at the latest window's size (its "
+            "expected value on a window drawn like the reference), for the distribution "
+            'methods (README, "Windows and tests").',
+            ["model", "signal", "method"],
             registry=registry,
         )
         self.drift_p_value = Gauge(
@@ -289,6 +299,10 @@ class Metrics:
                 if gauges.p_value is None:
                     gauges.p_value = self.drift_p_value.labels(model, r.signal, r.method)
                 gauges.p_value.set(r.p_value)
+            if r.no_drift is not None:
+                if gauges.no_drift is None:
+                    gauges.no_drift = self.drift_no_drift.labels(model, r.signal, r.method)
+                gauges.no_drift.set(r.no_drift)
             if r.drifted:
                 drifted_signals.add(r.signal)
             if r.role == "multivariate":

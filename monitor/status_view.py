@@ -41,6 +41,7 @@ RESULT_COLUMNS = (
     Column("signal"),
     Column("method"),
     Column("score", align="right"),
+    Column("no drift", align="right", shrink="drop", rank=3),
     Column("warn/crit", align="right", shrink="drop", rank=2),
     Column("p-value", align="right", shrink="drop", rank=1),
     Column("severity"),
@@ -227,11 +228,12 @@ def named_value_lines(results: Iterable[Mapping[str, Any]]) -> list[str]:
 
 def _result_row(result: Mapping[str, Any]) -> list[tables.Cell]:
     score, p_value, severity = result["score"], result["p_value"], result["severity"]
-    segment = result.get("segment")
+    segment, level = result.get("segment"), result.get("no_drift")
     return [
         result["signal"] if segment is None else f"{result['signal']}@{segment}",
         result["method"],
         "" if score is None else f"{score:.4f}",
+        "" if level is None else f"{level:.4f}",
         f"{result['threshold']:g}/{result['critical_threshold']:g}",
         "" if p_value is None else f"{p_value:.2e}",
         Text(severity, style=SEVERITY_STYLE.get(severity, "dim")),

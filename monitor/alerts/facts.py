@@ -70,10 +70,11 @@ def _message(status: Notify, severity: str, seen: Observation, shown: Evidence) 
         subject = f"{subject} (drifted: {', '.join(drifted) or 'none'})"
     if seen.segments and seen.segments != [shown.segment]:
         subject = f"{subject} (segments drifted: {', '.join(seen.segments)})"
+    level = "" if shown.no_drift is None else f"no drift ~{shown.no_drift:.2g}, "
     if status == "resolved":
         return (
             f"{what} of {subject} is back at {shown.score:.4g} "
-            f"(threshold {shown.warn:g}); {seen.kind.replace('_', ' ')} resolved"
+            f"({level}threshold {shown.warn:g}); {seen.kind.replace('_', ' ')} resolved"
         )
     named = ", ".join(c.describe() for c in shown.attribution)
     value = ""
@@ -82,7 +83,7 @@ def _message(status: Notify, severity: str, seen: Observation, shown: Evidence) 
         value = f"; {top.value!r} is {top.share:.1%} of the window"
     return (
         f"{what} of {subject} rose to {shown.score:.4g} "
-        f"(threshold {shown.warn:g}, critical {shown.critical:g}){value}: {severity}"
+        f"({level}threshold {shown.warn:g}, critical {shown.critical:g}){value}: {severity}"
         + (f"; moved most: {named}" if named else "")
     )
 
@@ -117,6 +118,8 @@ def alert_facts(
         "detected_at": detected_at,
         "message": _message(status, severity, seen, shown),
     }
+    if shown.no_drift is not None:  # a distribution score: what it reads without drift
+        facts["no_drift"] = shown.no_drift
     if shown.attribution:  # a joint drift: the pairs or features that moved most
         facts["attribution"] = [c.to_dict() for c in shown.attribution]
     if shown.values:  # a categorical value taking over: which one

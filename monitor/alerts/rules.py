@@ -66,6 +66,8 @@ class Evidence:
     """An estimated-performance result's estimate (``SignalResult.estimate``)."""
     segment: str | None = None
     """The segment the result judged (``region=eu``); None for the whole model."""
+    no_drift: float | None = None
+    """What the score reads without drift at this window's size (``SignalResult.no_drift``)."""
 
     @property
     def clear(self) -> bool:
@@ -94,6 +96,8 @@ class Evidence:
             "p_value": self.p_value,
             "severity": self.severity,
         }
+        if self.no_drift is not None:
+            out["no_drift"] = self.no_drift
         return out | named_facts(self.attribution, self.values, self.estimate, self.segment)
 
 
@@ -155,6 +159,7 @@ def judge(result: SignalResult, rule: AlertRuleConfig) -> Evidence:
         values=result.values,
         estimate=result.estimate,
         segment=result.segment,
+        no_drift=result.no_drift,
     )
 
 

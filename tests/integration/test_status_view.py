@@ -174,6 +174,29 @@ def test_status_starts_with_a_summary_of_events_windows_drifted_signals_and_open
     assert summary.split()[6] == str(report["open_alerts"])
 
 
+def test_status_json_shows_each_distribution_score_with_its_no_drift_level(
+    config_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = _json(config_path, capsys, "--all")["signals"]
+    distribution = {"psi", "jensen_shannon", "wasserstein", "ks", "chi2"}
+    for key, result in results.items():
+        if result["method"] in distribution:
+            assert 0.0 <= result["no_drift"] < result["threshold"], key
+        else:
+            assert "no_drift" not in result, key
+
+
+def test_status_table_shows_the_no_drift_level_beside_the_score_at_80_columns(
+    config_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    level = _json(config_path, capsys)["signals"]["mean_concave_points/ks"]["no_drift"]
+    lines = _status(config_path, capsys, monkeypatch)
+    header = next(line for line in lines if line.startswith("signal "))
+    assert header.split()[:5] == ["signal", "method", "score", "no", "drift"]
+    (row,) = [line.split() for line in lines if line.split()[:2] == ["mean_concave_points", "ks"]]
+    assert row[3] == f"{level:.4f}"
+
+
 def test_status_shows_the_last_window_as_a_local_date_and_how_long_ago(
     config_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

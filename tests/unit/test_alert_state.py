@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from detectors.evaluate import SignalResult
@@ -314,6 +315,16 @@ def test_alert_facts_have_exactly_the_design_fields() -> None:
     assert message.facts["window"] == {"start_ts": 0.0, "end_ts": 10.0, "events": 500}
     assert message.facts["threshold"] == 0.1
     assert message.facts["message"].startswith("PSI of amount rose to 0.31")
+
+
+def test_alert_facts_and_message_show_the_scores_no_drift_level() -> None:
+    run = Run(_model(**_rule(for_windows=1)))
+    result = replace(_psi("amount", 0.31), no_drift=0.0184)
+
+    (message,) = run.feed(result).outbox
+
+    assert message.facts["no_drift"] == 0.0184
+    assert "rose to 0.31 (no drift ~0.018, threshold 0.1" in message.facts["message"]
 
 
 def test_critical_alerts_also_reach_the_severity_route_and_its_resolve_follows() -> None:

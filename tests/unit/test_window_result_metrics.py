@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from prometheus_client import CollectorRegistry
 
 from detectors.evaluate import SignalResult
@@ -52,3 +54,14 @@ def test_only_methods_with_a_p_value_export_one() -> None:
     Metrics(registry).record_results("fraud", results, 100.0)
     assert _sample(registry, "drift_monitor_drift_p_value", method="ks") == 1e-6
     assert _sample(registry, "drift_monitor_drift_p_value", method="psi") is None
+
+
+def test_a_distribution_score_exports_its_no_drift_level_beside_it() -> None:
+    registry = CollectorRegistry()
+    results = [
+        replace(_result("psi", 0.3, None, drifted=True), no_drift=0.018),
+        _result("missing_rate", 0.2, 1e-6, drifted=True),
+    ]
+    Metrics(registry).record_results("fraud", results, 100.0)
+    assert _sample(registry, "drift_monitor_drift_no_drift_level", method="psi") == 0.018
+    assert _sample(registry, "drift_monitor_drift_no_drift_level", method="missing_rate") is None

@@ -54,6 +54,8 @@ def render_alertmanager(message: OutboxMessage) -> list[dict[str, Any]]:
         "threshold": str(facts.get("threshold")),
         "method": str(facts.get("method")),
     }
+    if "no_drift" in facts:
+        annotations["no_drift"] = str(facts["no_drift"])
     if message.kind != "retrain" and "signal" in base_labels and facts.get("signals"):
         annotations["signals"] = ", ".join(s["signal"] for s in facts["signals"])
     severity = str(facts.get("severity", "warning"))

@@ -47,7 +47,8 @@ def render_slack(message: OutboxMessage) -> dict[str, Any]:
         _field("Signal", f"{facts.get('feature')} ({facts.get('method')})"),
         _field(
             "Score",
-            f"{_score(facts.get('score'))} vs threshold {_score(facts.get('threshold'))}",
+            f"{_score(facts.get('score'))} vs threshold {_score(facts.get('threshold'))}"
+            + (f" (no drift ~{_score(facts['no_drift'])})" if "no_drift" in facts else ""),
         ),
         _field("Severity", "resolved" if status == "resolved" else severity),
         _field(
