@@ -150,18 +150,20 @@ def wasserstein_scales(counts: NDArray[np.int64], atoms: Rows, edges: Rows, scal
     """
     shares = counts / counts.sum(axis=1, keepdims=True)
     cdf = np.cumsum(shares, axis=1)[:, :-1]
-    filled = np.where(np.isnan(atoms), np.inf, atoms)
+    occupied = counts > 0
+    last = np.nanmax(np.where(occupied, atoms, np.nan), axis=1, keepdims=True)
+    # Empty bins after the last occupied one sit at it: their gaps are 0 (and F = 1 there).
+    filled = np.where(occupied, atoms, last)
     following = np.minimum.accumulate(filled[:, ::-1], axis=1)[:, ::-1]
-    gaps = np.diff(following, axis=1)
     spread = np.sqrt(np.clip(cdf * (1.0 - cdf), 0.0, None))
-    between = np.where(spread > 0, spread * np.where(np.isfinite(gaps), gaps, 0.0), 0.0)
+    between = spread * np.diff(following, axis=1)
     inner = atoms[:, 1:-1]
     # Bhatia-Davis: values in [a, b) of mean m spread at most sqrt((m - a)(b - m)), 0 for
     # a bin of one tied value (m = a); a bin filled evenly spreads (b - a) / sqrt(12).
     bounded = np.sqrt(np.clip((inner - edges[:, :-1]) * (edges[:, 1:] - inner), 0.0, None))
     widths = np.minimum(np.diff(edges, axis=1) / math.sqrt(12.0), bounded)
     sigma = np.column_stack((edges[:, :1] - atoms[:, :1], widths, atoms[:, -1:] - edges[:, -1:]))
-    within = np.sqrt(shares) * np.where(counts > 0, np.abs(sigma), 0.0)
+    within = np.sqrt(shares) * np.where(occupied, np.abs(sigma), 0.0)
     result: Rows = math.sqrt(2.0 / math.pi) * (between.sum(axis=1) + within.sum(axis=1)) / scales
     return result
 
