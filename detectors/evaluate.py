@@ -434,10 +434,8 @@ class _CategoricalReference:
             if len(self.levels) >= _LEVELS_KEPT:
                 self.levels.clear()
             n, big_n = np.array([float(present)]), np.array([float(table[0].sum())])
-            found = (
-                float(null_levels.psi_levels(ref_shares, n, big_n)[0]),
-                float(null_levels.jensen_shannon_levels(ref_shares, n, big_n)[0]),
-            )
+            psi, distance = null_levels.cell_levels(ref_shares, n, big_n)
+            found = (float(psi[0]), float(distance[0]))
             if not self.tail:
                 self.levels[present] = found
         return found
@@ -537,10 +535,7 @@ class _NumericGroup:
             if len(self.levels) >= _LEVELS_KEPT:
                 self.levels.clear()
             n, big_n = sizes.astype(np.float64), np.asarray(self.totals)
-            found = self.levels[key] = (
-                null_levels.psi_levels(self.coarse_shares, n, big_n),
-                null_levels.jensen_shannon_levels(self.coarse_shares, n, big_n),
-            )
+            found = self.levels[key] = null_levels.cell_levels(self.coarse_shares, n, big_n)
         return found
 
 
