@@ -428,7 +428,7 @@ class _CategoricalReference:
     def coarse_levels(self, ref_shares: stats.Rows, table: stats.Rows) -> tuple[float, float]:
         """The PSI and Jensen-Shannon no-drift levels of a window whose shares compare with
         ``ref_shares``; ``table`` is the chi-square table (its rows' totals are the sizes)."""
-        present = int(table[1].sum())
+        present = int(null_levels.on_size_grid(np.array([int(table[1].sum())]))[0])
         found = None if self.tail else self.levels.get(present)
         if found is None:
             if len(self.levels) >= _LEVELS_KEPT:
@@ -528,7 +528,9 @@ class _NumericGroup:
         )
 
     def coarse_levels(self, sizes: NDArray[np.int64]) -> tuple[stats.Rows, stats.Rows]:
-        """The PSI and Jensen-Shannon no-drift levels of windows of ``sizes`` values."""
+        """The PSI and Jensen-Shannon no-drift levels of windows of ``sizes`` values (on
+        the grid of :func:`null_levels.on_size_grid`)."""
+        sizes = null_levels.on_size_grid(sizes)
         key = sizes.tobytes()
         found = self.levels.get(key)
         if found is None:

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from detectors.evaluate import DecisionSettings, evaluate_window
 from detectors.methods import DEFAULT_THRESHOLDS
-from detectors.null_levels import cramers_v_level, ks_scales
+from detectors.null_levels import cramers_v_level, ks_scales, on_size_grid
 from detectors.profile import CategoricalProfile, SignalSpec, build_reference_profile
 from detectors.window import WindowLayout
 
@@ -142,3 +142,15 @@ def test_results_show_their_level_in_plain_data() -> None:
     columns["levels"] = categorical.encode(list(columns["levels"]))
     for result in evaluate_window(LAYOUT, LAYOUT.accumulate(columns, {}), SETTINGS):
         assert result.to_dict()["no_drift"] == result.no_drift
+
+
+def test_sizes_on_the_levels_grid_are_at_most_three_percent_off() -> None:
+    sizes = np.arange(1, 200_000, dtype=np.int64)
+    grid = on_size_grid(sizes)
+    assert np.all(np.abs(grid / sizes - 1.0) <= 0.03)
+    assert np.array_equal(grid[:40], sizes[:40])  # small windows keep their own size
+
+
+def test_a_segments_sizes_round_to_a_few_grid_points() -> None:
+    sizes = np.arange(235, 266, dtype=np.int64)  # 250 events, give or take 6%
+    assert len(set(on_size_grid(sizes).tolist())) <= 3
