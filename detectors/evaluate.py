@@ -650,9 +650,16 @@ def _wasserstein(
 
 
 def _bin_means(sums: NDArray[np.float64], counts: NDArray[np.int64]) -> stats.Rows:
-    """Mean value of each bin, NaN where it is empty (the atoms of the Wasserstein rows)."""
+    """Mean value of each bin, NaN where it is empty (the atoms of the Wasserstein rows).
+
+    Values are finite, but two near the float limit (valid JSON: 1.7976931348623157e308)
+    sum to inf in an open-ended outer bin. Their mean is finite, and at least that large:
+    it is taken as the largest float of its sign, so such a window is judged (its distance
+    as large as floats go) instead of being refused at every restart.
+    """
     means: stats.Rows = np.divide(sums, counts, out=np.full(sums.shape, np.nan), where=counts > 0)
-    return means
+    largest = np.finfo(np.float64).max
+    return np.clip(means, -largest, largest)
 
 
 def _categorical_measures(

@@ -22,6 +22,8 @@ def histogram(
     counts = np.diff(starts, append=present.size).astype(np.int64)
     # reduceat sums present[starts[i]:starts[i + 1]]. The appended 0 keeps every start a
     # valid index; an empty bin (equal starts) gets that one element instead, so is zeroed.
-    sums = np.add.reduceat(np.append(present, 0.0), starts)
+    # Finite values near the float limit may sum to inf: the bin means say what that means.
+    with np.errstate(over="ignore"):
+        sums = np.add.reduceat(np.append(present, 0.0), starts)
     sums[counts == 0] = 0.0
     return counts, sums

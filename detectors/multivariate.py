@@ -437,7 +437,8 @@ def joint_sums(
     tripled the cost (2.7 ms against 0.35 ms for 5,000 events of 20 features).
     """
     centred = np.vstack([columns[n][rows] for n in profile.names])
-    complete = np.isfinite(centred.sum(axis=0))  # NaN (missing) or infinite: left out
+    with np.errstate(over="ignore"):  # values near the float limit may sum to inf: left out
+        complete = np.isfinite(centred.sum(axis=0))  # NaN (missing) or infinite: left out
     if not complete.all():
         centred = centred[:, complete]
     if profile.bounds is not None:

@@ -1001,12 +1001,15 @@ def _added(
     fields: Mapping[str, bytes], name: str, packed: str, size: int, dtype: type[np.generic]
 ) -> NDArray[Any]:
     """A window vector plus the deltas apply_batch.lua left beside it (``name+1``, ``+2``,
-    ...), added in that order: the order they arrived in, so the sums are the same bits."""
+    ...), added in that order: the order they arrived in, so the sums are the same bits.
+    Sums of values near the float limit may reach inf, as in one batch (``_bin_means`` in
+    :mod:`detectors.evaluate` reads them)."""
     total = _unpacked(fields, name, packed, size).astype(dtype)
     k = 1
-    while f"{name}+{k}" in fields:
-        total = total + _unpacked(fields, f"{name}+{k}", packed, size)
-        k += 1
+    with np.errstate(over="ignore"):
+        while f"{name}+{k}" in fields:
+            total = total + _unpacked(fields, f"{name}+{k}", packed, size)
+            k += 1
     return total
 
 

@@ -212,6 +212,33 @@ def test_a_message_nested_100000_deep_is_dead_lettered_and_good_ones_count_once_
     assert status["windows_closed"] == 3
 
 
+def test_values_at_the_float_limit_are_kept_and_their_window_judged_across_restarts(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    # Valid JSON, finite, but two of them in one window sum to inf; that window stopped
+    # the daemon at every restart. One per batch, so Redis adds the second to the first.
+    topic, config = _pipeline(kafka_broker, redis_server, unique_name, tmp_path)
+    events = [json.loads(raw) for raw in generate(MODEL, 0, 300, seed=3)]
+    for event in events[40], events[60]:
+        event["features"]["num_0"] = 1.7976931348623157e308
+    with running_daemon(config):
+        produce_json(kafka_broker.bootstrap_servers, topic, events[:50], partition_key=None)
+        wait_until(lambda: model_status(config, MODEL.name)["events"] == 50, 60, "one batch")
+        produce_json(kafka_broker.bootstrap_servers, topic, events[50:], partition_key=None)
+        wait_until(lambda: model_status(config, MODEL.name)["windows_closed"] == 3, 60, "windows")
+    with running_daemon(config) as restarted:
+        wait_until(lambda: restarted.source.assignment_received, 60, "the restart's partitions")
+        status = model_status(config, MODEL.name)
+    assert status["events"] == 300
+    assert status["windows_closed"] == 3
+    first = next(w for w in status["windows"] if w["window"]["id"] == 0)
+    assert first["window"]["events"] == 100
+    assert first["evaluated_at"] is not None  # judged: two outliers in 100 are no drift
+
+
 def test_dead_letters_are_counted_by_reason_in_redis_and_shown_by_the_report(
     kafka_broker: KafkaBroker,
     redis_server: RedisServer,

@@ -219,6 +219,36 @@ def test_values_beyond_the_reference_range_are_flagged_by_unseen_rate() -> None:
     assert _result(results, "age", "unseen_rate").score == pytest.approx(0.1 - 2 / 50_001)
 
 
+def test_values_whose_sum_overflows_a_bin_are_judged_not_refused() -> None:
+    # Two finite JSON numbers (1.7976931348623157e308) in one bin sum to inf; the daemon
+    # then failed on the window at every restart.
+    def largest_floats(columns: Columns) -> None:
+        columns["age"][:2] = np.finfo(np.float64).max
+
+    results = evaluate_window(LAYOUT, _window(largest_floats), DEFAULTS)
+    wasserstein = _result(results, "age", "wasserstein")
+    assert np.isfinite([r.score for r in results]).all()
+    assert wasserstein.score > 1e300
+
+
+FINITE = st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from(
+    [np.finfo(np.float64).max, -np.finfo(np.float64).max, np.nan]
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(amounts=st.lists(FINITE, min_size=1, max_size=20), ages=st.lists(FINITE, max_size=20))
+def test_any_finite_values_are_judged_with_finite_scores(
+    amounts: list[float], ages: list[float]
+) -> None:
+    def extreme(columns: Columns) -> None:
+        columns["amount"][: len(amounts)] = amounts
+        columns["age"][: len(ages)] = ages
+
+    results = evaluate_window(LAYOUT, _window(extreme), DEFAULTS)
+    assert np.isfinite([r.score for r in results]).all()
+
+
 # --------------------------------------------------------------------------- how badly
 
 
