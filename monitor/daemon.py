@@ -71,6 +71,7 @@ from monitor.reload import merge_reload
 from monitor.report.live import live_pages
 from monitor.source import Batch, DeadLetterProducer, KafkaSource, message_source
 from monitor.store import StateStore
+from monitor.topics import daemon_topics
 from monitor.versions import Routed, VersionStreams, model_of, version_of
 from monitor.windowing import Plan
 
@@ -178,7 +179,7 @@ class Daemon:
                 config.http.host,
                 config.http.port,
                 self.metrics.registry,
-                self.not_ready_reasons,
+                self.readiness,
                 pages=live_pages(lambda: self.config, self.store),
             )
             if serve_http
@@ -246,6 +247,11 @@ class Daemon:
             extra={"not_reloaded_needs_restart": ignored},
         )
 
+    def readiness(self) -> tuple[list[str], dict[str, str | float] | None]:
+        """Why the daemon is not ready, and since when (``/readyz``; logged when due)."""
+        reasons = self.not_ready_reasons()
+        return reasons, self._readiness_log.observe(reasons)
+
     def not_ready_reasons(self) -> list[str]:
         """Why ``/readyz`` says no; empty when ready.
 
@@ -259,11 +265,16 @@ class Daemon:
         if not self.status.state_loaded:
             reasons.append("state not loaded")
         kafka = self.config.kafka
-        if self.source.missing_topics:
+        if self.source.unreachable is not None:
+            reasons.append(f"kafka unreachable: {self.source.unreachable}")
+        elif self.source.missing_topics:
             reasons.append(
                 f"kafka topics missing: {', '.join(self.source.missing_topics)} "
                 f"(create them, or set kafka.create_topics: true)"
             )
+        elif not self.source.subscribed:
+            topics = ", ".join(daemon_topics(self.config))
+            reasons.append(f"asking Kafka at {kafka.bootstrap_servers} for {topics}")
         elif not self.source.assignment_received:
             reasons.append(
                 f"no partition assignment yet for group {kafka.group_id!r} on "
@@ -339,7 +350,7 @@ class Daemon:
         """Consume and fully process one batch; returns the number of messages."""
         batch = self.source.poll()
         self._beat()
-        self._readiness_log.observe(self.not_ready_reasons())
+        self.readiness()
         if not batch.messages:
             self._evaluate()
             self._evaluate_quality(busy=False)

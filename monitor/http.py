@@ -2,7 +2,7 @@
 
 Served from a daemon thread so a slow scrape never stalls the consume loop.
 ``/readyz`` asks a callback that returns the reasons the daemon is not ready
-(an empty list means ready), so the endpoint can say what is wrong.
+(an empty list means ready) and since when, so the endpoint can say what is wrong.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ class HealthServer:
         host: str,
         port: int,
         registry: CollectorRegistry,
-        not_ready_reasons: Callable[[], list[str]],
+        readiness: Callable[[], tuple[list[str], Mapping[str, object] | None]],
         pages: Mapping[str, Callable[[], tuple[str, bytes]]] | None = None,
     ) -> None:
         self._address = (host, port)
         self._pages = dict(pages or {})  # path -> (content type, body), computed per request
         self._registry = registry
-        self._not_ready_reasons = not_ready_reasons
+        self._readiness = readiness
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -40,7 +40,7 @@ class HealthServer:
         return int(self._server.server_address[1])
 
     def start(self) -> None:
-        registry, reasons, pages = self._registry, self._not_ready_reasons, self._pages
+        registry, readiness, pages = self._registry, self._readiness, self._pages
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -50,8 +50,9 @@ class HealthServer:
                 elif path == "/healthz":
                     self._reply(200, "text/plain; charset=utf-8", b"ok\n")
                 elif path == "/readyz":
-                    problems = reasons()
-                    body = json.dumps({"ready": not problems, "reasons": problems}).encode()
+                    problems, wait = readiness()
+                    answer = {"ready": not problems, "reasons": problems, **(wait or {})}
+                    body = json.dumps(answer).encode()
                     self._reply(503 if problems else 200, "application/json", body)
                 elif path in pages:
                     self._page(pages[path])

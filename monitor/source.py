@@ -145,11 +145,18 @@ class KafkaSource:
         self.assignment_received = False
         self.missing_topics: list[str] = []
         """Topics the daemon waits for (start-up check, or deleted while running): /readyz."""
+        self.unreachable: str | None = None
+        """Why the start-up check has no answer from Kafka, while it has none: /readyz."""
 
     @property
     def topics(self) -> list[str]:
         """The topics consumed: predictions, and labels if configured."""
         return list(self._topics)
+
+    @property
+    def subscribed(self) -> bool:
+        """Whether the start-up check is over and the consumer asked for its partitions."""
+        return self._consumer is not None
 
     @property
     def assigned(self) -> frozenset[TopicPartitionKey]:
@@ -171,8 +178,8 @@ class KafkaSource:
             on_lost=self._on_revoke,
         )
 
-    def _set_missing(self, topics: list[str]) -> None:
-        self.missing_topics = topics
+    def _set_missing(self, topics: list[str], unreachable: str | None) -> None:
+        self.missing_topics, self.unreachable = topics, unreachable
 
     def _require(self) -> Consumer:
         if self._consumer is None:

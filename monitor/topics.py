@@ -174,14 +174,15 @@ REMIND_SECONDS = 30.0
 
 
 def await_topics(
-    config: Config, stop: threading.Event, report: Callable[[list[str]], None]
+    config: Config, stop: threading.Event, report: Callable[[list[str], str | None], None]
 ) -> None:
     """Return once every topic of :func:`daemon_topics` exists, or ``stop`` is set.
 
     Missing topics are created when ``kafka.create_topics`` is on; otherwise they are
     named, with how to create them, at once and every ``REMIND_SECONDS``, and ``report``
     hears the current list (``/readyz`` shows it) until it is empty. An unreachable
-    cluster is waited for the same way.
+    cluster is waited for the same way, and ``report`` hears why instead of a list: no
+    topic is known to be missing while nobody answers.
     """
     kafka = config.kafka
     bootstrap = str(kafka.bootstrap_servers)
@@ -190,14 +191,16 @@ def await_topics(
     wanted = daemon_topics(config)
     said_at: float | None = None
     while not stop.is_set():
+        unreachable: str | None = None
         try:
             present = existing_topics(admin, bootstrap, timeout=10.0)
         except ServiceUnavailable as error:
-            problem, missing = f"{error}; waiting for it", wanted
+            missing, unreachable = [], str(error)
+            problem = f"{error}; waiting for it"
         else:
             missing = [name for name in wanted if name not in present]
             if not missing:
-                report([])
+                report([], None)
                 if said_at is not None:
                     _log.info("kafka topics present; consuming", extra={"topics": wanted})
                 return
@@ -208,9 +211,9 @@ def await_topics(
                 f"kafka topics missing on {bootstrap}: {', '.join(missing)}; "
                 f"{how_to_create(missing, config)}. Waiting for them."
             )
-        report(missing)
+        report(missing, unreachable)
         now = time.monotonic()
         if said_at is None or now - said_at >= REMIND_SECONDS:
-            _log.error(problem, extra={"missing_topics": missing})
+            _log.error(problem, extra={"topics": wanted, "missing_topics": missing})
             said_at = now
         stop.wait(RECHECK_SECONDS)

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,10 @@ def test_readyz_answers_503_naming_redis_within_seconds_of_redis_stopping(
 ) -> None:
     redis_server.stop(kill=True)
     wait_until(lambda: _readyz(daemon)[0] == 503, 5, "/readyz to answer 503")
-    assert _readyz(daemon)[1] == {"ready": False, "reasons": ["redis unreachable"]}
+    answer = _readyz(daemon)[1]
+    assert (answer["ready"], answer["reasons"]) == (False, ["redis unreachable"])
+    assert answer["waited_seconds"] < 5
+    assert datetime.fromisoformat(answer["since"]).tzinfo is not None
 
 
 @PERSISTENT

@@ -1,4 +1,5 @@
-"""The daemon's topics on a real broker: missing at start-up, or created on request.
+"""The daemon's topics on a real broker: missing at start-up, or created on request; and
+what ``/readyz`` says while no broker answers at all.
 
 A topic deleted live is tested on librdkafka's error alone, in
 ``tests/unit/test_kafka_topic_errors.py``.
@@ -6,8 +7,10 @@ A topic deleted live is tested on librdkafka's error alone, in
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,8 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from monitor.config import Config
-from monitor.tooling.embedded import KafkaBroker, RedisServer
+from monitor.daemon import Daemon
+from monitor.tooling.embedded import KafkaBroker, RedisServer, free_port
 from monitor.tooling.synthetic import generate
 from tests.daemon_harness import (
     model_status,
@@ -25,6 +29,7 @@ from tests.daemon_harness import (
     write_reference,
 )
 from tests.helpers import produce_json
+from tests.stack_harness import http_get
 from tests.unit.test_kafka_topic_errors import MODEL
 
 
@@ -53,6 +58,14 @@ def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+def _readyz(daemon: Daemon) -> dict[str, Any]:
+    assert daemon.http is not None
+    status, body = http_get(f"http://127.0.0.1:{daemon.http.port}/readyz")
+    answer: dict[str, Any] = json.loads(body)
+    assert status == (200 if answer["ready"] else 503)
+    return answer
+
+
 def _partitions(broker: KafkaBroker, topic: str) -> int:
     admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
     return len(admin.list_topics(timeout=10).topics[topic].partitions)
@@ -70,8 +83,10 @@ def test_a_daemon_started_before_its_topics_exist_names_them_and_consumes_once_t
     caplog.set_level(logging.INFO, logger="monitor")
     with running_daemon(config) as daemon:
         wait_until(lambda: bool(daemon.source.missing_topics), 30, "the missing topics")
-        (reason,) = [r for r in daemon.not_ready_reasons() if "topics missing" in r]
+        waiting = _readyz(daemon)
+        (reason,) = [r for r in waiting["reasons"] if "topics missing" in r]
         assert f"{topic}, {topic}.dlq" in reason
+        assert datetime.fromisoformat(waiting["since"]).tzinfo is not None
         assert any(
             f"--create --topic {topic} " in line and "kafka.create_topics: true" in line
             for line in _errors(caplog)
@@ -102,3 +117,29 @@ def test_create_topics_makes_the_missing_topics_with_the_configured_partitions(
         assert _partitions(kafka_broker, f"{topic}.dlq") == 3
         produce_json(kafka_broker.bootstrap_servers, topic, generate(MODEL, 0, 200, seed=3))
         wait_until(lambda: model_status(config, MODEL.name)["events"] == 200, 60, "the events")
+
+
+@pytest.mark.integration
+def test_while_no_broker_answers_readyz_names_kafka_not_missing_topics_or_a_group_join(
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    nobody = f"127.0.0.1:{free_port()}"
+    config = pipeline_config(
+        bootstrap=nobody,
+        redis_url=redis_server.url,
+        topic=unique_name("predictions"),
+        group=unique_name("group"),
+        model=MODEL,
+        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=2000),
+    )
+    caplog.set_level(logging.INFO, logger="monitor")
+    with running_daemon(config) as daemon:
+        (asking,) = _readyz(daemon)["reasons"]
+        wait_until(lambda: "kafka unreachable" in str(_readyz(daemon)), 30, "no answer")
+        (unreachable,) = _readyz(daemon)["reasons"]
+    assert asking.startswith(f"asking Kafka at {nobody} for ")
+    assert unreachable.startswith(f"kafka unreachable: Kafka at {nobody} did not answer")
+    assert not any("missing" in line or "assignment" in line for line in _errors(caplog))

@@ -40,3 +40,17 @@ def test_a_long_wait_is_logged_with_its_reasons_repeated_and_closed_by_ready(
         "ready",
     ]
     assert caplog.records[0].__dict__["since"]
+
+
+def test_a_wait_counts_from_the_start_and_observe_says_since_when(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    readiness = ReadinessLog(logging.getLogger(LOGGER), first_after=0.05, every=60)
+    time.sleep(0.06)
+    wait = readiness.observe(["no partition assignment yet"])
+    assert wait is not None
+    assert wait["waited_seconds"] >= 0.05
+    assert _messages(caplog) == ["not ready: no partition assignment yet"]
+    assert caplog.records[0].__dict__["since"] == wait["since"]
+    assert readiness.observe([]) is None
