@@ -21,16 +21,18 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskProgressColumn,
+    TextColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
 from rich.text import Text
 
@@ -384,13 +386,20 @@ def _print_lines(lines: Sequence[Text]) -> None:
         console.print(line)
 
 
-def _progress() -> Progress:
+def _progress(unit: Literal["bytes", "messages"]) -> Progress:
+    """The one progress bar of every command. It counts what is done (bytes whose rows are
+    built, messages Kafka acknowledged), not what was read, in its own unit, and draws on
+    stderr: stdout keeps what a script reads (replay's summary)."""
+    done: tuple[ProgressColumn, ...] = (
+        (DownloadColumn(),) if unit == "bytes" else (MofNCompleteColumn(), TextColumn(unit))
+    )
     return Progress(
         "[progress.description]{task.description}",
         BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
+        *done,
+        TaskProgressColumn(),
         TimeRemainingColumn(),
+        console=Console(stderr=True),
     )
 
 
@@ -483,15 +492,8 @@ def _build(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    err = Console(stderr=True)
     model = config.models[args.model]
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeRemainingColumn(),
-        console=err,
-    ) as progress:
+    with _progress("bytes") as progress:
         task = progress.add_task(
             f"building from {args.input.name}", total=args.input.stat().st_size
         )
@@ -591,7 +593,7 @@ def _use(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from monitor.replay import count_lines, file_lines, produce_lines, summary
+    from monitor.replay import count_lines, file_lines, produce_lines, require_topic, summary
 
     config = load_config(args.config)
     configure_logging(config.logging.format, "WARNING", config.logging.kafka_level)
@@ -601,8 +603,11 @@ def _replay(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         print(f"drift-monitor: {args.file} does not exist", file=sys.stderr)
         return 1
-    with _progress() as progress:
-        task = progress.add_task(f"acknowledged of {args.file.name}", total=count_lines(args.file))
+    total = count_lines(args.file)
+    if total:  # an absent broker or topic is one sentence, with no bar drawn before it
+        require_topic(config, args.topic or config.kafka.predictions_topic)
+    with _progress("messages") as progress:
+        task = progress.add_task(f"replaying {args.file.name}", total=total)
         result = produce_lines(
             config,
             file_lines(args.file),

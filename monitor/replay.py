@@ -83,7 +83,7 @@ def produce_lines(
         if not value:
             continue
         if not result.produced:  # asked before the first message only: nothing to send, no ask
-            _require_topic(config, target)
+            require_topic(config, target)
         while True:
             try:
                 producer.produce(target, value=value, on_delivery=delivered)
@@ -100,7 +100,7 @@ def produce_lines(
     return result
 
 
-def _require_topic(config: Config, topic: str) -> None:
+def require_topic(config: Config, topic: str) -> None:
     """Fail in seconds, with a sentence, when the broker cannot be reached or lacks the topic,
     instead of queueing every line for a minute of librdkafka retries."""
     settings = admin_settings(config)

@@ -93,7 +93,9 @@ def test_replay_produces_every_line_of_a_jsonl_file(
     write_reference(events, MODEL, events=1500, seed=4)
     config = _config_file(tmp_path, **_services(kafka_broker, redis_server, name))
     assert main(["replay", "-c", str(config), str(events), "--rate", "5000"]) == 0
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    output = capsys.readouterr()
+    summary = json.loads(output.out)  # the progress bar is on stderr, in messages
+    assert "1500/1500 messages" in output.err
     assert summary["delivered"] == 1500
     assert summary["seconds"] >= 0.25  # 1500 events at 5000/s cannot take less than 0.3 s
     messages = consume_messages(kafka_broker.bootstrap_servers, name, 1500)
