@@ -13,6 +13,7 @@ the run, so an existing Kafka or Redis is not disturbed.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import tempfile
 import threading
@@ -29,6 +30,7 @@ from monitor.config import Config, parse_config
 from monitor.daemon import Daemon
 from monitor.errors import DriftMonitorError
 from monitor.evaluation import WindowReport
+from monitor.logs import KAFKA_LOGGER
 from monitor.redis_client import connect
 from monitor.replay import produce_lines
 from monitor.store import StateStore
@@ -195,7 +197,10 @@ def _kafka(stack: contextlib.ExitStack, bootstrap: str | None, console: Console)
 
 def _kafka_answers(bootstrap: str) -> bool:
     try:
-        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=3)
+        admin = AdminClient(
+            {"bootstrap.servers": bootstrap}, logger=logging.getLogger(KAFKA_LOGGER)
+        )
+        admin.list_topics(timeout=3)
     except Exception:  # any failure means "not usable", the demo then brings its own
         return False
     return True

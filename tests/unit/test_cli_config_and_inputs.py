@@ -150,6 +150,15 @@ def test_validate_refuses_a_librdkafka_property_that_librdkafka_does_not_know(
     )
 
 
+def test_validate_of_a_config_whose_broker_is_down_connects_to_nothing(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    write_reference(tmp_path / "reference.jsonl", MODEL, events=100)
+    kafka = {"bootstrap_servers": f"127.0.0.1:{free_port()}"}
+    assert main(["validate", "-c", str(_config_file(tmp_path, kafka=kafka))]) == 0
+    assert "Connect to" not in capfd.readouterr().err  # librdkafka's, raw or through the log
+
+
 def test_validate_refuses_a_config_that_names_no_kafka_to_run_against(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,5 +1,6 @@
 """Structured log lines: one JSON object per line by default, plain text on request, secrets
-redacted, and librdkafka's repeated lines passed once a minute."""
+redacted, and librdkafka's lines in the same log (never raw on stderr), repeated ones passed
+once a minute."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from monitor.alerts.plan import OutboxMessage
+from monitor.alerts.sinks.kafka import KafkaSink
 from monitor.logs import (
     KAFKA_LOGGER,
     JsonFormatter,
@@ -19,6 +22,8 @@ from monitor.logs import (
     TextFormatter,
     configure_logging,
 )
+from monitor.tooling.demo import _kafka_answers
+from monitor.tooling.embedded import free_port
 
 SECRET = "s3cr3t-Pa55"
 
@@ -136,6 +141,30 @@ def test_distinct_librdkafka_lines_each_pass() -> None:
     repeats = RepeatFilter(every=60, clock=_Clock())
     assert repeats.filter(_librdkafka_line("broker down"))
     assert repeats.filter(_librdkafka_line("all brokers down"))
+
+
+def _raw_librdkafka_lines(capfd: pytest.CaptureFixture[str]) -> list[str]:
+    """What librdkafka wrote to file descriptor 2 itself ("%3|<time>|FAIL|..."): no logger."""
+    return [line for line in capfd.readouterr().err.splitlines() if line.startswith("%")]
+
+
+def test_a_kafka_alert_sink_whose_broker_is_down_logs_librdkafka_through_the_log(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=KAFKA_LOGGER)
+    sink = KafkaSink("bus", "retrain", {"bootstrap.servers": f"127.0.0.1:{free_port()}"}, 1.0)
+    message = OutboxMessage("bus", "fraud/drift/amount/1/firing", "firing", {"dedup_key": "k"})
+    assert not sink.deliver(message).ok
+    sink.close()
+    assert _raw_librdkafka_lines(capfd) == []
+    assert any("Connect to" in r.getMessage() for r in caplog.records if r.name == KAFKA_LOGGER)
+
+
+def test_the_demos_probe_of_a_broker_that_is_not_there_writes_nothing_raw(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    assert not _kafka_answers(f"127.0.0.1:{free_port()}")
+    assert _raw_librdkafka_lines(capfd) == []
 
 
 def test_configure_logging_sets_librdkafka_lines_to_their_own_level(

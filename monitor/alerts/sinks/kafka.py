@@ -7,6 +7,7 @@ idempotent producer configuration (``kafka.producer``), made on first use
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from monitor.alerts.facts import dumps
 from monitor.alerts.plan import OutboxMessage
 from monitor.alerts.sinks.base import DeliveryResult
+from monitor.logs import KAFKA_LOGGER
 
 KEY_HEADER = "idempotency-key"
 
@@ -30,7 +32,8 @@ class KafkaSink:
     def deliver(self, message: OutboxMessage) -> DeliveryResult:
         if self._producer is None:
             self._producer = Producer(
-                {"message.timeout.ms": int(self._timeout * 1000), **self._settings}
+                {"message.timeout.ms": int(self._timeout * 1000), **self._settings},
+                logger=logging.getLogger(KAFKA_LOGGER),  # raw to stderr otherwise
             )
         errors: list[KafkaError] = []
 
