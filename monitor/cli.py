@@ -773,13 +773,20 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _check(args: argparse.Namespace) -> int:
-    """Exit 0 no drift, 1 drift, 2 the check could not run (one line on stderr)."""
+    """Exit 0 no drift, 1 drift, 2 the check could not run (one line on stderr).
+
+    Any exception is 2: a pipeline gating on 1 must not read a failure as drift (Python
+    exits 1 on an uncaught one)."""
     from monitor.check import check_file, one_line, print_result
 
     try:
         result = check_file(args.config, args.model, args.input, reference=args.reference)
     except DriftMonitorError as error:
         print(f"drift-monitor: {one_line(error)}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        failure = f"{type(error).__name__}: {error}"
+        print(f"drift-monitor: the check failed, a bug to report: {failure}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))

@@ -307,6 +307,9 @@ def table_columns(
     missing = [s.name for s in signal_specs(model) if s.name not in table.column_names]
     if missing:
         raise ReferenceDataError(f"{source} lacks columns {missing}; it has {table.column_names}")
+    twice = sorted({s.name for s in signal_specs(model) if table.column_names.count(s.name) > 1})
+    if twice:
+        raise ReferenceDataError(f"{source} has more than one column named {', '.join(twice)}")
     for spec in signal_specs(model):
         column = table.column(spec.name)
         if spec.kind == "numeric":

@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from detectors.evaluate import evaluate_window
 from detectors.window import WindowLayout
-from monitor import check_file, check_frame
+from monitor import check, check_file, check_frame
 from monitor.batch_data import ModelCursor
+from monitor.cli import main
 from monitor.config import load_config
 from monitor.decode import EventDecoder
 from monitor.evaluation import decision_settings
@@ -187,6 +189,32 @@ def test_check_of_a_broken_config_exits_2_with_one_line(files: dict[str, Path]) 
     assert "models.fraud.windw: unknown key; did you mean 'window'?" in error
 
 
+def test_check_of_a_csv_file_with_a_column_twice_exits_2_with_one_line(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    table = _as_table(files["calm"].read_bytes().splitlines())
+    twice = tmp_path / "current.csv"
+    pa_csv.write_csv(table.append_column("num_0", table.column("num_0")), twice)
+    error = _one_line_error(
+        _check({**files, "twice": twice}, "twice", "--reference", str(files["reference"]))
+    )
+    assert error == f"drift-monitor: input file {twice} has more than one column named num_0"
+
+
+def test_a_check_that_fails_unexpectedly_exits_2_not_1_which_means_drift(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(check, "check_file", broken)
+    argv = ["check", "-c", str(files["config"]), "--model", "fraud", "--input", str(files["calm"])]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        "drift-monitor: the check failed, a bug to report: KeyError: 'a bug'\n"
+    )
+
+
 def _verdicts(report: dict[str, Any]) -> dict[tuple[str, str], tuple[bool, str, float]]:
     return {
         (r["signal"], r["method"]): (r["drifted"], r["severity"], r["score"])
@@ -204,20 +232,23 @@ def test_the_python_api_gives_the_cli_verdicts_on_the_same_file(
     assert _verdicts(result.to_dict()) == _verdicts(json.loads(cli.stdout))
 
 
-def test_a_parquet_file_and_a_frame_of_the_same_rows_get_the_jsonl_verdicts(
+def test_a_parquet_file_a_csv_file_and_a_frame_of_the_same_rows_get_the_jsonl_verdicts(
     files: dict[str, Path], tmp_path: Path
 ) -> None:
     lines = files["drifted"].read_bytes().splitlines()
     pq.write_table(_as_table(lines), tmp_path / "drifted.parquet")
+    pa_csv.write_csv(_as_table(lines), tmp_path / "drifted.csv")
     config = load_config(files["config"])
     reference = build_profile_from_file(config, config.models["fraud"], files["reference"])
 
     from_jsonl = check_file(config, "fraud", files["drifted"], reference=reference)
     from_parquet = check_file(config, "fraud", tmp_path / "drifted.parquet", reference=reference)
+    from_csv = check_file(config, "fraud", tmp_path / "drifted.csv", reference=reference)
     from_frame = check_frame(config, "fraud", _as_table(lines).to_pydict(), reference=reference)
 
     assert from_jsonl.drifted_signals == ["cat_0", "num_2"]
     assert from_parquet.results == from_jsonl.results
+    assert from_csv.results == from_jsonl.results
     assert from_frame.results == from_jsonl.results
 
 
