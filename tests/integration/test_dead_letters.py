@@ -203,8 +203,10 @@ def test_a_message_nested_100000_deep_is_dead_lettered_and_good_ones_count_once_
         wait_until(lambda: restarted.source.assignment_received, 60, "the restart's partitions")
         (dead,) = consume_messages(kafka_broker.bootstrap_servers, f"{topic}.dlq", 1)
         status = model_status(config, MODEL.name)
+        dead_letters = restarted.store.dead_letter_counts()
 
     headers = dict(dead.headers() or [])
+    assert dead_letters == {"undecodable": 1}
     assert headers[REASON_HEADER] == b"undecodable"
     assert headers[DETAIL_HEADER].startswith(b"RecursionError: ")
     assert dead.value() == deep

@@ -118,7 +118,13 @@ def _rows(lines: list[str]) -> set[tuple[str, str]]:
 def test_status_output_for_30_features_fits_80_columns(
     config_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for args in ((), ("--all",)):
+    for args in (
+        (),
+        ("--all",),
+        ("--signal", "worst_fractal_dimension"),
+        ("--model", "cancer", "--all"),
+        ("--method", "jensen_shannon", "--all"),
+    ):
         lines = _status(config_path, capsys, monkeypatch, *args)
         too_wide = [line for line in lines if len(line) > WIDTH]
         assert not too_wide, too_wide
