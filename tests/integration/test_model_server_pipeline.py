@@ -395,6 +395,7 @@ def test_bad_and_unanswered_payloads_are_dead_lettered_as_they_came_with_a_reaso
     other, _ = _v2_pair("other", _rows(4, 1), _classes(4, 1))
     fp8 = v2_request([tensor("input-0", [1, 4], "FP8", [1.0, 2.0, 3.0, 4.0])])
     short = v2_request([tensor("input-0", [2, 4], "FP32", [1.0] * 7)])
+    deep = b'{"inputs": [], "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     ping = [
         (n, b"dev.knative.sources.ping" if n == "ce_type" else v)
         for n, v in ce_headers("p", "request")
@@ -408,6 +409,7 @@ def test_bad_and_unanswered_payloads_are_dead_lettered_as_they_came_with_a_reaso
             slow_request,
             (ce_headers("fp8", "request", model=MODEL), fp8, 0),
             (ce_headers("short", "request", model=MODEL), short, 1),
+            (ce_headers("deep", "request", model=MODEL), deep, 0),
             ([], b'{"model": "iris", "features": {}}', 0),
             (ping, b"{}", 1),
         ],
@@ -415,7 +417,7 @@ def test_bad_and_unanswered_payloads_are_dead_lettered_as_they_came_with_a_reaso
 
     with running_daemon(config):
         wait_until(lambda: _store(config).pairing_status()["waiting"] == 2, 30, "two waiting")
-        wait_until(lambda: len(_store(config).dead_letter_counts()) == 3, 10, "dead letters")
+        wait_until(lambda: len(_store(config).dead_letter_counts()) == 4, 10, "dead letters")
         # The TTL runs in event time: past it by the clock, but not by the events' own
         # times, a batch (of another request) forgets nothing, and the slow response still
         # pairs, as a backlog after an outage does.
@@ -432,10 +434,11 @@ def test_bad_and_unanswered_payloads_are_dead_lettered_as_they_came_with_a_reaso
         "unknown_datatype": 1,
         "shape_mismatch": 1,
         "not_a_cloudevent": 1,
+        "undecodable": 1,
         "unanswered": 2,
     }
     assert _store(config).pairing_status()["skipped"] == 1
-    letters = consume_messages(bootstrap, f"{topic}.dlq", 5)
+    letters = consume_messages(bootstrap, f"{topic}.dlq", 6)
     by_reason = {dict(m.headers())["x-drift-monitor-reason"].decode(): m for m in letters}
     unanswered = next(m for m in letters if dict(m.headers()).get("ce_id") == b"lonely")
     assert dict(unanswered.headers())["x-drift-monitor-reason"] == b"unanswered"
@@ -443,3 +446,6 @@ def test_bad_and_unanswered_payloads_are_dead_lettered_as_they_came_with_a_reaso
     assert dict(unanswered.headers())["ce_id"] == b"lonely"
     assert dict(unanswered.headers())["x-drift-monitor-source"].startswith(f"{topic}/0/".encode())
     assert b"'FP8'" in dict(by_reason["unknown_datatype"].headers())["x-drift-monitor-detail"]
+    undecodable = dict(by_reason["undecodable"].headers())
+    assert undecodable["x-drift-monitor-detail"].startswith(b"RecursionError: ")
+    assert by_reason["undecodable"].value() == deep
