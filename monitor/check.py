@@ -37,11 +37,12 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from detectors.evaluate import SignalResult, evaluate_window
 from detectors.profile import ReferenceProfile
 from detectors.window import WindowLayout
+from monitor import tables
 from monitor.config import Config, ModelConfig, load_config
 from monitor.decode import ModelColumns
 from monitor.errors import ConfigError, DriftMonitorError, ServiceUnavailable
@@ -56,8 +57,15 @@ from monitor.reference import (
     read_columns,
     table_columns,
 )
-from monitor.status_view import named_value_lines
+from monitor.status_view import (
+    MEASURE_COLUMNS,
+    SEVERITY_STYLE,
+    named_value_lines,
+    result_cells,
+    wrapped,
+)
 from monitor.store import StateStore
+from monitor.tables import Column
 from monitor.windowing import categorical_values, encode_columns
 
 ConfigSource = Config | str | os.PathLike[str]
@@ -191,25 +199,30 @@ def load_reference(
     return profile
 
 
+# status's columns (names never shrink; the p-value, then the thresholds, then the
+# no-drift level give way), then a verdict: every result is listed, and a warning may or
+# may not be drifted.
+CHECK_COLUMNS = (*MEASURE_COLUMNS, Column("verdict"))
+
+
 def print_result(result: CheckResult, console: Console) -> None:
-    """A headline, then one row per signal and method, drifted first."""
-    console.print(headline(result), soft_wrap=True, highlight=False)
-    table = Table()
-    for column in ("signal", "method", "score", "p-value", "verdict"):
-        table.add_column(column, no_wrap=column in ("signal", "method"))
-    for r in result.ordered():
-        colour = {"critical": "red", "warning": "yellow", "ok": "green"}.get(r.severity, "dim")
-        verdict = f"DRIFT {r.severity}" if r.drifted else r.severity
-        table.add_row(
-            r.signal,
-            r.method,
-            f"{r.score:.4f}",
-            "" if r.p_value is None else f"{r.p_value:.2e}",
-            f"[{colour}]{verdict}[/]",
-        )
-    console.print(table)
-    for line in named_value_lines(r.to_dict() for r in result.ordered() if r.drifted):
-        console.print(line, soft_wrap=True, highlight=False, markup=False)
+    """A headline, then one row per signal and method, drifted first, as wide as the
+    console (the terminal, else ``COLUMNS``, else 80)."""
+    width = console.width
+    notes = named_value_lines(r.to_dict() for r in result.ordered() if r.drifted)
+    lines = [
+        *(Text(line) for line in wrapped(headline(result), width)),
+        *tables.render(CHECK_COLUMNS, [_row(r) for r in result.ordered()], width),
+        *(Text(part) for line in notes for part in wrapped(line, width)),
+    ]
+    for line in lines:
+        console.print(line, soft_wrap=True, highlight=False)
+
+
+def _row(result: SignalResult) -> list[tables.Cell]:
+    verdict = f"DRIFT {result.severity}" if result.drifted else result.severity
+    style = SEVERITY_STYLE.get(result.severity, "dim")
+    return [*result_cells(result.to_dict()), Text(verdict, style=style)]
 
 
 def headline(result: CheckResult) -> str:

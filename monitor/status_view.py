@@ -36,14 +36,18 @@ SUMMARY_COLUMNS = (
 )
 
 # Names never shrink; of the numbers, the window id (shared by most rows), then the
-# p-value, then the thresholds give way, in that order.
-RESULT_COLUMNS = (
+# p-value, then the thresholds, then the no-drift level give way, in that order.
+MEASURE_COLUMNS = (
     Column("signal"),
     Column("method"),
     Column("score", align="right"),
     Column("no drift", align="right", shrink="drop", rank=3),
     Column("warn/crit", align="right", shrink="drop", rank=2),
     Column("p-value", align="right", shrink="drop", rank=1),
+)
+"""What a result measured: ``status`` adds its severity and window, ``check`` a verdict."""
+RESULT_COLUMNS = (
+    *MEASURE_COLUMNS,
     Column("severity"),
     Column("window", align="right", shrink="drop", rank=0),
 )
@@ -150,8 +154,8 @@ def _model_section(
         lines = [Text(f"{model}: {count} ({reference})")]
         lines.extend(tables.render(RESULT_COLUMNS, [_result_row(r) for r in shown], width))
         notes = [*_attribution_lines(shown), *named_value_lines(shown)]
-        lines.extend(Text(part) for line in notes for part in _wrapped(line, width))
-    segments = [part for line in _segment_lines(status) for part in _wrapped(line, width)]
+        lines.extend(Text(part) for line in notes for part in wrapped(line, width))
+    segments = [part for line in _segment_lines(status) for part in wrapped(line, width)]
     if status.get("unknown_version_events"):
         segments.append(
             f"  {status['unknown_version_events']:,} events of model versions without a "
@@ -184,9 +188,9 @@ def _segment_lines(status: Mapping[str, Any]) -> Iterable[str]:
         yield f"  ... and {len(skipped) - SKIPPED_SHOWN} more skipped (--json lists them)"
 
 
-def _wrapped(line: str, width: int) -> list[str]:
-    """A note under a table, folded to the terminal's width between words: the names it
-    carries (``a~b``, category values) are never cut."""
+def wrapped(line: str, width: int) -> list[str]:
+    """A note under a table (or ``check``'s headline), folded to the terminal's width
+    between words: the names it carries (``a~b``, category values) are never cut."""
     return textwrap.wrap(
         line,
         width,
@@ -226,16 +230,26 @@ def named_value_lines(results: Iterable[Mapping[str, Any]]) -> list[str]:
     return list(lines.values())
 
 
-def _result_row(result: Mapping[str, Any]) -> list[tables.Cell]:
-    score, p_value, severity = result["score"], result["p_value"], result["severity"]
-    segment, level = result.get("segment"), result.get("no_drift")
+def result_cells(result: Mapping[str, Any]) -> list[tables.Cell]:
+    """A result's cells under :data:`MEASURE_COLUMNS`, which ``status`` and ``check`` share.
+    A score is given in four decimals, or in four digits where those would print hundreds
+    (a distance to values near the float limit)."""
+    score, p_value, segment = result["score"], result["p_value"], result.get("segment")
+    level = result.get("no_drift")
     return [
         result["signal"] if segment is None else f"{result['signal']}@{segment}",
         result["method"],
-        "" if score is None else f"{score:.4f}",
+        "" if score is None else f"{score:.4f}" if abs(score) < 1e6 else f"{score:.4g}",
         "" if level is None else f"{level:.4f}",
         f"{result['threshold']:g}/{result['critical_threshold']:g}",
         "" if p_value is None else f"{p_value:.2e}",
+    ]
+
+
+def _result_row(result: Mapping[str, Any]) -> list[tables.Cell]:
+    severity = result["severity"]
+    return [
+        *result_cells(result),
         Text(severity, style=SEVERITY_STYLE.get(severity, "dim")),
         str(result["window"]["id"]),
     ]

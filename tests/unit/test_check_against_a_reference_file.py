@@ -8,6 +8,7 @@ and whose ``cat_0`` skews (``Shift``), so each test knows which signals must be 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -109,10 +110,45 @@ def test_check_exits_1_for_a_shifted_file_and_lists_the_drifted_signals_first(
     result = _check(files, "drifted", "--reference", str(files["reference"]))
     assert result.returncode == 1, result.stderr
     assert "fraud: DRIFT in 2 of 6 signals: cat_0, num_2" in result.stdout
-    rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    rows = _rows(result.stdout)
     verdicts = ["DRIFT" in row for row in rows]
     assert verdicts == sorted(verdicts, reverse=True)  # every drifted row before any other
-    assert {row.split("│")[1].strip() for row in rows if "DRIFT" in row} == {"cat_0", "num_2"}
+    assert {row.split()[0] for row in rows if "DRIFT" in row} == {"cat_0", "num_2"}
+
+
+def test_a_score_at_the_float_limit_reads_in_four_digits(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = [json.loads(line) for line in files["calm"].read_bytes().splitlines()]
+    events[0]["features"]["num_0"] = events[1]["features"]["num_0"] = 1.7976931348623157e308
+    _write_jsonl(files["calm"], [json.dumps(event).encode() for event in events])
+    monkeypatch.setenv("COLUMNS", "80")
+    result = _check(files, "calm", "--reference", str(files["reference"]))
+    (wasserstein,) = [
+        row for row in _rows(result.stdout) if row.split()[:2] == ["num_0", "wasserstein"]
+    ]
+    assert re.fullmatch(r"\d\.\d{3}e\+30\d", wasserstein.split()[2])
+    assert all(len(line) <= 80 or " " not in line.strip() for line in result.stdout.splitlines())
+
+
+def _rows(output: str) -> list[str]:
+    """The table's rows: the lines after its header, less the notes indented under it."""
+    lines = output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("signal "))
+    return [line for line in lines[header + 1 :] if line and not line[0].isspace()]
+
+
+def test_check_output_fits_the_width_and_never_cuts_a_name(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    result = _check(files, "drifted", "--reference", str(files["reference"]))
+    json_report = _check(files, "drifted", "--reference", str(files["reference"]), "--json")
+    # But for a lone word no wrapper can break: the temporary path of the input.
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 60 or " " not in line.strip() for line in lines), result.stdout
+    shown = {tuple(row.split()[:2]) for row in _rows(result.stdout)}
+    assert shown == {(r["signal"], r["method"]) for r in json.loads(json_report.stdout)["results"]}
 
 
 def test_check_json_parses_and_names_the_drifted_signals(files: dict[str, Path]) -> None:
