@@ -50,6 +50,18 @@ if TYPE_CHECKING:
 log = logging.getLogger("monitor.cli")
 
 CONFIG_ENV = "DRIFT_MONITOR_CONFIG"
+BROKEN_PIPE = 141
+"""The exit code of a command whose reader closed its output early: 128 + SIGPIPE, what a
+shell reports for a program SIGPIPE ends (``check`` keeps its verdict instead)."""
+
+
+class PipeConsole(Console):
+    """A rich console that lets a closed output reach the command as ``BrokenPipeError``:
+    rich's own handling exits 1, which from ``check`` reads as drift."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,12 +71,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"no config file: pass -c FILE or set {CONFIG_ENV}")
     limit_blas_threads()
     try:
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        sys.stdout.flush()  # here, not at exit: a reader that left is a broken pipe below
+        return code
     except DriftMonitorError as error:
         print(f"drift-monitor: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `drift-monitor status | head`: the reader has what it wanted
+        _quiet_stdout()
+        return BROKEN_PIPE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -381,7 +398,7 @@ def _width() -> int:
 
 def _print_lines(lines: Sequence[Text]) -> None:
     """Lines already cut to the width: printed as they are, coloured on a terminal only."""
-    console = Console(highlight=False, soft_wrap=True)
+    console = PipeConsole(highlight=False, soft_wrap=True)
     for line in lines:
         console.print(line)
 
@@ -788,11 +805,23 @@ def _check(args: argparse.Namespace) -> int:
         failure = f"{type(error).__name__}: {error}"
         print(f"drift-monitor: the check failed, a bug to report: {failure}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
-    else:
-        print_result(result, Console())
-    return 1 if result.drifted else 0
+    verdict = 1 if result.drifted else 0
+    try:
+        if args.json:
+            print(json.dumps(result.to_dict(), indent=2))
+        else:
+            print_result(result, PipeConsole())
+        sys.stdout.flush()
+    except BrokenPipeError:  # `check ... | head`: a pipeline gating on it still gets the verdict
+        _quiet_stdout()
+    return verdict
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null after its reader left, so the interpreter's last flush
+    raises no second BrokenPipeError (the recipe of Python's ``signal`` documentation)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -310,3 +310,19 @@ def test_check_gives_the_results_the_daemon_gives_a_window_of_the_same_events(
 
     _write_jsonl(files["calm"], lines)
     assert check_file(config, "fraud", files["calm"], reference=reference).results == daemon
+
+
+@pytest.mark.parametrize(("name", "verdict"), [("calm", 0), ("drifted", 1)])
+def test_check_piped_into_a_reader_that_has_left_keeps_its_verdict(
+    files: dict[str, Path], name: str, verdict: int
+) -> None:
+    command = (
+        f"{sys.executable} -m monitor check -c {files['config']} --model fraud "
+        f"--input {files[name]} --reference {files['reference']} | true; "
+        'exit "${PIPESTATUS[0]}"'
+    )
+    result = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == verdict, result.stderr
+    assert "Traceback" not in result.stderr

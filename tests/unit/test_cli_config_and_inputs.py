@@ -243,3 +243,20 @@ def test_replay_to_a_broker_that_is_not_there_fails_in_seconds_with_one_sentence
     assert time.monotonic() - started < 20
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"drift-monitor: Kafka at {nobody} did not answer")
+
+
+def test_a_command_whose_reader_left_exits_141_without_a_traceback(tmp_path: Path) -> None:
+    path = _runnable(tmp_path)
+    result = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f'{sys.executable} -m monitor validate -c {path} | true; exit "${{PIPESTATUS[0]}}"',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 141, result.stderr
+    assert result.stderr == ""
