@@ -9,7 +9,10 @@ methods, thresholds, ``alpha`` and correction (:func:`decision_settings`). So a
 file gives the verdicts a daemon would give a window holding the same events.
 
 The reference is the model's stored profile in Redis, or one built from a file
-exactly as ``reference build`` builds it (then Redis is never contacted).
+exactly as ``reference build`` builds it (then Redis is never contacted). With a
+``model_version``, the file is judged as that version's stream (``fraud/version=4``)
+against the version's reference: stored, else built from the version's file as the
+daemon builds it when it first sees the version (README "References per model version").
 
 The whole file is one window, not windows of ``window.events``: a pipeline
 asks "does this data differ from the reference?", and one larger window is a
@@ -66,6 +69,7 @@ from monitor.status_view import (
 )
 from monitor.store import StateStore
 from monitor.tables import Column
+from monitor.versions import version_of, version_stream
 from monitor.windowing import categorical_values, encode_columns
 
 ConfigSource = Config | str | os.PathLike[str]
@@ -142,24 +146,32 @@ def check_file(
     path: str | os.PathLike[str],
     *,
     reference: ReferenceSource = None,
+    model_version: str | None = None,
 ) -> CheckResult:
     """Judge a JSONL, CSV or Parquet file as one window of ``model``.
 
     ``reference``: a data file to build the profile from as ``reference build``
     would, or a profile; None reads the model's stored profile from Redis.
+    ``model_version``: judge it as that version's stream, against its reference.
     """
-    loaded, spec = _model(config, model)
+    loaded, spec = _model(config, model, model_version)
     read = read_columns(loaded, spec, Path(path), what="input file")
     return _check(loaded, spec, read, str(path), reference)
 
 
 def check_frame(
-    config: ConfigSource, model: str, frame: Any, *, reference: ReferenceSource = None
+    config: ConfigSource,
+    model: str,
+    frame: Any,
+    *,
+    reference: ReferenceSource = None,
+    model_version: str | None = None,
 ) -> CheckResult:
-    """Judge a table as one window of ``model``: a ``pyarrow.Table``, a mapping of
-    column name to values, or anything ``pyarrow.table()`` takes (a pandas or polars
-    DataFrame); one column per feature and ``prediction``, as in a Parquet input."""
-    loaded, spec = _model(config, model)
+    """Judge a table as one window of ``model`` (of its version ``model_version``): a
+    ``pyarrow.Table``, a mapping of column name to values, or anything ``pyarrow.table()``
+    takes (a pandas or polars DataFrame); one column per feature and ``prediction``, as in
+    a Parquet input."""
+    loaded, spec = _model(config, model, model_version)
     table = frame if isinstance(frame, pa.Table) else pa.table(frame)
     pairs: tuple[list[Any], list[Any]] = ([], [])
     columns = table_columns(spec, table, "input frame", pairs)
@@ -169,12 +181,22 @@ def check_frame(
 def load_reference(
     config: Config, model: ModelConfig, reference: ReferenceSource
 ) -> ReferenceProfile:
-    """The profile to judge against: given, built from a file, or stored in Redis."""
+    """The profile to judge against: given, built from a file, or stored in Redis; a model
+    version's stream with nothing stored (or Redis out of reach) has its file's."""
     if isinstance(reference, ReferenceProfile):
         check_signals(model, reference)
         return reference
     if reference is not None:
         return build_profile_from_file(config, model, Path(reference))
+    try:
+        return _stored_reference(config, model)
+    except (CheckError, ServiceUnavailable):
+        if version_of(model.name) is None or model.reference.path is None:
+            raise
+        return build_profile_from_file(config, model, Path(model.reference.path))
+
+
+def _stored_reference(config: Config, model: ModelConfig) -> ReferenceProfile:
     url = redact(config.redis.url)
     store = StateStore(
         connect(config.redis.url, cluster=config.redis.cluster),
@@ -251,13 +273,16 @@ def one_line(error: DriftMonitorError) -> str:
     return " ".join(str(error).split())
 
 
-def _model(config: ConfigSource, model: str) -> tuple[Config, ModelConfig]:
+def _model(
+    config: ConfigSource, model: str, model_version: str | None
+) -> tuple[Config, ModelConfig]:
     loaded = config if isinstance(config, Config) else load_config(config)
     if model not in loaded.models:
         raise CheckError(
             f"model {model!r} is not in the config ({', '.join(loaded.models) or 'none'})"
         )
-    return loaded, loaded.models[model]
+    spec = loaded.models[model]
+    return loaded, spec if model_version is None else version_stream(spec, model_version)
 
 
 def _check(

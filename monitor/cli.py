@@ -37,7 +37,7 @@ from rich.progress import (
 from rich.text import Text
 
 from monitor.blas_threads import limit_blas_threads
-from monitor.config import Config, deprecations, load_config
+from monitor.config import Config, ModelConfig, deprecations, load_config
 from monitor.errors import DriftMonitorError
 from monitor.keys import Keys
 from monitor.logs import configure_logging
@@ -421,7 +421,8 @@ def _progress(unit: Literal["bytes", "messages"]) -> Progress:
 
 
 def _add_reference_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`reference build | list | show | diff | use`: versions of a model's reference profile."""
+    """`reference build | list | show | diff | use`: versions of a model's reference profile,
+    or with ``--model-version`` of one model version's (its stream, ``fraud/version=4``)."""
     from monitor.store import KEEP_REFERENCE_VERSIONS
 
     reference = commands.add_parser("reference", help="reference profiles and their versions")
@@ -434,11 +435,18 @@ def _add_reference_commands(commands: argparse._SubParsersAction[argparse.Argume
             parser.add_argument("--model", required=True, help="model name, as in the config")
         else:
             parser.add_argument("--model", default=None, help="only this model (default: all)")
+        _model_version_arg(parser, "that version's stream (fraud/version=4) and its reference")
         parser.set_defaults(handler=handler)
         return parser
 
     build = action("build", "build a model's reference profile and make it the one in use", _build)
-    build.add_argument("--input", required=True, type=Path, help="JSONL events, .csv or .parquet")
+    build.add_argument(
+        "--input",
+        type=Path,
+        default=None,
+        help="JSONL events, .csv or .parquet (required, but with --model-version: by default "
+        "the version's file from reference.by_version or the {model_version} path)",
+    )
     build.add_argument(
         "--yes", action="store_true", help="replace the profile in use without asking"
     )
@@ -462,6 +470,18 @@ def _add_reference_commands(commands: argparse._SubParsersAction[argparse.Argume
     use.add_argument("version", help="version id, or its start (see `reference list`)")
 
 
+def _model_version_arg(parser: argparse.ArgumentParser, acts_on: str) -> None:
+    """``--model-version``: a version of a model monitored per version (README "References per
+    model version"); not to be confused with the versions of a reference that ``list`` and
+    ``use`` name."""
+    parser.add_argument(
+        "--model-version",
+        default=None,
+        metavar="V",
+        help=f"the model's version V (as events' model_version): {acts_on}",
+    )
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -476,12 +496,45 @@ def _known_model(config: Config, model: str) -> None:
         )
 
 
-def _model_store(args: argparse.Namespace) -> tuple[Config, StateStore]:
-    """The config and the Redis store, once ``--model`` (if given) is known to the config."""
+def _model_store(args: argparse.Namespace) -> tuple[Config, StateStore, ModelConfig | None]:
+    """The config, the Redis store and what the command acts on (None: every model), once the
+    config is known to hold it: ``--model``, or with ``--model-version`` that version's stream
+    (checked before Redis is contacted)."""
+    from monitor.versions import version_stream
+
     config = load_config(args.config)
-    if args.model is not None:
-        _known_model(config, args.model)
-    return config, _store(config)
+    if args.model is None:
+        if args.model_version is not None:
+            raise DriftMonitorError("--model-version names a version of a --model; name it")
+        return config, _store(config), None
+    _known_model(config, args.model)
+    model = config.models[args.model]
+    if args.model_version is not None:
+        model = version_stream(model, args.model_version)
+    return config, _store(config), model
+
+
+def _one_model(args: argparse.Namespace) -> tuple[Config, StateStore, ModelConfig]:
+    """As :func:`_model_store`, for a command that needs ``--model``."""
+    config, store, model = _model_store(args)
+    assert model is not None  # argparse requires --model
+    return config, store, model
+
+
+def _stored_model(args: argparse.Namespace) -> tuple[Config, StateStore, ModelConfig]:
+    """As :func:`_one_model`, for a command that makes a reference the one in use: refused
+    on a model monitored per version without ``--model-version`` (the daemon judges none
+    of its events against the model's own reference; a version's stream is not per version)."""
+    from monitor.versions import known_versions
+
+    config, store, model = _one_model(args)
+    if model.reference.per_version:
+        versions = ", ".join(known_versions(model, store.versions(model.name))) or "none seen yet"
+        raise DriftMonitorError(
+            f"model {model.name!r} is monitored per model version: name one with "
+            f"--model-version (known: {versions})"
+        )
+    return config, store, model
 
 
 def _emit(args: argparse.Namespace, report: Any, lines: Callable[[], list[str]]) -> None:
@@ -492,16 +545,18 @@ def _build(args: argparse.Namespace) -> int:
     """Check the file and the profile in use first; then build (a bar counting the rows built),
     warn on thin bins, ask before replacing, store and keep the versions."""
     from monitor.reference import build_profile_from_file, check_data_file, thin_bins_warning
+    from monitor.versions import model_of, version_of
     from monitor.when import relative
 
-    config, store = _model_store(args)
-    check_data_file(args.input)
-    current = store.reference(args.model)
+    config, store, model = _stored_model(args)
+    source = _build_input(args, model)
+    check_data_file(source)
+    current = store.reference(model.name)
     interactive = sys.stdin.isatty()
     if current is not None and not args.yes and not interactive:
         print(
             _wrapped(
-                f"drift-monitor: model {args.model} already has a reference in use, "
+                f"drift-monitor: model {model.name} already has a reference in use, "
                 f"{current.id} ({current.events:,} rows from {current.source}); nothing "
                 "changed. Pass --yes to replace it (it stays kept: `reference use` goes back "
                 "to it)."
@@ -509,13 +564,10 @@ def _build(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    model = config.models[args.model]
     with _progress("bytes") as progress:
-        task = progress.add_task(
-            f"building from {args.input.name}", total=args.input.stat().st_size
-        )
+        task = progress.add_task(f"building from {source.name}", total=source.stat().st_size)
         profile = build_profile_from_file(
-            config, model, args.input, lambda n: progress.advance(task, n)
+            config, model, source, lambda n: progress.advance(task, n)
         )
     thin = thin_bins_warning(profile, model.reference.bins)
     if thin:
@@ -532,13 +584,30 @@ def _build(args: argparse.Namespace) -> int:
     dropped = store.store_reference(
         profile, keep=args.keep, replacing=None if current is None else current.id
     )
-    print(f"stored reference {profile.id} for model {args.model} ({profile.events} events)")
+    version = version_of(model.name)
+    if version is not None:  # the daemon loads the stream at start-up, `status` lists it
+        store.register_version(model_of(model.name), version)
+    print(f"stored reference {profile.id} for model {model.name} ({profile.events} events)")
     if current is not None and current.id != profile.id:
         print(_wrapped(f"It replaces {current.id}; `reference use {current.id}` goes back."))
         print(_restart_note(current.id, profile.id))
     if dropped:
         print(f"dropped the oldest (over --keep {args.keep}): {', '.join(dropped)}")
     return 0
+
+
+def _build_input(args: argparse.Namespace, model: ModelConfig) -> Path:
+    """``--input``, else a model version's file as the config names it."""
+    if args.input is not None:
+        return Path(args.input)
+    if args.model_version is None:
+        raise DriftMonitorError("reference build needs --input FILE")
+    if model.reference.path is None:
+        raise DriftMonitorError(
+            f"the config names no reference file for {model.name} (it warms up from its "
+            "first from_stream events); pass --input FILE"
+        )
+    return Path(model.reference.path)
 
 
 def _restart_note(old: str, new: str) -> str:
@@ -557,9 +626,9 @@ def _wrapped(text: str) -> str:
 def _list(args: argparse.Namespace) -> int:
     from monitor.reference_view import list_lines, version_entry
 
-    config, store = _model_store(args)
+    config, store, model = _model_store(args)
     now, report, lines = time.time(), {}, []
-    for name in [args.model] if args.model is not None else list(config.models):
+    for name in _listed(config, store, model):
         versions, in_use = store.reference_versions(name)
         report[name] = [version_entry(p, p.id == in_use) for p in versions]
         lines.extend(list_lines(name, versions, in_use, now))
@@ -567,14 +636,31 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _listed(config: Config, store: StateStore, model: ModelConfig | None) -> list[str]:
+    """The model or stream named, else every model, a model monitored per version as its
+    versions' streams (those of by_version and those seen so far)."""
+    from monitor.versions import known_versions, stream_name
+
+    if model is not None and not model.reference.per_version:
+        return [model.name]
+    listed = []
+    for each in config.models.values() if model is None else [model]:
+        streams = [each.name]
+        if each.reference.per_version:
+            versions = known_versions(each, store.versions(each.name))
+            streams = [stream_name(each.name, v) for v in versions] or streams
+        listed.extend(streams)
+    return listed
+
+
 def _show(args: argparse.Namespace) -> int:
     from monitor.reference_view import profile_summary, show_lines
 
-    _, store = _model_store(args)
-    _, in_use = store.reference_versions(args.model)
+    _, store, model = _one_model(args)
+    _, in_use = store.reference_versions(model.name)
     if args.version is None and in_use is None:
-        raise DriftMonitorError(f"model {args.model!r} has no reference in use; name a version")
-    profile = store.reference_version(args.model, args.version or str(in_use))
+        raise DriftMonitorError(f"model {model.name!r} has no reference in use; name a version")
+    profile = store.reference_version(model.name, args.version or str(in_use))
     used = profile.id == in_use
     _emit(args, profile_summary(profile, used), lambda: show_lines(profile, used, time.time()))
     return 0
@@ -583,10 +669,10 @@ def _show(args: argparse.Namespace) -> int:
 def _diff(args: argparse.Namespace) -> int:
     from monitor.reference_view import diff_lines, diff_profiles
 
-    config, store = _model_store(args)
-    old = store.reference_version(args.model, args.a)
-    new = store.reference_version(args.model, args.b)
-    moves = diff_profiles(old, new, config.models[args.model].drift.thresholds)
+    _, store, model = _one_model(args)
+    old = store.reference_version(model.name, args.a)
+    new = store.reference_version(model.name, args.b)
+    moves = diff_profiles(old, new, model.drift.thresholds)
     report = {"a": old.id, "b": new.id, "signals": [m.to_dict() for m in moves]}
     _emit(args, report, lambda: diff_lines(old, new, moves, time.time()))
     return 0
@@ -595,15 +681,15 @@ def _diff(args: argparse.Namespace) -> int:
 def _use(args: argparse.Namespace) -> int:
     from monitor.reference import check_signals
 
-    config, store = _model_store(args)
-    wanted = store.reference_version(args.model, args.version)
-    check_signals(config.models[args.model], wanted)
-    current = store.reference(args.model)
+    _, store, model = _stored_model(args)
+    wanted = store.reference_version(model.name, args.version)
+    check_signals(model, wanted)
+    current = store.reference(model.name)
     if current is not None and current.id == wanted.id:
-        print(f"model {args.model} already uses {wanted.id}; nothing changed")
+        print(f"model {model.name} already uses {wanted.id}; nothing changed")
         return 0
-    store.use_reference(args.model, wanted.id)
-    print(f"model {args.model} now uses reference {wanted.id} ({wanted.events:,} rows)")
+    store.use_reference(model.name, wanted.id)
+    print(f"model {model.name} now uses reference {wanted.id} ({wanted.events:,} rows)")
     if current is not None:
         print(_restart_note(current.id, wanted.id))
     return 0
@@ -777,6 +863,11 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     _config_arg(check)
     check.add_argument("--model", required=True, help="model name, as in the config")
+    _model_version_arg(
+        check,
+        "judge against that version's reference (stored, else the version's file from the "
+        "config, also when Redis cannot be reached)",
+    )
     check.add_argument("--input", required=True, type=Path, help="JSONL events, .csv or .parquet")
     check.add_argument(
         "--reference",
@@ -797,7 +888,13 @@ def _check(args: argparse.Namespace) -> int:
     from monitor.check import check_file, one_line, print_result
 
     try:
-        result = check_file(args.config, args.model, args.input, reference=args.reference)
+        result = check_file(
+            args.config,
+            args.model,
+            args.input,
+            reference=args.reference,
+            model_version=args.model_version,
+        )
     except DriftMonitorError as error:
         print(f"drift-monitor: {one_line(error)}", file=sys.stderr)
         return 2

@@ -30,6 +30,7 @@ import numpy as np
 
 from monitor.config import VERSION_PLACEHOLDER, Config, ModelConfig, ReferenceConfig
 from monitor.decode import DeadLetter, DecodedBatch, ModelColumns
+from monitor.errors import ReferenceDataError
 from monitor.labels.decode import DecodedLabels
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,30 @@ def version_reference(model: ModelConfig, version: str) -> ReferenceConfig | Non
 
 def stream_config(model: ModelConfig, version: str, reference: ReferenceConfig) -> ModelConfig:
     return dataclasses.replace(model, name=stream_name(model.name, version), reference=reference)
+
+
+def version_stream(model: ModelConfig, version: str) -> ModelConfig:
+    """The stream of ``version`` of ``model`` as the daemon monitors it, its reference's file
+    (if any) in ``reference.path``: what ``reference ... --model-version`` and ``check
+    --model-version`` act on. ReferenceDataError, in one sentence, when the model is not
+    monitored per version or the config gives the version no reference: the daemon would
+    not monitor such a stream, so a reference stored for it would never be used."""
+    reference = model.reference
+    if not reference.per_version:
+        raise ReferenceDataError(
+            f"model {model.name!r} is not monitored per model version (its reference names "
+            f"no by_version and no path with {VERSION_PLACEHOLDER}); drop --model-version"
+        )
+    found = version_reference(model, version) if version else None
+    if found is None:
+        tried = [f"reference.by_version has {', '.join(sorted(reference.by_version)) or 'none'}"]
+        if reference.path is not None:
+            tried.append(f"no file {reference.path.replace(VERSION_PLACEHOLDER, version)}")
+        raise ReferenceDataError(
+            f"model {model.name!r} has no reference for model_version {version!r} "
+            f"({'; '.join(tried)}; no from_stream), so the daemon does not monitor it"
+        )
+    return stream_config(model, version, found)
 
 
 @dataclass(slots=True)
