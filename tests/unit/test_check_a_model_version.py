@@ -27,9 +27,12 @@ from tests.unit.test_check_against_a_reference_file import (
 )
 
 
-def _config(tmp_path: Path, reference: dict[str, Any]) -> Path:
+def config_file(
+    tmp_path: Path, reference: dict[str, Any], redis: dict[str, Any] | None = None
+) -> Path:
+    """A config of the one model with ``reference``; Redis unreachable unless given."""
     config = {
-        "redis": {"url": UNREACHABLE_REDIS},
+        "redis": redis or {"url": UNREACHABLE_REDIS},
         "models": {
             MODEL.name: {
                 "reference": reference,
@@ -53,7 +56,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return {
         "3": v3,
         "4": v4,
-        "config": _config(tmp_path, {"by_version": {"3": str(v3), "4": str(v4)}}),
+        "config": config_file(tmp_path, {"by_version": {"3": str(v3), "4": str(v4)}}),
         "traffic": _write_jsonl(tmp_path / "today.jsonl", _events(5_000, seed=5, shift=SHIFT)),
     }
 
@@ -106,7 +109,7 @@ def test_a_path_template_gives_a_version_the_file_named_after_it(
     files: dict[str, Path], tmp_path: Path
 ) -> None:
     template = str(tmp_path / "fraud-{model_version}.jsonl")
-    config = _config(tmp_path, {"path": template})
+    config = config_file(tmp_path, {"path": template})
     result = check_file(config, "fraud", files["traffic"], model_version="4")
     assert (result.model, result.reference_source, result.drifted) == (
         "fraud/version=4",
@@ -129,7 +132,7 @@ def test_a_version_the_config_gives_no_reference_exits_2_with_one_line(
 def test_a_model_version_of_a_model_not_monitored_per_version_exits_2_with_one_line(
     files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = _config(tmp_path, {"path": str(files["3"])})
+    config = config_file(tmp_path, {"path": str(files["3"])})
     code, _, err = _check(capsys, config, files["traffic"], "--model-version", "4")
     assert code == 2
     assert err.count("\n") == 1
@@ -140,7 +143,7 @@ def test_a_model_version_of_a_model_not_monitored_per_version_exits_2_with_one_l
 def test_a_version_warmed_up_from_the_stream_has_no_file_to_check_against_offline(
     files: dict[str, Path], tmp_path: Path
 ) -> None:
-    config = _config(tmp_path, {"by_version": {"3": str(files["3"])}, "from_stream": 5000})
+    config = config_file(tmp_path, {"by_version": {"3": str(files["3"])}, "from_stream": 5000})
     with pytest.raises(ServiceUnavailable, match="cannot read the stored reference") as raised:
         check_file(config, "fraud", files["traffic"], model_version="4")
     assert "'fraud/version=4'" in str(raised.value)
