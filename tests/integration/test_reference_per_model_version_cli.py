@@ -119,6 +119,8 @@ def test_use_with_a_model_version_goes_back_on_that_version_only(
     assert store.reference_versions("fraud/version=3") == ([], None)
     assert _reference("show", *version, "--json") == 0
     assert json.loads(capsys.readouterr().out)["id"] == first
+    assert _reference("diff", *version, first, versions[0].id, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["b"] == versions[0].id != first
 
 
 def test_a_version_built_from_the_path_template_is_registered_so_status_lists_its_stream(
