@@ -514,20 +514,15 @@ def _model_store(args: argparse.Namespace) -> tuple[Config, StateStore, ModelCon
     return config, _store(config), model
 
 
-def _one_model(args: argparse.Namespace) -> tuple[Config, StateStore, ModelConfig]:
-    """As :func:`_model_store`, for a command that needs ``--model``."""
-    config, store, model = _model_store(args)
-    assert model is not None  # argparse requires --model
-    return config, store, model
-
-
-def _stored_model(args: argparse.Namespace) -> tuple[Config, StateStore, ModelConfig]:
-    """As :func:`_one_model`, for a command that makes a reference the one in use: refused
-    on a model monitored per version without ``--model-version`` (the daemon judges none
-    of its events against the model's own reference; a version's stream is not per version)."""
+def _judged_model(args: argparse.Namespace) -> tuple[Config, StateStore, ModelConfig]:
+    """As :func:`_model_store`, for a command that needs ``--model``; refused on a model
+    monitored per version without ``--model-version``: the daemon judges none of its
+    events against the model's own reference, so building, showing or using one would
+    mislead (a version's stream is not itself per version)."""
     from monitor.versions import known_versions
 
-    config, store, model = _one_model(args)
+    config, store, model = _model_store(args)
+    assert model is not None  # argparse requires --model
     if model.reference.per_version:
         versions = ", ".join(known_versions(model, store.versions(model.name))) or "none seen yet"
         raise DriftMonitorError(
@@ -548,7 +543,7 @@ def _build(args: argparse.Namespace) -> int:
     from monitor.versions import model_of, version_of
     from monitor.when import relative
 
-    config, store, model = _stored_model(args)
+    config, store, model = _judged_model(args)
     source = _build_input(args, model)
     check_data_file(source)
     current = store.reference(model.name)
@@ -656,7 +651,7 @@ def _listed(config: Config, store: StateStore, model: ModelConfig | None) -> lis
 def _show(args: argparse.Namespace) -> int:
     from monitor.reference_view import profile_summary, show_lines
 
-    _, store, model = _one_model(args)
+    _, store, model = _judged_model(args)
     _, in_use = store.reference_versions(model.name)
     if args.version is None and in_use is None:
         raise DriftMonitorError(f"model {model.name!r} has no reference in use; name a version")
@@ -669,7 +664,7 @@ def _show(args: argparse.Namespace) -> int:
 def _diff(args: argparse.Namespace) -> int:
     from monitor.reference_view import diff_lines, diff_profiles
 
-    _, store, model = _one_model(args)
+    _, store, model = _judged_model(args)
     old = store.reference_version(model.name, args.a)
     new = store.reference_version(model.name, args.b)
     moves = diff_profiles(old, new, model.drift.thresholds)
@@ -681,7 +676,7 @@ def _diff(args: argparse.Namespace) -> int:
 def _use(args: argparse.Namespace) -> int:
     from monitor.reference import check_signals
 
-    _, store, model = _stored_model(args)
+    _, store, model = _judged_model(args)
     wanted = store.reference_version(model.name, args.version)
     check_signals(model, wanted)
     current = store.reference(model.name)
