@@ -26,6 +26,11 @@ class Keys:
         return f"{self._tag}:offsets"
 
     @property
+    def topic_ids(self) -> str:
+        """Hash: topic → the Kafka topic id its offsets in :attr:`offsets` belong to."""
+        return f"{self._tag}:topic_ids"
+
+    @property
     def heartbeat(self) -> str:
         """String with a TTL, refreshed by a live daemon."""
         return f"{self._tag}:heartbeat"

@@ -5,7 +5,9 @@ same atomic step as the state they produced. On every assignment the consumer
 is positioned at the offsets Redis holds (falling back to Kafka's committed
 offset, then ``auto.offset.reset``, for partitions Redis has never seen).
 Offsets are still committed to Kafka afterwards, so the usual lag tooling
-works.
+works. Offsets are positions in one incarnation of a topic: on every assignment the
+topics' Kafka ids are compared with those Redis recorded, and a topic deleted and
+created again is read from its beginning instead of from the old topic's offsets.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import logging
 import operator
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any, TypeVar, cast
 
 from confluent_kafka import (
+    OFFSET_BEGINNING,
     OFFSET_INVALID,
     Consumer,
     KafkaError,
@@ -28,12 +31,13 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from confluent_kafka.admin import AdminClient
 
 from monitor.config import Config
 from monitor.errors import ConfigError, DriftMonitorError, ServiceUnavailable
 from monitor.logs import KAFKA_LOGGER, RepeatFilter
 from monitor.store import StateStore
-from monitor.topics import await_topics
+from monitor.topics import admin_settings, await_topics, topic_ids
 
 log = logging.getLogger(__name__)
 # librdkafka's own log lines (connection refused while a broker restarts, ...) go through
@@ -45,6 +49,7 @@ a count (``repeats``), so a broker that stays down does not write a line per fet
 _kafka_errors.addFilter(RepeatFilter(every=30.0))
 
 _Client = TypeVar("_Client", Consumer, Producer)
+_T = TypeVar("_T")
 
 REASON_HEADER = "x-drift-monitor-reason"
 DETAIL_HEADER = "x-drift-monitor-detail"
@@ -145,6 +150,7 @@ class KafkaSource:
         if config.kafka.labels_topic is not None:
             self._topics.append(config.kafka.labels_topic)
         self._consumer: Consumer | None = None
+        self._admin: AdminClient | None = None
         self._assigned: set[TopicPartitionKey] = set()
         self._cooperative = False
         self._rewind: dict[TopicPartitionKey, int] = {}
@@ -177,6 +183,7 @@ class KafkaSource:
         settings = consumer_settings(self._config, client_id=self._client_id)
         self._cooperative = "cooperative" in str(settings.get("partition.assignment.strategy", ""))
         self._consumer = _client(lambda: Consumer(settings, logger=_librdkafka_log), "consumer")
+        self._admin = AdminClient(admin_settings(self._config), logger=_librdkafka_log)
         self._consumer.subscribe(
             self._topics,
             on_assign=self._on_assign,
@@ -193,9 +200,12 @@ class KafkaSource:
         return self._consumer
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        topics = {p.topic for p in partitions}
+        recreated = self._recreated(topics)
         stored = self._stored_offsets([(p.topic, p.partition) for p in partitions])
         for partition in partitions:
-            partition.offset = stored.get((partition.topic, partition.partition), OFFSET_INVALID)
+            fallback = OFFSET_BEGINNING if partition.topic in recreated else OFFSET_INVALID
+            partition.offset = stored.get((partition.topic, partition.partition), fallback)
         if self._cooperative:
             consumer.incremental_assign(partitions)
         else:
@@ -206,6 +216,37 @@ class KafkaSource:
             "partitions assigned",
             extra={"partitions": {f"{p.topic}/{p.partition}": p.offset for p in partitions}},
         )
+        back = [topic for topic in self.missing_topics if topic in topics]
+        if back:
+            # An empty recreated topic brings no message to say it is back: its partitions do.
+            log.info("kafka topics back; consuming", extra={"topics": back})
+            self.missing_topics = [t for t in self.missing_topics if t not in topics]
+
+    def _recreated(self, topics: Collection[str]) -> set[str]:
+        """The topics deleted and created again since Redis stored their offsets, whose
+        offsets it has just forgotten: their partitions start at the beginning (every message
+        in them came after the old topic's last one, none was counted)."""
+        if self._admin is None:
+            return set()
+        try:
+            ids = topic_ids(self._admin, sorted(topics), timeout=10.0)
+        except KafkaException as error:
+            log.warning(
+                "kafka did not say the topic ids of %s, so a topic deleted and created again "
+                "since its offsets were stored goes unnoticed this time: %s",
+                ", ".join(sorted(topics)),
+                error.args[0].str(),
+            )
+            return set()
+        recreated = self._waiting_for_redis(lambda: self._store.forget_recreated(ids))
+        for topic in recreated:
+            log.warning(
+                "kafka topic %s was deleted and created again since its offsets were stored; "
+                "reading the new topic from its beginning",
+                topic,
+                extra={"topic_id": ids[topic]},
+            )
+        return set(recreated)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned.difference_update((p.topic, p.partition) for p in partitions)
@@ -217,11 +258,14 @@ class KafkaSource:
     def _stored_offsets(
         self, partitions: Sequence[TopicPartitionKey]
     ) -> dict[TopicPartitionKey, int]:
-        """Redis's offsets; while Redis is down, wait: guessing would lose or repeat events."""
+        return self._waiting_for_redis(lambda: self._store.offsets(partitions))
+
+    def _waiting_for_redis(self, call: Callable[[], _T]) -> _T:
+        """Redis's answer; while Redis is down, wait: guessing would lose or repeat events."""
         delay = 0.2
         while True:
             try:
-                return self._store.offsets(partitions)
+                return call()
             except ServiceUnavailable as error:
                 if self._stop.is_set():
                     raise
@@ -351,6 +395,7 @@ class KafkaSource:
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
+        self._admin = None
 
 
 def message_source(message: Message) -> str:

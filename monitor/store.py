@@ -136,6 +136,9 @@ class StateStore:
         self._pending_halves = client.register_script(
             lua.source("steps.lua", "lookup.lua", "pending_halves.lua")
         )
+        self._forget_recreated = client.register_script(
+            lua.source("steps.lua", "forget_recreated_topics.lua")
+        )
 
     def ping(self) -> bool:
         try:
@@ -150,6 +153,23 @@ class StateStore:
         with redis_errors():
             values = self.client.hmget(self.keys.offsets, [f"{t}/{p}" for t, p in partitions])
         return {key: int(v) for key, v in zip(partitions, values, strict=True) if v is not None}
+
+    def forget_recreated(self, topic_ids: Mapping[str, str]) -> list[str]:
+        """Drop the offsets of the topics whose Kafka topic id changed since they were stored.
+
+        Offsets are positions in one incarnation of a topic: after the topic is deleted and
+        created again, they would skip as many of the new topic's messages (or wait past its
+        end). ``topic_ids`` maps each topic to its id now; a topic seen for the first time has
+        its id recorded and keeps its offsets. Returns the topics found recreated.
+        """
+        if not topic_ids:
+            return []
+        with redis_errors():
+            reply = self._forget_recreated(
+                keys=[self.keys.topic_ids, self.keys.offsets],
+                args=[value for pair in sorted(topic_ids.items()) for value in pair],
+            )
+        return [as_bytes(topic).decode() for topic in reply]
 
     def cursors(self, models: Sequence[str]) -> dict[str, ModelCursor]:
         """Every model's cursor, read in one round trip (after a conflict, all are stale)."""

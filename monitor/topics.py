@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin re-exports it implicitly
 
@@ -70,6 +70,27 @@ def existing_topics(admin: AdminClient, bootstrap_servers: str, timeout: float) 
         for name, meta in metadata.topics.items()
         if meta.error is None and meta.partitions
     }
+
+
+def topic_ids(admin: AdminClient, topics: Sequence[str], timeout: float) -> dict[str, str]:
+    """Topic name -> Kafka topic id, of those of ``topics`` that exist and have one.
+
+    A deleted and recreated topic has a new id (brokers without topic ids, before Kafka
+    2.8, give none: their topics are left out). Only listed topics are described, since a
+    description names them and Tansu creates a topic it is asked about by name. Raises
+    :class:`KafkaException` if the broker does not answer in ``timeout`` seconds.
+    """
+    listed = admin.list_topics(timeout=timeout).topics
+    present = [name for name in topics if name in listed and listed[name].error is None]
+    if not present:
+        return {}
+    described = admin.describe_topics(TopicCollection(present), request_timeout=timeout)
+    ids = {}
+    for name, future in described.items():
+        topic_id = future.result(timeout=timeout).topic_id
+        if topic_id.get_most_significant_bits() or topic_id.get_least_significant_bits():
+            ids[name] = str(topic_id)
+    return ids
 
 
 def how_to_create(topics: Sequence[str], config: Config) -> str:
