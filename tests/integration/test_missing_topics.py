@@ -1,14 +1,17 @@
 """The daemon's topics on a real broker: missing at start-up, or created on request; and
 what ``/readyz`` says while no broker answers at all.
 
-A topic deleted live is tested on librdkafka's error alone, in
-``tests/unit/test_kafka_topic_errors.py``.
+A topic deleted under a running daemon kills its process on Tansu (a crash inside
+librdkafka, see the README's "Your own Kafka and Redis"): here the restart that follows
+is tested; what the daemon does with librdkafka's error, should it survive, is tested on
+the error itself in ``tests/unit/test_kafka_topic_errors.py``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import signal
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -25,12 +28,34 @@ from tests.daemon_harness import (
     model_status,
     pipeline_config,
     running_daemon,
+    start_daemon_process,
     wait_until,
+    write_config_file,
     write_reference,
 )
 from tests.helpers import produce_json
 from tests.stack_harness import http_get
 from tests.unit.test_kafka_topic_errors import MODEL
+
+
+def _options(
+    broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    **options: Any,
+) -> dict[str, Any]:
+    """Config options whose predictions topic (and its dead-letter topic) does not exist yet."""
+    return {
+        "bootstrap": broker.bootstrap_servers,
+        "redis_url": redis_server.url,
+        "topic": unique_name("predictions"),
+        "group": unique_name("group"),
+        "model": MODEL,
+        "reference": write_reference(tmp_path / "reference.jsonl", MODEL, events=2000),
+        "window": {"events": 100},
+        **options,
+    }
 
 
 def _config(
@@ -40,18 +65,9 @@ def _config(
     tmp_path: Path,
     **options: Any,
 ) -> tuple[str, Config]:
-    """A config whose predictions topic (and its dead-letter topic) does not exist yet."""
-    topic = unique_name("predictions")
-    return topic, pipeline_config(
-        bootstrap=broker.bootstrap_servers,
-        redis_url=redis_server.url,
-        topic=topic,
-        group=unique_name("group"),
-        model=MODEL,
-        reference=write_reference(tmp_path / "reference.jsonl", MODEL, events=2000),
-        window={"events": 100},
-        **options,
-    )
+    """The topic and a config of :func:`_options`."""
+    chosen = _options(broker, redis_server, unique_name, tmp_path, **options)
+    return chosen["topic"], pipeline_config(**chosen)
 
 
 def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -143,3 +159,54 @@ def test_while_no_broker_answers_readyz_names_kafka_not_missing_topics_or_a_grou
     assert asking.startswith(f"asking Kafka at {nobody} for ")
     assert unreachable.startswith(f"kafka unreachable: Kafka at {nobody} did not answer")
     assert not any("missing" in line or "assignment" in line for line in _errors(caplog))
+
+
+@pytest.mark.integration
+def test_a_daemon_killed_by_its_topic_s_deletion_restarts_and_counts_the_new_topic_once(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """A supervisor's restart: the first process dies of SIGSEGV inside librdkafka when its
+    topic goes (README, "Your own Kafka and Redis"); the next one names the missing topic,
+    waits, and counts every event of the recreated topic once, though Redis still holds
+    the old topic's offsets and the new topic outgrows them."""
+    options = _options(
+        kafka_broker, redis_server, unique_name, tmp_path, logging={"format": "text"}
+    )
+    topic, config = options["topic"], pipeline_config(**options)
+    config_path = write_config_file(tmp_path / "config.yaml", **options)
+    kafka_broker.create_topics([topic, f"{topic}.dlq"])
+    produce_json(kafka_broker.bootstrap_servers, topic, generate(MODEL, 0, 200, seed=3))
+    log = tmp_path / "daemon.log"
+    first = start_daemon_process(config_path, log)
+    try:
+        wait_until(lambda: model_status(config, MODEL.name)["events"] == 200, 60, "the events")
+        _delete(kafka_broker, topic)
+        returncode = first.wait(timeout=60)
+    finally:
+        first.kill()
+        first.wait()
+    assert returncode == -signal.SIGSEGV, (
+        "librdkafka no longer crashes on a deleted topic: test the daemon staying up "
+        "instead, and drop the README's paragraph on the crash"
+    )
+    second = start_daemon_process(config_path, log)
+    try:
+        missing = f"kafka topics missing on {kafka_broker.bootstrap_servers}: {topic};"
+        wait_until(lambda: missing in log.read_text(), 30, "the missing topic named")
+        kafka_broker.create_topics([topic])
+        produce_json(kafka_broker.bootstrap_servers, topic, generate(MODEL, 200, 300, seed=4))
+        wait_until(lambda: model_status(config, MODEL.name)["events"] == 500, 60, "new events")
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+    assert model_status(config, MODEL.name)["events"] == 500
+    assert f"kafka topic {topic} was deleted and created again" in log.read_text()
+
+
+def _delete(broker: KafkaBroker, topic: str) -> None:
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+    for deleted in admin.delete_topics([topic]).values():
+        deleted.result(timeout=10)
