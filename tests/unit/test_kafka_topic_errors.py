@@ -1,9 +1,11 @@
 """What the daemon does with the topic errors librdkafka reports: a missing topic, a fatal error.
 
-A topic deleted while running is not tested on the broker: once Tansu deletes a subscribed
-topic, the subscribed consumer's process dies of SIGSEGV inside librdkafka 2.16.0 (a bare
-confluent_kafka Consumer as well, so not the daemon's code; Tansu itself stays up). What
-the daemon does with the error librdkafka reports is tested here on the error itself.
+A daemon that stays up through a topic's deletion is not tested on the broker: once Tansu
+deletes a subscribed topic, the subscribed consumer's process dies of SIGSEGV inside
+librdkafka 2.16.0 (a bare confluent_kafka Consumer as well, so not the daemon's code; Tansu
+itself stays up; README, "Your own Kafka and Redis"). The restart after it is tested in
+``tests/integration/test_missing_topics.py``; what the daemon does with the error
+librdkafka reports, should it survive, is tested here on the error itself.
 """
 
 from __future__ import annotations
