@@ -12,16 +12,22 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from monitor.config import Config
 from monitor.daemon import Daemon
+from monitor.keys import Keys
+from monitor.source import KafkaSource, consumer_settings
+from monitor.store import StateStore
 from monitor.tooling.embedded import KafkaBroker, RedisServer, free_port
 from monitor.tooling.synthetic import generate
 from tests.daemon_harness import (
@@ -204,6 +210,30 @@ def test_a_daemon_killed_by_its_topic_s_deletion_restarts_and_counts_the_new_top
         second.wait(timeout=30)
     assert model_status(config, MODEL.name)["events"] == 500
     assert f"kafka topic {topic} was deleted and created again" in log.read_text()
+
+
+@pytest.mark.integration
+def test_an_assignment_marks_a_topic_that_was_gone_back_though_it_brings_no_message(
+    kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """Where librdkafka survives a topic's deletion (not on Tansu), its unknown-topic error
+    marks the topic missing; the recreated topic is back once its partitions are assigned,
+    even empty, so /readyz does not wait for a first message."""
+    topic, config = _config(kafka_broker, redis_server, unique_name, tmp_path)
+    kafka_broker.create_topics([topic, f"{topic}.dlq"])
+    store = StateStore(redis.Redis.from_url(redis_server.url), Keys(topic), history_size=10)
+    source = KafkaSource(config, store, client_id="test", stop=threading.Event())
+    source._usable(topic, KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
+    assert source.missing_topics == [topic]
+    consumer = Consumer(consumer_settings(config, client_id="test"))
+    try:
+        source._on_assign(consumer, [TopicPartition(topic, 0)])
+    finally:
+        consumer.close()
+    assert source.missing_topics == []
 
 
 def _delete(broker: KafkaBroker, topic: str) -> None:
