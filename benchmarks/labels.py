@@ -327,32 +327,59 @@ def bench_config(
     )
 
 
-#: Steps of the daemon's loop timed in every run (a clock read around each call).
+#: Steps of the daemon's loop timed in every run (a clock read around each call): a
+#: method of the daemon (owner ""), of one of its attributes, or a function the daemon's
+#: module calls (owner "module").
 STEPS = (
     ("poll", "source", "poll"),
     ("decode_predictions", "decoder", "decode"),
     ("decode_labels", "label_decoder", "decode"),
+    ("batch_reads", "module", "reads_for_batch"),
     ("batch_read", "store", "read_for_batch"),
+    ("plan", "module", "plan_batch"),
     ("apply", "store", "apply"),
+    ("commit", "source", "commit"),
     ("evaluate", "", "_evaluate"),
+    ("look_early", "", "_look_early"),
     ("judge_quality", "", "_evaluate_quality"),
     ("metrics", "", "_count"),
 )
 
 
-def time_steps(daemon: Daemon, seconds: dict[str, float]) -> None:
-    """Wrap the daemon's steps (``STEPS``) so each adds its wall time to ``seconds``."""
-    for label, owner_name, method in STEPS:
-        owner = getattr(daemon, owner_name) if owner_name else daemon
-        inner = getattr(owner, method)
+#: The seconds of the daemon now inside ``run_once()``: a module's function is shared by
+#: both daemons, so its timer adds to whichever runs.
+ACTIVE: list[dict[str, float]] = [{}]
 
-        def timed(*args: Any, _inner: Any = inner, _label: str = label, **kwargs: Any) -> Any:
+
+def time_steps(daemon: Daemon, seconds: dict[str, float]) -> None:
+    """Wrap the daemon's steps (``STEPS``) so each adds its wall time to ``seconds``
+    (a module's function: to ``ACTIVE``'s, wrapped once for all daemons)."""
+    for label, owner_name, method in STEPS:
+        owner: Any = daemon
+        if owner_name == "module":
+            owner = sys.modules[Daemon.__module__]
+        elif owner_name:
+            owner = getattr(daemon, owner_name)
+        inner = getattr(owner, method)
+        if getattr(inner, "timed_step", False):
+            continue
+        into = None if owner_name == "module" else seconds
+
+        def timed(
+            *args: Any,
+            _inner: Any = inner,
+            _label: str = label,
+            _into: dict[str, float] | None = into,
+            **kwargs: Any,
+        ) -> Any:
             began = time.perf_counter()
             try:
                 return _inner(*args, **kwargs)
             finally:
-                seconds[_label] = seconds.get(_label, 0.0) + time.perf_counter() - began
+                total = ACTIVE[0] if _into is None else _into
+                total[_label] = total.get(_label, 0.0) + time.perf_counter() - began
 
+        timed.timed_step = True  # type: ignore[attr-defined]
         setattr(owner, method, timed)
 
 
@@ -418,6 +445,7 @@ class Runner:
         sent = CountingConnection.sent
         if self.timed and self._profiler is not None:
             self._profiler.enable()
+        ACTIVE[0] = self._steps
         began = time.perf_counter()
         processed = self.daemon.run_once()
         took = time.perf_counter() - began
