@@ -91,11 +91,28 @@ def positive_labels(labels: list[Any], positive_class: str) -> NDArray[np.bool_]
     keys = {positive_class}
     if positive_class in ("1", "true"):
         keys = {"1", "true", "1.0"}
+    if labels and set(map(type, labels)) == {int}:
+        # Integer labels (the usual 0 and 1), compared as numbers: an int's key is its
+        # decimal text, so it is positive when that text is one of the keys.
+        try:
+            values = np.asarray(labels, dtype=np.int64)
+        except OverflowError:
+            pass
+        else:
+            return np.isin(values, [int(key) for key in keys if _decimal(key)])
     return np.fromiter(
         (label is not None and category_key(label) in keys for label in labels),
         dtype=np.bool_,
         count=len(labels),
     )
+
+
+def _decimal(text: str) -> bool:
+    """Whether ``text`` is an int's decimal text (``str(int(text)) == text``)."""
+    try:
+        return str(int(text)) == text
+    except ValueError:
+        return False
 
 
 def accumulate_pairs(

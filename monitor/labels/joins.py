@@ -12,7 +12,8 @@ add to the quality counters of the window the prediction was counted in.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -80,70 +81,100 @@ def plan_joins(
         labels_received=len(labels),
         predictions_keyed=len(predictions),
     )
-    # By window: predictions and labels of its pairs. A batch joins thousands of pairs, so
-    # the loops below append to local lists rather than call a helper per pair.
-    pairs: dict[int, tuple[list[Any], list[Any]]] = {}
+    # A batch joins thousands of pairs: the loops below append each pair's window,
+    # prediction and label to local lists, counted by window at the end, and take a
+    # waiting entry by popping it, so an id repeated in the batch joins once.
+    windows: list[int] = []
+    paired_predictions: list[Any] = []
+    paired_labels: list[Any] = []
     lags = plan.label_lags
     joined = plan.pairs
-
-    def bucket(window_id: int) -> tuple[list[Any], list[Any]]:
-        found = pairs.get(window_id)
-        if found is None:
-            found = pairs[window_id] = ([], [])
-        return found
-
+    stored_labels = _decoded(view.labels_for_predictions)
     waiting: dict[str, PendingPrediction]
-    stored_labels = view.labels_for_predictions
     if not stored_labels:
         waiting = {prediction.event_id: prediction for prediction in predictions}
     else:
         waiting = {}
-        # A set beside the list: membership in a batch of thousands must not be a scan.
-        labels_taken: set[str] = set()
         for prediction in predictions:
-            stored = stored_labels.get(prediction.event_id)
-            if stored is not None and prediction.event_id not in labels_taken:
-                label, label_ts = bulk_json.decode(stored)
-                window_predictions, window_labels = bucket(prediction.window_id)
-                window_predictions.append(prediction.prediction)
-                window_labels.append(label)
-                lags.append(label_ts - prediction.ts)
-                joined.append(JoinedPair(prediction.prediction, label, False, prediction.position))
-                plan.delete_labels.append(prediction.event_id)
-                labels_taken.add(prediction.event_id)
-            else:
+            stored = stored_labels.pop(prediction.event_id, None)
+            if stored is None:
                 waiting[prediction.event_id] = prediction
-    predictions_taken: set[str] = set()
+                continue
+            label, label_ts = stored
+            windows.append(prediction.window_id)
+            paired_predictions.append(prediction.prediction)
+            paired_labels.append(label)
+            lags.append(label_ts - prediction.ts)
+            joined.append(JoinedPair(prediction.prediction, label, False, prediction.position))
+            plan.delete_labels.append(prediction.event_id)
     store_labels = plan.store_labels
-    stored_predictions = view.predictions_for_labels
+    delete_predictions = plan.delete_predictions
+    stored_predictions = _decoded(view.predictions_for_labels)
     for label in labels:
-        match = waiting.pop(label.event_id, None)
-        stored = None if match is not None else stored_predictions.get(label.event_id)
+        event_id = label.event_id
+        match = waiting.pop(event_id, None)
         if match is not None:
-            window_predictions, window_labels = bucket(match.window_id)
-            window_predictions.append(match.prediction)
-            window_labels.append(label.label)
+            windows.append(match.window_id)
+            paired_predictions.append(match.prediction)
+            paired_labels.append(label.label)
             lags.append(label.ts - match.ts)
             joined.append(JoinedPair(match.prediction, label.label, True, label.position))
-        elif stored is not None and label.event_id not in predictions_taken:
-            window_id, prediction, ts = bulk_json.decode(stored)
-            window_predictions, window_labels = bucket(int(window_id))
-            window_predictions.append(prediction)
-            window_labels.append(label.label)
-            lags.append(label.ts - float(ts))
-            joined.append(JoinedPair(prediction, label.label, True, label.position))
-            plan.delete_predictions.append(label.event_id)
-            predictions_taken.add(label.event_id)
-        else:
-            store_labels[label.event_id] = bulk_json.encode_text([label.label, label.ts])
+            continue
+        stored = stored_predictions.pop(event_id, None)
+        if stored is None:
+            store_labels[event_id] = bulk_json.encode_text([label.label, label.ts])
+            continue
+        window_id, prediction, ts = stored
+        windows.append(int(window_id))
+        paired_predictions.append(prediction)
+        paired_labels.append(label.label)
+        lags.append(label.ts - float(ts))
+        joined.append(JoinedPair(prediction, label.label, True, label.position))
+        delete_predictions.append(event_id)
     plan.joined = len(joined)
     encode = bulk_json.encode
     plan.store_predictions = {
         event_id: encode([p.window_id, p.prediction, p.ts]).decode()
         for event_id, p in waiting.items()
     }
-    for window_id, (window_predictions, window_labels) in pairs.items():
+    for window_id, (window_predictions, window_labels) in _by_window(
+        windows, paired_predictions, paired_labels
+    ):
         counts = count_pairs(model, window_predictions, window_labels)
         if counts is not EMPTY:
             plan.quality[window_id] = counts
     return plan
+
+
+def _decoded(stored: Mapping[str, bytes]) -> dict[str, Any]:
+    """Waiting entries (JSON texts) by id, decoded in one call rather than one per entry."""
+    if not stored:
+        return {}
+    values = bulk_json.decode(b"[" + b",".join(stored.values()) + b"]")
+    return dict(zip(stored, values, strict=True))
+
+
+def _by_window(
+    windows: list[int], predictions: list[Any], labels: list[Any]
+) -> list[tuple[int, tuple[list[Any], list[Any]]]]:
+    """Each window's pairs, in the order they were joined (a stable sort by window)."""
+    if not windows:
+        return []
+    window_ids = np.asarray(windows, dtype=np.int64)
+    order = np.argsort(window_ids, kind="stable")
+    starts = np.flatnonzero(np.diff(window_ids[order], prepend=window_ids[order[0]] - 1))
+    ordered_predictions = _objects(predictions)[order]
+    ordered_labels = _objects(labels)[order]
+    bounds = [*starts.tolist(), len(windows)]
+    return [
+        (
+            int(window_ids[order[first]]),
+            (ordered_predictions[first:end].tolist(), ordered_labels[first:end].tolist()),
+        )
+        for first, end in itertools.pairwise(bounds)
+    ]
+
+
+def _objects(values: list[Any]) -> NDArray[np.object_]:
+    """The values as an array of the same Python objects (never converted to numbers)."""
+    return np.fromiter(values, dtype=object, count=len(values))

@@ -46,20 +46,34 @@ def count_pairs(
     task = quality_task(model)
     if task is None:
         return EMPTY
-    pairs = [
-        (quality_prediction(model, p), y)
-        for p, y in zip(predictions, labels, strict=True)
-        if y is not None and p is not None
-    ]
-    pairs = [(p, y) for p, y in pairs if p is not None]
-    if not pairs:
+    if _as_sent(predictions, labels):
+        kept_predictions, kept_labels = list(predictions), list(labels)
+    else:
+        pairs = [
+            (quality_prediction(model, p), y)
+            for p, y in zip(predictions, labels, strict=True)
+            if y is not None and p is not None
+        ]
+        pairs = [(p, y) for p, y in pairs if p is not None]
+        kept_predictions, kept_labels = [p for p, _ in pairs], [y for _, y in pairs]
+    if not kept_predictions:
         return EMPTY
     return accumulate_pairs(
         task,
-        [p for p, _ in pairs],
-        [y for _, y in pairs],
+        kept_predictions,
+        kept_labels,
         decision_threshold=model.decision_threshold,
         positive_class=model.positive_class or "1",
+    )
+
+
+def _as_sent(predictions: Sequence[Any], labels: Sequence[Any]) -> bool:
+    """Whether every pair counts as it is (no None, no probabilities to read): the usual
+    batch, checked without a Python loop per pair."""
+    return (
+        None not in labels
+        and None not in predictions
+        and not any(issubclass(kind, dict) for kind in set(map(type, predictions)))
     )
 
 

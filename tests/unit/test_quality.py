@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from detectors.profile import category_key
 from detectors.quality import (
     EMPTY,
     QualityCounts,
     accumulate_pairs,
     judge_quality,
+    positive_labels,
     quality_metrics,
 )
 
@@ -54,6 +56,19 @@ def test_binary_labels_match_the_positive_class_by_category_key() -> None:
     counts = accumulate_pairs("binary", [0.9, 0.9, 0.9, 0.1], [1, "1", True, 0])
     assert counts.ints["tp"] == 3
     assert counts.ints["tn"] == 1
+
+
+@pytest.mark.parametrize("positive_class", ["1", "true", "7", "07", "-3", "yes"])
+def test_integer_labels_are_positive_exactly_when_their_category_key_is(
+    positive_class: str,
+) -> None:
+    labels = [0, 1, 7, -3, 2**40]
+    by_key = [category_key(label) in _positive_keys(positive_class) for label in labels]
+    assert positive_labels(labels, positive_class).tolist() == by_key
+
+
+def _positive_keys(positive_class: str) -> set[str]:
+    return {"1", "true", "1.0"} if positive_class in ("1", "true") else {positive_class}
 
 
 def test_class_label_predictions_give_the_confusion_matrix_without_scores() -> None:
