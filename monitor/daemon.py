@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import gc
 import logging
+import operator
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import compress, repeat
 from typing import Any
 
 import numpy as np
@@ -375,8 +377,12 @@ class Daemon:
         labels_topic = self.config.kafka.labels_topic
         predictions, label_messages = batch.messages, []
         if labels_topic is not None:
-            predictions = [m for m in batch.messages if m.topic() != labels_topic]
-            label_messages = [m for m in batch.messages if m.topic() == labels_topic]
+            # By C-level maps: a batch has thousands of messages.
+            is_label = list(
+                map(operator.eq, map(Message.topic, batch.messages), repeat(labels_topic))
+            )
+            predictions = list(compress(batch.messages, map(operator.not_, is_label)))
+            label_messages = list(compress(batch.messages, is_label))
         arrivals = None
         if self.payloads is not None:  # the rows come with the pairing, in the checkpoint
             arrivals = self.payloads.read(predictions)
