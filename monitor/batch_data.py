@@ -107,8 +107,25 @@ class JoinPlan:
     labels_received: int = 0
     predictions_keyed: int = 0
     label_lags: list[float] = field(default_factory=list)
-    pairs: list[JoinedPair] = field(default_factory=list)
-    """Every join of the batch in order, with the message that completed it."""
+    pair_predictions: list[Any] = field(default_factory=list)
+    pair_labels: list[Any] = field(default_factory=list)
+    pair_from_labels_topic: list[bool] = field(default_factory=list)
+    pair_positions: list[int] = field(default_factory=list)
+    """Every join of the batch in order, as columns (a batch joins thousands): its
+    prediction and label, and the message that completed it (:attr:`pairs`)."""
+
+    @property
+    def pairs(self) -> list[JoinedPair]:
+        """The joins as tuples, made when asked: only sequential error detectors ask."""
+        return list(
+            map(
+                JoinedPair,
+                self.pair_predictions,
+                self.pair_labels,
+                self.pair_from_labels_topic,
+                self.pair_positions,
+            )
+        )
 
     @property
     def empty(self) -> bool:

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from detectors.quality import EMPTY
 from monitor import bulk_json
-from monitor.batch_data import JoinedPair, JoinPlan, JoinView, PendingPrediction
+from monitor.batch_data import JoinPlan, JoinView, PendingPrediction
 from monitor.config import ModelConfig
 from monitor.decode import ModelColumns
 from monitor.labels.decode import Label
@@ -82,13 +82,15 @@ def plan_joins(
         predictions_keyed=len(predictions),
     )
     # A batch joins thousands of pairs: the loops below append each pair's window,
-    # prediction and label to local lists, counted by window at the end, and take a
-    # waiting entry by popping it, so an id repeated in the batch joins once.
+    # prediction, label and message to lists (the pairs are counted by window at the
+    # end), and take a waiting entry by popping it, so an id repeated in the batch joins
+    # once.
     windows: list[int] = []
-    paired_predictions: list[Any] = []
-    paired_labels: list[Any] = []
+    paired_predictions = plan.pair_predictions
+    paired_labels = plan.pair_labels
+    from_labels_topic = plan.pair_from_labels_topic
+    positions = plan.pair_positions
     lags = plan.label_lags
-    joined = plan.pairs
     stored_labels = _decoded(view.labels_for_predictions)
     waiting: dict[str, PendingPrediction]
     if not stored_labels:
@@ -105,7 +107,8 @@ def plan_joins(
             paired_predictions.append(prediction.prediction)
             paired_labels.append(label)
             lags.append(label_ts - prediction.ts)
-            joined.append(JoinedPair(prediction.prediction, label, False, prediction.position))
+            from_labels_topic.append(False)
+            positions.append(prediction.position)
             plan.delete_labels.append(prediction.event_id)
     store_labels = plan.store_labels
     delete_predictions = plan.delete_predictions
@@ -118,7 +121,8 @@ def plan_joins(
             paired_predictions.append(match.prediction)
             paired_labels.append(label.label)
             lags.append(label.ts - match.ts)
-            joined.append(JoinedPair(match.prediction, label.label, True, label.position))
+            from_labels_topic.append(True)
+            positions.append(label.position)
             continue
         stored = stored_predictions.pop(event_id, None)
         if stored is None:
@@ -129,9 +133,10 @@ def plan_joins(
         paired_predictions.append(prediction)
         paired_labels.append(label.label)
         lags.append(label.ts - float(ts))
-        joined.append(JoinedPair(prediction, label.label, True, label.position))
+        from_labels_topic.append(True)
+        positions.append(label.position)
         delete_predictions.append(event_id)
-    plan.joined = len(joined)
+    plan.joined = len(paired_predictions)
     encode = bulk_json.encode
     plan.store_predictions = {
         event_id: encode([p.window_id, p.prediction, p.ts]).decode()
