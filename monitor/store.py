@@ -870,17 +870,20 @@ def _join_view(ask: ModelReads, reply: Sequence[Any]) -> JoinView:
     version, labels, predictions = reply
     return JoinView(
         version=int(version),
-        labels_for_predictions={
-            event_id: as_bytes(found)
-            for event_id, found in zip(ask.prediction_ids, labels, strict=True)
-            if found is not None
-        },
-        predictions_for_labels={
-            event_id: as_bytes(found)
-            for event_id, found in zip(ask.label_ids, predictions, strict=True)
-            if found is not None
-        },
+        labels_for_predictions=_found(ask.prediction_ids, labels),
+        predictions_for_labels=_found(ask.label_ids, predictions),
     )
+
+
+def _found(ids: Sequence[str], values: Sequence[Any]) -> dict[str, bytes]:
+    """The entries found by id; an empty reply means nothing waited, so none was looked up."""
+    if not values:
+        return {}
+    return {
+        event_id: as_bytes(found)
+        for event_id, found in zip(ids, values, strict=True)
+        if found is not None
+    }
 
 
 def _partition_marks(raw: Any) -> dict[int, tuple[float, float]]:
