@@ -142,13 +142,14 @@ class Observation:
         return self.worst
 
 
-def judge(result: SignalResult, rule: AlertRuleConfig) -> Evidence:
+def judge(result: SignalResult, rule: AlertRuleConfig, kind: str) -> Evidence:
+    """The result as evidence for ``rule``; ``kind`` is its :func:`kind_of`."""
     levels = rule.thresholds.get(result.method)
     warn = result.warn if levels is None or levels.warn is None else levels.warn
     critical = result.critical if levels is None or levels.critical is None else levels.critical
     return Evidence(
         signal=result.signal,
-        kind=kind_of(result),
+        kind=kind,
         method=result.method,
         score=result.score,
         p_value=result.p_value,
@@ -163,12 +164,13 @@ def judge(result: SignalResult, rule: AlertRuleConfig) -> Evidence:
     )
 
 
-def _selected(results: Iterable[SignalResult], rule: AlertRuleConfig) -> list[SignalResult]:
+def _selected(
+    judged: Sequence[tuple[SignalResult, str]], rule: AlertRuleConfig
+) -> list[tuple[SignalResult, str]]:
     return [
-        r
-        for r in results
-        if r.severity != "insufficient"
-        and kind_of(r) in rule.kinds
+        (r, kind)
+        for r, kind in judged
+        if kind in rule.kinds
         and (not rule.signals or r.signal in rule.signals)
         and (not rule.methods or r.method in rule.methods)
     ]
@@ -179,8 +181,10 @@ def observe(
 ) -> list[Observation]:
     """One observation per alert key that has evidence in this window, in a stable order."""
     observations: list[Observation] = []
+    # Each result's kind once, not once per rule: a segmented window has thousands.
+    judged = [(r, kind_of(r)) for r in results if r.severity != "insufficient"]
     for rule in rules:
-        evidence = [judge(r, rule) for r in _selected(results, rule)]
+        evidence = [judge(r, rule, kind) for r, kind in _selected(judged, rule)]
         if not evidence:
             continue
         if rule.grouping == "model":
