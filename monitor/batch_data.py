@@ -80,6 +80,9 @@ class PendingPrediction(NamedTuple):
     ts: float
     position: int = -1
     """Its message's position in the batch's prediction messages."""
+    stream: str = ""
+    """The stream whose window counted it (``fraud/version=4`` for a model monitored per
+    version, whose predictions wait under the model's join); empty: the joining model."""
 
 
 class JoinedPair(NamedTuple):
@@ -100,7 +103,12 @@ class JoinPlan:
     store_labels: dict[str, str] = field(default_factory=dict)
     delete_predictions: list[str] = field(default_factory=list)
     delete_labels: list[str] = field(default_factory=list)
-    quality: dict[int, QualityCounts] = field(default_factory=dict)
+    quality: dict[str, dict[int, QualityCounts]] = field(default_factory=dict)
+    """Quality counters by stream and window: a model's own, or its versions' streams'
+    (one join per model, each pair counted where its prediction was)."""
+    stream_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Joined pairs and keyed predictions of each version's stream (a model monitored per
+    version): its quality windows' coverage. The model's own totals are the fields below."""
     task: QualityTask | None = None
     """The model's task: which counters of ``quality`` are stored packed."""
     joined: int = 0
@@ -111,21 +119,26 @@ class JoinPlan:
     pair_labels: list[Any] = field(default_factory=list)
     pair_from_labels_topic: list[bool] = field(default_factory=list)
     pair_positions: list[int] = field(default_factory=list)
+    pair_streams: list[str] = field(default_factory=list)
     """Every join of the batch in order, as columns (a batch joins thousands): its
-    prediction and label, and the message that completed it (:attr:`pairs`)."""
+    prediction and label, the message that completed it, and the stream it counts in
+    (:meth:`pairs`)."""
 
-    @property
-    def pairs(self) -> list[JoinedPair]:
-        """The joins as tuples, made when asked: only sequential error detectors ask."""
-        return list(
-            map(
-                JoinedPair,
+    def pairs(self, stream: str) -> list[JoinedPair]:
+        """The joins counted in ``stream``, as tuples made when asked: only sequential error
+        detectors ask."""
+        return [
+            JoinedPair(prediction, label, from_labels, position)
+            for prediction, label, from_labels, position, of in zip(
                 self.pair_predictions,
                 self.pair_labels,
                 self.pair_from_labels_topic,
                 self.pair_positions,
+                self.pair_streams,
+                strict=True,
             )
-        )
+            if of == stream
+        ]
 
     @property
     def empty(self) -> bool:
@@ -191,7 +204,9 @@ class ModelWrite:
     """Everything one batch changes for one model."""
 
     model: str
-    expected_events: int
+    expected_events: int | None
+    """The model's event count this write was planned from; None for a write that counts
+    no events (the join of a model monitored per version, whose events are its versions')."""
     events: int
     reference_id: str = ""
     late: int = 0

@@ -395,7 +395,6 @@ class Daemon:
             [m.value() for m in label_messages], Origins.of_messages(label_messages)
         )
         routed = self.streams.route(decoded)
-        self.streams.refuse_labels(labels)
         return _Work(predictions, decoded, label_messages, labels, routed, arrivals=arrivals)
 
     def _checkpoint(self, batch: Batch, work: _Work) -> bool:
@@ -422,7 +421,14 @@ class Daemon:
                 self._admit(work.routed.new_streams)
                 self._send_letters(work.paired.letters)
                 self.dead_letters.flush()
-            reads = reads_for_batch(config, self._cursors, self._layouts, work.decoded, work.labels)
+            reads = reads_for_batch(
+                config,
+                self._cursors,
+                self._layouts,
+                work.decoded,
+                work.labels,
+                bases=self.config.models,
+            )
             plan = plan_batch(
                 config,
                 self._cursors,
@@ -434,6 +440,7 @@ class Daemon:
                 now=time.time(),
                 assigned=assigned,
                 unknown_versions=work.routed.unknown,
+                bases=self.config.models,
             )
             if work.paired is not None:
                 plan.write.pairs = work.paired.write

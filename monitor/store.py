@@ -31,7 +31,7 @@ import redis.exceptions
 from numpy.typing import NDArray
 
 from detectors.profile import ReferenceProfile
-from detectors.quality import QualityCounts
+from detectors.quality import QualityCounts, QualityTask
 from detectors.sketch import WINDOW_NAMES, merge_names
 from detectors.window import WindowCounts, WindowLayout
 from monitor import bulk_json, lua
@@ -445,7 +445,6 @@ class StateStore:
             entry: dict[str, Any] = {
                 "name": name,
                 "meta": key(self.keys.meta(name)),
-                "expect": str(write.expected_events),
                 "events": str(write.events),
                 "late": str(write.late),
                 "ref_id": write.reference_id,
@@ -457,6 +456,8 @@ class StateStore:
                 ],
                 "close": [str(i) for i in write.close],
             }
+            if write.expected_events is not None:
+                entry["expect"] = str(write.expected_events)
             if write.watermark is not None:
                 entry["watermark"] = repr(write.watermark)
             if write.partition_marks is not None:
@@ -531,23 +532,17 @@ class StateStore:
             "pred_times": key(self.keys.pending_prediction_times(name)),
             "labels": key(self.keys.pending_labels(name)),
             "label_times": key(self.keys.pending_label_times(name)),
-            "dirty": key(self.keys.quality_dirty(name)),
-            "quality_windows": key(self.keys.quality_windows(name)),
             "store_preds": [x for item in join.store_predictions.items() for x in item],
             "store_labels": [x for item in join.store_labels.items() for x in item],
             "del_preds": join.delete_predictions,
             "del_labels": join.delete_labels,
             "quality": [
-                {
-                    "key": key(self.keys.quality(name, window_id)),
-                    "id": str(window_id),
-                    "packed": [[f, blob(vector), code] for f, vector, code in delta.packed],
-                    "ints": [x for k, v in delta.ints.items() for x in (f"i:{k}", str(v))],
-                    "floats": [x for k, v in delta.floats.items() for x in (f"f:{k}", repr(v))],
-                }
-                for window_id, delta in (
-                    (w, pack_quality(join.task, counts)) for w, counts in join.quality.items()
-                )
+                self._quality_entry(stream, windows, join.task, key, blob)
+                for stream, windows in join.quality.items()
+            ],
+            "streams": [
+                [key(self.keys.meta(stream)), str(joined), str(keyed)]
+                for stream, (joined, keyed) in join.stream_counts.items()
             ],
             "now": repr(now),
             "expire_before": repr(now - ttl_seconds),
@@ -555,6 +550,33 @@ class StateStore:
             "joined": str(join.joined),
             "labels_received": str(join.labels_received),
             "predictions_keyed": str(join.predictions_keyed),
+        }
+
+    def _quality_entry(
+        self,
+        stream: str,
+        windows: Mapping[int, QualityCounts],
+        task: QualityTask | None,
+        key: Callable[[str], int],
+        blob: Callable[[bytes], int],
+    ) -> dict[str, Any]:
+        """A stream's quality deltas by window, and the sets that tell its judge which
+        windows changed."""
+        return {
+            "dirty": key(self.keys.quality_dirty(stream)),
+            "windows": key(self.keys.quality_windows(stream)),
+            "deltas": [
+                {
+                    "key": key(self.keys.quality(stream, window_id)),
+                    "id": str(window_id),
+                    "packed": [[f, blob(vector), code] for f, vector, code in delta.packed],
+                    "ints": [x for k, v in delta.ints.items() for x in (f"i:{k}", str(v))],
+                    "floats": [x for k, v in delta.floats.items() for x in (f"f:{k}", repr(v))],
+                }
+                for window_id, delta in (
+                    (w, pack_quality(task, counts)) for w, counts in windows.items()
+                )
+            ],
         }
 
     def _pairs_entry(

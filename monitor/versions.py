@@ -15,6 +15,10 @@ events, as a model with ``from_stream`` does; without ``from_stream`` its events
 counted as ``unknown_version`` (``skip``, the default) or dead-lettered
 (``dead_letter``), and the version is logged once. Versions are registered in Redis
 when first seen, so a restarted daemon knows the streams it has to load and evaluate.
+
+Labels name the model, not the version: they are joined under the model's name, and
+each pair counted in the stream of the version whose prediction it is
+(``monitor.labels.joins``).
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ import numpy as np
 from monitor.config import VERSION_PLACEHOLDER, Config, ModelConfig, ReferenceConfig
 from monitor.decode import DeadLetter, DecodedBatch, ModelColumns
 from monitor.errors import ReferenceDataError
-from monitor.labels.decode import DecodedLabels
 
 log = logging.getLogger(__name__)
 
@@ -169,16 +172,6 @@ class VersionStreams:
                     continue
                 self._unknown_version(model, version, columns, rows, decoded, routed)
         return routed
-
-    def refuse_labels(self, labels: DecodedLabels) -> None:
-        """Labels of models monitored per version are dead-lettered: they are not joined per
-        version yet (the config refuses a ``task`` on such a model)."""
-        for name in [n for n in labels.models if self._config.models[n].reference.per_version]:
-            detail = f"labels of model {name!r} are not joined: it is monitored per version"
-            labels.dead_letters.extend(
-                DeadLetter(label.position, "unknown_version", detail)
-                for label in labels.models.pop(name)
-            )
 
     def _admit(self, model: ModelConfig, version: str) -> ModelConfig | None:
         """The version's stream, now known; None when it has no reference to judge it by."""

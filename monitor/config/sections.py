@@ -662,11 +662,6 @@ def _model_rules(model: ModelConfig, present: frozenset[str], path: str) -> Iter
             f"{model.window.events} events"
         )
     yield from _segment_keys_fit_model(model, join_path(join_path(path, "segments"), "keys"))
-    if model.reference.per_version and model.task is not None:
-        yield (
-            f"{join_path(path, 'task')}: labels are not joined per model version yet; a model "
-            "with a reference per version cannot have a task"
-        )
     yield from _compared_versions_fit_model(model, join_path(path, "compare_versions"))
     rules_path = join_path(path, "alert_rules")
     for rule in model.alert_rules.values():

@@ -162,7 +162,7 @@ def _error_streams(
         return []
     from_predictions: list[tuple[int, float]] = []
     from_labels: list[tuple[int, float]] = []
-    for pair in join.pairs:
+    for pair in join.pairs(model.name):
         value = error_value(model, pair)
         if value is not None:
             side = from_labels if pair.from_labels_topic else from_predictions

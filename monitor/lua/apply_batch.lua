@@ -21,8 +21,9 @@ end
 
 -- 2. Optimistic concurrency: window assignment was computed from this event count.
 for _, m in ipairs(p.models) do
+  -- A write without `expect` counts no events (the join of a model monitored per version).
   local events = redis.call('HGET', KEYS[m.meta], 'events') or '0'
-  if tonumber(events) ~= tonumber(m.expect) then
+  if m.expect and tonumber(events) ~= tonumber(m.expect) then
     return {'conflict', m.name, events}
   end
   if m.join then
@@ -221,19 +222,27 @@ local function apply_join(meta, j)
   forget(KEYS[j.labels], KEYS[j.label_times], j.del_labels)
   keep_waiting(KEYS[j.preds], KEYS[j.pred_times], j.now, j.store_preds)
   keep_waiting(KEYS[j.labels], KEYS[j.label_times], j.now, j.store_labels)
-  for _, q in ipairs(j.quality) do
-    local key = KEYS[q.key]
-    for _, p in ipairs(q.packed) do
-      add_packed(key, p[1], ARGV[p[2]], p[3], 8, 0)
+  -- Quality by stream: the model's own, or (monitored per version) each version's whose
+  -- predictions joined; then those streams' joined and keyed counts.
+  for _, s in ipairs(j.quality) do
+    for _, q in ipairs(s.deltas) do
+      local key = KEYS[q.key]
+      for _, p in ipairs(q.packed) do
+        add_packed(key, p[1], ARGV[p[2]], p[3], 8, 0)
+      end
+      for i = 1, #q.ints, 2 do
+        redis.call('HINCRBY', key, q.ints[i], q.ints[i + 1])
+      end
+      for i = 1, #q.floats, 2 do
+        redis.call('HINCRBYFLOAT', key, q.floats[i], q.floats[i + 1])
+      end
+      redis.call('SADD', KEYS[s.dirty], q.id)
+      redis.call('ZADD', KEYS[s.windows], q.id, q.id)
     end
-    for i = 1, #q.ints, 2 do
-      redis.call('HINCRBY', key, q.ints[i], q.ints[i + 1])
-    end
-    for i = 1, #q.floats, 2 do
-      redis.call('HINCRBYFLOAT', key, q.floats[i], q.floats[i + 1])
-    end
-    redis.call('SADD', KEYS[j.dirty], q.id)
-    redis.call('ZADD', KEYS[j.quality_windows], q.id, q.id)
+  end
+  for _, s in ipairs(j.streams) do
+    redis.call('HINCRBY', KEYS[s[1]], 'joined', s[2])
+    redis.call('HINCRBY', KEYS[s[1]], 'predictions_keyed', s[3])
   end
   redis.call('HINCRBY', meta, 'joined', j.joined)
   redis.call('HINCRBY', meta, 'labels_received', j.labels_received)

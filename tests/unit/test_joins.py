@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import msgspec
@@ -46,8 +47,8 @@ def test_a_prediction_joins_the_label_that_waited_for_it(model: ModelConfig) -> 
     assert plan.delete_labels == ["a"]
     assert plan.store_predictions == {}
     assert plan.label_lags == [60.0]
-    assert plan.quality[3].pairs == 1
-    assert not plan.pairs[0].from_labels_topic
+    assert plan.quality[model.name][3].pairs == 1
+    assert not plan.pairs(model.name)[0].from_labels_topic
 
 
 def test_a_label_joins_the_prediction_that_waited_for_it(model: ModelConfig) -> None:
@@ -56,9 +57,9 @@ def test_a_label_joins_the_prediction_that_waited_for_it(model: ModelConfig) -> 
     plan = plan_joins(model, _view({}, {"a": waiting_prediction}), [], [label])
     assert plan.joined == 1
     assert plan.delete_predictions == ["a"]
-    assert list(plan.quality) == [2]
-    assert plan.pairs[0].from_labels_topic
-    assert plan.pairs[0].position == 4
+    assert list(plan.quality[model.name]) == [2]
+    assert plan.pairs(model.name)[0].from_labels_topic
+    assert plan.pairs(model.name)[0].position == 4
 
 
 def test_a_prediction_and_its_label_in_the_same_batch_join_without_waiting(
@@ -92,3 +93,50 @@ def test_the_plan_carries_the_join_version_it_was_made_from(model: ModelConfig) 
     plan = plan_joins(model, _view({}, {}), [_prediction("a")], [])
     assert plan.expected_version == 5
     assert plan.predictions_keyed == 1
+
+
+V3, V4 = "fraud/version=3", "fraud/version=4"
+
+
+@pytest.fixture(scope="module")
+def per_version(model: ModelConfig) -> ModelConfig:
+    """The model with a reference per version: its versions' predictions join under it."""
+    by_version = {"3": "v3.jsonl", "4": "v4.jsonl"}
+    return dataclasses.replace(
+        model, reference=dataclasses.replace(model.reference, path=None, by_version=by_version)
+    )
+
+
+def _of_version(event_id: str, stream: str, window: int) -> PendingPrediction:
+    return PendingPrediction(event_id, window, 0.9, ts=100.0, position=7, stream=stream)
+
+
+def test_a_versions_prediction_waits_under_the_model_naming_its_stream(
+    per_version: ModelConfig,
+) -> None:
+    plan = plan_joins(per_version, _view({}, {}), [_of_version("a", V4, 3)], [])
+    assert msgspec.json.decode(plan.store_predictions["a"]) == [3, 0.9, 100.0, V4]
+    assert plan.stream_counts == {V4: (0, 1)}
+
+
+def test_a_label_counts_in_the_stream_whose_prediction_waited_for_it(
+    per_version: ModelConfig,
+) -> None:
+    waiting_prediction = json.dumps([2, 0.8, 100.0, V3]).encode()
+    plan = plan_joins(per_version, _view({}, {"a": waiting_prediction}), [], [Label("a", 1, 130.0)])
+    assert {stream: list(windows) for stream, windows in plan.quality.items()} == {V3: [2]}
+    assert plan.stream_counts == {V3: (1, 0)}
+    assert plan.pairs(V3)[0].label == 1
+    assert plan.pairs(per_version.name) == []
+
+
+def test_labels_of_two_versions_in_one_batch_count_each_in_its_own_stream(
+    per_version: ModelConfig,
+) -> None:
+    predictions = [_of_version("a", V3, 1), _of_version("b", V4, 1), _of_version("c", V4, 1)]
+    labels = [Label("a", 1, 130.0), Label("b", 0, 130.0), Label("c", 1, 130.0)]
+    plan = plan_joins(per_version, _view({}, {}), predictions, labels)
+    assert plan.quality[V3][1].pairs == 1
+    assert plan.quality[V4][1].pairs == 2
+    assert plan.stream_counts == {V3: (1, 1), V4: (2, 2)}
+    assert plan.joined == 3

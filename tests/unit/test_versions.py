@@ -10,7 +10,6 @@ import pytest
 
 from monitor.config import Config, ConfigError, parse_config
 from monitor.decode import EventDecoder
-from monitor.labels.decode import DecodedLabels, Label
 from monitor.origins import Origins
 from monitor.versions import MAX_VERSIONS, VersionStreams, model_of, version_of
 
@@ -131,16 +130,9 @@ def test_an_unversioned_model_is_left_as_it_is() -> None:
     assert list(decoded.models) == ["churn"]
 
 
-def test_labels_of_a_model_monitored_per_version_are_dead_lettered() -> None:
-    config = _config({"by_version": {"3": "v3.jsonl"}})
-    labels = DecodedLabels(
-        {"fraud": [Label("e1", 1, 0.0, 0)], "churn": [Label("e2", 0, 0.0, 1)]},
-        [],
-        Origins.of_lines("labels", 2, 0.0),
-    )
-    VersionStreams(config, {}).refuse_labels(labels)
-    assert list(labels.models) == ["churn"]
-    assert [(d.index, d.reason) for d in labels.dead_letters] == [(0, "unknown_version")]
+def test_a_model_monitored_per_version_may_have_a_task() -> None:
+    config = _config({"by_version": {"3": "v3.jsonl"}}, task="binary")
+    assert config.models["fraud"].task == "binary"
 
 
 def test_a_stream_names_its_model_and_version() -> None:
@@ -162,7 +154,6 @@ def test_a_stream_names_its_model_and_version() -> None:
             {},
             "warms up from its own first events",
         ),
-        ({"by_version": {"3": "a.jsonl"}}, {"task": "binary"}, "cannot have a task"),
     ],
 )
 def test_a_reference_per_version_that_cannot_work_is_refused(
