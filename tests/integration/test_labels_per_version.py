@@ -9,20 +9,29 @@ error detectors (README, "References per model version").
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
-from monitor.config import Config, parse_config
+from monitor.config import Config, load_config, parse_config
 from monitor.keys import Keys
 from monitor.redis_client import connect
 from monitor.store import StateStore
 from monitor.tooling.embedded import KafkaBroker, RedisServer
 from monitor.tooling.synthetic import SyntheticModel
-from tests.daemon_harness import model_status, pipeline_config_dict, running_daemon, wait_until
+from tests.daemon_harness import (
+    kill_9_when,
+    model_status,
+    pipeline_config_dict,
+    running_daemon,
+    start_daemon_process,
+    wait_until,
+)
 from tests.helpers import produce_json
 from tests.segment_traffic import FEATURES, regions, segmented_events, write_events
 
@@ -31,8 +40,8 @@ pytestmark = pytest.mark.integration
 WINDOW = 1_000
 PER_VERSION = 4_000
 CHUNK = 500
-VERSIONS = {"3": 0, "4": PER_VERSION}
-"""Each version's first event number: their event ids never collide."""
+KILLED_PER_VERSION = 16_000
+VERSIONS = ("3", "4")
 SHARES = dict.fromkeys(regions(2), 0.5)
 
 
@@ -53,8 +62,8 @@ def _reference(folder: Path, version: str) -> Path:
     return write_events(folder / f"fraud-{version}.jsonl", lines)
 
 
-def _config(broker: KafkaBroker, redis_url: str, name: str, folder: Path) -> Config:
-    data = pipeline_config_dict(
+def _config_data(broker: KafkaBroker, redis_url: str, name: str, folder: Path) -> dict[str, Any]:
+    return pipeline_config_dict(
         bootstrap=broker.bootstrap_servers,
         redis_url=redis_url,
         topic=name,
@@ -71,12 +80,14 @@ def _config(broker: KafkaBroker, redis_url: str, name: str, folder: Path) -> Con
         },
         logging={"format": "text", "level": "WARNING"},
     )
-    return parse_config(data, environ={})
 
 
-def _interleaved() -> list[dict[str, Any]]:
-    """Version 3's and version 4's predictions, one of each in turn."""
-    v3, v4 = (_events(v, PER_VERSION, seed=2, first=first) for v, first in VERSIONS.items())
+def _interleaved(per_version: int) -> list[dict[str, Any]]:
+    """Version 3's and version 4's predictions, one of each in turn; version 4's event ids
+    follow version 3's (``e<per_version>`` on), so they never collide."""
+    v3, v4 = (
+        _events(v, per_version, seed=2, first=i * per_version) for i, v in enumerate(VERSIONS)
+    )
     return [event for pair in zip(v3, v4, strict=True) for event in pair]
 
 
@@ -118,6 +129,47 @@ class _Labels:
         return self._due.get(chunk, [])
 
 
+def _produce_predictions(
+    broker: KafkaBroker, topic: str, events: list[dict[str, Any]], labels: _Labels
+) -> None:
+    """The predictions a chunk at a time, each chunk followed by the labels then due."""
+    chunks = len(events) // CHUNK
+    for chunk in range(chunks + 4):
+        if chunk < chunks:
+            batch = events[chunk * CHUNK : (chunk + 1) * CHUNK]
+            produce_json(broker.bootstrap_servers, topic, batch, partition_key=None)
+        labels.produce(labels.due(chunk))
+
+
+def _joined(config: Config) -> int:
+    return int(model_status(config, "fraud")["labels"]["joined"])
+
+
+def _check_each_version_got_its_own(
+    config: Config, sent: dict[str, str], per_version: int
+) -> StateStore:
+    """Every label joined once, in the stream of the version whose prediction it is: its
+    joined count, quality windows and error detectors. Returns the store to look further."""
+    model = model_status(config, "fraud")
+    assert model["labels"]["joined"] == len(sent)
+    assert model["labels"]["received"] == len(sent)
+    assert model["labels"]["labels_waiting"] == 0
+    assert model["labels"]["predictions_waiting"] == 2 * per_version - len(sent)
+    store = StateStore(connect(config.redis.url), Keys(config.redis.key_prefix), history_size=10)
+    for version in VERSIONS:
+        stream = f"fraud/version={version}"
+        labelled = sum(of == version for of in sent.values())
+        status = model_status(config, stream)
+        assert status["labels"]["joined"] == labelled
+        assert status["labels"]["predictions_with_id"] == per_version
+        windows = range(per_version // WINDOW)
+        assert sum(store.quality_counts(stream, w).pairs for w in windows) == labelled
+        # Its error detectors saw each of its joins once (on the partition that completed it).
+        detectors = status["sequential"]["detectors"].values()
+        assert sum(d["n_seen"] for d in detectors) == labelled
+    return store
+
+
 def test_labels_join_the_prediction_of_whichever_version_made_it(
     kafka_broker: KafkaBroker,
     redis_server: RedisServer,
@@ -126,8 +178,8 @@ def test_labels_join_the_prediction_of_whichever_version_made_it(
 ) -> None:
     name = unique_name("versionlabels")
     kafka_broker.create_topics([name, f"{name}.labels", f"{name}.dlq"], partitions=1)
-    config = _config(kafka_broker, redis_server.url, name, tmp_path)
-    events = _interleaved()
+    config = parse_config(_config_data(kafka_broker, redis_server.url, name, tmp_path), environ={})
+    events = _interleaved(PER_VERSION)
     labels = _Labels(kafka_broker, config, events)
     labels.produce(labels.early)
     with running_daemon(config):
@@ -136,35 +188,53 @@ def test_labels_join_the_prediction_of_whichever_version_made_it(
             60,
             "the early labels waiting for their predictions",
         )
-        chunks = len(events) // CHUNK
-        for chunk in range(chunks + 4):
-            if chunk < chunks:
-                batch = events[chunk * CHUNK : (chunk + 1) * CHUNK]
-                produce_json(kafka_broker.bootstrap_servers, name, batch, partition_key=None)
-            labels.produce(labels.due(chunk))
-        sent = labels.sent
-        wait_until(
-            lambda: model_status(config, "fraud")["labels"]["joined"] == len(sent),
-            120,
-            "every label joined",
-        )
-    model = model_status(config, "fraud")
-    assert model["labels"]["received"] == len(sent)
-    assert model["labels"]["labels_waiting"] == 0
-    assert model["labels"]["predictions_waiting"] == 2 * PER_VERSION - len(sent)
-    store = StateStore(connect(redis_server.url), Keys(config.redis.key_prefix), history_size=10)
-    for version, first in VERSIONS.items():
-        stream = f"fraud/version={version}"
-        labelled = [int(event_id[1:]) - first for event_id, of in sent.items() if of == version]
-        status = model_status(config, stream)
-        assert status["labels"]["joined"] == len(labelled)
-        assert status["labels"]["predictions_with_id"] == PER_VERSION
-        # Each window of the version counted exactly its own predictions' labels.
+        _produce_predictions(kafka_broker, name, events, labels)
+        wait_until(lambda: _joined(config) == len(labels.sent), 120, "every label joined")
+    store = _check_each_version_got_its_own(config, labels.sent, PER_VERSION)
+    for version, first in zip(VERSIONS, (0, PER_VERSION), strict=True):
+        # One partition: each window of the version counted exactly its own predictions'.
+        labelled = [int(e[1:]) - first for e, of in labels.sent.items() if of == version]
         expected = np.bincount(np.asarray(labelled) // WINDOW, minlength=PER_VERSION // WINDOW)
-        counted = [
-            store.quality_counts(stream, window).pairs for window in range(PER_VERSION // WINDOW)
-        ]
+        stream = f"fraud/version={version}"
+        counted = [store.quality_counts(stream, w).pairs for w in range(PER_VERSION // WINDOW)]
         assert counted == expected.tolist(), version
-        # Its error detectors saw each of its joins once (on the partition that completed it).
-        detectors = status["sequential"]["detectors"].values()
-        assert sum(d["n_seen"] for d in detectors) == len(labelled)
+
+
+@pytest.mark.slow
+def test_kill_9_during_labels_of_two_versions_loses_and_doubles_no_join(
+    fresh_kafka_broker: KafkaBroker,
+    redis_server: RedisServer,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    name = unique_name("versionlabels")
+    fresh_kafka_broker.create_topics([name, f"{name}.labels", f"{name}.dlq"], partitions=2)
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        yaml.safe_dump(_config_data(fresh_kafka_broker, redis_server.url, name, tmp_path))
+    )
+    config = load_config(path)
+    events = _interleaved(KILLED_PER_VERSION)
+    labels = _Labels(fresh_kafka_broker, config, events)
+    labels.produce(labels.early)
+    _produce_predictions(fresh_kafka_broker, name, events, labels)
+    log = tmp_path / "daemon.log"
+    for kill_after in (8_000, 20_000):
+        kill_9_when(
+            path, log, lambda k=kill_after: _joined(config) >= k, 120, f"{kill_after} joins"
+        )
+    daemon = start_daemon_process(path, log)
+    try:
+        wait_until(lambda: _joined(config) >= len(labels.sent), 120, "every join")
+        wait_until(
+            lambda: (
+                sum(model_status(config, f"fraud/version={v}")["events"] for v in VERSIONS)
+                == len(events)
+            ),
+            60,
+            "every event",
+        )
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=60)
+    _check_each_version_got_its_own(config, labels.sent, KILLED_PER_VERSION)
