@@ -155,7 +155,7 @@ def check_file(
     ``model_version``: judge it as that version's stream, against its reference.
     """
     loaded, spec = _model(config, model, model_version)
-    read = read_columns(loaded, spec, Path(path), what="input file")
+    read = read_columns(loaded, spec, Path(path), what="input file", version=model_version)
     return _check(loaded, spec, read, str(path), reference)
 
 

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from detectors.profile import NumericProfile, ReferenceProfile, category_key
 from monitor.config import Config, ModelConfig
-from monitor.decode import EventDecoder
+from monitor.decode import EventDecoder, ModelColumns
 from monitor.errors import ReferenceDataError
 from monitor.labels.quality_inputs import count_pairs, fit_estimator
 from monitor.origins import Origins
@@ -36,6 +36,8 @@ from monitor.versions import model_of
 log = logging.getLogger(__name__)
 
 JSONL_SUFFIXES = frozenset({".jsonl", ".json", ".ndjson"})
+OTHER_VERSION = "other_model_version"
+"""Why an event of a file read for one model version was left out: it names another."""
 _CHUNK_LINES = 20_000
 
 MIN_ROWS_PER_BIN = 20
@@ -77,15 +79,20 @@ def read_columns(
     progress: Progress | None = None,
     *,
     what: str = "reference file",
+    version: str | None = None,
 ) -> FileColumns:
-    """Read ``model``'s rows of a JSONL, CSV or Parquet file; errors name it as ``what``."""
+    """Read ``model``'s rows of a JSONL, CSV or Parquet file; errors name it as ``what``.
+
+    ``version``: keep only the JSONL events of that model version and those naming none;
+    events of other versions are counted in ``skipped`` as ``other_model_version`` (a
+    table's rows name no version and are all kept)."""
     check_data_file(path, what=what)
     suffix = path.suffix.lower()
     pairs: tuple[list[Any], list[Any]] = ([], [])
     skipped: dict[str, int] = {}
     try:
         if suffix in JSONL_SUFFIXES:
-            columns = _jsonl_columns(config, model, path, progress, pairs, skipped, what)
+            columns = _jsonl_columns(config, model, path, progress, pairs, skipped, what, version)
         elif suffix == ".csv":
             columns = table_columns(model, _read_csv(path, what), f"{what} {path}", pairs)
             if progress:
@@ -245,9 +252,10 @@ def _jsonl_columns(
     pairs: tuple[list[Any], list[Any]],
     rejected: dict[str, int],
     what: str,
+    version: str | None,
 ) -> dict[str, NDArray[Any]]:
-    """Columns of the model's events; labelled events also add to ``pairs``, lines that
-    are no valid event to ``rejected`` (by reason)."""
+    """Columns of the model's events (of ``version`` or none, if given); labelled events
+    also add to ``pairs``, lines that are no valid event to ``rejected`` (by reason)."""
     decoder = EventDecoder(config)
     numeric: dict[str, list[NDArray[np.float64]]] = {}
     categorical: dict[str, list[Any]] = {}
@@ -260,6 +268,8 @@ def _jsonl_columns(
         for dead in decoded.dead_letters:
             rejected[dead.reason] = rejected.get(dead.reason, 0) + 1
         columns = decoded.models.get(model_of(model.name))  # a version's stream: its model's
+        if columns is not None and version is not None:
+            columns = _of_version(columns, version, rejected)
         if columns is not None:
             for name, column in columns.numeric.items():
                 numeric.setdefault(name, []).append(column)
@@ -277,6 +287,16 @@ def _jsonl_columns(
     out: dict[str, NDArray[Any]] = {name: np.concatenate(parts) for name, parts in numeric.items()}
     out.update({name: np.asarray(values, dtype=object) for name, values in categorical.items()})
     return out
+
+
+def _of_version(columns: ModelColumns, version: str, rejected: dict[str, int]) -> ModelColumns:
+    """The rows of ``version`` and those naming no version; the others counted as rejected."""
+    keep = [v is None or v == version for v in columns.model_versions]
+    other = keep.count(False)
+    if not other:
+        return columns
+    rejected[OTHER_VERSION] = rejected.get(OTHER_VERSION, 0) + other
+    return columns.take(np.flatnonzero(keep))
 
 
 def _read_csv(path: Path, what: str) -> pa.Table:

@@ -17,7 +17,7 @@ from monitor.store import StateStore
 from monitor.tooling.embedded import RedisServer
 from monitor.tooling.synthetic import Shift
 from tests.integration.test_reference_versions import _events, _stored_id
-from tests.unit.test_check_a_model_version import config_file
+from tests.unit.test_check_a_model_version import as_version, config_file
 
 pytestmark = pytest.mark.integration
 
@@ -152,6 +152,7 @@ def test_check_with_a_model_version_judges_against_the_versions_stored_reference
     assert _reference("build", *version, "--input", str(refs["3"])) == 0
     stored = _stored_id(capsys.readouterr().out)
     traffic = _events(tmp_path / "today.jsonl", 2000, seed=4, shift=V4_SHIFT)
+    traffic.write_bytes(b"\n".join(as_version(traffic.read_bytes().splitlines(), "4")) + b"\n")
 
     code = main(["check", *version, "--input", str(traffic), "--json"])
 

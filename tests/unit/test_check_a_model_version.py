@@ -47,6 +47,19 @@ def config_file(
     return path
 
 
+def unversioned(lines: list[bytes]) -> list[bytes]:
+    """The events without their ``model_version`` (an export that does not keep it), so a
+    check of any version keeps them all."""
+    return [line.replace(b',"model_version":"1"', b"") for line in lines]
+
+
+def as_version(lines: list[bytes], version: str) -> list[bytes]:
+    return [
+        line.replace(b'"model_version":"1"', f'"model_version":"{version}"'.encode())
+        for line in lines
+    ]
+
+
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
     """References of versions 3 and 4, a config naming them by version, and version 4's
@@ -57,7 +70,9 @@ def files(tmp_path: Path) -> dict[str, Path]:
         "3": v3,
         "4": v4,
         "config": config_file(tmp_path, {"by_version": {"3": str(v3), "4": str(v4)}}),
-        "traffic": _write_jsonl(tmp_path / "today.jsonl", _events(5_000, seed=5, shift=SHIFT)),
+        "traffic": _write_jsonl(
+            tmp_path / "today.jsonl", unversioned(_events(5_000, seed=5, shift=SHIFT))
+        ),
     }
 
 
@@ -147,3 +162,19 @@ def test_a_version_warmed_up_from_the_stream_has_no_file_to_check_against_offlin
     with pytest.raises(ServiceUnavailable, match="cannot read the stored reference") as raised:
         check_file(config, "fraud", files["traffic"], model_version="4")
     assert "'fraud/version=4'" in str(raised.value)
+
+
+def test_a_check_of_one_version_leaves_out_the_events_of_the_others(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mixed = _write_jsonl(
+        tmp_path / "mixed.jsonl",
+        as_version(_events(3_000, seed=6), "3")
+        + as_version(_events(2_000, seed=7, shift=SHIFT), "4"),
+    )
+
+    code, out, err = _check(capsys, files["config"], mixed, "--model-version", "4", "--json")
+
+    report = json.loads(out)
+    assert code == 0, err  # version 3's unshifted events would have made version 4 drift
+    assert (report["events"], report["skipped"]) == (2_000, {"other_model_version": 3_000})
