@@ -31,10 +31,10 @@ stacked and compared in one call per statistic (``detectors.stats``' row-wise fo
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -429,16 +429,14 @@ class _CategoricalReference:
         """The PSI and Jensen-Shannon no-drift levels of a window whose shares compare with
         ``ref_shares``; ``table`` is the chi-square table (its rows' totals are the sizes)."""
         present = int(null_levels.on_size_grid(np.array([int(table[1].sum())]))[0])
-        found = None if self.tail else self.levels.get(present)
-        if found is None:
-            if len(self.levels) >= _LEVELS_KEPT:
-                self.levels.clear()
+
+        def compute() -> tuple[float, float]:
             n, big_n = np.array([float(present)]), np.array([float(table[0].sum())])
             psi, distance = null_levels.cell_levels(ref_shares, n, big_n)
-            found = (float(psi[0]), float(distance[0]))
-            if not self.tail:
-                self.levels[present] = found
-        return found
+            return float(psi[0]), float(distance[0])
+
+        # With a tail the reference side is the window's own table: nothing to keep.
+        return compute() if self.tail else _kept(self.levels, present, compute)
 
     def table(self, window: NDArray[np.int64]) -> NDArray[np.float64]:
         """The 2 x k chi-square table: seen slots only, rare ones pooled; with a tail,
@@ -531,18 +529,31 @@ class _NumericGroup:
         """The PSI and Jensen-Shannon no-drift levels of windows of ``sizes`` values (on
         the grid of :func:`null_levels.on_size_grid`)."""
         sizes = null_levels.on_size_grid(sizes)
-        key = sizes.tobytes()
-        found = self.levels.get(key)
-        if found is None:
-            if len(self.levels) >= _LEVELS_KEPT:
-                self.levels.clear()
-            n, big_n = sizes.astype(np.float64), np.asarray(self.totals)
-            found = self.levels[key] = null_levels.cell_levels(self.coarse_shares, n, big_n)
-        return found
+        return _kept(
+            self.levels,
+            sizes.tobytes(),
+            lambda: null_levels.cell_levels(
+                self.coarse_shares, sizes.astype(np.float64), np.asarray(self.totals)
+            ),
+        )
 
 
 _LEVELS_KEPT = 16
-"""Window sizes whose levels a group keeps (event-time windows vary in size)."""
+"""Window sizes whose levels a reference keeps (event-time windows vary in size)."""
+
+_Key = TypeVar("_Key")
+_Levels = TypeVar("_Levels")
+
+
+def _kept(cache: dict[_Key, _Levels], key: _Key, compute: Callable[[], _Levels]) -> _Levels:
+    """``cache[key]``, computed on a miss; at most :data:`_LEVELS_KEPT` kept, all dropped
+    when full (sizes rarely come back once they stop)."""
+    found = cache.get(key)
+    if found is None:
+        if len(cache) >= _LEVELS_KEPT:
+            cache.clear()
+        found = cache[key] = compute()
+    return found
 
 
 @dataclass(slots=True, eq=False)
@@ -681,8 +692,14 @@ def _categorical_measures(
         ref_shares, shares = stats.shares(table[:1]), stats.shares(table[1:])
     else:
         ref_shares, shares = reference.shares, stats.shares(window[None])
+    methods = settings.categorical_methods
+    psi_level, js_level = (
+        reference.coarse_levels(ref_shares, table)
+        if "psi" in methods or "jensen_shannon" in methods
+        else (None, None)
+    )
     measures = []
-    for method in settings.categorical_methods:
+    for method in methods:
         if method == "chi2":
             level = null_levels.cramers_v_level(chi.dof, float(table.sum()))
             measures.append(
@@ -699,12 +716,10 @@ def _categorical_measures(
             )
         elif method == "psi":
             score = float(stats.psi_rows(ref_shares, shares)[0])
-            level = reference.coarse_levels(ref_shares, table)[0]
-            measures.append(_Measure(name, role, method, score, gate=gate, no_drift=level))
+            measures.append(_Measure(name, role, method, score, gate=gate, no_drift=psi_level))
         elif method == "jensen_shannon":
             score = float(stats.jensen_shannon_rows(ref_shares, shares)[0])
-            level = reference.coarse_levels(ref_shares, table)[1]
-            measures.append(_Measure(name, role, method, score, gate=gate, no_drift=level))
+            measures.append(_Measure(name, role, method, score, gate=gate, no_drift=js_level))
         elif method == "dominant_value":
             where = signal.where
             if isinstance(where, CategoricalSlots) and where.profile.sketched:
