@@ -441,6 +441,14 @@ def joint_sums(
         complete = np.isfinite(centred.sum(axis=0))  # NaN (missing) or infinite: left out
     if not complete.all():
         centred = centred[:, complete]
+    return centred_products(profile, centred)
+
+
+def centred_products(
+    profile: JointProfile, centred: NDArray[np.float64]
+) -> tuple[int, NDArray[np.float64]]:
+    """:func:`joint_sums` of complete rows given as a fresh ``(features, events)`` array,
+    which is clipped and centred in place."""
     if profile.bounds is not None:
         np.clip(centred, profile.bounds[0][:, None], profile.bounds[1][:, None], out=centred)
     centred -= profile.mean[:, None]

@@ -218,7 +218,7 @@ class WindowLayout:
                 ints[where.slots] = np.bincount(present_codes, minlength=where.profile.slots)
                 raw = None if values is None else values.get(name)
                 if raw is not None:
-                    _count_tail(where, column, raw, rows, counts)
+                    count_tail(where, column, raw, rows, counts)
         if self.estimator is not None:
             state = self.estimator.estimator.accumulate(columns[SCORE_SIGNAL][rows])
             ints[self.estimator.counts] = state.counts
@@ -231,7 +231,7 @@ class WindowLayout:
         return counts
 
 
-def _count_tail(
+def count_tail(
     where: CategoricalSlots,
     codes: NDArray[np.int64],
     raw: Sequence[object],

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.evaluate import WindowPart
+from detectors.grouped_counts import Group, accumulate_groups
 from detectors.profile import SegmentReference
 from detectors.segments import SegmentKey, whole_reference_for
 from detectors.window import WindowCounts, WindowLayout
@@ -26,7 +27,7 @@ from monitor.batch_data import SegmentWindow
 from monitor.config import ModelConfig, SegmentsConfig
 from monitor.decode import ModelColumns
 from monitor.profiles import segment_keys
-from monitor.windowing import Plan, categorical_values, encode_columns
+from monitor.windowing import Plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +105,10 @@ def count_segments(
     """Each window's segment counts from a batch's rows (``row_windows``: each row's window,
     -1 for rows in none).
 
-    Per key, the rows are put in (segment, window) order once and every column gathered
-    once in that order, so each segment's rows of a window are one slice: a batch costs
-    one gather per column and key, not one mask per segment and window.
+    Per key, the rows are put in (segment, window) order once, and the judged segments'
+    rows gathered once in that order, so each segment's rows of a window are one run,
+    and all runs are counted together (:func:`detectors.grouped_counts.accumulate_groups`):
+    a batch costs a few numpy calls per signal, not a dozen per signal and segment.
     """
     placed = np.flatnonzero(row_windows >= 0)
     out: dict[int, SegmentWindow] = {}
@@ -117,28 +119,38 @@ def count_segments(
         column = columns.categorical[segmented.key.column]
         codes = segmented.reference.codes([column[i] for i in placed.tolist()])
         order = np.lexsort((windows, codes))
-        ordered = columns.take(placed[order])
-        ordered_windows = windows[order]
-        bounds = np.searchsorted(codes[order], np.arange(len(segmented.segments) + 1))
-        for code, segment in enumerate(segmented.segments):
-            first, last = int(bounds[code]), int(bounds[code + 1])
-            if first == last:
-                continue
-            runs = _runs(ordered_windows[first:last])
-            for window_id, start, stop in runs:
-                at = out.setdefault(window_id, SegmentWindow({}, {}))
-                at.events[segment.name] = stop - start
-            if segment.layout is None:
-                continue
-            rows = slice(first, last)
-            encoded = encode_columns(segment.layout, ordered, rows)
-            values = categorical_values(ordered, rows)
-            mismatches = {name: flags[rows] for name, flags in ordered.mismatches.items()}
-            for window_id, start, stop in runs:
-                out[window_id].counts[segment.name] = segment.layout.accumulate(
-                    encoded, mismatches, slice(start, stop), values
-                )
+        for code, window_id, start, stop in _runs(codes[order], windows[order]):
+            at = out.setdefault(window_id, SegmentWindow({}, {}))
+            at.events[segmented.segments[code].name] = stop - start
+        judged = np.array([s.layout is not None for s in segmented.segments])[codes[order]]
+        order = order[judged]
+        if order.size == 0:
+            continue
+        runs = _runs(codes[order], windows[order])
+        groups = [
+            Group(segmented.segments[code].layout, start, stop)  # type: ignore[arg-type]
+            for code, _, start, stop in runs
+        ]
+        counted = accumulate_groups(groups, *_gathered(columns, placed[order], groups[0].layout))
+        for (code, window_id, _, _), counts in zip(runs, counted, strict=True):
+            out[window_id].counts[segmented.segments[code].name] = counts
     return out
+
+
+def _gathered(
+    columns: ModelColumns, rows: NDArray[np.intp], layout: WindowLayout
+) -> tuple[dict[str, NDArray[np.float64]], dict[str, list[Any]], dict[str, NDArray[np.bool_]]]:
+    """The ``rows`` of the columns ``layout`` counts, in that order: numeric, categorical
+    (raw values) and the wrong-type flags."""
+    numeric = {n: columns.numeric[n][rows] for n in layout.signals if n in columns.numeric}
+    index = rows.tolist()
+    categorical = {
+        n: [columns.categorical[n][i] for i in index]
+        for n in layout.signals
+        if n in columns.categorical
+    }
+    mismatches = {n: flags[rows] for n, flags in columns.mismatches.items()}
+    return numeric, categorical, mismatches
 
 
 def segment_layouts(keys: Sequence[SegmentedKey]) -> dict[str, WindowLayout]:
@@ -181,8 +193,17 @@ def with_segments(keys: Sequence[SegmentedKey], columns: ModelColumns, plan: Pla
     return replace(plan, write=replace(plan.write, windows=windows))
 
 
-def _runs(windows: NDArray[np.int64]) -> list[tuple[int, int, int]]:
-    """(window, start, stop) of each run of one window in sorted ``windows``."""
-    starts = np.concatenate(([0], np.flatnonzero(np.diff(windows)) + 1))
-    stops = np.append(starts[1:], windows.size)
-    return list(zip(windows[starts].tolist(), starts.tolist(), stops.tolist(), strict=True))
+def _runs(codes: NDArray[np.int64], windows: NDArray[np.int64]) -> list[tuple[int, int, int, int]]:
+    """(code, window, start, stop) of each run of one (code, window) in sorted rows."""
+    changes = (np.diff(codes) != 0) | (np.diff(windows) != 0)
+    starts = np.concatenate(([0], np.flatnonzero(changes) + 1))
+    stops = np.append(starts[1:], codes.size)
+    return list(
+        zip(
+            codes[starts].tolist(),
+            windows[starts].tolist(),
+            starts.tolist(),
+            stops.tolist(),
+            strict=True,
+        )
+    )
