@@ -34,7 +34,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -154,26 +154,62 @@ class SignalResult:
         return ", ".join(c.describe() for c in self.attribution)
 
 
-class _Gate(NamedTuple):
-    """A significance test, named by signal and test, counted once in the correction."""
-
-    key: tuple[str, str]
-    p_value: float
+_Entry = tuple[SignalResult, int]
+"""A result not yet judged (``drifted`` False, ``severity`` ok), and the position of the
+test it must pass among its family's (-1: none)."""
 
 
-class _Measure(NamedTuple):
-    signal: str
-    role: SignalRole
-    method: str
-    score: float
-    p_value: float | None = None
-    statistic: float | None = None
-    gate: _Gate | None = None
-    """The test this result must pass; measures sharing a test share its gate object
-    (the correction counts each object once)."""
-    attribution: tuple[Contributor, ...] = ()
-    values: tuple[NamedValue, ...] = ()
-    no_drift: float | None = None
+class _Family:
+    """The tests of one window's parts, each counted once in one correction.
+
+    Results are made as their scores are computed, waiting for the correction: each entry
+    names its test by position, and measures sharing a test share that position.
+    """
+
+    __slots__ = ("p_values", "thresholds")
+
+    def __init__(self, thresholds: Mapping[str, Thresholds]) -> None:
+        self.p_values: list[float] = []
+        self.thresholds = thresholds
+
+    def test(self, p_value: float) -> int:
+        """A new test's position."""
+        self.p_values.append(p_value)
+        return len(self.p_values) - 1
+
+    def entry(
+        self,
+        signal: str,
+        role: SignalRole,
+        method: str,
+        score: float,
+        p_value: float | None,
+        statistic: float | None,
+        test: int,
+        segment: str | None,
+        *,
+        attribution: tuple[Contributor, ...] = (),
+        values: tuple[NamedValue, ...] = (),
+        no_drift: float | None = None,
+    ) -> _Entry:
+        limits = self.thresholds[method]
+        return SignalResult(
+            signal,
+            role,
+            method,
+            float(score),
+            None if p_value is None else float(p_value),
+            None if statistic is None else float(statistic),
+            limits.warn,
+            limits.critical,
+            False,
+            "ok",
+            attribution,
+            values,
+            None,
+            segment,
+            no_drift,
+        ), test
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,42 +240,53 @@ def evaluate_parts(
     The parts are one family of tests: the correction runs over every part's tests at
     once, so twenty segments do not buy twenty times the false alarms.
     """
-    numeric = _numeric_measures_of_all(
-        [_numeric_rows(_Reference.of(part.layout), part.counts) for part in parts], settings
+    family = _Family(settings.thresholds)
+    numeric = _numeric_entries_of_all(
+        [_numeric_rows(_Reference.of(part.layout), part.counts) for part in parts],
+        [part.segment for part in parts],
+        settings,
+        family,
     )
-    measured = [
-        _measures(part.layout, part.counts, settings, by_signal)
+    by_part = [
+        _entries(part, settings, by_signal, family)
         for part, by_signal in zip(parts, numeric, strict=True)
     ]
-    # Each test once, however many measures share it: they share its _Gate object.
-    positions: dict[int, int] = {}
-    p_values: list[float] = []
-    for measures in measured:
-        for m in measures:
-            gate = m.gate
-            if gate is not None and id(gate) not in positions:
-                positions[id(gate)] = len(p_values)
-                p_values.append(gate.p_value)
-    significant = _significant(p_values, settings.alpha, settings.correction)
-    results = []
-    thresholds = settings.thresholds
-    for part, measures in zip(parts, measured, strict=True):
-        needed = settings.min_events if part.min_events is None else part.min_events
-        judged = part.counts.events >= needed
-        for m in measures:
-            passes_test = m.gate is None or significant[positions[id(m.gate)]]
-            results.append(_result(m, thresholds[m.method], judged, passes_test, part))
+    entries = [entry for part_entries in by_part for entry in part_entries]
+    results = [result for result, _ in entries]
+    # Position -1, past the last test, stands for "no test": always passed.
+    significant = _significant(family.p_values, settings.alpha, settings.correction)
+    passes = np.append(np.asarray(significant, dtype=bool), True)
+    tests = np.fromiter((test for _, test in entries), dtype=np.intp, count=len(entries))
+    scores = np.fromiter((r.score for r in results), dtype=np.float64, count=len(results))
+    warn = np.fromiter((r.warn for r in results), dtype=np.float64, count=len(results))
+    judged = np.repeat(
+        [part.counts.events >= _needed(part, settings) for part in parts],
+        [len(part_entries) for part_entries in by_part],
+    )
+    for row in np.flatnonzero(~judged).tolist():
+        results[row].severity = "insufficient"
+    for row in np.flatnonzero(judged & passes[tests] & (scores >= warn)).tolist():
+        result = results[row]
+        result.drifted = True
+        result.severity = "critical" if result.score >= result.critical else "warning"
     return tuple(results)
 
 
-def _measures(
-    layout: WindowLayout,
-    counts: WindowCounts,
+def _needed(part: WindowPart, settings: DecisionSettings) -> int:
+    """Events the part needs to be judged."""
+    return settings.min_events if part.min_events is None else part.min_events
+
+
+def _entries(
+    part: WindowPart,
     settings: DecisionSettings,
-    numeric: Mapping[str, list[_Measure]],
-) -> list[_Measure]:
+    numeric: Mapping[str, list[_Entry]],
+    family: _Family,
+) -> list[_Entry]:
+    """A part's results in signal then method order (its numeric ones already made)."""
+    layout, counts, segment = part.layout, part.counts, part.segment
     reference = _Reference.of(layout)
-    measures: list[_Measure] = []
+    entries: list[_Entry] = []
     missing_tests = reference.missing_tests(counts, settings)
     present_counts = reference.present(counts)
     unseen_tests = (
@@ -251,47 +298,21 @@ def _measures(
         reference.signals, present_counts, missing_tests, unseen_tests, strict=True
     ):
         if isinstance(signal.where, NumericSlots):
-            measures.extend(numeric.get(signal.name, ()))
+            entries.extend(numeric.get(signal.name, ()))
         elif signal.categorical is not None:
-            measures.extend(
-                _categorical_measures(signal, signal.categorical, present, counts, settings)
+            entries.extend(
+                _categorical_entries(
+                    signal, signal.categorical, present, counts, settings, family, segment
+                )
             )
-        measures.extend(
-            _quality_measures(signal, present, counts, settings, missing_test, unseen_test)
+        entries.extend(
+            _quality_entries(
+                signal, present, counts, settings, (missing_test, unseen_test), family, segment
+            )
         )
     if layout.joint is not None:
-        measures.extend(_joint_measures(layout.joint, counts, settings))
-    return measures
-
-
-def _result(
-    m: _Measure, limits: Thresholds, judged: bool, passes_test: bool, part: WindowPart
-) -> SignalResult:
-    drifted = bool(judged and passes_test and m.score >= limits.warn)
-    severity: Severity
-    if not judged:
-        severity = "insufficient"
-    elif not drifted:
-        severity = "ok"
-    else:
-        severity = "critical" if m.score >= limits.critical else "warning"
-    return SignalResult(  # by position: keywords cost a third more, over 100+ results a window
-        m.signal,
-        m.role,
-        m.method,
-        float(m.score),
-        None if m.p_value is None else float(m.p_value),
-        None if m.statistic is None else float(m.statistic),
-        limits.warn,
-        limits.critical,
-        drifted,
-        severity,
-        m.attribution,
-        m.values,
-        None,
-        part.segment,
-        m.no_drift,
-    )
+        entries.extend(_joint_entries(layout.joint, counts, settings, family, segment))
+    return entries
 
 
 _REFERENCES: weakref.WeakKeyDictionary[WindowLayout, _Reference] = weakref.WeakKeyDictionary()
@@ -651,30 +672,37 @@ def _ks_p_values_of_all(found: Sequence[_NumericRows]) -> None:
         start += rows.ks.size
 
 
-def _numeric_measures_of_all(
-    found: Sequence[Sequence[_NumericRows]], settings: DecisionSettings
-) -> list[dict[str, list[_Measure]]]:
-    """Each part's numeric measures, by signal: the rows of every part are stacked by
+def _numeric_entries_of_all(
+    found: Sequence[Sequence[_NumericRows]],
+    segments: Sequence[str | None],
+    settings: DecisionSettings,
+    family: _Family,
+) -> list[dict[str, list[_Entry]]]:
+    """Each part's numeric results, by signal: the rows of every part are stacked by
     shape and compared in one call per statistic, so twenty segments cost a window about
     what its whole model costs (the row-wise forms give each row the bits it gets alone)."""
     _ks_p_values_of_all([rows for part in found for rows in part])
-    measures: list[dict[str, list[_Measure]]] = [{} for _ in found]
+    entries: list[dict[str, list[_Entry]]] = [{} for _ in found]
+    if not settings.numeric_methods:
+        return entries
     shapes: dict[tuple[int, ...], list[tuple[int, _NumericRows]]] = {}
     for index, part in enumerate(found):
         for rows in part:
             shapes.setdefault(rows.group.coarse_starts.shape, []).append((index, rows))
     for stacked in shapes.values():
-        _stacked_measures(stacked, settings, measures)
-    return measures
+        _stacked_entries(stacked, segments, settings, family, entries)
+    return entries
 
 
-def _stacked_measures(
+def _stacked_entries(
     stacked: Sequence[tuple[int, _NumericRows]],
+    segments: Sequence[str | None],
     settings: DecisionSettings,
-    measures: list[dict[str, list[_Measure]]],
+    family: _Family,
+    entries: list[dict[str, list[_Entry]]],
 ) -> None:
-    """The measures of numeric rows of one shape from any parts, into ``measures`` (one
-    dict per part, by signal)."""
+    """The results of numeric rows of one shape from any parts, into ``entries`` (one dict
+    per part, by signal)."""
     found = [rows for _, rows in stacked]
     groups = [rows.group for rows in found]
 
@@ -702,53 +730,60 @@ def _stacked_measures(
         if not np.isfinite(means[window > 0]).all():
             raise ValueError("win_means must be finite wherever win_counts is positive")
         atoms, counts = joined([g.atoms for g in groups]), joined([g.counts for g in groups])
-        scores["wasserstein"] = stats.wasserstein_rows(atoms, counts, means, window).tolist()
+        distances = stats.wasserstein_rows(atoms, counts, means, window)
+        scores["wasserstein"] = distances.tolist()
+        scores["wasserstein_score"] = (
+            distances / joined([np.asarray(g.scales) for g in groups])
+        ).tolist()
         scales = joined([g.wasserstein_scales for g in groups])
         levels["wasserstein"] = (scales / root_n).tolist()
     if "ks" in methods:
+        scores["ks"] = joined([rows.ks for rows in found]).tolist()
         levels["ks"] = (joined([g.ks_scales for g in groups]) / root_n).tolist()
-    ks = joined([rows.ks for rows in found]).tolist()
+    for method in methods:
+        if method not in scores:
+            raise ValueError(f"{method!r} is not a numeric drift method")
+    thresholds = settings.thresholds
     row = 0
     for index, rows in stacked:
-        group, p_values, into = rows.group, rows.p_values, measures[index]
-        for name, role, scale, p_value in zip(
-            group.names, group.roles, group.scales, p_values, strict=True
+        segment, into = segments[index], entries[index]
+        for name, role, p_value in zip(
+            rows.group.names, rows.group.roles, rows.p_values, strict=True
         ):
-            statistic = ks[row]
-            gate = _Gate((name, "ks"), p_value)
+            test = family.test(p_value)
             signal = into[name] = []
             for method in methods:
-                # By position, as in _result: a window makes thousands of these.
-                level = levels[method][row] if method in levels else None
-                if method in ("psi", "jensen_shannon"):
-                    score = scores[method][row]
-                    signal.append(
-                        _Measure(name, role, method, score, None, None, gate, (), (), level)
-                    )
-                elif method == "wasserstein":
-                    distance = scores[method][row]
-                    signal.append(
-                        _Measure(
-                            name,
-                            role,
-                            method,
-                            distance / scale,
-                            None,
-                            distance,
-                            gate,
-                            (),
-                            (),
-                            level,
-                        )
+                # By position, as in _Family.entry: a window makes thousands of these.
+                limits, level = thresholds[method], levels[method][row]
+                if method == "wasserstein":
+                    score, p, statistic = (
+                        scores["wasserstein_score"][row],
+                        None,
+                        scores[method][row],
                     )
                 elif method == "ks":
-                    signal.append(
-                        _Measure(
-                            name, role, method, statistic, p_value, statistic, gate, (), (), level
-                        )
-                    )
+                    score = statistic = scores[method][row]
+                    p = p_value
                 else:
-                    raise ValueError(f"{method!r} is not a numeric drift method")
+                    score, p, statistic = scores[method][row], None, None
+                result = SignalResult(
+                    name,
+                    role,
+                    method,
+                    score,
+                    p,
+                    statistic,
+                    limits.warn,
+                    limits.critical,
+                    False,
+                    "ok",
+                    (),
+                    (),
+                    None,
+                    segment,
+                    level,
+                )
+                signal.append((result, test))
             row += 1
 
 
@@ -765,13 +800,15 @@ def _bin_means(sums: NDArray[np.float64], counts: NDArray[np.int64]) -> stats.Ro
     return np.clip(means, -largest, largest)
 
 
-def _categorical_measures(
+def _categorical_entries(
     signal: _Signal,
     reference: _CategoricalReference,
     present: int,
     counts: WindowCounts,
     settings: DecisionSettings,
-) -> list[_Measure]:
+    family: _Family,
+    segment: str | None,
+) -> list[_Entry]:
     if present == 0:
         return []
     window = counts.ints[reference.slots]
@@ -779,63 +816,83 @@ def _categorical_measures(
     name, role = signal.name, signal.role
     table = reference.table(window)
     chi = stats.chi_square_of_table(table)
-    gate = _Gate((name, "chi2"), chi.p_value)
+    methods = settings.categorical_methods
+    # Chi-square, PSI and Jensen-Shannon share the chi-square test: counted once, if used.
+    chi_test = family.test(chi.p_value) if _SHARE_CHI_SQUARE.intersection(methods) else -1
     if reference.tail:  # PSI and Jensen-Shannon on the table's cells, not 50,000 sparse slots
         ref_shares, shares = stats.shares(table[:1]), stats.shares(table[1:])
     else:
         ref_shares, shares = reference.shares, stats.shares(window[None])
-    methods = settings.categorical_methods
     psi_level, js_level = (
         reference.coarse_levels(ref_shares, table)
         if "psi" in methods or "jensen_shannon" in methods
         else (None, None)
     )
-    measures = []
+    entries = []
     for method in methods:
         if method == "chi2":
             level = null_levels.cramers_v_level(chi.dof, float(table.sum()))
-            measures.append(
-                _Measure(
+            entries.append(
+                family.entry(
                     name,
                     role,
                     method,
                     chi.cramers_v,
                     chi.p_value,
                     chi.statistic,
-                    gate=gate,
+                    chi_test,
+                    segment,
                     no_drift=level,
                 )
             )
         elif method == "psi":
             score = float(stats.psi_rows(ref_shares, shares)[0])
-            measures.append(_Measure(name, role, method, score, gate=gate, no_drift=psi_level))
+            entries.append(
+                family.entry(
+                    name, role, method, score, None, None, chi_test, segment, no_drift=psi_level
+                )
+            )
         elif method == "jensen_shannon":
             score = float(stats.jensen_shannon_rows(ref_shares, shares)[0])
-            measures.append(_Measure(name, role, method, score, gate=gate, no_drift=js_level))
+            entries.append(
+                family.entry(
+                    name, role, method, score, None, None, chi_test, segment, no_drift=js_level
+                )
+            )
         elif method == "dominant_value":
             where = signal.where
             if isinstance(where, CategoricalSlots) and where.profile.sketched:
                 names = counts.names.get(name, {})
                 score, p_value = dominant_value(where.profile, names, present, counts.events)
-                measures.append(
-                    _Measure(
+                entries.append(
+                    family.entry(
                         name,
                         role,
                         method,
                         score,
                         p_value,
-                        gate=_Gate((name, method), p_value),
+                        None,
+                        family.test(p_value),
+                        segment,
                         values=_named(where, counts, present),
                     )
                 )
         else:
             raise ValueError(f"{method!r} is not a categorical drift method")
-    return measures
+    return entries
 
 
-def _joint_measures(
-    where: JointSlots, counts: WindowCounts, settings: DecisionSettings
-) -> list[_Measure]:
+_SHARE_CHI_SQUARE = frozenset({"chi2", "psi", "jensen_shannon"})
+"""The categorical methods judged by the chi-square test."""
+
+
+def _joint_entries(
+    where: JointSlots,
+    counts: WindowCounts,
+    settings: DecisionSettings,
+    family: _Family,
+    segment: str | None,
+) -> list[_Entry]:
     """The multivariate methods, each with its own test, on the window's complete rows."""
     found = joint_measures(
         where.profile,
@@ -844,14 +901,15 @@ def _joint_measures(
         settings.multivariate_methods,
     )
     return [
-        _Measure(
+        family.entry(
             JOINT_SIGNAL,
             "multivariate",
             m.method,
             m.score,
             m.p_value,
             m.statistic,
-            gate=_Gate((JOINT_SIGNAL, m.method), m.p_value),
+            family.test(m.p_value),
+            segment,
             attribution=m.attribution,
         )
         for m in found
@@ -864,16 +922,20 @@ def _check_counts(window: NDArray[np.int64]) -> None:
         raise ValueError("win_counts must be non-negative")
 
 
-def _quality_measures(
+def _quality_entries(
     signal: _Signal,
     present: int,
     counts: WindowCounts,
     settings: DecisionSettings,
-    missing_test: stats.ProportionResult | None,
-    unseen_test: stats.ProportionResult | None,
-) -> list[_Measure]:
+    tests: tuple[stats.ProportionResult | None, stats.ProportionResult | None],
+    family: _Family,
+    segment: str | None,
+) -> list[_Entry]:
+    """``tests``: the signal's missing-rate and unseen-rate tests, computed for the part's
+    signals at once (None when the method does not run, or the window is empty)."""
     name, role, where = signal.name, signal.role, signal.where
-    measures = []
+    missing_test, unseen_test = tests
+    entries = []
     for method in settings.quality_methods:
         if method == "missing_rate":
             if counts.events == 0:
@@ -884,33 +946,29 @@ def _quality_measures(
                 int(counts.ints[where.missing]),
                 counts.events,
             )
-            measures.append(
-                _Measure(
-                    name,
-                    role,
-                    method,
-                    test.difference,
-                    test.p_value,
-                    gate=_Gate((name, method), test.p_value),
-                )
-            )
-        elif method == "unseen_rate":
-            assert unseen_test is not None  # computed whenever the method runs
-            named = _named(where, counts, present) if isinstance(where, CategoricalSlots) else ()
-            measures.append(
-                _Measure(
-                    name,
-                    role,
-                    method,
-                    unseen_test.difference,
-                    unseen_test.p_value,
-                    gate=_Gate((name, method), unseen_test.p_value),
-                    values=named,
-                )
-            )
+        elif method == "unseen_rate" and unseen_test is not None:
+            test = unseen_test
         else:
             raise ValueError(f"{method!r} is not a data-quality method")
-    return measures
+        named = (
+            _named(where, counts, present)
+            if method == "unseen_rate" and isinstance(where, CategoricalSlots)
+            else ()
+        )
+        entries.append(
+            family.entry(
+                name,
+                role,
+                method,
+                test.difference,
+                test.p_value,
+                None,
+                family.test(test.p_value),
+                segment,
+                values=named,
+            )
+        )
+    return entries
 
 
 def _unseen_at(where: NumericSlots | CategoricalSlots) -> tuple[int, int]:
