@@ -240,6 +240,7 @@ class Daemon:
         self.config = merged
         self.streams = VersionStreams(merged, self.streams.versions())
         self.evaluator = self._build_evaluator(self.streams.config)
+        self.evaluator.prepare(self._layouts)
         self.quality_evaluator = self._build_quality_evaluator(self.streams.config)
         self.delivery.stop()
         self.delivery = delivery
@@ -329,6 +330,7 @@ class Daemon:
                 self.quality_evaluator = self._build_quality_evaluator(self.streams.config)
                 profiles = load_or_build_references(self.config, self.store, self.streams.models)
                 self._layouts = {name: WindowLayout(p) for name, p in profiles.items()}
+                self.evaluator.prepare(self._layouts)
                 self._cursors = self.store.cursors(list(self.streams.models))
                 self.status.redis_ok = True
                 self.status.state_loaded = True
@@ -491,6 +493,7 @@ class Daemon:
         self._layouts.update({name: WindowLayout(p) for name, p in profiles.items()})
         self._cursors.update(self.store.cursors([stream.name for stream in streams]))
         self.evaluator = self._build_evaluator(self.streams.config)
+        self.evaluator.prepare({name: self._layouts[name] for name in profiles})
         self.quality_evaluator = self._build_quality_evaluator(self.streams.config)
         log.info(
             "model version monitored apart",
@@ -516,6 +519,7 @@ class Daemon:
             self._cursors[name] = plan.cursor
             if plan.layout is not None and name not in self._layouts:
                 self._layouts[name] = plan.layout
+                self.evaluator.prepare({name: plan.layout})
                 log.info(
                     "reference built from stream",
                     extra={"model": name, "reference_id": plan.layout.profile.id},

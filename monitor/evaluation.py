@@ -23,7 +23,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detectors.estimated_performance import EstimationSettings, estimate_window
-from detectors.evaluate import DecisionSettings, SignalResult, WindowPart, evaluate_parts
+from detectors.evaluate import (
+    DecisionSettings,
+    SignalResult,
+    WindowPart,
+    evaluate_parts,
+    prepare,
+)
 from detectors.window import WindowLayout
 from monitor import bulk_json
 from monitor.alerts.budget import WindowBudget, window_budget
@@ -306,12 +312,25 @@ class WindowEvaluator:
                 return outcome, replace(report, alerts=plan)
         raise _kept_moving(report.model)
 
+    def prepare(self, layouts: Mapping[str, WindowLayout]) -> None:
+        """Ready the reference side of every layout the models' windows are judged with
+        (each model's, its segments' and its challenger's) before their first window."""
+        for name, layout in layouts.items():
+            if name in self._models:
+                for part in (layout, *self._part_layouts(name, layout).values()):
+                    prepare(part)
+
+    def _part_layouts(self, name: str, layout: WindowLayout) -> dict[str, WindowLayout]:
+        """The layouts of a window's parts beside the model's: its judged segments' and its
+        challenger's, by field suffix."""
+        model = self._models[name]
+        parts = segment_layouts(segmentation(model, layout))
+        parts.update(comparison_layouts(model, layout))
+        return parts
+
     def _read(self, name: str, window_id: int, layout: WindowLayout) -> StoredWindow:
         """A window's counts, its judged segments' included."""
-        model = self._models[name]
-        segments = segment_layouts(segmentation(model, layout))
-        segments.update(comparison_layouts(model, layout))
-        return self._store.window(name, window_id, layout, segments)
+        return self._store.window(name, window_id, layout, self._part_layouts(name, layout))
 
     def _evaluate(self, name: str, layout: WindowLayout, stored: StoredWindow) -> WindowReport:
         model = self._models[name]

@@ -624,3 +624,16 @@ def test_parts_judged_together_get_each_parts_own_scores_and_p_values() -> None:
     p_together = [r.p_value for r in together if r.p_value is not None]
     p_alone = [r.p_value for r in alone if r.p_value is not None]
     assert p_together == pytest.approx(p_alone, rel=1e-9)
+
+
+def test_a_layout_prepared_before_its_first_window_judges_it_as_an_unprepared_one() -> None:
+    prepared, unprepared = WindowLayout(LAYOUT.profile), WindowLayout(LAYOUT.profile)
+    evaluate.prepare(prepared)
+    counts = _window(lambda c: c["amount"].__iadd__(30.0))
+
+    judged = evaluate_window(prepared, counts, DEFAULTS)
+
+    assert ("amount", "ks") in _drifted(judged)
+    assert [r.to_dict() for r in judged] == [
+        r.to_dict() for r in evaluate_window(unprepared, counts, DEFAULTS)
+    ]
