@@ -257,9 +257,10 @@ def evaluate_parts(
         settings,
         family,
     )
+    categorical = _categorical_entries_of_all(parts, settings, family)
     by_part = [
-        _entries(part, settings, by_signal, family)
-        for part, by_signal in zip(parts, numeric, strict=True)
+        _entries(part, settings, {**by_numeric, **by_categorical}, family)
+        for part, by_numeric, by_categorical in zip(parts, numeric, categorical, strict=True)
     ]
     entries = [entry for part_entries in by_part for entry in part_entries]
     results = [result for result, _ in entries]
@@ -290,10 +291,11 @@ def _needed(part: WindowPart, settings: DecisionSettings) -> int:
 def _entries(
     part: WindowPart,
     settings: DecisionSettings,
-    numeric: Mapping[str, list[_Entry]],
+    made: Mapping[str, list[_Entry]],
     family: _Family,
 ) -> list[_Entry]:
-    """A part's results in signal then method order (its numeric ones already made)."""
+    """A part's results in signal then method order (the distribution results of its
+    numeric signals and of its categorical ones without a tail already made)."""
     layout, counts, segment = part.layout, part.counts, part.segment
     reference = _Reference.of(layout)
     entries: list[_Entry] = []
@@ -307,9 +309,9 @@ def _entries(
     for signal, present, missing_test, unseen_test in zip(
         reference.signals, present_counts, missing_tests, unseen_tests, strict=True
     ):
-        if isinstance(signal.where, NumericSlots):
-            entries.extend(numeric.get(signal.name, ()))
-        elif signal.categorical is not None:
+        if signal.name in made:
+            entries.extend(made[signal.name])
+        elif signal.categorical is not None and signal.categorical.tail:
             entries.extend(
                 _categorical_entries(
                     signal, signal.categorical, present, counts, settings, family, segment
@@ -507,14 +509,15 @@ class _CategoricalReference:
         """The PSI and Jensen-Shannon no-drift levels of a window whose shares compare with
         ``ref_shares``; ``table`` is the chi-square table (its rows' totals are the sizes)."""
         present = int(null_levels.on_size_grid(np.array([int(table[1].sum())]))[0])
+        big_n = float(table[0].sum())
+        if self.tail:  # the reference side is the window's own table: nothing to keep
+            return _cell_levels(ref_shares, present, big_n)
+        return self.levels_at(present, big_n)
 
-        def compute() -> tuple[float, float]:
-            n, big_n = np.array([float(present)]), np.array([float(table[0].sum())])
-            psi, distance = null_levels.cell_levels(ref_shares, n, big_n)
-            return float(psi[0]), float(distance[0])
-
-        # With a tail the reference side is the window's own table: nothing to keep.
-        return compute() if self.tail else _kept(self.levels, present, compute)
+    def levels_at(self, present: int, big_n: float) -> tuple[float, float]:
+        """:meth:`coarse_levels` of a window without a tail, given its size on the grid
+        and the reference's seen values, kept by size."""
+        return _kept(self.levels, present, lambda: _cell_levels(self.shares, present, big_n))
 
     def table(self, window: NDArray[np.int64]) -> NDArray[np.float64]:
         """The 2 x k chi-square table: seen slots only, rare ones pooled; with a tail,
@@ -522,6 +525,13 @@ class _CategoricalReference:
         if self.tail:
             return tail_table(self.counts, window)
         return stats.pooled_table(self.counts[self.seen], window[self.seen])
+
+
+def _cell_levels(ref_shares: stats.Rows, present: int, big_n: float) -> tuple[float, float]:
+    psi, distance = null_levels.cell_levels(
+        ref_shares, np.array([float(present)]), np.array([big_n])
+    )
+    return float(psi[0]), float(distance[0])
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -808,6 +818,121 @@ def _bin_means(sums: NDArray[np.float64], counts: NDArray[np.int64]) -> stats.Ro
     means: stats.Rows = np.divide(sums, counts, out=np.full(sums.shape, np.nan), where=counts > 0)
     largest = np.finfo(np.float64).max
     return np.clip(means, -largest, largest)
+
+
+def _categorical_entries_of_all(
+    parts: Sequence[WindowPart], settings: DecisionSettings, family: _Family
+) -> list[dict[str, list[_Entry]]]:
+    """Each part's categorical results without a tail, by signal: the signals of every part
+    with as many slots are stacked, and tested and scored in one call per statistic (the
+    segments of a key mostly share their slots); a signal with a tail is judged alone
+    (:func:`_categorical_entries`)."""
+    entries: list[dict[str, list[_Entry]]] = [{} for _ in parts]
+    shapes: dict[int, list[tuple[int, _Signal, _CategoricalReference, NDArray[np.int64]]]] = {}
+    for index, part in enumerate(parts):
+        reference = _Reference.of(part.layout)
+        for signal in reference.signals:
+            categorical = signal.categorical
+            if categorical is None or categorical.tail:
+                continue
+            window = part.counts.ints[categorical.slots]
+            if window.sum() == 0:
+                entries[index][signal.name] = []
+                continue
+            _check_counts(window)
+            if not window[categorical.seen].any():  # all new: left unpooled, as alone
+                entries[index][signal.name] = _categorical_entries(
+                    signal,
+                    categorical,
+                    int(window.sum()),
+                    part.counts,
+                    settings,
+                    family,
+                    part.segment,
+                )
+                continue
+            shapes.setdefault(window.size, []).append((index, signal, categorical, window))
+    for stacked in shapes.values():
+        _stacked_categorical(stacked, [part.segment for part in parts], settings, family, entries)
+    return entries
+
+
+def _stacked_categorical(
+    stacked: Sequence[tuple[int, _Signal, _CategoricalReference, NDArray[np.int64]]],
+    segments: Sequence[str | None],
+    settings: DecisionSettings,
+    family: _Family,
+    entries: list[dict[str, list[_Entry]]],
+) -> None:
+    """The results of categorical signals with as many slots, from any parts."""
+    methods = settings.categorical_methods
+    for method in methods:
+        if method not in _CATEGORICAL_METHODS:
+            raise ValueError(f"{method!r} is not a categorical drift method")
+    references = [reference for _, _, reference, _ in stacked]
+    window = np.stack([w for _, _, _, w in stacked])
+    seen = references[0].seen
+    reference_counts = np.stack([reference.counts for reference in references])
+    statistic, dof, total = stats.pooled_chi_square_rows(
+        reference_counts[:, seen], window[:, seen].astype(np.float64)
+    )
+    p_values = np.where(dof > 0, special.chdtrc(np.maximum(dof, 1), statistic), 1.0).tolist()
+    cramers_v = np.sqrt(statistic / total).tolist()
+    levels = np.where(
+        dof > 0, null_levels.root_mean(np.maximum(dof, 1).astype(np.float64)) / np.sqrt(total), 0.0
+    ).tolist()
+    statistics = statistic.tolist()
+    scores: dict[str, list[float]] = {}
+    if "psi" in methods or "jensen_shannon" in methods:
+        reference_shares = np.concatenate([reference.shares for reference in references])
+        shares = stats.shares(window)
+        scores["psi"] = stats.psi_rows(reference_shares, shares).tolist()
+        scores["jensen_shannon"] = stats.jensen_shannon_rows(reference_shares, shares).tolist()
+        sizes = null_levels.on_size_grid(window[:, seen].sum(axis=1)).tolist()
+        totals = reference_counts[:, seen].sum(axis=1).tolist()
+        coarse = [
+            reference.levels_at(size, big_n)
+            for reference, size, big_n in zip(references, sizes, totals, strict=True)
+        ]
+    shared = _SHARE_CHI_SQUARE.intersection(methods)
+    for row, (index, signal, _, _) in enumerate(stacked):
+        name, role, segment = signal.name, signal.role, segments[index]
+        test = family.test(p_values[row]) if shared else -1
+        made = entries[index][name] = []
+        for method in methods:
+            if method == "chi2":
+                made.append(
+                    family.entry(
+                        name,
+                        role,
+                        method,
+                        cramers_v[row],
+                        p_values[row],
+                        statistics[row],
+                        test,
+                        segment,
+                        no_drift=levels[row],
+                    )
+                )
+            elif method in ("psi", "jensen_shannon"):
+                level = coarse[row][0 if method == "psi" else 1]
+                made.append(
+                    family.entry(
+                        name,
+                        role,
+                        method,
+                        scores[method][row],
+                        None,
+                        None,
+                        test,
+                        segment,
+                        no_drift=level,
+                    )
+                )
+
+
+_CATEGORICAL_METHODS = frozenset({"chi2", "psi", "jensen_shannon", "dominant_value"})
+"""What a categorical signal is judged by (``dominant_value`` only with a tail)."""
 
 
 def _categorical_entries(

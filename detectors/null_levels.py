@@ -123,7 +123,7 @@ def cramers_v_level(dof: int, total: float) -> float:
     ``total`` values in all (0 for no degree of freedom)."""
     if dof <= 0:
         return 0.0
-    return float(_root_mean(np.array([float(dof)]))[0]) / math.sqrt(total)
+    return float(root_mean(np.array([float(dof)]))[0]) / math.sqrt(total)
 
 
 def ks_scales(ref_cdf: Rows) -> Rows:
@@ -233,7 +233,7 @@ def _binomial_pmf(k: Rows, trials: Rows, p: Rows) -> Rows:
     return result
 
 
-def _root_mean(dof: Rows) -> Rows:
+def root_mean(dof: Rows) -> Rows:
     """``E[sqrt(X)]`` for ``X`` chi-square with ``dof`` degrees of freedom."""
     result: Rows = math.sqrt(2.0) * np.exp(
         special.gammaln((dof + 1.0) / 2.0) - special.gammaln(dof / 2.0)
@@ -245,5 +245,5 @@ def _root_shortfall(dof: Rows) -> Rows:
     """``E[sqrt(X)] / sqrt(E[X])`` for ``X`` chi-square with ``dof`` degrees of freedom
     (1 where there is no degree of freedom: the level is 0 then anyway)."""
     positive = np.maximum(dof, 1.0)
-    result: Rows = np.where(dof > 0, _root_mean(positive) / np.sqrt(positive), 1.0)
+    result: Rows = np.where(dof > 0, root_mean(positive) / np.sqrt(positive), 1.0)
     return result

@@ -61,6 +61,7 @@ __all__ = [
     "ks_from_bins",
     "ks_p_value",
     "ks_statistic_rows",
+    "pooled_chi_square_rows",
     "pooled_table",
     "population_stability_index",
     "psi_rows",
@@ -326,6 +327,53 @@ def pooled_table(reference: Counts, window: Counts) -> NDArray[np.float64]:
         pool_ref, pool_win = pool_ref + ref[least], pool_win + win[least]
         big = big[big != least]
     return np.vstack((np.append(ref[big], pool_ref), np.append(win[big], pool_win)))
+
+
+def pooled_chi_square_rows(reference: Rows, window: Rows) -> tuple[Rows, NDArray[np.int64], Rows]:
+    """:func:`chi_square_of_table` of each row pair's :func:`pooled_table`, all at once:
+    the statistic, the degrees of freedom and the table's total of each row.
+
+    Bit for bit the one-row forms' numbers. Every row's reference and window must have a
+    positive total (the one-row forms leave such a table unpooled). A row with no degree
+    of freedom has statistic 0.
+    """
+    ref_total = reference.sum(axis=1)
+    total = window.sum(axis=1)
+    expected = reference / ref_total[:, None] * total[:, None]
+    small = expected < MIN_EXPECTED
+    big = ~small
+    pool_ref = np.where(small, reference, 0.0).sum(axis=1)
+    pool_win = np.where(small, window, 0.0).sum(axis=1)
+    # The pool still expected too few joins the least expected big category.
+    move = small.any(axis=1) & (pool_ref / ref_total * total < MIN_EXPECTED) & (big.sum(axis=1) > 1)
+    rows = np.flatnonzero(move)
+    if rows.size:
+        least = np.argmin(np.where(big[rows], expected[rows], np.inf), axis=1)
+        pool_ref[rows] += reference[rows, least]
+        pool_win[rows] += window[rows, least]
+        big[rows, least] = False
+    cells_ref = np.column_stack((np.where(big, reference, 0.0), pool_ref))
+    cells_win = np.column_stack((np.where(big, window, 0.0), pool_win))
+    columns = cells_ref + cells_win
+    kept = columns > 0  # a pool of nothing, or a category empty on both sides, is no column
+    grand = ref_total + total
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected_ref = ref_total[:, None] * columns / grand[:, None]
+        expected_win = total[:, None] * columns / grand[:, None]
+        terms_ref = (cells_ref - expected_ref) ** 2 / expected_ref
+        terms_win = (cells_win - expected_win) ** 2 / expected_win
+    width = kept.sum(axis=1)
+    statistic = np.zeros(width.size)
+    # Each row's kept terms, reference's then window's, summed as the one-row form sums
+    # its 2 x k table: rows of one width at a time, so a row reduction adds in that order.
+    for k in np.unique(width[width > 1]).tolist():
+        rows = np.flatnonzero(width == k)
+        at = np.nonzero(kept[rows])[1].reshape(rows.size, k)
+        ordered = np.concatenate(
+            (terms_ref[rows[:, None], at], terms_win[rows[:, None], at]), axis=1
+        )
+        statistic[rows] = ordered.sum(axis=1)
+    return statistic, width - 1, grand
 
 
 def two_proportion_test(

@@ -37,6 +37,7 @@ from detectors.stats import (
     KSResult,
     ProportionResult,
     chi_square_from_counts,
+    chi_square_of_table,
     edge_cdf,
     jensen_shannon_distance,
     jensen_shannon_rows,
@@ -44,6 +45,8 @@ from detectors.stats import (
     ks_p_value,
     ks_p_values,
     ks_statistic_rows,
+    pooled_chi_square_rows,
+    pooled_table,
     population_stability_index,
     psi_rows,
     shares,
@@ -675,3 +678,21 @@ def test_ks_p_values_of_many_rows_are_each_rows_own_p_value() -> None:
     m = rng.integers(1, 5_000, 300).astype(np.float64)
     expected = [ks_p_value(d, a, b) for d, a, b in zip(statistics, n, m, strict=True)]
     assert ks_p_values(statistics, n, m).tolist() == expected
+
+
+@pytest.mark.parametrize("width", [2, 5, 12])
+def test_pooled_chi_square_rows_give_each_rows_one_row_numbers_bit_for_bit(width: int) -> None:
+    """Tables with rare categories (pooled, the pool joined to the least expected big
+    category) and categories empty on both sides, stacked in one call."""
+    rng = np.random.default_rng(width)
+    reference = rng.integers(0, 400, (600, width)) * (rng.random((600, width)) < 0.8)
+    window = rng.integers(0, 25, (600, width)) * (rng.random((600, width)) < 0.7)
+    usable = (reference.sum(axis=1) > 0) & (window.sum(axis=1) > 0)
+    reference, window = reference[usable].astype(float), window[usable].astype(float)
+
+    statistic, dof, total = pooled_chi_square_rows(reference, window)
+
+    for row in range(reference.shape[0]):
+        alone = chi_square_of_table(pooled_table(reference[row], window[row]))
+        assert (statistic[row], dof[row]) == (alone.statistic, alone.dof)
+        assert total[row] == reference[row].sum() + window[row].sum()
