@@ -117,6 +117,7 @@ def plan_window(
     audit: list[dict[str, str]] = []
     outbox: list[OutboxMessage] = []
     transitions: list[Transition] = []
+    encoded: dict[AlertState, str] = {}
     rules = [
         replace(rule, for_windows=firing_windows(rule, model.drift))
         for rule in model.alert_rules.values()
@@ -140,8 +141,10 @@ def plan_window(
             )
             key = refresh_key(seen.dedup_key, after.episode, window.id)
             outbox.extend(OutboxMessage(sink, key, "alert", facts) for sink in refresh)
-        if after != before:
-            states[seen.dedup_key] = after.to_json()
+        if after != before:  # most alerts of a window end in one state: encoded once
+            if (text := encoded.get(after)) is None:
+                text = encoded[after] = after.to_json()
+            states[seen.dedup_key] = text
         for change in changes:
             transitions.append(change)
             audit.append(_audit_entry(model.name, change, window, now, seen.evidence))

@@ -10,7 +10,7 @@ keeps scores near ``warn``; the test already says whether a score is noise.)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,7 +20,7 @@ from detectors.methods import QUALITY_METHODS
 from detectors.multivariate import Contributor
 from detectors.tail import NamedValue
 from detectors.versus import is_comparison
-from monitor.config import AlertRuleConfig
+from monitor.config import AlertRuleConfig, Levels
 
 EvidenceSeverity = Literal["ok", "warning", "critical"]
 
@@ -101,19 +101,55 @@ class Evidence:
         return out | named_facts(self.attribution, self.values, self.estimate, self.segment)
 
 
-@dataclass(frozen=True, slots=True)
 class Observation:
-    """Everything one alert (one dedup key) sees in one window."""
+    """Everything one alert (one dedup key) sees in one window.
 
-    dedup_key: str
-    rule: AlertRuleConfig
-    kind: str
-    signal: str | None  # None when the rule groups per model
-    evidence: tuple[Evidence, ...]
+    A segmented window has thousands of results and almost all of them are clear, so
+    an observation keeps its results and judges them into :class:`Evidence` only when
+    something reads the evidence: a transition's audit entry, a notification's facts.
+    Whether it breaches, and how badly, is read from the results directly.
+    """
+
+    __slots__ = ("_breaching", "_evidence", "_judged", "_kind", "dedup_key", "rule", "signal")
+
+    def __init__(
+        self,
+        dedup_key: str,
+        rule: AlertRuleConfig,
+        kind: str | None,
+        signal: str | None,
+        judged: Sequence[Judged],
+    ) -> None:
+        """``judged``: the rule's results with their kinds, in the window's order;
+        ``kind`` None: the kind of the worst of them (a rule grouped per model)."""
+        self.dedup_key = dedup_key
+        self.rule = rule
+        self.signal = signal  # None when the rule groups per model
+        self._kind = kind
+        self._judged = judged
+        self._evidence: tuple[Evidence, ...] | None = None
+        self._breaching: bool | None = None
+
+    @property
+    def kind(self) -> str:
+        if self._kind is None:
+            self._kind = max(self.evidence, key=lambda e: e.weight).kind
+        return self._kind
+
+    @property
+    def evidence(self) -> tuple[Evidence, ...]:
+        if self._evidence is None:
+            self._evidence = tuple(judge(r, self.rule, kind) for _, r, kind in self._judged)
+        return self._evidence
 
     @property
     def breaching(self) -> bool:
-        return any(e.breaching for e in self.evidence)
+        if self._breaching is None:
+            levels = self.rule.thresholds
+            self._breaching = any(
+                r.drifted and r.score >= _warn(r, levels) for _, r, _ in self._judged
+            )
+        return self._breaching
 
     @property
     def segments(self) -> list[str]:
@@ -122,11 +158,15 @@ class Observation:
 
     @property
     def clear(self) -> bool:
-        return all(e.clear for e in self.evidence)
+        return not self.breaching
 
     @property
     def severity(self) -> Literal["warning", "critical"]:
-        return "critical" if any(e.severity == "critical" for e in self.evidence) else "warning"
+        levels = self.rule.thresholds
+        for _, r, _ in self._judged:
+            if r.drifted and r.score >= _warn(r, levels) and r.score >= _critical(r, levels):
+                return "critical"
+        return "warning"
 
     @property
     def worst(self) -> Evidence:
@@ -142,11 +182,20 @@ class Observation:
         return self.worst
 
 
+def _warn(result: SignalResult, thresholds: Mapping[str, Levels]) -> float:
+    """The warn level a rule judges ``result`` by: the rule's for its method, else the test's."""
+    levels = thresholds.get(result.method)
+    return result.warn if levels is None or levels.warn is None else levels.warn
+
+
+def _critical(result: SignalResult, thresholds: Mapping[str, Levels]) -> float:
+    levels = thresholds.get(result.method)
+    return result.critical if levels is None or levels.critical is None else levels.critical
+
+
 def judge(result: SignalResult, rule: AlertRuleConfig, kind: str) -> Evidence:
     """The result as evidence for ``rule``; ``kind`` is its :func:`kind_of`."""
-    levels = rule.thresholds.get(result.method)
-    warn = result.warn if levels is None or levels.warn is None else levels.warn
-    critical = result.critical if levels is None or levels.critical is None else levels.critical
+    warn = _warn(result, rule.thresholds)
     return Evidence(
         signal=result.signal,
         kind=kind,
@@ -154,7 +203,7 @@ def judge(result: SignalResult, rule: AlertRuleConfig, kind: str) -> Evidence:
         score=result.score,
         p_value=result.p_value,
         warn=warn,
-        critical=critical,
+        critical=_critical(result, rule.thresholds),
         breaching=result.drifted and result.score >= warn,
         attribution=result.attribution,
         values=result.values,
@@ -164,42 +213,73 @@ def judge(result: SignalResult, rule: AlertRuleConfig, kind: str) -> Evidence:
     )
 
 
+Judged = tuple[int, SignalResult, str]
+"""A result with its position in the window and its kind."""
+
+
+def _grouped(results: Sequence[SignalResult]) -> dict[tuple[str, str, str], list[Judged]]:
+    """The results a rule can judge (all but the insufficient ones) grouped by alert key
+    (kind, signal, segment key), keys in order of first appearance: one pass for every
+    rule, with each role, method and part's kind and key worked out once."""
+    groups: dict[tuple[str, str, str], list[Judged]] = {}
+    known: dict[tuple[str, str, str | None], tuple[str, str]] = {}
+    for i, r in enumerate(results):
+        if r.severity == "insufficient":
+            continue
+        at = (r.role, r.method, r.segment)
+        kind_part = known.get(at)
+        if kind_part is None:
+            kind_part = known[at] = (kind_of(r), segment_key(r.segment))
+        kind, part = kind_part
+        item = (i, r, kind)
+        key = (kind, r.signal, part)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [item]
+        else:
+            group.append(item)
+    return groups
+
+
 def _selected(
-    judged: Sequence[tuple[SignalResult, str]], rule: AlertRuleConfig
-) -> list[tuple[SignalResult, str]]:
-    return [
-        (r, kind)
-        for r, kind in judged
-        if kind in rule.kinds
-        and (not rule.signals or r.signal in rule.signals)
-        and (not rule.methods or r.method in rule.methods)
-    ]
+    groups: dict[tuple[str, str, str], list[Judged]], rule: AlertRuleConfig
+) -> list[tuple[tuple[str, str, str], list[Judged]]]:
+    """The groups with results ``rule`` selects, each cut to them, in order of their first."""
+    methods = frozenset(rule.methods)
+    selected = []
+    for key, items in groups.items():
+        kind, signal, _ = key
+        if kind not in rule.kinds or (rule.signals and signal not in rule.signals):
+            continue
+        if methods:
+            items = [item for item in items if item[1].method in methods]
+            if not items:
+                continue
+        selected.append((key, items))
+    if methods:  # a key's first result may have been left out: order by the first kept
+        selected.sort(key=lambda pair: pair[1][0][0])
+    return selected
 
 
 def observe(
     model: str, rules: Iterable[AlertRuleConfig], results: Sequence[SignalResult]
 ) -> list[Observation]:
-    """One observation per alert key that has evidence in this window, in a stable order."""
+    """One observation per alert key that has evidence in this window, in a stable order:
+    a rule's keys in order of their first selected result."""
     observations: list[Observation] = []
-    # Each result's kind once, not once per rule: a segmented window has thousands.
-    judged = [(r, kind_of(r)) for r in results if r.severity != "insufficient"]
+    groups = _grouped(results)
     for rule in rules:
-        evidence = [judge(r, rule, kind) for r, kind in _selected(judged, rule)]
-        if not evidence:
+        selected = _selected(groups, rule)
+        if not selected:
             continue
         if rule.grouping == "model":
-            worst = max(evidence, key=lambda e: e.weight)
-            observations.append(
-                Observation(f"{model}/{rule.name}", rule, worst.kind, None, tuple(evidence))
-            )
+            items = sorted((item for _, group in selected for item in group), key=lambda x: x[0])
+            observations.append(Observation(f"{model}/{rule.name}", rule, None, None, items))
             continue
-        groups: dict[tuple[str, str, str], list[Evidence]] = {}
-        for e in evidence:
-            groups.setdefault((e.kind, e.signal, segment_key(e.segment)), []).append(e)
-        for (kind, signal, key), items in groups.items():
-            observations.append(
-                Observation(f"{model}/{kind}/{signal}{key}", rule, kind, signal, tuple(items))
-            )
+        observations.extend(
+            Observation(f"{model}/{kind}/{signal}{part}", rule, kind, signal, items)
+            for (kind, signal, part), items in selected
+        )
     return observations
 
 

@@ -152,6 +152,9 @@ def step(
         if not seen.breaching or counted_early or state.status == "firing":
             return state, []
         return _breaching(replace(state, early_window=window.id), seen, rule, window, now)
+    if not counted_early and state.status in ("inactive", "resolved") and not seen.breaching:
+        # Most alerts of a window, in one copy: a segmented window has hundreds of them.
+        return replace(state, last_window=window.id, breach_streak=0, since_ts=None), []
     after = replace(state, last_window=window.id)
     if counted_early:
         if not seen.breaching:
