@@ -19,3 +19,9 @@ decode = msgspec.json.Decoder().decode
 def encode_text(value: Any) -> str:
     """:func:`encode`, as text (for values that travel inside another JSON document)."""
     return encode(value).decode()
+
+
+def encoded_once(value: Any) -> msgspec.Raw:
+    """``value`` encoded now, to be spliced verbatim into every document that holds it (a
+    window's thousands of results all name the same window)."""
+    return msgspec.Raw(encode(value))

@@ -28,6 +28,7 @@ from detectors.evaluate import (
     SignalResult,
     WindowPart,
     evaluate_parts,
+    named_facts,
     prepare,
 )
 from detectors.window import WindowLayout
@@ -35,7 +36,7 @@ from monitor import bulk_json
 from monitor.alerts.budget import WindowBudget, window_budget
 from monitor.alerts.plan import AlertPlan, plan_window
 from monitor.alerts.records import AlertRecords
-from monitor.alerts.rules import kind_of
+from monitor.alerts.rules import kinds_of
 from monitor.alerts.state import WindowFacts
 from monitor.challenger import comparison_layouts, judge_challenger
 from monitor.config import ModelConfig
@@ -146,17 +147,46 @@ def latest_fields(report: WindowReport, reference_id: str) -> dict[str, str]:
     whole model, and one field ``@<segment>`` per segment holding its results as a JSON
     list (read back by ``StateStore.model_status``): twenty segments' thousands of results
     as twenty fields, not thousands."""
-    window = report.window_dict()
+    window = bulk_json.encoded_once(report.window_dict())
     fields: dict[str, str] = {}
     segments: dict[str, list[dict[str, Any]]] = {}
-    for r in report.results:
-        entry = {**r.to_dict(), "kind": kind_of(r), "window": window, "reference_id": reference_id}
+    for r, kind in zip(report.results, kinds_of(report.results), strict=True):
+        entry = latest_entry(r, kind, window, reference_id)
         if r.segment is None:
             fields[r.key] = bulk_json.encode_text(entry)
         else:
             segments.setdefault(r.segment, []).append(entry)
     fields.update({f"@{name}": bulk_json.encode_text(e) for name, e in segments.items()})
     return fields
+
+
+def latest_entry(r: SignalResult, kind: str, window: Any, reference_id: str) -> dict[str, Any]:
+    """One result as the latest results keep it: ``SignalResult.to_dict()`` followed by
+    its kind, window and reference, key for key. Spelled out rather than copied from
+    ``to_dict()``: a segmented window has thousands, and the copy was most of the cost
+    (a test holds the two equal)."""
+    entry: dict[str, Any] = {
+        "signal": r.signal,
+        "role": r.role,
+        "method": r.method,
+        "score": r.score,
+        "p_value": r.p_value,
+        "statistic": r.statistic,
+        "threshold": r.warn,
+        "critical_threshold": r.critical,
+        "drifted": r.drifted,
+        "severity": r.severity,
+    }
+    if r.no_drift is not None:
+        entry["no_drift"] = r.no_drift
+    if r.attribution or r.values or r.estimate is not None:
+        entry.update(named_facts(r.attribution, r.values, r.estimate, None))
+    if r.segment is not None:
+        entry["segment"] = r.segment
+    entry["kind"] = kind
+    entry["window"] = window
+    entry["reference_id"] = reference_id
+    return entry
 
 
 def _kept_moving(model: str) -> ServiceUnavailable:

@@ -217,6 +217,19 @@ Judged = tuple[int, SignalResult, str]
 """A result with its position in the window and its kind."""
 
 
+def kinds_of(results: Sequence[SignalResult]) -> list[str]:
+    """Each result's :func:`kind_of`, worked out once per role, method and part (a
+    segmented window has thousands of results and a few hundred of those)."""
+    known: dict[tuple[str, str, str | None], str] = {}
+    kinds = []
+    for r in results:
+        at = (r.role, r.method, r.segment)
+        if (kind := known.get(at)) is None:
+            kind = known[at] = kind_of(r)
+        kinds.append(kind)
+    return kinds
+
+
 def _grouped(results: Sequence[SignalResult]) -> dict[tuple[str, str, str], list[Judged]]:
     """The results a rule can judge (all but the insufficient ones) grouped by alert key
     (kind, signal, segment key), keys in order of first appearance: one pass for every
