@@ -45,9 +45,17 @@ class AlertRecords:
         fields = {_text(k): v for k, v in raw.items()}
         version = fields.pop(VERSION_FIELD, b"")
         retrain = fields.pop(RETRAIN_FIELD, None)
+        # Most of a model's alerts hold the same text (inactive since the same window):
+        # each text is parsed once, and its state (immutable) shared.
+        parsed: dict[bytes | str, AlertState] = {}
+        states = {}
+        for key, value in fields.items():
+            if (state := parsed.get(value)) is None:
+                state = parsed[value] = AlertState.from_json(value)
+            states[key] = state
         return StoredAlerts(
             version=_text(version),
-            states={key: AlertState.from_json(value) for key, value in fields.items()},
+            states=states,
             retrain=RetrainState() if retrain is None else RetrainState.from_json(retrain),
         )
 
