@@ -151,7 +151,7 @@ def latest_fields(report: WindowReport, reference_id: str) -> dict[str, str]:
     fields: dict[str, str] = {}
     segments: dict[str, list[dict[str, Any]]] = {}
     for r, kind in zip(report.results, kinds_of(report.results), strict=True):
-        entry = latest_entry(r, kind, window, reference_id)
+        entry = _latest_entry(r, kind, window, reference_id)
         if r.segment is None:
             fields[r.key] = bulk_json.encode_text(entry)
         else:
@@ -160,7 +160,7 @@ def latest_fields(report: WindowReport, reference_id: str) -> dict[str, str]:
     return fields
 
 
-def latest_entry(r: SignalResult, kind: str, window: Any, reference_id: str) -> dict[str, Any]:
+def _latest_entry(r: SignalResult, kind: str, window: Any, reference_id: str) -> dict[str, Any]:
     """One result as the latest results keep it: ``SignalResult.to_dict()`` followed by
     its kind, window and reference, key for key. Spelled out rather than copied from
     ``to_dict()``: a segmented window has thousands, and the copy was most of the cost
