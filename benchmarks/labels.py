@@ -48,6 +48,19 @@ printed: batches, Redis round trips per batch (client side), the server's
 commands and time per batch (``INFO commandstats``, each daemon on its own
 redis-server), and milliseconds per batch in each step of the loop.
 
+**Bound.** The labelled run consumes and decodes about twice the messages per
+prediction, so even a free join leaves it below the prediction-only rate. The
+``bound:`` line says how far below, from the per-step milliseconds of this run:
+the labelled batch's join work is ``batch_reads`` (the ids to look up),
+``batch_read`` (the waiting entries read), ``join_keys`` and ``join_plan`` (the
+keyed predictions and the join planned, both inside ``plan``), ``judge_quality``,
+and its share of ``apply`` (taken as the labelled run's apply time per batch less
+the prediction-only run's: both write their windows, only the labelled one writes
+joins); with that time taken out of each labelled batch, the labelled rate over the
+prediction-only rate is the ceiling that consuming and decoding alone set. The
+per-batch figures of the rest (poll, decodes, the windows' planning and apply,
+evaluate) are the labelled run's own.
+
 ``--profile FILE`` runs the labelled timed section under cProfile (its rate is
 then slowed), prints the top functions and dumps the stats to FILE.
 
@@ -99,6 +112,7 @@ from benchmarks.throughput import (
     model_config,
     write_labelled_reference,
 )
+from monitor.batch_planning import plan_batch
 from monitor.blas_threads import limit_blas_threads
 from monitor.config import Config, parse_config
 from monitor.daemon import Daemon
@@ -286,8 +300,16 @@ class Run:
             + ", ".join(f"{k} {c / per:,.0f}x {us / per / 1000:.2f} ms" for k, (c, us) in top)
             + ")\n  ms per batch: "
             + ", ".join(f"{k} {v / per * 1000:.1f}" for k, v in self.steps.items())
-            + f", rest {(self.seconds - sum(self.steps.values())) / per * 1000:.1f}"
+            + f", rest {(self.seconds - self.outer_seconds) / per * 1000:.1f}"
         )
+
+    @property
+    def outer_seconds(self) -> float:
+        """Seconds in the timed steps, a nested step counted once (in its outer step)."""
+        return sum(v for k, v in self.steps.items() if k not in NESTED)
+
+    def ms_per_batch(self, step: str) -> float:
+        return self.steps.get(step, 0.0) / max(self.batches, 1) * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +321,17 @@ class LabelRatio:
     def ratio(self) -> float:
         base = self.predictions_only.rate
         return self.labelled.rate / base if base else float("nan")
+
+    def join_bound(self) -> tuple[float, float]:
+        """(ms of join work per labelled batch, the ratio the labelled run would reach if
+        that work cost nothing): see the module's docstring, "Bound"."""
+        labelled, plain = self.labelled, self.predictions_only
+        apply_share = max(labelled.ms_per_batch("apply") - plain.ms_per_batch("apply"), 0.0)
+        join_ms = sum(labelled.ms_per_batch(step) for step in JOIN_STEPS) + apply_share
+        seconds = labelled.seconds - join_ms / 1000 * labelled.batches
+        if seconds <= 0 or not plain.rate:
+            return join_ms, float("nan")
+        return join_ms, labelled.predictions / seconds / plain.rate
 
 
 def server_stats(admin: redis.Redis) -> dict[str, tuple[int, int]]:
@@ -333,8 +366,9 @@ def bench_config(
 
 
 #: Steps of the daemon's loop timed in every run (a clock read around each call): a
-#: method of the daemon (owner ""), of one of its attributes, or a function the daemon's
-#: module calls (owner "module").
+#: method of the daemon (owner ""), of one of its attributes, a function the daemon's
+#: module calls (owner "module"), or one ``monitor.batch_planning`` calls (owner
+#: "planning": parts of ``plan``, listed in ``NESTED``).
 STEPS = (
     ("poll", "source", "poll"),
     ("decode_predictions", "decoder", "decode"),
@@ -342,6 +376,8 @@ STEPS = (
     ("batch_reads", "module", "reads_for_batch"),
     ("batch_read", "store", "read_for_batch"),
     ("plan", "module", "plan_batch"),
+    ("join_keys", "planning", "keyed_predictions"),
+    ("join_plan", "planning", "plan_joins"),
     ("apply", "store", "apply"),
     ("commit", "source", "commit"),
     ("evaluate", "", "_evaluate"),
@@ -349,6 +385,13 @@ STEPS = (
     ("judge_quality", "", "_evaluate_quality"),
     ("metrics", "", "_count"),
 )
+
+#: Steps timed inside another (``plan``): left out of the sum that ``rest`` is left from.
+NESTED = frozenset({"join_keys", "join_plan"})
+
+#: The labelled run's join work, all of these steps (and its share of ``apply``, see
+#: :func:`join_bound`): what the bound line supposes free.
+JOIN_STEPS = ("batch_reads", "batch_read", "join_keys", "join_plan", "judge_quality")
 
 
 #: The seconds of the daemon now inside ``run_once()``: a module's function is shared by
@@ -363,12 +406,14 @@ def time_steps(daemon: Daemon, seconds: dict[str, float]) -> None:
         owner: Any = daemon
         if owner_name == "module":
             owner = sys.modules[Daemon.__module__]
+        elif owner_name == "planning":
+            owner = sys.modules[plan_batch.__module__]
         elif owner_name:
             owner = getattr(daemon, owner_name)
         inner = getattr(owner, method)
         if getattr(inner, "timed_step", False):
             continue
-        into = None if owner_name == "module" else seconds
+        into = None if owner_name in ("module", "planning") else seconds
 
         def timed(
             *args: Any,
@@ -591,6 +636,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"messages/s of the labelled run over predictions/s of the other: "
         f"{messages / max(plain.rate, 1e-9):.2f}"
+    )
+    join_ms, bound = result.join_bound()
+    batch_ms = labelled.seconds / max(labelled.batches, 1) * 1000
+    print(
+        f"bound: join work {join_ms:.1f} ms of {batch_ms:.1f} ms per labelled batch; "
+        f"without it label_ratio would be {bound:.2f}"
     )
     print(f"{load_average()}; the machine may be shared: compare figures of one run only")
     print(f"label_ratio={result.ratio:.2f}", flush=True)
