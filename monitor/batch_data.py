@@ -71,18 +71,32 @@ class ModelState:
     detector_states: Mapping[str, bytes | None] = field(default_factory=dict)
 
 
-class PendingPrediction(NamedTuple):
-    """A prediction waiting for its label (a tuple: a batch makes thousands)."""
+@dataclass(slots=True)
+class KeyedPredictions:
+    """The batch's predictions that can join (they have an id and a window), as columns:
+    a batch keys thousands, and a join plans them without an object each."""
 
-    event_id: str
-    window_id: int
-    prediction: Any
-    ts: float
-    position: int = -1
-    """Its message's position in the batch's prediction messages."""
-    stream: str = ""
-    """The stream whose window counted it (``fraud/version=4`` for a model monitored per
+    event_ids: list[str] = field(default_factory=list)
+    windows: list[int] = field(default_factory=list)
+    predictions: list[Any] = field(default_factory=list)
+    ts: list[float] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    """Each one's message's position in the batch's prediction messages."""
+    streams: list[str] = field(default_factory=list)
+    """The stream whose window counted each (``fraud/version=4`` for a model monitored per
     version, whose predictions wait under the model's join); empty: the joining model."""
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+    def extend(self, other: KeyedPredictions) -> None:
+        """Another stream's keyed predictions after these, in place."""
+        self.event_ids += other.event_ids
+        self.windows += other.windows
+        self.predictions += other.predictions
+        self.ts += other.ts
+        self.positions += other.positions
+        self.streams += other.streams
 
 
 class JoinedPair(NamedTuple):

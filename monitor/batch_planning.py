@@ -21,6 +21,7 @@ from detectors.window import WindowLayout
 from monitor.batch_data import (
     BatchWrite,
     JoinPlan,
+    KeyedPredictions,
     ModelCursor,
     ModelReads,
     ModelState,
@@ -214,15 +215,15 @@ def plan_batch(
     if config.kafka.labels_topic is not None:
         for name, streams in _joins(config, bases, decoded, labels).items():
             model = _join_model(config, bases, name)
-            keyed = [
-                prediction
-                for stream in streams
-                for prediction in keyed_predictions(
-                    decoded.models[stream],
-                    None if stream not in windows else windows[stream].row_windows,
-                    "" if stream == name else stream,
+            keyed = KeyedPredictions()
+            for stream in streams:
+                keyed.extend(
+                    keyed_predictions(
+                        decoded.models[stream],
+                        None if stream not in windows else windows[stream].row_windows,
+                        "" if stream == name else stream,
+                    )
                 )
-            ]
             model_labels = labels.models.get(name, [])
             if keyed or model_labels:
                 join = joins[name] = plan_joins(model, state[name].join, keyed, model_labels)

@@ -18,8 +18,10 @@ counted in (README, "References per model version").
 from __future__ import annotations
 
 import itertools
+import operator
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -27,34 +29,49 @@ from numpy.typing import NDArray
 
 from detectors.quality import EMPTY
 from monitor import bulk_json
-from monitor.batch_data import JoinPlan, JoinView, PendingPrediction
+from monitor.batch_data import JoinPlan, JoinView, KeyedPredictions
 from monitor.config import ModelConfig
 from monitor.decode import ModelColumns
 from monitor.labels.decode import Label
 from monitor.labels.quality_inputs import count_pairs
 
+_EVENT_ID = operator.attrgetter("event_id")
+
 
 def keyed_predictions(
     columns: ModelColumns | None, row_windows: NDArray[np.int64] | None, stream: str = ""
-) -> list[PendingPrediction]:
+) -> KeyedPredictions:
     """The batch's predictions that can be joined: they have an id and a window.
     ``stream``: the version's stream they were counted in, when they join under the
     model's name (empty: the joining model's own)."""
-    if columns is None or row_windows is None:
-        return []
-    rows = zip(
-        columns.event_ids,
+    if columns is None or row_windows is None or not row_windows.size:
+        return KeyedPredictions()
+    event_ids, predictions = columns.event_ids, columns.predictions
+    keyed = KeyedPredictions(
+        event_ids,  # type: ignore[arg-type]  # no None in them, or filtered below
         row_windows.tolist(),
-        columns.predictions,
+        predictions,
         columns.ts.tolist(),
         columns.positions.tolist(),
-        strict=True,
     )
-    return [
-        PendingPrediction(event_id, window, prediction, ts, position, stream)
-        for event_id, window, prediction, ts, position in rows
-        if window >= 0 and event_id is not None and prediction is not None
-    ]
+    if None in event_ids or None in predictions or row_windows.min() < 0:
+        rows = ((row_windows >= 0) & _not_none(event_ids) & _not_none(predictions)).tolist()
+        keyed = KeyedPredictions(
+            *(list(compress(column, rows)) for column in (
+                keyed.event_ids, keyed.windows, keyed.predictions, keyed.ts, keyed.positions
+            ))
+        )  # fmt: skip
+    else:
+        keyed.event_ids = list(keyed.event_ids)
+        keyed.predictions = list(keyed.predictions)
+    keyed.streams = [stream] * len(keyed.event_ids)
+    return keyed
+
+
+def _not_none(values: list[Any]) -> NDArray[np.bool_]:
+    return np.fromiter(
+        map(operator.is_not, values, itertools.repeat(None)), dtype=np.bool_, count=len(values)
+    )
 
 
 def join_ids(
@@ -67,21 +84,21 @@ def join_ids(
     assigned to windows; the few that then fall in no window (reference rows, late
     events) are read for nothing, which costs less than a second round trip.
     """
-    predictions = list(
-        dict.fromkeys(
-            event_id
-            for stream in columns
-            for event_id, prediction in zip(stream.event_ids, stream.predictions, strict=True)
-            if event_id is not None and prediction is not None
-        )
-    )
-    return predictions, list(dict.fromkeys(label.event_id for label in labels))
+    predictions: list[str] = []
+    for stream in columns:
+        event_ids, values = stream.event_ids, stream.predictions
+        if None in event_ids or None in values:
+            keep = (_not_none(event_ids) & _not_none(values)).tolist()
+            predictions += compress(event_ids, keep)  # type: ignore[arg-type]
+        else:
+            predictions += event_ids  # type: ignore[arg-type]
+    return list(dict.fromkeys(predictions)), list(dict.fromkeys(map(_EVENT_ID, labels)))
 
 
 def plan_joins(
     model: ModelConfig,
     view: JoinView,
-    predictions: Sequence[PendingPrediction],
+    predictions: KeyedPredictions,
     labels: Sequence[Label],
 ) -> JoinPlan:
     """Pair what can be paired; everything else waits. Pure: the caller reads and writes.
@@ -95,80 +112,87 @@ def plan_joins(
         labels_received=len(labels),
         predictions_keyed=len(predictions),
     )
-    # A batch joins thousands of pairs: the loops below append each pair's window,
-    # prediction, label and message to lists (the pairs are counted by window at the
-    # end), and take a waiting entry by popping it, so an id repeated in the batch joins
-    # once.
-    windows: list[int] = []
-    paired_predictions = plan.pair_predictions
-    paired_labels = plan.pair_labels
-    from_labels_topic = plan.pair_from_labels_topic
-    positions = plan.pair_positions
-    streams = plan.pair_streams
-    lags = plan.label_lags
+    # A batch joins thousands of pairs, so the loops below only find them: each pair's
+    # prediction as a row of the batch's columns (or, past them, of the waiting entries
+    # read), and its label as a row of the labels; the pairs' columns are gathered from
+    # those rows at the end. A waiting entry is taken by popping it, so an id repeated in
+    # the batch joins once. The pairs are in the order they were found.
     own = model.name
+    event_ids = predictions.event_ids
     stored_labels = _decoded(view.labels_for_predictions)
-    waiting: dict[str, PendingPrediction]
+    found_labels: list[Any] = []  # a waiting label ([label, ts]) for each row of `early`
+    early: list[int] = []  # rows of predictions whose label waited
+    waiting: dict[str, int]
     if not stored_labels:
-        waiting = {prediction.event_id: prediction for prediction in predictions}
+        waiting = dict(zip(event_ids, range(len(event_ids)), strict=True))
     else:
         waiting = {}
-        for prediction in predictions:
-            stored = stored_labels.pop(prediction.event_id, None)
+        for row, event_id in enumerate(event_ids):
+            stored = stored_labels.pop(event_id, None)
             if stored is None:
-                waiting[prediction.event_id] = prediction
+                waiting[event_id] = row
                 continue
-            label, label_ts = stored
-            windows.append(prediction.window_id)
-            paired_predictions.append(prediction.prediction)
-            paired_labels.append(label)
-            lags.append(label_ts - prediction.ts)
-            from_labels_topic.append(False)
-            positions.append(prediction.position)
-            streams.append(prediction.stream or own)
-            plan.delete_labels.append(prediction.event_id)
-    store_labels = plan.store_labels
-    delete_predictions = plan.delete_predictions
+            early.append(row)
+            found_labels.append(stored)
+        plan.delete_labels = _take(event_ids, early)
     stored_predictions = _decoded(view.predictions_for_labels)
-    for label in labels:
-        event_id = label.event_id
-        match = waiting.pop(event_id, None)
-        if match is not None:
-            windows.append(match.window_id)
-            paired_predictions.append(match.prediction)
-            paired_labels.append(label.label)
-            lags.append(label.ts - match.ts)
-            from_labels_topic.append(True)
-            positions.append(label.position)
-            streams.append(match.stream or own)
-            continue
-        stored = stored_predictions.pop(event_id, None)
-        if stored is None:
-            store_labels[event_id] = bulk_json.encode_text([label.label, label.ts])
-            continue
-        windows.append(int(stored[0]))
-        paired_predictions.append(stored[1])
-        paired_labels.append(label.label)
-        lags.append(label.ts - float(stored[2]))
-        from_labels_topic.append(True)
-        positions.append(label.position)
-        streams.append(stored[3] if len(stored) > 3 else own)
-        delete_predictions.append(event_id)
-    plan.joined = len(paired_predictions)
-    encode = bulk_json.encode
-    plan.store_predictions = {
-        event_id: encode(
-            [p.window_id, p.prediction, p.ts, p.stream]
-            if p.stream
-            else [p.window_id, p.prediction, p.ts]
-        ).decode()
-        for event_id, p in waiting.items()
-    }
-    counted = sorted(set(streams))
+    entries: list[Any] = []  # waiting predictions ([window, prediction, ts(, stream)]) taken
+    prediction_rows: list[int] = []  # each label-side pair's prediction: a row, or an entry
+    label_rows: list[int] = []  # and its label
+    unmatched: list[int] = []
+    first_entry = len(event_ids)  # entries' rows follow the batch's predictions'
+    label_ids = list(map(_EVENT_ID, labels))
+    for index, event_id in enumerate(label_ids):
+        row = waiting.pop(event_id, -1)
+        if row < 0:
+            stored = stored_predictions.pop(event_id, None)
+            if stored is None:
+                unmatched.append(index)
+                continue
+            row = first_entry + len(entries)
+            entries.append(stored)
+            plan.delete_predictions.append(event_id)
+        prediction_rows.append(row)
+        label_rows.append(index)
+    _, label_values, label_ts, label_positions = (
+        (list(column) for column in zip(*labels, strict=True)) if labels else ([], [], [], [])
+    )
+    windows = predictions.windows + [int(entry[0]) for entry in entries]
+    values = predictions.predictions + [entry[1] for entry in entries]
+    times = predictions.ts + [float(entry[2]) for entry in entries]
+    streams = predictions.streams + [entry[3] if len(entry) > 3 else "" for entry in entries]
+    pair_streams = _take(predictions.streams, early) + _take(streams, prediction_rows)
+    plan.pair_predictions = _take(values, early) + _take(values, prediction_rows)
+    plan.pair_labels = [label for label, _ in found_labels] + _take(label_values, label_rows)
+    plan.label_lags = [
+        *map(operator.sub, [float(ts) for _, ts in found_labels], _take(times, early)),
+        *map(operator.sub, _take(label_ts, label_rows), _take(times, prediction_rows)),
+    ]
+    plan.pair_from_labels_topic = [False] * len(early) + [True] * len(label_rows)
+    plan.pair_positions = _take(predictions.positions, early) + _take(label_positions, label_rows)
+    plan.pair_streams = [stream or own for stream in pair_streams]
+    pair_windows = _take(windows, early) + _take(windows, prediction_rows)
+    plan.store_labels = dict(
+        zip(
+            _take(label_ids, unmatched),
+            map(
+                bulk_json.encode_text,
+                zip(_take(label_values, unmatched), _take(label_ts, unmatched), strict=True),
+            ),
+            strict=True,
+        )
+    )
+    plan.joined = len(plan.pair_predictions)
+    plan.store_predictions = _entries(predictions, waiting)
+    counted = sorted(set(plan.pair_streams))
     for stream in counted:
-        rows = None if len(counted) == 1 else [i for i, of in enumerate(streams) if of == stream]
+        rows = (
+            None
+            if len(counted) == 1
+            else [i for i, of in enumerate(plan.pair_streams) if of == stream]
+        )
         for window_id, (window_predictions, window_labels) in _by_window(
-            *_rows(rows, windows, paired_predictions, paired_labels)
+            *_rows(rows, pair_windows, plan.pair_predictions, plan.pair_labels)
         ):
             counts = count_pairs(model, window_predictions, window_labels)
             if counts is not EMPTY:
@@ -176,6 +200,31 @@ def plan_joins(
     if model.reference.per_version:
         _count_streams(plan, own, predictions)
     return plan
+
+
+def _take(values: list[Any], rows: list[int]) -> list[Any]:
+    """``values`` at ``rows``, gathered in C rather than a Python loop."""
+    if len(rows) > 1:
+        return list(operator.itemgetter(*rows)(values))
+    return [values[row] for row in rows]
+
+
+def _entries(predictions: KeyedPredictions, waiting: Mapping[str, int]) -> dict[str, str]:
+    """The waiting predictions' entries (JSON texts) by id, encoded in C-level maps."""
+    rows = list(waiting.values())
+    columns = [_take(column, rows) for column in (
+        predictions.windows, predictions.predictions, predictions.ts
+    )]  # fmt: skip
+    streams = _take(predictions.streams, rows)
+    if any(streams):
+        entries = [
+            [window, prediction, ts, stream] if stream else [window, prediction, ts]
+            for window, prediction, ts, stream in zip(*columns, streams, strict=True)
+        ]
+        texts = map(bulk_json.encode, entries)
+    else:
+        texts = map(bulk_json.encode, zip(*columns, strict=True))
+    return dict(zip(waiting, map(bytes.decode, texts), strict=True))
 
 
 def _rows(
@@ -187,10 +236,10 @@ def _rows(
     return [windows[i] for i in rows], [predictions[i] for i in rows], [labels[i] for i in rows]
 
 
-def _count_streams(plan: JoinPlan, own: str, predictions: Sequence[PendingPrediction]) -> None:
+def _count_streams(plan: JoinPlan, own: str, predictions: KeyedPredictions) -> None:
     """Each version's stream's joined pairs and keyed predictions, in place."""
     joined = Counter(stream for stream in plan.pair_streams if stream != own)
-    keyed = Counter(p.stream for p in predictions if p.stream and p.stream != own)
+    keyed = Counter(stream for stream in predictions.streams if stream and stream != own)
     plan.stream_counts = {
         stream: (joined[stream], keyed[stream]) for stream in sorted({*joined, *keyed})
     }
