@@ -99,7 +99,10 @@ def positive_labels(labels: list[Any], positive_class: str) -> NDArray[np.bool_]
         except OverflowError:
             pass
         else:
-            return np.isin(values, [int(key) for key in keys if _decimal(key)])
+            targets = [int(key) for key in keys if _decimal(key)]
+            if len(targets) == 1:  # the usual case: a comparison, not np.isin's set logic
+                return values == targets[0]
+            return np.isin(values, targets)
     return np.fromiter(
         (label is not None and category_key(label) in keys for label in labels),
         dtype=np.bool_,
@@ -179,11 +182,17 @@ def _binary(
         floats["brier"] = float(((scores - y) ** 2).sum())
         ints["scored"] = len(labels)
         bins = np.minimum((scores * AUC_BINS).astype(np.int64), AUC_BINS - 1)
-        for name, members in (("pos", actual), ("neg", ~actual)):
+        for names, members in ((_POS_BINS, actual), (_NEG_BINS, ~actual)):
             histogram = np.bincount(bins[members], minlength=AUC_BINS)
-            for b in np.flatnonzero(histogram).tolist():
-                ints[f"{name}{b}"] = int(histogram[b])
+            filled = np.flatnonzero(histogram)
+            ints.update(zip(names[filled].tolist(), histogram[filled].tolist(), strict=True))
     return QualityCounts(ints, floats)
+
+
+# Each AUC histogram bin's counter name, by bin: a window's nonzero bins are named by one
+# take rather than a string formatted per bin.
+_POS_BINS: Final = np.array([f"pos{b}" for b in range(AUC_BINS)], dtype=object)
+_NEG_BINS: Final = np.array([f"neg{b}" for b in range(AUC_BINS)], dtype=object)
 
 
 def _scores(predictions: list[Any]) -> NDArray[np.float64] | None:
