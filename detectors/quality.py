@@ -101,7 +101,8 @@ def positive_labels(labels: list[Any], positive_class: str) -> NDArray[np.bool_]
         else:
             targets = [int(key) for key in keys if _decimal(key)]
             if len(targets) == 1:  # the usual case: a comparison, not np.isin's set logic
-                return values == targets[0]
+                positive: NDArray[np.bool_] = values == targets[0]
+                return positive
             return np.isin(values, targets)
     return np.fromiter(
         (label is not None and category_key(label) in keys for label in labels),
