@@ -157,11 +157,10 @@ def plan_joins(
     _, label_values, label_ts, label_positions = (
         (list(column) for column in zip(*labels, strict=True)) if labels else ([], [], [], [])
     )
-    windows = predictions.windows + [int(entry[0]) for entry in entries]
-    values = predictions.predictions + [entry[1] for entry in entries]
-    times = predictions.ts + [float(entry[2]) for entry in entries]
-    streams = predictions.streams + [entry[3] if len(entry) > 3 else "" for entry in entries]
-    pair_streams = _take(predictions.streams, early) + _take(streams, prediction_rows)
+    entry_windows, entry_values, entry_times, entry_streams = _columns(entries)
+    windows = predictions.windows + entry_windows
+    values = predictions.predictions + entry_values
+    times = predictions.ts + entry_times
     plan.pair_predictions = _take(values, early) + _take(values, prediction_rows)
     plan.pair_labels = [label for label, _ in found_labels] + _take(label_values, label_rows)
     plan.label_lags = [
@@ -170,7 +169,12 @@ def plan_joins(
     ]
     plan.pair_from_labels_topic = [False] * len(early) + [True] * len(label_rows)
     plan.pair_positions = _take(predictions.positions, early) + _take(label_positions, label_rows)
-    plan.pair_streams = [stream or own for stream in pair_streams]
+    if entry_streams or any(predictions.streams):
+        streams = predictions.streams + (entry_streams or [""] * len(entries))
+        pair_streams = _take(predictions.streams, early) + _take(streams, prediction_rows)
+        plan.pair_streams = [stream or own for stream in pair_streams]
+    else:  # the usual model, not monitored per version: every pair is its own
+        plan.pair_streams = [own] * (len(early) + len(prediction_rows))
     pair_windows = _take(windows, early) + _take(windows, prediction_rows)
     plan.store_labels = dict(
         zip(
@@ -200,6 +204,22 @@ def plan_joins(
     if model.reference.per_version:
         _count_streams(plan, own, predictions)
     return plan
+
+
+def _columns(entries: list[Any]) -> tuple[list[int], list[Any], list[float], list[str]]:
+    """Waiting predictions' entries as columns: windows, predictions, event times, and
+    streams (empty when no entry names one, as a model's own entries)."""
+    if not entries:
+        return [], [], [], []
+    if set(map(len, entries)) == {3}:
+        windows, values, times = zip(*entries, strict=True)
+        return list(map(int, windows)), list(values), list(map(float, times)), []
+    return (
+        [int(entry[0]) for entry in entries],
+        [entry[1] for entry in entries],
+        [float(entry[2]) for entry in entries],
+        [entry[3] if len(entry) > 3 else "" for entry in entries],
+    )
 
 
 def _take(values: list[Any], rows: list[int]) -> list[Any]:
