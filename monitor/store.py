@@ -22,6 +22,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from types import EllipsisType
 from typing import Any, Literal
 
@@ -532,8 +533,9 @@ class StateStore:
             "pred_times": key(self.keys.pending_prediction_times(name)),
             "labels": key(self.keys.pending_labels(name)),
             "label_times": key(self.keys.pending_label_times(name)),
-            "store_preds": [x for item in join.store_predictions.items() for x in item],
-            "store_labels": [x for item in join.store_labels.items() for x in item],
+            # Flattened in C: a batch leaves thousands of predictions waiting.
+            "store_preds": list(chain.from_iterable(join.store_predictions.items())),
+            "store_labels": list(chain.from_iterable(join.store_labels.items())),
             "del_preds": join.delete_predictions,
             "del_labels": join.delete_labels,
             "quality": [
