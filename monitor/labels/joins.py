@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from itertools import compress
 from typing import Any
 
+import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
@@ -35,7 +36,34 @@ from monitor.decode import ModelColumns
 from monitor.labels.decode import Label
 from monitor.labels.quality_inputs import count_pairs
 
-_EVENT_ID = operator.attrgetter("event_id")
+_EVENT_ID, _LABEL, _POSITION = map(operator.attrgetter, ("event_id", "label", "position"))
+
+
+class _WaitingPrediction(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """A waiting prediction's entry as stored, ``[window, prediction, ts(, stream)]``.
+
+    Decoded as a struct the cyclic GC does not track, not as a list: a batch reads
+    thousands, and lists would each be scanned by the collections they live through.
+    """
+
+    window: Any
+    prediction: Any
+    ts: Any
+    stream: str = ""
+
+
+class _WaitingLabel(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """A waiting label's entry as stored, ``[label, ts]`` (untracked, as above)."""
+
+    label: Any
+    ts: Any
+
+
+_PREDICTIONS = msgspec.json.Decoder(list[_WaitingPrediction])
+_LABELS = msgspec.json.Decoder(list[_WaitingLabel])
+_WINDOW, _PREDICTION, _TS, _STREAM = map(
+    operator.attrgetter, ("window", "prediction", "ts", "stream")
+)
 
 
 def keyed_predictions(
@@ -119,8 +147,8 @@ def plan_joins(
     # the batch joins once. The pairs are in the order they were found.
     own = model.name
     event_ids = predictions.event_ids
-    stored_labels = _decoded(view.labels_for_predictions)
-    found_labels: list[Any] = []  # a waiting label ([label, ts]) for each row of `early`
+    stored_labels = _decoded(view.labels_for_predictions, _LABELS)
+    found_labels: list[_WaitingLabel] = []  # the label that waited for each row of `early`
     early: list[int] = []  # rows of predictions whose label waited
     waiting: dict[str, int]
     if not stored_labels:
@@ -135,8 +163,8 @@ def plan_joins(
             early.append(row)
             found_labels.append(stored)
         plan.delete_labels = _take(event_ids, early)
-    stored_predictions = _decoded(view.predictions_for_labels)
-    entries: list[Any] = []  # waiting predictions ([window, prediction, ts(, stream)]) taken
+    stored_predictions = _decoded(view.predictions_for_labels, _PREDICTIONS)
+    entries: list[_WaitingPrediction] = []  # waiting predictions taken
     prediction_rows: list[int] = []  # each label-side pair's prediction: a row, or an entry
     label_rows: list[int] = []  # and its label
     unmatched: list[int] = []
@@ -154,17 +182,17 @@ def plan_joins(
             plan.delete_predictions.append(event_id)
         prediction_rows.append(row)
         label_rows.append(index)
-    _, label_values, label_ts, label_positions = (
-        (list(column) for column in zip(*labels, strict=True)) if labels else ([], [], [], [])
-    )
+    label_values = list(map(_LABEL, labels))
+    label_ts = list(map(_TS, labels))
+    label_positions = list(map(_POSITION, labels))
     entry_windows, entry_values, entry_times, entry_streams = _columns(entries)
     windows = predictions.windows + entry_windows
     values = predictions.predictions + entry_values
     times = predictions.ts + entry_times
     plan.pair_predictions = _take(values, early) + _take(values, prediction_rows)
-    plan.pair_labels = [label for label, _ in found_labels] + _take(label_values, label_rows)
+    plan.pair_labels = [found.label for found in found_labels] + _take(label_values, label_rows)
     plan.label_lags = [
-        *map(operator.sub, [float(ts) for _, ts in found_labels], _take(times, early)),
+        *map(operator.sub, [float(found.ts) for found in found_labels], _take(times, early)),
         *map(operator.sub, _take(label_ts, label_rows), _take(times, prediction_rows)),
     ]
     plan.pair_from_labels_topic = [False] * len(early) + [True] * len(label_rows)
@@ -206,19 +234,17 @@ def plan_joins(
     return plan
 
 
-def _columns(entries: list[Any]) -> tuple[list[int], list[Any], list[float], list[str]]:
+def _columns(
+    entries: list[_WaitingPrediction],
+) -> tuple[list[int], list[Any], list[float], list[str]]:
     """Waiting predictions' entries as columns: windows, predictions, event times, and
     streams (empty when no entry names one, as a model's own entries)."""
-    if not entries:
-        return [], [], [], []
-    if set(map(len, entries)) == {3}:
-        windows, values, times = zip(*entries, strict=True)
-        return list(map(int, windows)), list(values), list(map(float, times)), []
+    streams = list(map(_STREAM, entries))
     return (
-        [int(entry[0]) for entry in entries],
-        [entry[1] for entry in entries],
-        [float(entry[2]) for entry in entries],
-        [entry[3] if len(entry) > 3 else "" for entry in entries],
+        list(map(int, map(_WINDOW, entries))),
+        list(map(_PREDICTION, entries)),
+        list(map(float, map(_TS, entries))),
+        streams if any(streams) else [],
     )
 
 
@@ -265,11 +291,13 @@ def _count_streams(plan: JoinPlan, own: str, predictions: KeyedPredictions) -> N
     }
 
 
-def _decoded(stored: Mapping[str, bytes]) -> dict[str, Any]:
+def _decoded(
+    stored: Mapping[str, bytes], decoder: msgspec.json.Decoder[list[Any]]
+) -> dict[str, Any]:
     """Waiting entries (JSON texts) by id, decoded in one call rather than one per entry."""
     if not stored:
         return {}
-    values = bulk_json.decode(b"[" + b",".join(stored.values()) + b"]")
+    values = decoder.decode(b"[" + b",".join(stored.values()) + b"]")
     return dict(zip(stored, values, strict=True))
 
 
