@@ -733,6 +733,7 @@ def _stacked_entries(
     totals = joined([rows.totals for rows in found])
     methods = settings.numeric_methods
     scores: dict[str, list[float]] = {}
+    statistics: dict[str, list[float]] = {}
     levels: dict[str, list[float]] = {}
     sizes = totals.astype(np.float64)
     reference_totals = joined([np.asarray(group.totals) for group in groups])
@@ -751,14 +752,15 @@ def _stacked_entries(
             raise ValueError("win_means must be finite wherever win_counts is positive")
         atoms, counts = joined([g.atoms for g in groups]), joined([g.counts for g in groups])
         distances = stats.wasserstein_rows(atoms, counts, means, window)
-        scores["wasserstein"] = distances.tolist()
-        scores["wasserstein_score"] = (
+        # The score is in reference standard deviations; the distance is its statistic.
+        statistics["wasserstein"] = distances.tolist()
+        scores["wasserstein"] = (
             distances / joined([np.asarray(g.scales) for g in groups])
         ).tolist()
         scales = joined([g.wasserstein_scales for g in groups])
         levels["wasserstein"] = (scales / root_n).tolist()
     if "ks" in methods:
-        scores["ks"] = joined([rows.ks for rows in found]).tolist()
+        scores["ks"] = statistics["ks"] = joined([rows.ks for rows in found]).tolist()
         levels["ks"] = (joined([g.ks_scales for g in groups]) / root_n).tolist()
     for method in methods:
         if method not in scores:
@@ -775,23 +777,13 @@ def _stacked_entries(
             for method in methods:
                 # By position, as in _Family.entry: a window makes thousands of these.
                 limits, level = thresholds[method], levels[method][row]
-                if method == "wasserstein":
-                    score, p, statistic = (
-                        scores["wasserstein_score"][row],
-                        None,
-                        scores[method][row],
-                    )
-                elif method == "ks":
-                    score = statistic = scores[method][row]
-                    p = p_value
-                else:
-                    score, p, statistic = scores[method][row], None, None
+                statistic = statistics[method][row] if method in statistics else None
                 result = SignalResult(
                     name,
                     role,
                     method,
-                    score,
-                    p,
+                    scores[method][row],
+                    p_value if method == "ks" else None,
                     statistic,
                     limits.warn,
                     limits.critical,
