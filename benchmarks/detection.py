@@ -237,7 +237,7 @@ def _names_the_change(results: tuple[SignalResult, ...], target: str) -> bool:
     if target != "features":
         return any(r.signal == target for r in drifted)
     joint = [r for r in drifted if r.method == "correlation"]
-    named = getattr(joint[0], "attribution", ()) if joint else ()  # none before attribution
+    named = joint[0].attribution if joint else ()
     return bool(named) and named[0].features == ("f0", "f1")
 
 

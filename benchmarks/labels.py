@@ -243,10 +243,13 @@ class LiveOrderSource(KafkaSource):
             buffer = self._buffers[topic]
             part, self._buffers[topic] = buffer[:count], buffer[count:]
             messages += part
-            offsets[(topic, 0)] = (part[0].offset(), part[-1].offset() + 1)  # type: ignore[operator]
+            first, last = part[0].offset(), part[-1].offset()
+            assert first is not None  # consumed messages have offsets
+            assert last is not None
+            offsets[(topic, 0)] = (first, last + 1)
             self.given[topic] += count
         self._given += len(messages)
-        return Batch(messages, offsets)  # type: ignore[arg-type]
+        return Batch(messages, offsets)
 
     def _pause_satisfied(self, need: dict[str, int]) -> None:
         """Pause a topic far ahead, resume it when it runs low: with a wide gap between

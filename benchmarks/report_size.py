@@ -49,6 +49,7 @@ Last line::
 from __future__ import annotations
 
 import argparse
+import functools
 import html
 import importlib.util
 import io
@@ -146,7 +147,7 @@ def main() -> int:
             if importlib.util.find_spec(name) is None:  # not a dependency of the project
                 print(f"{name}: n/a (not installed)")
                 continue
-            pages.append(_timed(name, lambda draw=draw: draw(timelines, distributions)))
+            pages.append(_timed(name, functools.partial(draw, timelines, distributions)))
         if args.vl_convert_python is not None:
             python = args.vl_convert_python
             pages.append(
@@ -295,7 +296,8 @@ def matplotlib_page(timelines: Sequence[Timeline], distributions: Sequence[Distr
         drifted = set(t.drifted)
         marked = [(w, s) for w, s in zip(t.windows, t.scores, strict=True) if w in drifted]
         if marked:
-            axes.scatter(*zip(*marked, strict=True), color="#c8322d", s=6)
+            windows, scores = zip(*marked, strict=True)
+            axes.scatter(windows, scores, color="#c8322d", s=6)
         axes.set_title(f"{t.signal} · {t.method}", fontsize=9, loc="left")
         charts.append(svg(figure))
     for d in distributions:
@@ -373,6 +375,7 @@ def vega_lite_page(
     timelines: Sequence[Timeline], distributions: Sequence[Distribution], python: Path
 ) -> str:
     specs: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]]
     for t in timelines:
         drifted = set(t.drifted)
         rows = [
