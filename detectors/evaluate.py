@@ -36,7 +36,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -858,9 +858,6 @@ def _stacked_categorical(
 ) -> None:
     """The results of categorical signals with as many slots, from any parts."""
     methods = settings.categorical_methods
-    for method in methods:
-        if method not in _CATEGORICAL_METHODS:
-            raise ValueError(f"{method!r} is not a categorical drift method")
     references = [reference for _, _, reference, _ in stacked]
     window = np.stack([w for _, _, _, w in stacked])
     seen = references[0].seen
@@ -886,41 +883,75 @@ def _stacked_categorical(
             reference.levels_at(size, big_n)
             for reference, size, big_n in zip(references, sizes, totals, strict=True)
         ]
-    shared = _SHARE_CHI_SQUARE.intersection(methods)
     for row, (index, signal, _, _) in enumerate(stacked):
-        name, role, segment = signal.name, signal.role, segments[index]
-        test = family.test(p_values[row]) if shared else -1
-        made = entries[index][name] = []
-        for method in methods:
-            if method == "chi2":
-                made.append(
-                    family.entry(
-                        name,
-                        role,
-                        method,
-                        cramers_v[row],
-                        p_values[row],
-                        statistics[row],
-                        test,
-                        segment,
-                        no_drift=levels[row],
-                    )
+        chi = _ChiSquared(cramers_v[row], p_values[row], statistics[row], levels[row])
+        distances = (
+            _Distances(scores["psi"][row], scores["jensen_shannon"][row], *coarse[row])
+            if scores
+            else None
+        )
+        entries[index][signal.name] = _chi_square_entries(
+            family, signal, segments[index], methods, (chi, distances)
+        )
+
+
+class _ChiSquared(NamedTuple):
+    """A categorical signal's chi-square test and Cramér's V, with its no-drift level."""
+
+    cramers_v: float
+    p_value: float
+    statistic: float
+    level: float
+
+
+class _Distances(NamedTuple):
+    """A categorical signal's PSI and Jensen-Shannon, with their no-drift levels."""
+
+    psi: float
+    jensen_shannon: float
+    psi_level: float
+    jensen_shannon_level: float
+
+
+def _chi_square_entries(
+    family: _Family,
+    signal: _Signal,
+    segment: str | None,
+    methods: Sequence[str],
+    tested: tuple[_ChiSquared, _Distances | None],
+    others: Mapping[str, _Entry] | None = None,
+) -> list[_Entry]:
+    """A categorical signal's results in the methods' order: chi-square, PSI and
+    Jensen-Shannon share the chi-square test, counted once if any of them runs (the
+    distances are None when neither PSI nor Jensen-Shannon does); ``others``: the
+    results of the methods with tests of their own."""
+    name, role = signal.name, signal.role
+    chi, distances = tested
+    test = family.test(chi.p_value) if _SHARE_CHI_SQUARE.intersection(methods) else -1
+    entries = []
+    for method in methods:
+        if method == "chi2":
+            entries.append(
+                family.entry(
+                    name, role, method, chi.cramers_v, chi.p_value, chi.statistic, test, segment,
+                    no_drift=chi.level,
                 )
-            elif method in ("psi", "jensen_shannon"):
-                level = coarse[row][0 if method == "psi" else 1]
-                made.append(
-                    family.entry(
-                        name,
-                        role,
-                        method,
-                        scores[method][row],
-                        None,
-                        None,
-                        test,
-                        segment,
-                        no_drift=level,
-                    )
-                )
+            )  # fmt: skip
+        elif method in ("psi", "jensen_shannon"):
+            assert distances is not None  # computed whenever either runs
+            score, level = (
+                (distances.psi, distances.psi_level)
+                if method == "psi"
+                else (distances.jensen_shannon, distances.jensen_shannon_level)
+            )
+            entries.append(
+                family.entry(name, role, method, score, None, None, test, segment, no_drift=level)
+            )
+        elif others is not None and method in others:
+            entries.append(others[method])
+        elif method not in _CATEGORICAL_METHODS:
+            raise ValueError(f"{method!r} is not a categorical drift method")
+    return entries
 
 
 _CATEGORICAL_METHODS = frozenset({"chi2", "psi", "jensen_shannon", "dominant_value"})
@@ -944,69 +975,40 @@ def _categorical_entries(
     table = reference.table(window)
     chi = stats.chi_square_of_table(table)
     methods = settings.categorical_methods
-    # Chi-square, PSI and Jensen-Shannon share the chi-square test: counted once, if used.
-    chi_test = family.test(chi.p_value) if _SHARE_CHI_SQUARE.intersection(methods) else -1
     if reference.tail:  # PSI and Jensen-Shannon on the table's cells, not 50,000 sparse slots
         ref_shares, shares = stats.shares(table[:1]), stats.shares(table[1:])
     else:
         ref_shares, shares = reference.shares, stats.shares(window[None])
-    psi_level, js_level = (
-        reference.coarse_levels(ref_shares, table)
-        if "psi" in methods or "jensen_shannon" in methods
-        else (None, None)
-    )
-    entries = []
-    for method in methods:
-        if method == "chi2":
-            level = null_levels.cramers_v_level(chi.dof, float(table.sum()))
-            entries.append(
-                family.entry(
-                    name,
-                    role,
-                    method,
-                    chi.cramers_v,
-                    chi.p_value,
-                    chi.statistic,
-                    chi_test,
-                    segment,
-                    no_drift=level,
-                )
-            )
-        elif method == "psi":
-            score = float(stats.psi_rows(ref_shares, shares)[0])
-            entries.append(
-                family.entry(
-                    name, role, method, score, None, None, chi_test, segment, no_drift=psi_level
-                )
-            )
-        elif method == "jensen_shannon":
-            score = float(stats.jensen_shannon_rows(ref_shares, shares)[0])
-            entries.append(
-                family.entry(
-                    name, role, method, score, None, None, chi_test, segment, no_drift=js_level
-                )
-            )
-        elif method == "dominant_value":
-            where = signal.where
-            if isinstance(where, CategoricalSlots) and where.profile.sketched:
-                names = counts.names.get(name, {})
-                score, p_value = dominant_value(where.profile, names, present, counts.events)
-                entries.append(
-                    family.entry(
-                        name,
-                        role,
-                        method,
-                        score,
-                        p_value,
-                        None,
-                        family.test(p_value),
-                        segment,
-                        values=_named(where, counts, present),
-                    )
-                )
-        else:
-            raise ValueError(f"{method!r} is not a categorical drift method")
-    return entries
+    distances = None
+    if "psi" in methods or "jensen_shannon" in methods:
+        distances = _Distances(
+            float(stats.psi_rows(ref_shares, shares)[0]),
+            float(stats.jensen_shannon_rows(ref_shares, shares)[0]),
+            *reference.coarse_levels(ref_shares, table),
+        )
+    level = null_levels.cramers_v_level(chi.dof, float(table.sum()))
+    tested = (_ChiSquared(chi.cramers_v, chi.p_value, chi.statistic, level), distances)
+    others = {}
+    where = signal.where
+    if (
+        "dominant_value" in methods
+        and isinstance(where, CategoricalSlots)
+        and where.profile.sketched
+    ):
+        names = counts.names.get(name, {})
+        score, p_value = dominant_value(where.profile, names, present, counts.events)
+        others["dominant_value"] = family.entry(
+            name,
+            role,
+            "dominant_value",
+            score,
+            p_value,
+            None,
+            family.test(p_value),
+            segment,
+            values=_named(where, counts, present),
+        )
+    return _chi_square_entries(family, signal, segment, methods, tested, others)
 
 
 _SHARE_CHI_SQUARE = frozenset({"chi2", "psi", "jensen_shannon"})
