@@ -149,7 +149,10 @@ class SignalResult:
         }
         if self.no_drift is not None:
             out["no_drift"] = self.no_drift
-        return out | named_facts(self.attribution, self.values, self.estimate, self.segment)
+        # Updated rather than merged into a copy: a window's latest results add to the
+        # dict of each of its thousands of results (monitor.evaluation.latest_fields).
+        out.update(named_facts(self.attribution, self.values, self.estimate, self.segment))
+        return out
 
     def describe_attribution(self) -> str:
         """The named pairs or features, for people: ``a~b +0.80->-0.79, ...`` (or "")."""

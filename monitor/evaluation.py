@@ -28,7 +28,6 @@ from detectors.evaluate import (
     SignalResult,
     WindowPart,
     evaluate_parts,
-    named_facts,
     prepare,
 )
 from detectors.window import WindowLayout
@@ -151,42 +150,14 @@ def latest_fields(report: WindowReport, reference_id: str) -> dict[str, str]:
     fields: dict[str, str] = {}
     segments: dict[str, list[dict[str, Any]]] = {}
     for r, kind in zip(report.results, kinds_of(report.results), strict=True):
-        entry = _latest_entry(r, kind, window, reference_id)
+        entry = r.to_dict()
+        entry["kind"], entry["window"], entry["reference_id"] = kind, window, reference_id
         if r.segment is None:
             fields[r.key] = bulk_json.encode_text(entry)
         else:
             segments.setdefault(r.segment, []).append(entry)
     fields.update({f"@{name}": bulk_json.encode_text(e) for name, e in segments.items()})
     return fields
-
-
-def _latest_entry(r: SignalResult, kind: str, window: Any, reference_id: str) -> dict[str, Any]:
-    """One result as the latest results keep it: ``SignalResult.to_dict()`` followed by
-    its kind, window and reference, key for key. Spelled out rather than copied from
-    ``to_dict()``: a segmented window has thousands, and the copy was most of the cost
-    (a test holds the two equal)."""
-    entry: dict[str, Any] = {
-        "signal": r.signal,
-        "role": r.role,
-        "method": r.method,
-        "score": r.score,
-        "p_value": r.p_value,
-        "statistic": r.statistic,
-        "threshold": r.warn,
-        "critical_threshold": r.critical,
-        "drifted": r.drifted,
-        "severity": r.severity,
-    }
-    if r.no_drift is not None:
-        entry["no_drift"] = r.no_drift
-    if r.attribution or r.values or r.estimate is not None:
-        entry.update(named_facts(r.attribution, r.values, r.estimate, None))
-    if r.segment is not None:
-        entry["segment"] = r.segment
-    entry["kind"] = kind
-    entry["window"] = window
-    entry["reference_id"] = reference_id
-    return entry
 
 
 def _kept_moving(model: str) -> ServiceUnavailable:
