@@ -233,17 +233,15 @@ def kinds_of(results: Sequence[SignalResult]) -> list[str]:
 def _grouped(results: Sequence[SignalResult]) -> dict[tuple[str, str, str], list[Judged]]:
     """The results a rule can judge (all but the insufficient ones) grouped by alert key
     (kind, signal, segment key), keys in order of first appearance: one pass for every
-    rule, with each role, method and part's kind and key worked out once."""
+    rule, with each result's kind (:func:`kinds_of`) and each part's key worked out once."""
     groups: dict[tuple[str, str, str], list[Judged]] = {}
-    known: dict[tuple[str, str, str | None], tuple[str, str]] = {}
-    for i, r in enumerate(results):
+    parts: dict[str | None, str] = {}
+    for i, (r, kind) in enumerate(zip(results, kinds_of(results), strict=True)):
         if r.severity == "insufficient":
             continue
-        at = (r.role, r.method, r.segment)
-        kind_part = known.get(at)
-        if kind_part is None:
-            kind_part = known[at] = (kind_of(r), segment_key(r.segment))
-        kind, part = kind_part
+        part = parts.get(r.segment)
+        if part is None:
+            part = parts[r.segment] = segment_key(r.segment)
         item = (i, r, kind)
         key = (kind, r.signal, part)
         group = groups.get(key)
