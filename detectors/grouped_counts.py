@@ -22,14 +22,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.multivariate import JointProfile, centred_products
-from detectors.profile import MISSING, CategoricalProfile
 from detectors.window import (
     SCORE_SIGNAL,
     CategoricalSlots,
     NumericSlots,
     WindowCounts,
     WindowLayout,
-    count_tail,
+    count_categorical,
 )
 
 
@@ -79,11 +78,9 @@ def accumulate_groups(
         else:
             _categorical(categorical[name], groups, slots, out)  # type: ignore[arg-type]
     for counts, group in zip(out, groups, strict=True):
-        estimator = group.layout.estimator
-        if estimator is not None:
-            state = estimator.estimator.accumulate(numeric[SCORE_SIGNAL][group.start : group.stop])
-            counts.ints[estimator.counts] = state.counts
-            counts.floats[estimator.sums] = state.sums
+        if group.layout.estimator is not None:
+            scores = numeric[SCORE_SIGNAL][group.start : group.stop]
+            group.layout.count_scores(scores, counts)
     if any(g.layout.joint is not None for g in groups):
         _joint(numeric, groups, out)
     return out
@@ -138,17 +135,9 @@ def _categorical(
 ) -> None:
     """One categorical signal of every group, each encoded by its own profile (the top
     categories differ by segment); its tail named and sketched as ``accumulate`` does."""
-    encoded: dict[int, tuple[CategoricalProfile, NDArray[np.int64]]] = {}
-    for g, (group, where) in enumerate(zip(groups, slots, strict=True)):
+    for group, where, counts in zip(groups, slots, out, strict=True):
         raw = values[group.start : group.stop]
-        profile = where.profile
-        codes = profile.encode(raw)
-        encoded[g] = (profile, codes)
-        present = codes[codes != MISSING]
-        ints = out[g].ints
-        ints[where.missing] = codes.size - present.size
-        ints[where.slots] = np.bincount(present, minlength=profile.slots)
-        count_tail(where, codes, raw, slice(None), out[g])
+        count_categorical(where, where.profile.encode(raw), raw, slice(None), counts)
 
 
 def _joint(

@@ -180,6 +180,14 @@ class WindowLayout:
             0, np.zeros(self.int_size, np.int64), np.zeros(self.float_size, np.float64)
         )
 
+    def count_scores(self, scores: NDArray[np.float64], counts: WindowCounts) -> None:
+        """The estimator's counts of the model's ``scores`` (nothing without an estimator)."""
+        if self.estimator is None:
+            return
+        state = self.estimator.estimator.accumulate(scores)
+        counts.ints[self.estimator.counts] = state.counts
+        counts.floats[self.estimator.sums] = state.sums
+
     def accumulate(
         self,
         columns: Mapping[str, NDArray[Any]],
@@ -213,22 +221,32 @@ class WindowLayout:
                 ints[where.below] = int(np.count_nonzero(column < where.profile.minimum))
                 ints[where.above] = int(np.count_nonzero(column > where.profile.maximum))
             else:
-                present_codes = column[column != MISSING]
-                ints[where.missing] = column.size - present_codes.size
-                ints[where.slots] = np.bincount(present_codes, minlength=where.profile.slots)
                 raw = None if values is None else values.get(name)
-                if raw is not None:
-                    count_tail(where, column, raw, rows, counts)
+                count_categorical(where, column, raw, rows, counts)
         if self.estimator is not None:
-            state = self.estimator.estimator.accumulate(columns[SCORE_SIGNAL][rows])
-            ints[self.estimator.counts] = state.counts
-            floats[self.estimator.sums] = state.sums
+            self.count_scores(columns[SCORE_SIGNAL][rows], counts)
         if self.joint is not None:
             rows_used, sums = joint_sums(self.joint.profile, columns, rows)
             ints[self.joint.rows] = rows_used
             floats[self.joint.sums] = sums
         counts.events = max(events, 0)
         return counts
+
+
+def count_categorical(
+    where: CategoricalSlots,
+    codes: NDArray[np.int64],
+    raw: Sequence[object] | None,
+    rows: NDArray[np.bool_] | slice,
+    counts: WindowCounts,
+) -> None:
+    """One categorical signal's slots and missing values from its codes, and, given the
+    raw values the codes were made from (``rows`` of them), its tail named and sketched."""
+    present = codes[codes != MISSING]
+    counts.ints[where.missing] = codes.size - present.size
+    counts.ints[where.slots] = np.bincount(present, minlength=where.profile.slots)
+    if raw is not None:
+        count_tail(where, codes, raw, rows, counts)
 
 
 def count_tail(
