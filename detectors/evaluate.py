@@ -35,6 +35,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import compress
 from typing import Any, Literal, NamedTuple, TypeVar
 
@@ -565,9 +566,11 @@ class _NumericGroup:
     wasserstein_scales: stats.Rows
     """``(signals,)``: the KS and Wasserstein no-drift levels times ``sqrt(n_eff)``
     (:mod:`detectors.null_levels`)."""
-    levels: dict[bytes, tuple[stats.Rows, stats.Rows]]
-    """The PSI and Jensen-Shannon no-drift levels by the window's sizes (``totals``'
-    bytes): a count window has the same sizes every time, so they are computed once."""
+    levels: dict[int, tuple[stats.Rows, stats.Rows]]
+    """Every row's PSI and Jensen-Shannon no-drift levels at one window size (on the grid
+    of :func:`null_levels.on_size_grid`), by that size. Kept per size, not per vector of
+    the rows' sizes: a segment's window, or a signal with a few missing values, makes a
+    new vector nearly every window, while its sizes fall on a few grid points."""
 
     @staticmethod
     def build(signals: Sequence[NumericSlots]) -> _NumericGroup:
@@ -618,14 +621,20 @@ class _NumericGroup:
 
     def coarse_levels(self, sizes: NDArray[np.int64]) -> tuple[stats.Rows, stats.Rows]:
         """The PSI and Jensen-Shannon no-drift levels of windows of ``sizes`` values (on
-        the grid of :func:`null_levels.on_size_grid`)."""
-        sizes = null_levels.on_size_grid(sizes)
-        return _kept(
-            self.levels,
-            sizes.tobytes(),
-            lambda: null_levels.cell_levels(
-                self.coarse_shares, sizes.astype(np.float64), np.asarray(self.totals)
-            ),
+        the grid of :func:`null_levels.on_size_grid`), one per row."""
+        grid = null_levels.on_size_grid(sizes)
+        psi, distance = np.empty(grid.size), np.empty(grid.size)
+        for size in np.unique(grid).tolist():
+            at = grid == size
+            every_psi, every_distance = _kept(self.levels, size, partial(self._levels_at, size))
+            psi[at], distance[at] = every_psi[at], every_distance[at]
+        return psi, distance
+
+    def _levels_at(self, size: int) -> tuple[stats.Rows, stats.Rows]:
+        """Every row's levels at one window size."""
+        rows = self.coarse_shares.shape[0]
+        return null_levels.cell_levels(
+            self.coarse_shares, np.full(rows, float(size)), np.asarray(self.totals)
         )
 
 

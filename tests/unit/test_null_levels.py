@@ -154,3 +154,18 @@ def test_sizes_on_the_levels_grid_are_at_most_three_percent_off() -> None:
 def test_a_segments_sizes_round_to_a_few_grid_points() -> None:
     sizes = np.arange(235, 266, dtype=np.int64)  # 250 events, give or take 6%
     assert len(set(on_size_grid(sizes).tolist())) <= 3
+
+
+def test_a_signals_levels_depend_on_its_own_window_size_not_on_its_neighbours() -> None:
+    columns = _draw(np.random.default_rng([SEED, 2]), 500)
+    categorical = LAYOUT.profile.signal("levels")
+    assert isinstance(categorical, CategoricalProfile)
+    columns["levels"] = categorical.encode(list(columns["levels"]))
+    thinned = {**columns, "lognormal": columns["lognormal"].copy()}
+    thinned["lognormal"][:300] = np.nan  # the neighbour's window shrinks to 200 values
+
+    def levels(window: dict[str, NDArray[Any]]) -> dict[str, float | None]:
+        results = evaluate_window(LAYOUT, LAYOUT.accumulate(window, {}), SETTINGS)
+        return {r.key: r.no_drift for r in results if r.signal != "lognormal"}
+
+    assert levels(thinned) == levels(columns)
