@@ -271,6 +271,10 @@ class LiveOrderSource(KafkaSource):
 # --------------------------------------------------------------------------------------------
 
 
+#: Steps timed inside another (``plan``): left out of the sum that ``rest`` is left from.
+NESTED = frozenset({"join_keys", "join_plan"})
+
+
 @dataclass(slots=True)
 class Run:
     """One daemon's timed section."""
@@ -285,6 +289,8 @@ class Run:
     """Per command: calls and server microseconds in the timed section."""
     steps: dict[str, float] = field(default_factory=dict)
     """Seconds in each of ``STEPS`` in the timed section."""
+    nested: frozenset[str] = NESTED
+    """The steps timed inside another, left out of the sum that ``rest`` is left from."""
 
     @property
     def rate(self) -> float:
@@ -309,7 +315,7 @@ class Run:
     @property
     def outer_seconds(self) -> float:
         """Seconds in the timed steps, a nested step counted once (in its outer step)."""
-        return sum(v for k, v in self.steps.items() if k not in NESTED)
+        return sum(v for k, v in self.steps.items() if k not in self.nested)
 
     def ms_per_batch(self, step: str) -> float:
         return self.steps.get(step, 0.0) / max(self.batches, 1) * 1000
@@ -389,9 +395,6 @@ STEPS = (
     ("metrics", "", "_count"),
 )
 
-#: Steps timed inside another (``plan``): left out of the sum that ``rest`` is left from.
-NESTED = frozenset({"join_keys", "join_plan"})
-
 #: The labelled run's join work, all of these steps (and its share of ``apply``, see
 #: :func:`join_bound`): what the bound line supposes free.
 JOIN_STEPS = ("batch_reads", "batch_read", "join_keys", "join_plan", "judge_quality")
@@ -402,21 +405,29 @@ JOIN_STEPS = ("batch_reads", "batch_read", "join_keys", "join_plan", "judge_qual
 ACTIVE: list[dict[str, float]] = [{}]
 
 
-def time_steps(daemon: Daemon, seconds: dict[str, float]) -> None:
-    """Wrap the daemon's steps (``STEPS``) so each adds its wall time to ``seconds``
+#: The modules whose functions a step may name as its owner (see ``STEPS``).
+STEP_MODULES = {
+    "module": Daemon.__module__,
+    "planning": plan_batch.__module__,
+    "evaluation": "monitor.evaluation",
+}
+
+
+def time_steps(
+    daemon: Daemon, seconds: dict[str, float], steps: Sequence[tuple[str, str, str]] = STEPS
+) -> None:
+    """Wrap the daemon's ``steps`` so each adds its wall time to ``seconds``
     (a module's function: to ``ACTIVE``'s, wrapped once for all daemons)."""
-    for label, owner_name, method in STEPS:
+    for label, owner_name, method in steps:
         owner: Any = daemon
-        if owner_name == "module":
-            owner = sys.modules[Daemon.__module__]
-        elif owner_name == "planning":
-            owner = sys.modules[plan_batch.__module__]
+        if owner_name in STEP_MODULES:
+            owner = sys.modules[STEP_MODULES[owner_name]]
         elif owner_name:
             owner = getattr(daemon, owner_name)
         inner = getattr(owner, method)
         if getattr(inner, "timed_step", False):
             continue
-        into = None if owner_name in ("module", "planning") else seconds
+        into = None if owner_name in STEP_MODULES else seconds
 
         def timed(
             *args: Any,
@@ -451,8 +462,10 @@ class Runner:
         arrivals: dict[str, NDArray[np.float64]],
         warmup: int,
         profiler: cProfile.Profile | None,
+        steps: Sequence[tuple[str, str, str]] = STEPS,
+        nested: frozenset[str] = NESTED,
     ) -> None:
-        self.result = Run(name)
+        self.result = Run(name, nested=nested)
         self.config = config
         self._admin = admin
         self._arrivals = arrivals
@@ -471,7 +484,8 @@ class Runner:
         self._stack.callback(self.source.close)
         self._stack.callback(daemon.dead_letters.close)
         self._steps: dict[str, float] = {}
-        time_steps(daemon, self._steps)
+        self._step_names = steps
+        time_steps(daemon, self._steps, steps)
         self.consumed = 0
         self.timed = False
         self._before: dict[str, tuple[int, int]] = {}
@@ -518,7 +532,7 @@ class Runner:
         """Stop the daemon, check Redis, and return the timed figures."""
         try:
             result = self.result
-            result.steps = {k: self._steps.get(k, 0.0) for k, _, _ in STEPS}
+            result.steps = {k: self._steps.get(k, 0.0) for k, _, _ in self._step_names}
             after = server_stats(self._admin)
             result.commands = {
                 k: (c - self._before.get(k, (0, 0))[0], us - self._before.get(k, (0, 0))[1])
