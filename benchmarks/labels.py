@@ -623,17 +623,27 @@ def measure_label_ratio(
             runner = Runner(name, config, admin, arrivals, warmup, profiled)
             stack.callback(runner.close)
             runners.append(runner)
-        # In turn, the one behind in the stream first: both see the machine's same moments.
-        while not all(r.done for r in runners):
-            min((r for r in runners if not r.done), key=lambda r: r.predictions).step()
-        plain, labelled = (r.finish() for r in runners)
+        plain, labelled = step_in_turn(runners)
         say(plain.line())
         say(labelled.line())
         if profiler is not None and profile is not None:
-            profiler.dump_stats(profile)
-            say(f"cProfile of the labelled run (its rate is slowed by it), stats in {profile}:")
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+            print_profile(profiler, profile, "labelled", say)
         return LabelRatio(plain, labelled)
+
+
+def step_in_turn(runners: Sequence[Runner]) -> list[Run]:
+    """Step the runners in turn, the one behind in the stream first, so that all see the
+    machine's same moments; then finish each (its figures, Redis checked)."""
+    while not all(r.done for r in runners):
+        min((r for r in runners if not r.done), key=lambda r: r.predictions).step()
+    return [r.finish() for r in runners]
+
+
+def print_profile(profiler: cProfile.Profile, path: Path, run: str, say: Any) -> None:
+    """Dump the profiled run's stats to ``path`` and print its top functions."""
+    profiler.dump_stats(path)
+    say(f"cProfile of the {run} run (its rate is slowed by it), stats in {path}:")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

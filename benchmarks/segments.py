@@ -53,7 +53,6 @@ import argparse
 import contextlib
 import cProfile
 import logging
-import pstats
 import sys
 import tempfile
 import uuid
@@ -69,7 +68,7 @@ import redis
 if __package__ in (None, ""):  # run as a script: the repository root is not on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.labels import NESTED, STEPS, Run, Runner
+from benchmarks.labels import NESTED, STEPS, Run, Runner, print_profile, step_in_turn
 from benchmarks.throughput import (
     DLQ_TOPIC,
     bench_config,
@@ -166,16 +165,11 @@ def measure_segment_ratio(
             )
             stack.callback(runner.close)
             runners.append(runner)
-        # In turn, the one behind in the stream first: both see the machine's same moments.
-        while not all(r.done for r in runners):
-            min((r for r in runners if not r.done), key=lambda r: r.predictions).step()
-        unsegmented, segmented = (r.finish() for r in runners)
+        unsegmented, segmented = step_in_turn(runners)
         say(unsegmented.line())
         say(segmented.line())
         if profiler is not None and profile is not None:
-            profiler.dump_stats(profile)
-            say(f"cProfile of the segmented run (its rate is slowed by it), stats in {profile}:")
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+            print_profile(profiler, profile, "segmented", say)
         return SegmentRatio(unsegmented, segmented)
 
 
