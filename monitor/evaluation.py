@@ -20,6 +20,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from itertools import groupby
+from operator import attrgetter
 from typing import Any
 
 from detectors.estimated_performance import EstimationSettings, estimate_window
@@ -31,7 +33,7 @@ from detectors.evaluate import (
     prepare,
 )
 from detectors.window import WindowLayout
-from monitor import bulk_json
+from monitor import bulk_json, latest_results
 from monitor.alerts.budget import WindowBudget, window_budget
 from monitor.alerts.plan import AlertPlan, plan_window
 from monitor.alerts.records import AlertRecords
@@ -47,6 +49,8 @@ from monitor.store import FinalizeOutcome, StateStore, StoredWindow
 
 LEASE_MS = 15_000
 MAX_PLAN_ATTEMPTS = 20
+
+_segment = attrgetter("segment")
 
 
 def decision_settings(model: ModelConfig) -> DecisionSettings:
@@ -143,20 +147,24 @@ class WindowReport:
 
 def latest_fields(report: WindowReport, reference_id: str) -> dict[str, str]:
     """The latest-results hash fields a window sets: ``signal/method`` per result of the
-    whole model, and one field ``@<segment>`` per segment holding its results as a JSON
-    list (read back by ``StateStore.model_status``): twenty segments' thousands of results
-    as twenty fields, not thousands."""
+    whole model, and one field ``@<segment>`` per segment holding its results in columns
+    (``monitor.latest_results``): twenty segments' thousands of results as twenty
+    fields, not thousands."""
     window = bulk_json.encoded_once(report.window_dict())
-    fields: dict[str, str] = {}
-    segments: dict[str, list[dict[str, Any]]] = {}
-    for r, kind in zip(report.results, kinds_of(report.results), strict=True):
-        entry = r.to_dict()
-        entry["kind"], entry["window"], entry["reference_id"] = kind, window, reference_id
-        if r.segment is None:
-            fields[r.key] = bulk_json.encode_text(entry)
-        else:
-            segments.setdefault(r.segment, []).append(entry)
-    fields.update({f"@{name}": bulk_json.encode_text(e) for name, e in segments.items()})
+    parts: dict[str | None, list[SignalResult]] = {}
+    for segment, run in groupby(report.results, _segment):
+        parts.setdefault(segment, []).extend(run)
+    whole = parts.pop(None, [])
+    fields = {
+        r.key: bulk_json.encode_text(latest_results.entry(r, kind, window, reference_id))
+        for r, kind in zip(whole, kinds_of(whole), strict=True)
+    }
+    fields.update(
+        {
+            f"@{name}": latest_results.segment_field(results, window, reference_id)
+            for name, results in parts.items()
+        }
+    )
     return fields
 
 

@@ -172,7 +172,8 @@ class Keys:
         return f"{self._tag}:m:{model}:est:reconciled:ids"
 
     def latest(self, model: str) -> str:
-        """Hash: ``signal/method`` → latest result as JSON."""
+        """Hash: ``signal/method`` → latest result as JSON; ``@<segment>`` → a segment's
+        results (``monitor.latest_results``)."""
         return f"{self._tag}:m:{model}:latest"
 
     def history(self, model: str) -> str:

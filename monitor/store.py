@@ -49,6 +49,7 @@ from monitor.batch_data import (
 )
 from monitor.errors import ReferenceDataError, StateError
 from monitor.keys import Keys
+from monitor.latest_results import segment_entries
 from monitor.quality_packing import pack_quality, unpack_quality
 from monitor.redis_client import UNAVAILABLE, as_bytes, redis_errors
 
@@ -864,14 +865,15 @@ class StateStore:
 
 def _latest_results(raw: Mapping[bytes, bytes]) -> dict[str, Any]:
     """The latest results by ``signal/method`` (``@segment`` after a segment's), from the
-    hash: one field per result of the whole model, one JSON list per segment."""
+    hash: one field per result of the whole model, one per segment
+    (``monitor.latest_results``)."""
     results: dict[str, Any] = {}
     for field_name, value in sorted(raw.items()):
-        name, loaded = field_name.decode(), json.loads(value)
+        name = field_name.decode()
         if name.startswith("@"):
-            results.update({f"{r['signal']}/{r['method']}{name}": r for r in loaded})
+            results.update(segment_entries(name, value))
         else:
-            results[name] = loaded
+            results[name] = json.loads(value)
     return results
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from dataclasses import replace
 from typing import Any
 
 from detectors.estimation import Estimate
@@ -18,6 +19,7 @@ from monitor.alerts.rules import Evidence, judge, kind_of, observe, segment_key
 from monitor.alerts.state import WindowFacts
 from monitor.config import AlertRuleConfig, Levels, ModelConfig, parse_config
 from monitor.evaluation import WindowReport, latest_fields
+from monitor.store import _latest_results
 
 
 def _model() -> ModelConfig:
@@ -185,17 +187,71 @@ def _psi_result(signal: str, part: str | None, *, drifted: bool) -> SignalResult
     )  # fmt: skip
 
 
-def test_latest_fields_hold_each_result_as_its_dict_with_its_kind_window_and_reference() -> None:
-    results = _window(seed=5)
-    report = WindowReport("fraud", 9, 5_000, 0.0, 60.0, "ref-1", tuple(results))
+def _report(results: list[SignalResult]) -> WindowReport:
+    return WindowReport("fraud", 9, 5_000, 0.0, 60.0, "ref-1", tuple(results))
+
+
+def _entries(results: list[SignalResult]) -> dict[str, dict[str, Any]]:
+    """Each result's dict with its kind, window and reference, by key, as JSON reads it."""
     window = {"id": 9, "start_ts": 0.0, "end_ts": 60.0, "events": 5_000}
-    expected: dict[str, Any] = {}
-    for r in results:
-        entry = {**r.to_dict(), "kind": kind_of(r), "window": window, "reference_id": "ref-1"}
-        if r.segment is None:
-            expected[r.key] = entry
-        else:
-            expected.setdefault(f"@{r.segment}", []).append(entry)
-    fields = latest_fields(report, "ref-1")
-    assert fields == {k: bulk_json.encode_text(v) for k, v in expected.items()}
-    assert len(fields) == 20 * len(ROLES_AND_METHODS) + len(SEGMENTS)  # one per segment
+    return {
+        r.key: bulk_json.decode(
+            bulk_json.encode(
+                {**r.to_dict(), "kind": kind_of(r), "window": window, "reference_id": "ref-1"}
+            )
+        )
+        for r in results
+    }
+
+
+def _read_back(fields: dict[str, str]) -> dict[str, Any]:
+    return _latest_results({k.encode(): v.encode() for k, v in fields.items()})
+
+
+def test_latest_results_read_back_each_result_as_its_dict_with_its_kind_window_and_reference() -> (
+    None
+):
+    results = _window(seed=5)
+    read = _read_back(latest_fields(_report(results), "ref-1"))
+    expected = _entries(results)
+    assert read == expected
+    assert all(list(read[key]) == list(entry) for key, entry in expected.items())  # key order
+
+
+def test_latest_fields_hold_a_whole_model_result_as_its_dict_and_a_segment_as_one_field() -> None:
+    results = _window(seed=5)
+    fields = latest_fields(_report(results), "ref-1")
+    whole = {key: bulk_json.encode_text(entry) for key, entry in _entries(results).items()}
+    assert {k: v for k, v in fields.items() if not k.startswith("@")} == {
+        r.key: whole[r.key] for r in results if r.segment is None
+    }
+    assert sorted(k for k in fields if k.startswith("@")) == sorted(f"@{s}" for s in SEGMENTS)
+
+
+def test_a_segment_field_names_its_window_reference_and_entry_keys_once() -> None:
+    fields = latest_fields(_report(_window(seed=5)), "ref-1")
+    stored = fields[f"@{SEGMENTS[0]}"]
+    window = bulk_json.encode_text({"id": 9, "start_ts": 0.0, "end_ts": 60.0, "events": 5_000})
+    assert (stored.count(window), stored.count('"ref-1"')) == (1, 1)
+    for key in ('"threshold":', '"severity":', '"segment":', '"kind":'):
+        assert key not in stored
+
+
+def test_segment_results_stored_as_one_list_by_the_previous_version_read_back_as_they_were() -> (
+    None
+):
+    entries = _entries(_window(seed=5))
+    fields = {key: bulk_json.encode_text(e) for key, e in entries.items() if "@" not in key}
+    for segment in SEGMENTS:
+        listed = [e for key, e in entries.items() if key.endswith(f"@{segment}")]
+        fields[f"@{segment}"] = bulk_json.encode_text(listed)
+    assert _read_back(fields) == entries
+
+
+def test_a_segment_result_with_a_nan_no_drift_level_reads_back_with_it_as_null() -> None:
+    results = _window(seed=5)
+    odd = next(i for i, r in enumerate(results) if r.segment == SEGMENTS[3])
+    results[odd] = replace(results[odd], no_drift=math.nan)
+    read = _read_back(latest_fields(_report(results), "ref-1"))
+    assert read[results[odd].key]["no_drift"] is None
+    assert read == _entries(results)
