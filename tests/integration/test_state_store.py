@@ -17,10 +17,14 @@ import pytest
 import redis
 from numpy.typing import NDArray
 
+from detectors.evaluate import SignalResult
+from detectors.multivariate import Contributor
 from detectors.profile import SignalSpec, build_reference_profile
 from detectors.window import WindowCounts, WindowLayout
+from monitor.alerts.rules import kind_of
 from monitor.batch_data import BatchWrite, JoinPlan, ModelReads, ModelWrite, WindowDelta
 from monitor.errors import StateError
+from monitor.evaluation import WindowReport, latest_fields
 from monitor.keys import Keys
 from monitor.store import StateStore
 
@@ -267,3 +271,35 @@ def test_the_batch_read_survives_redis_forgetting_its_scripts(
     redis_client.script_flush()
     read = store.read_for_batch({MODEL: ModelReads(label_ids=["a"])})[MODEL]
     assert set(read.join.predictions_for_labels) == {"a"}
+
+
+def _result(signal: str, method: str, segment: str | None, **extra: Any) -> SignalResult:
+    return SignalResult(
+        signal, "feature", method, 0.04, None, 0.03, 0.1, 0.25, False, "ok", segment=segment,
+        **extra,
+    )  # fmt: skip
+
+
+def test_a_segmented_windows_latest_results_read_back_as_each_results_entry(
+    store: StateStore, redis_client: redis.Redis
+) -> None:
+    results = [
+        _result("x0", "psi", None, no_drift=0.02),
+        *(_result("x0", "psi", part, no_drift=0.02) for part in ("region=eu", "region=us")),
+        _result("x1", "ks", "region=eu"),
+        SignalResult(
+            "features", "multivariate", "correlation", 0.0, 0.5, 2.1, 0.1, 0.2, False, "ok",
+            attribution=(Contributor(("x0", "x1"), 0.1, -0.2, 2.1),), segment="region=us",
+        ),
+    ]  # fmt: skip
+    report = WindowReport(MODEL, 3, 500, 0.0, 60.0, "ref-1", tuple(results))
+    redis_client.zadd(store.keys.closing_windows(MODEL), {"3": 3})
+    latest = latest_fields(report, "ref-1")
+
+    assert store.finalize(MODEL, 3, "a", report.history_entry(61.0), latest) == "recorded"
+
+    window = report.window_dict()
+    assert store.model_status(MODEL)["signals"] == {
+        r.key: {**r.to_dict(), "kind": kind_of(r), "window": window, "reference_id": "ref-1"}
+        for r in results
+    }
