@@ -155,6 +155,22 @@ class SignalResult:
         out.update(named_facts(self.attribution, self.values, self.estimate, self.segment))
         return out
 
+    def row(self) -> list[Any]:
+        """Its first ten fields in order: the compact JSON form of a result, where many
+        are stored together (a window's counts history, a segment's latest results)."""
+        return [
+            self.signal,
+            self.role,
+            self.method,
+            self.score,
+            self.p_value,
+            self.statistic,
+            self.warn,
+            self.critical,
+            self.drifted,
+            self.severity,
+        ]
+
     def describe_attribution(self) -> str:
         """The named pairs or features, for people: ``a~b +0.80->-0.79, ...`` (or "")."""
         return ", ".join(c.describe() for c in self.attribution)

@@ -51,21 +51,7 @@ def segment_field(results: Sequence[SignalResult], window: msgspec.Raw, referenc
             "window": window,
             "reference_id": reference_id,
             "kinds": [[role, method, kind_of(r)] for (role, method), r in one_of_each.items()],
-            "results": [
-                (
-                    r.signal,
-                    r.role,
-                    r.method,
-                    r.score,
-                    r.p_value,
-                    r.statistic,
-                    r.warn,
-                    r.critical,
-                    r.drifted,
-                    r.severity,
-                )
-                for r in results
-            ],
+            "results": [r.row() for r in results],
             "no_drift": levels,
             "named": [
                 [i, named_facts(r.attribution, r.values, r.estimate, None)]

@@ -72,7 +72,7 @@ def kept_counts(counts: WindowCounts, layout: WindowLayout) -> WindowCounts:
 def pack(window: StoredWindow, layout: WindowLayout, results: Sequence[SignalResult] = ()) -> bytes:
     counts = kept_counts(window.counts, layout)
     verdicts = json.dumps(
-        [_row(r) for r in results],
+        [r.row() for r in results],
         separators=(",", ":"),
         allow_nan=True,
     ).encode()
@@ -119,22 +119,6 @@ def unpack(window_id: int, blob: bytes) -> PastWindow:
         None if version is None else str(version),
         results,
     )
-
-
-def _row(r: SignalResult) -> list[Any]:
-    """A result as a JSON row, in the order of SignalResult's fields."""
-    return [
-        r.signal,
-        r.role,
-        r.method,
-        r.score,
-        r.p_value,
-        r.statistic,
-        r.warn,
-        r.critical,
-        r.drifted,
-        r.severity,
-    ]
 
 
 def _results(raw: bytes) -> tuple[SignalResult, ...]:
