@@ -46,12 +46,16 @@ from scipy import special
 from detectors import null_levels, stats
 from detectors.estimation import Estimate
 from detectors.methods import Thresholds
-from detectors.multivariate import JOINT_SIGNAL, Contributor, joint_measures
+from detectors.multivariate import (
+    JOINT_SIGNAL,
+    Contributor,
+    JointMeasure,
+    joint_measures_of_all,
+)
 from detectors.profile import SignalRole
 from detectors.tail import NamedValue, dominant_value, named_values, tail_table
 from detectors.window import (
     CategoricalSlots,
-    JointSlots,
     NumericSlots,
     WindowCounts,
     WindowLayout,
@@ -278,9 +282,12 @@ def evaluate_parts(
         family,
     )
     categorical = _categorical_entries_of_all(parts, settings, family)
+    joint = _joint_measures_of_all(parts, settings)
     by_part = [
-        _entries(part, settings, {**by_numeric, **by_categorical}, family)
-        for part, by_numeric, by_categorical in zip(parts, numeric, categorical, strict=True)
+        _entries(part, settings, {**by_numeric, **by_categorical}, measures, family)
+        for part, by_numeric, by_categorical, measures in zip(
+            parts, numeric, categorical, joint, strict=True
+        )
     ]
     entries = [entry for part_entries in by_part for entry in part_entries]
     results = [result for result, _ in entries]
@@ -312,10 +319,12 @@ def _entries(
     part: WindowPart,
     settings: DecisionSettings,
     made: Mapping[str, list[_Entry]],
+    joint: Sequence[JointMeasure],
     family: _Family,
 ) -> list[_Entry]:
     """A part's results in signal then method order (the distribution results of its
-    numeric signals and of its categorical ones without a tail already made)."""
+    numeric signals and of its categorical ones without a tail already made), then its
+    ``joint`` measures."""
     layout, counts, segment = part.layout, part.counts, part.segment
     reference = _Reference.of(layout)
     entries: list[_Entry] = []
@@ -342,8 +351,7 @@ def _entries(
                 signal, present, counts, settings, (missing_test, unseen_test), family, segment
             )
         )
-    if layout.joint is not None:
-        entries.extend(_joint_entries(layout.joint, counts, settings, family, segment))
+    entries.extend(_joint_entries(joint, family, segment))
     return entries
 
 
@@ -1043,20 +1051,29 @@ _SHARE_CHI_SQUARE = frozenset({"chi2", "psi", "jensen_shannon"})
 """The categorical methods judged by the chi-square test."""
 
 
-def _joint_entries(
-    where: JointSlots,
-    counts: WindowCounts,
-    settings: DecisionSettings,
-    family: _Family,
-    segment: str | None,
-) -> list[_Entry]:
-    """The multivariate methods, each with its own test, on the window's complete rows."""
-    found = joint_measures(
-        where.profile,
-        int(counts.ints[where.rows]),
-        counts.floats[where.sums],
+def _joint_measures_of_all(
+    parts: Sequence[WindowPart], settings: DecisionSettings
+) -> list[list[JointMeasure]]:
+    """Each part's multivariate measures (none without a joint profile), measured together
+    (``detectors.multivariate.joint_measures_of_all``)."""
+    joined = [(k, part.layout.joint, part.counts) for k, part in enumerate(parts)]
+    slots = [(k, where, counts) for k, where, counts in joined if where is not None]
+    found = joint_measures_of_all(
+        [where.profile for _, where, _ in slots],
+        [int(counts.ints[where.rows]) for _, where, counts in slots],
+        [counts.floats[where.sums] for _, where, counts in slots],
         settings.multivariate_methods,
     )
+    measures: list[list[JointMeasure]] = [[] for _ in parts]
+    for (k, _, _), part_measures in zip(slots, found, strict=True):
+        measures[k] = part_measures
+    return measures
+
+
+def _joint_entries(
+    found: Sequence[JointMeasure], family: _Family, segment: str | None
+) -> list[_Entry]:
+    """The multivariate methods, each with its own test, on the window's complete rows."""
     return [
         family.entry(
             JOINT_SIGNAL,

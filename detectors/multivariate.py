@@ -155,29 +155,6 @@ class NullCalibration:
                 raise ValueError(f"null calibration of {method} has the wrong shape")
         return calibration
 
-    def _at(self, rows: int, per_size: NDArray[np.float64]) -> float:
-        """``per_size`` interpolated in ``log n`` (flat past the calibrated sizes)."""
-        return float(np.interp(math.log(rows), np.log(self.sizes), per_size))
-
-    def level(self, method: str, rows: int) -> float:
-        return self._at(rows, self.levels[method])
-
-    def p_value(self, method: str, rows: int, statistic: float, log_sf: LogSf) -> float:
-        """The calibrated p-value of a live window's standardised ``statistic``: log p at
-        the two calibrated sizes around ``rows``, interpolated in ``log n``."""
-        tails, ranks = self.tails[method], self.ranks()
-        at = float(np.clip(math.log(rows), math.log(self.sizes[0]), math.log(self.sizes[-1])))
-        upper = min(int(np.searchsorted(np.log(self.sizes), at)), self.sizes.size - 1)
-        lower = max(upper - 1, 0)
-        ends = [
-            _tail_log_p(tails[k], ranks, self.windows, statistic, log_sf) for k in (lower, upper)
-        ]
-        if lower == upper:
-            return min(1.0, math.exp(ends[0]))
-        x0, x1 = math.log(self.sizes[lower]), math.log(self.sizes[upper])
-        weight = (at - x0) / (x1 - x0)
-        return min(1.0, math.exp(ends[0] + weight * (ends[1] - ends[0])))
-
 
 class LogSf:
     """Normal theory's log survival function of a standardised statistic (the tail's shape)."""
@@ -192,22 +169,78 @@ class LogSf:
         return float(special.log_ndtr(-statistic))
 
 
+def _null_levels(
+    nulls: Sequence[NullCalibration], method: str, rows: NDArray[np.int64]
+) -> NDArray[np.float64]:
+    """Each part's no-drift level at its ``rows``, interpolated in ``log n`` (flat past the
+    calibrated sizes); the nulls share their sizes."""
+    at = np.array([math.log(n) for n in rows.tolist()])
+    levels = np.stack([null.levels[method] for null in nulls])
+    return _interp(at, np.log(nulls[0].sizes)[None, :], levels)
+
+
+def _null_p_values(
+    nulls: Sequence[NullCalibration],
+    method: str,
+    rows: NDArray[np.int64],
+    statistics: NDArray[np.float64],
+    log_sfs: Sequence[LogSf],
+) -> list[float]:
+    """Each part's calibrated p-value of its standardised statistic: log p at the two
+    calibrated sizes around its ``rows``, interpolated in ``log n``; the nulls share their
+    sizes and window count."""
+    sizes, first = nulls[0].sizes, nulls[0]
+    logs = np.array([math.log(size) for size in sizes.tolist()])
+    at = np.clip(np.array([math.log(n) for n in rows.tolist()]), logs[0], logs[-1])
+    upper = np.minimum(np.searchsorted(np.log(sizes), at), sizes.size - 1)
+    lower = np.maximum(upper - 1, 0)
+    tails = np.stack([null.tails[method] for null in nulls])
+    part = np.arange(len(nulls))
+    ends = _tail_log_p(
+        np.concatenate([tails[part, lower], tails[part, upper]]),
+        first.ranks(),
+        first.windows,
+        np.concatenate([statistics, statistics]),
+        [*log_sfs, *log_sfs],
+    ).reshape(2, -1)
+    x0, x1 = logs[lower], logs[upper]
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 where both sizes are one
+        weight = (at - x0) / (x1 - x0)
+    log_p = np.where(lower == upper, ends[0], ends[0] + weight * (ends[1] - ends[0]))
+    return [min(1.0, math.exp(value)) for value in log_p.tolist()]
+
+
 def _tail_log_p(
-    tail: NDArray[np.float64], ranks: NDArray[np.float64], windows: int, t: float, log_sf: LogSf
-) -> float:
-    """log of ``(1 + #{null >= t}) / (B + 1)`` from the stored order statistics.
+    tails: NDArray[np.float64],
+    ranks: NDArray[np.float64],
+    windows: int,
+    t: NDArray[np.float64],
+    log_sfs: Sequence[LogSf],
+) -> NDArray[np.float64]:
+    """log of ``(1 + #{null >= t}) / (B + 1)`` of each row's ``t`` from its stored order
+    statistics.
 
     Between them, log p is linear in ``t``. Past the 5th largest (whose rank is
-    steadier than the largest's) it follows normal theory's tail,
-    ``p_5 (sf(t) / sf(t_5))^beta``, with ``beta`` the empirical tail's slope
-    against normal theory's (least squares over ranks 10 to 100, through rank
-    5), in [0.25, 1]: never a lighter tail than normal theory's.
+    steadier than the largest's) it follows normal theory's tail (:func:`_normal_tail`).
     """
     log_p = np.log(np.minimum(1.0, (ranks + 1.0) / (windows + 1.0)))
     anchor = TAIL_RANKS.index(5)
-    if t < tail[anchor]:
-        # np.interp wants increasing x: order statistics from the smallest up.
-        return float(np.interp(t, tail[::-1], log_p[::-1]))
+    below = t < tails[:, anchor]
+    out = np.empty(t.size)
+    # Interpolated in increasing x: order statistics from the smallest up.
+    out[below] = _interp(t[below], tails[below, ::-1], log_p[None, ::-1])
+    for row in np.flatnonzero(~below).tolist():
+        out[row] = _normal_tail(tails[row], log_p, float(t[row]), log_sfs[row])
+    return out
+
+
+def _normal_tail(
+    tail: NDArray[np.float64], log_p: NDArray[np.float64], t: float, log_sf: LogSf
+) -> float:
+    """Past the 5th largest null value: ``p_5 (sf(t) / sf(t_5))^beta``, with ``beta`` the
+    empirical tail's slope against normal theory's (least squares over ranks 10 to 100,
+    through rank 5), in [0.25, 1]: never a lighter tail than normal theory's."""
+    anchor = TAIL_RANKS.index(5)
     base = log_sf(float(tail[anchor]))
     fit = slice(anchor + 1, TAIL_RANKS.index(100) + 1)
     x = np.array([log_sf(float(v)) for v in tail[fit]]) - base
@@ -219,6 +252,31 @@ def _tail_log_p(
     if not math.isfinite(gain):
         gain = -1e300
     return float(log_p[anchor]) + beta * min(gain, 0.0)
+
+
+def _interp(
+    x: NDArray[np.float64], xp: NDArray[np.float64], fp: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``np.interp(x[i], xp[i], fp[i])`` for every row at once (``xp`` and ``fp`` broadcast
+    to ``(x.size, points)``, ``xp`` increasing), float for float: its formula, its ends
+    (``fp``'s first and last values), its ties (the last ``xp`` at or below ``x``) and its NaN
+    fallbacks. ``np.interp`` takes one ``xp``; a window's parts have one each."""
+    shape = (x.size, max(xp.shape[-1], fp.shape[-1]))
+    xp, fp = np.broadcast_to(xp, shape), np.broadcast_to(fp, shape)
+    last = shape[1] - 1
+    at = (xp <= x[:, None]).sum(axis=1) - 1
+    j = np.clip(at, 0, max(last - 1, 0))[:, None]
+    x0, x1 = np.take_along_axis(xp, j, 1)[:, 0], np.take_along_axis(xp, j + 1, 1)[:, 0]
+    y0, y1 = np.take_along_axis(fp, j, 1)[:, 0], np.take_along_axis(fp, j + 1, 1)[:, 0]
+    with np.errstate(all="ignore"):
+        slope = (y1 - y0) / (x1 - x0)
+        value = slope * (x - x0) + y0
+        value = np.where(np.isnan(value), slope * (x - x1) + y1, value)
+    value = np.where(np.isnan(value) & (y0 == y1), y0, value)
+    value = np.where(x0 == x, y0, value)
+    value = np.where(at < 0, fp[:, 0], np.where(at >= last, fp[:, last], value))
+    out: NDArray[np.float64] = np.where(np.isnan(x), x, value)
+    return out
 
 
 class Contributor(NamedTuple):
@@ -310,10 +368,6 @@ class JointProfile:
             raise ValueError(f"joint profile of {d} features needs 2x{d} clipping bounds")
         return profile
 
-    def _inverse(self) -> tuple[NDArray[np.float64], int]:
-        inverse = np.asarray(np.linalg.pinv(self.correlation, hermitian=True), dtype=np.float64)
-        return inverse, int(np.linalg.matrix_rank(self.correlation, hermitian=True))
-
 
 def build_joint_profile(
     names: Sequence[str], columns: Mapping[str, NDArray[Any]], *, calibrate: bool = True
@@ -376,7 +430,7 @@ def calibrate_null(
     population, so the variances are ``1/n``)."""
     rng = np.random.default_rng(seed)
     d = profile.size
-    inverse, _ = profile._inverse()
+    inverse = _inverses(profile.correlation[None])[0][0]
     upper = np.triu_indices(d, 1)
     reference_fisher = _fisher(profile.correlation[upper])
     stats: dict[str, NDArray[np.float64]] = {
@@ -472,100 +526,202 @@ class JointMeasure(NamedTuple):
 def joint_measures(
     profile: JointProfile, rows: int, sums: NDArray[np.float64], methods: Sequence[str]
 ) -> list[JointMeasure]:
-    """The joint methods on a window's complete ``rows`` and their ``sums``; none below 4 rows
-    (Fisher's z needs more than 3, and a covariance of so few says nothing)."""
-    if rows < 4 or not methods:
-        return []
-    d = profile.size
-    mean = sums[:d] / rows
-    second = np.zeros((d, d))
-    second[_triangle(d, 0)] = sums[d:] / rows
-    second = second + np.triu(second, 1).T
-    measures = []
-    for method in methods:
-        if method == "mahalanobis":
-            measures.append(_mahalanobis(profile, rows, mean))
-        elif method == "correlation":
-            covariance = second - np.outer(mean, mean)
-            measures.append(_correlation(profile, rows, covariance))
-        else:
-            raise ValueError(f"{method!r} is not a multivariate drift method")
-    return measures
+    """:func:`joint_measures_of_all` of one window part."""
+    return joint_measures_of_all([profile], [rows], [sums], methods)[0]
 
 
-def _mahalanobis(profile: JointProfile, rows: int, mean: NDArray[np.float64]) -> JointMeasure:
+def joint_measures_of_all(
+    profiles: Sequence[JointProfile],
+    rows: Sequence[int],
+    sums: Sequence[NDArray[np.float64]],
+    methods: Sequence[str],
+) -> list[list[JointMeasure]]:
+    """The joint methods, in ``methods`` order, on each window part's complete ``rows`` and
+    their ``sums``; none for a part below 4 rows (Fisher's z needs more than 3, and a
+    covariance of so few says nothing).
+
+    Parts of one feature count and null grid are measured together in ``(parts, d, d)``
+    arrays: one by one, a segmented window's 21 parts of 20 features made 21 times the
+    same 40 numpy calls on arrays too small to outweigh a call (3 ms a window). Each
+    part's floats are still its own alone: the stacked operations are elementwise, or
+    LAPACK and BLAS run matrix by matrix.
+    """
+    found: list[list[JointMeasure]] = [[] for _ in profiles]
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for part, (profile, n) in enumerate(zip(profiles, rows, strict=True)):
+        if n >= 4 and methods:
+            groups.setdefault(_stack_key(profile), []).append(part)
+    unknown = [method for method in methods if method not in _METHODS]
+    if groups and unknown:
+        raise ValueError(f"{unknown[0]!r} is not a multivariate drift method")
+    for parts in groups.values():
+        stacked = [profiles[part] for part in parts]
+        counted = np.array([rows[part] for part in parts], dtype=np.int64)
+        window = np.stack([sums[part] for part in parts])
+        mean = window[:, : stacked[0].size] / counted[:, None]
+        by_method = [
+            _mahalanobis(stacked, counted, mean)
+            if method == "mahalanobis"
+            else _correlation(stacked, counted, _covariance(window, counted, mean))
+            for method in methods
+        ]
+        for k, part in enumerate(parts):
+            found[part] = [measures[k] for measures in by_method]
+    return found
+
+
+def _stack_key(profile: JointProfile) -> tuple[Any, ...]:
+    """Parts measured together: same feature count, and nulls on the same sizes and window
+    count (or none)."""
+    null = profile.null
+    grid = None if null is None else (null.windows, null.sizes.tobytes())
+    return profile.size, grid
+
+
+def _covariance(
+    sums: NDArray[np.float64], rows: NDArray[np.int64], mean: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Each part's ``(d, d)`` covariance of its standardised values, from its sums."""
+    parts, d = mean.shape
+    second = np.zeros((parts, d, d))
+    upper = _triangle(d, 0)
+    second[:, upper[0], upper[1]] = sums[:, d:] / rows[:, None]
+    second = second + np.triu(second, 1).transpose(0, 2, 1)
+    covariance: NDArray[np.float64] = second - mean[:, :, None] * mean[:, None, :]
+    return covariance
+
+
+def _inverses(
+    correlations: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+    """Each ``(d, d)`` correlation's pseudo-inverse and rank."""
+    inverse = np.asarray(np.linalg.pinv(correlations, hermitian=True), dtype=np.float64)
+    return inverse, np.linalg.matrix_rank(correlations, hermitian=True)
+
+
+def _mahalanobis(
+    profiles: Sequence[JointProfile], rows: NDArray[np.int64], mean: NDArray[np.float64]
+) -> list[JointMeasure]:
     """In z units the reference mean is 0 and its covariance is its correlation matrix."""
-    inverse, dof = profile._inverse()
-    weighted = inverse @ mean
-    squared = max(float(mean @ weighted), 0.0)
-    variance = 1.0 / rows + 1.0 / profile.rows
+    inverse, ranks = _inverses(np.stack([profile.correlation for profile in profiles]))
+    weighted = (inverse @ mean[:, :, None])[:, :, 0]
+    products = (mean[:, None, :] @ weighted[:, :, None]).ravel().tolist()
+    squared = np.array([max(value, 0.0) for value in products])
+    variance = 1.0 / rows + 1.0 / np.array([profile.rows for profile in profiles])
     statistic = squared / variance
-    log_sf = LogSf("mahalanobis", dof)
-    if profile.null is None:
-        p_value = math.exp(log_sf(statistic))
-        level = float(sps.chi2.isf(1.0 - NO_DRIFT_LEVEL, dof))
+    log_sfs = [LogSf("mahalanobis", dof) for dof in ranks.tolist()]
+    nulls = [profile.null for profile in profiles if profile.null is not None]
+    if nulls:
+        p_values = _null_p_values(nulls, "mahalanobis", rows, statistic, log_sfs)
+        levels = _null_levels(nulls, "mahalanobis", rows)
     else:
-        p_value = profile.null.p_value("mahalanobis", rows, statistic, log_sf)
-        level = profile.null.level("mahalanobis", rows)
-    score = math.sqrt(max(0.0, squared - level * variance))
-    shares = mean * weighted / squared if squared > 0 else np.zeros_like(mean)
-    top = np.argsort(-shares, kind="stable")[:ATTRIBUTED]
-    attribution = tuple(
-        Contributor((profile.names[i],), 0.0, float(mean[i]), float(shares[i]))
-        for i in top.tolist()
-        if shares[i] > 0
-    )
-    return JointMeasure("mahalanobis", score, p_value, statistic, attribution)
-
-
-def _correlation(profile: JointProfile, rows: int, covariance: NDArray[np.float64]) -> JointMeasure:
-    upper = _triangle(profile.size, 1)
-    spread = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+        p_values = [
+            math.exp(log_sf(t)) for log_sf, t in zip(log_sfs, statistic.tolist(), strict=True)
+        ]
+        levels = sps.chi2.isf(1.0 - NO_DRIFT_LEVEL, ranks)
+    scores = [math.sqrt(max(0.0, value)) for value in (squared - levels * variance).tolist()]
     with np.errstate(divide="ignore", invalid="ignore"):
-        window = covariance / np.outer(spread, spread)
+        shares = np.where(squared[:, None] > 0, mean * weighted / squared[:, None], 0.0)
+    top = np.argsort(-shares, axis=1, kind="stable")[:, :ATTRIBUTED]
+    picked = [np.take_along_axis(values, top, 1).tolist() for values in (mean, shares)]
+    return [
+        JointMeasure(
+            "mahalanobis",
+            score,
+            p_value,
+            t,
+            tuple(
+                Contributor((profile.names[i],), 0.0, moved, share)
+                for i, moved, share in zip(chosen, means, part_shares, strict=True)
+                if share > 0
+            ),
+        )
+        for profile, score, p_value, t, chosen, means, part_shares in zip(
+            profiles, scores, p_values, statistic.tolist(), top.tolist(), *picked, strict=True
+        )
+    ]
+
+
+def _correlation(
+    profiles: Sequence[JointProfile], rows: NDArray[np.int64], covariance: NDArray[np.float64]
+) -> list[JointMeasure]:
+    upper = _triangle(covariance.shape[1], 1)
+    spread = np.sqrt(np.clip(np.diagonal(covariance, axis1=1, axis2=2), 0.0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        window = covariance / (spread[:, :, None] * spread[:, None, :])
     window = np.where(np.isfinite(window), window, 0.0)  # a constant feature correlates with none
-    reference = profile.correlation[upper]
-    moved = window[upper]
-    error = math.sqrt(1.0 / (rows - 3) + 1.0 / (profile.rows - 3))
-    z = np.abs(_fisher(moved) - _fisher(reference)) / error
-    statistic = float(z.max())
-    pairs = z.size
+    reference = np.stack([profile.correlation for profile in profiles])[:, upper[0], upper[1]]
+    moved = window[:, upper[0], upper[1]]
+    references = np.array([profile.rows for profile in profiles])
+    error = np.sqrt(1.0 / (rows - 3) + 1.0 / (references - 3))
+    z = np.abs(_fisher(moved) - _fisher(reference)) / error[:, None]
+    statistic = z.max(axis=1)
+    pairs = upper[0].size
+    nulls = [profile.null for profile in profiles if profile.null is not None]
     log_sf = LogSf("correlation", 1)
-    if profile.null is None:
+    if not nulls:
         # Sidak over the pairs: valid for the |z| of jointly normal estimates (Sidak, 1967).
-        p_value = min(1.0, -math.expm1(pairs * math.log1p(-2.0 * math.exp(log_sf(statistic)))))
+        p_values = [
+            min(1.0, -math.expm1(pairs * math.log1p(-2.0 * math.exp(log_sf(t)))))
+            for t in statistic.tolist()
+        ]
         # The quantile of the largest |change| of `pairs` normal changes, in standard errors.
         level = -float(special.ndtri((1.0 - NO_DRIFT_LEVEL ** (1.0 / pairs)) / 2.0))
+        levels = [level] * len(profiles)
     else:
-        p_value = profile.null.p_value("correlation", rows, statistic, log_sf)
-        level = profile.null.level("correlation", rows)
-    score = max(0.0, float(np.abs(moved - reference).max()) - level * error)
+        log_sfs = [log_sf] * len(profiles)
+        p_values = _null_p_values(nulls, "correlation", rows, statistic, log_sfs)
+        levels = _null_levels(nulls, "correlation", rows).tolist()
+    change = np.abs(moved - reference).max(axis=1)
     top = largest(z, ATTRIBUTED)
-    attribution = tuple(
-        Contributor(
-            (profile.names[upper[0][i]], profile.names[upper[1][i]]),
-            float(reference[i]),
-            float(moved[i]),
-            float(z[i]),
+    firsts, seconds = upper[0][top].tolist(), upper[1][top].tolist()
+    picked = [np.take_along_axis(values, top, 1).tolist() for values in (reference, moved, z)]
+    return [
+        JointMeasure(
+            "correlation",
+            max(0.0, changed - level * e),
+            p_value,
+            t,
+            tuple(
+                Contributor((profile.names[a], profile.names[b]), r, m, zz)
+                for a, b, r, m, zz in zip(first, second, *values, strict=True)
+            ),
         )
-        for i in top.tolist()
-    )
-    return JointMeasure("correlation", score, p_value, statistic, attribution)
+        for profile, changed, level, e, p_value, t, first, second, *values in zip(
+            profiles,
+            change.tolist(),
+            levels,
+            error.tolist(),
+            p_values,
+            statistic.tolist(),
+            firsts,
+            seconds,
+            *picked,
+            strict=True,
+        )
+    ]
 
 
 def largest(values: NDArray[np.float64], count: int) -> NDArray[np.intp]:
-    """The positions of the ``count`` largest values, largest first, ties in position order:
-    ``np.argsort(-values, kind="stable")[:count]`` without sorting them all (900 features
-    have 404,550 pairs, and sorting their changes took 17 ms a window)."""
-    if values.size <= count:
-        return np.argsort(-values, kind="stable")
-    cut = np.partition(values, values.size - count)[values.size - count]
-    above = np.flatnonzero(values > cut)
-    tied = np.flatnonzero(values == cut)[: count - above.size]
-    chosen = np.concatenate([above, tied])
-    if chosen.size < count:  # NaN values, which the partition put last: the sort ranks them
-        return np.argsort(-values, kind="stable")[:count]
-    ranked: NDArray[np.intp] = chosen[np.argsort(-values[chosen], kind="stable")]
+    """Each row's positions of its ``count`` largest values, largest first, ties in position
+    order: ``np.argsort(-values, axis=1, kind="stable")[:, :count]`` without sorting them
+    all (900 features have 404,550 pairs, and sorting their changes took 17 ms a window)."""
+    size = values.shape[1]
+    if size <= count:
+        return np.argsort(-values, axis=1, kind="stable")
+    cut = np.partition(values, size - count, axis=1)[:, size - count, None]
+    above = values > cut
+    tied = values == cut
+    room = count - above.sum(axis=1, keepdims=True)
+    keep = above | (tied & (np.cumsum(tied, axis=1) <= room))
+    counted = keep.sum(axis=1)
+    chosen = np.zeros((values.shape[0], count), dtype=np.intp)
+    whole = counted == count
+    chosen[whole] = np.nonzero(keep[whole])[1].reshape(-1, count)
+    order = np.argsort(-np.take_along_axis(values, chosen, 1), axis=1, kind="stable")
+    ranked: NDArray[np.intp] = np.take_along_axis(chosen, order, 1)
+    for row in np.flatnonzero(~whole).tolist():  # NaN, which the partition put last: sorted
+        ranked[row] = np.argsort(-values[row], kind="stable")[:count]
     return ranked
 
 

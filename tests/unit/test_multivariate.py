@@ -319,18 +319,23 @@ def test_the_largest_changes_are_those_a_stable_sort_ranks_first_ties_in_pair_or
     seed: int,
 ) -> None:
     rng = np.random.default_rng(seed)
-    values = rng.integers(0, 6, size=rng.integers(1, 40)).astype(np.float64)  # many ties
-    values[rng.random(values.size) < seed / 100] = np.nan  # and, as seeds grow, NaN
+    values = rng.integers(0, 6, size=(4, rng.integers(1, 40))).astype(np.float64)  # many ties
+    values[rng.random(values.shape) < seed / 100] = np.nan  # and, as seeds grow, NaN
     for count in (1, 3, 10):
-        expected = np.argsort(-values, kind="stable")[:count]
+        expected = np.argsort(-values, axis=1, kind="stable")[:, :count]
         assert largest(values, count).tolist() == expected.tolist()
 
 
 def test_the_largest_changes_rank_nan_last_as_a_sort_does() -> None:
-    values = np.array([0.5, np.nan, 2.0, np.nan, 1.0])
-    assert largest(values, 3).tolist() == [2, 4, 0]
+    values = np.array([[0.5, np.nan, 2.0, np.nan, 1.0]])
+    assert largest(values, 3).tolist() == [[2, 4, 0]]
 
 
 def test_the_largest_changes_rank_infinities_first_as_a_sort_does() -> None:
-    values = np.array([0.5, np.inf, 2.0, np.inf, 1.0, -np.inf])
-    assert largest(values, 3).tolist() == [1, 3, 2]
+    values = np.array([[0.5, np.inf, 2.0, np.inf, 1.0, -np.inf]])
+    assert largest(values, 3).tolist() == [[1, 3, 2]]
+
+
+def test_the_largest_changes_of_each_row_are_its_own() -> None:
+    values = np.array([[3.0, 1.0, 2.0, 0.0], [np.nan, 0.0, 5.0, 5.0], [1.0, 1.0, 1.0, 1.0]])
+    assert largest(values, 2).tolist() == [[0, 2], [2, 3], [0, 1]]
