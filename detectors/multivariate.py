@@ -176,7 +176,7 @@ def _null_levels(
     calibrated sizes); the nulls share their sizes."""
     at = np.array([math.log(n) for n in rows.tolist()])
     levels = np.stack([null.levels[method] for null in nulls])
-    return _interp(at, np.log(nulls[0].sizes)[None, :], levels)
+    return _interp(at, np.repeat(np.log(nulls[0].sizes)[None, :], len(nulls), axis=0), levels)
 
 
 def _null_p_values(
@@ -228,7 +228,8 @@ def _tail_log_p(
     below = t < tails[:, anchor]
     out = np.empty(t.size)
     # Interpolated in increasing x: order statistics from the smallest up.
-    out[below] = _interp(t[below], tails[below, ::-1], log_p[None, ::-1])
+    order = tails[below, ::-1]
+    out[below] = _interp(t[below], order, np.repeat(log_p[None, ::-1], order.shape[0], axis=0))
     for row in np.flatnonzero(~below).tolist():
         out[row] = _normal_tail(tails[row], log_p, float(t[row]), log_sfs[row])
     return out
@@ -257,24 +258,24 @@ def _normal_tail(
 def _interp(
     x: NDArray[np.float64], xp: NDArray[np.float64], fp: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    """``np.interp(x[i], xp[i], fp[i])`` for every row at once (``xp`` and ``fp`` broadcast
-    to ``(x.size, points)``, ``xp`` increasing), float for float: its formula, its ends
-    (``fp``'s first and last values), its ties (the last ``xp`` at or below ``x``) and its NaN
-    fallbacks. ``np.interp`` takes one ``xp``; a window's parts have one each."""
-    shape = (x.size, max(xp.shape[-1], fp.shape[-1]))
-    xp, fp = np.broadcast_to(xp, shape), np.broadcast_to(fp, shape)
-    last = shape[1] - 1
-    at = (xp <= x[:, None]).sum(axis=1) - 1
-    j = np.clip(at, 0, max(last - 1, 0))[:, None]
-    x0, x1 = np.take_along_axis(xp, j, 1)[:, 0], np.take_along_axis(xp, j + 1, 1)[:, 0]
-    y0, y1 = np.take_along_axis(fp, j, 1)[:, 0], np.take_along_axis(fp, j + 1, 1)[:, 0]
+    """``np.interp(x[i], xp[i], fp[i])`` for every row ``i`` at once (``xp`` increasing),
+    float for float: its formula, its ends (``fp``'s first and last values), its ties (the
+    last ``xp`` at or below ``x``) and its NaN fallbacks. ``np.interp`` takes one ``xp``; a
+    window's parts have one each."""
+    last = xp.shape[1] - 1
+    row = np.arange(x.size)
+    at = np.count_nonzero(xp <= x[:, None], axis=1) - 1
+    j = np.minimum(np.maximum(at, 0), max(last - 1, 0))
+    right = np.minimum(j + 1, last)
+    x0, x1, y0, y1 = xp[row, j], xp[row, right], fp[row, j], fp[row, right]
     with np.errstate(all="ignore"):
         slope = (y1 - y0) / (x1 - x0)
         value = slope * (x - x0) + y0
-        value = np.where(np.isnan(value), slope * (x - x1) + y1, value)
-    value = np.where(np.isnan(value) & (y0 == y1), y0, value)
-    value = np.where(x0 == x, y0, value)
-    value = np.where(at < 0, fp[:, 0], np.where(at >= last, fp[:, last], value))
+        if np.isnan(value).any():  # from the other end, else the flat value
+            value = np.where(np.isnan(value), slope * (x - x1) + y1, value)
+            value = np.where(np.isnan(value) & (y0 == y1), y0, value)
+    exact = (at != j) | (x0 == x)  # outside the points (their end), or on one: its value
+    value = np.where(exact, fp[row, np.minimum(np.maximum(at, 0), last)], value)
     out: NDArray[np.float64] = np.where(np.isnan(x), x, value)
     return out
 
@@ -562,7 +563,7 @@ def joint_measures_of_all(
         by_method = [
             _mahalanobis(stacked, counted, mean)
             if method == "mahalanobis"
-            else _correlation(stacked, counted, _covariance(window, counted, mean))
+            else _correlation(stacked, counted, _covariances(window, counted, mean))
             for method in methods
         ]
         for k, part in enumerate(parts):
@@ -578,17 +579,16 @@ def _stack_key(profile: JointProfile) -> tuple[Any, ...]:
     return profile.size, grid
 
 
-def _covariance(
+def _covariances(
     sums: NDArray[np.float64], rows: NDArray[np.int64], mean: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    """Each part's ``(d, d)`` covariance of its standardised values, from its sums."""
-    parts, d = mean.shape
-    second = np.zeros((parts, d, d))
-    upper = _triangle(d, 0)
-    second[:, upper[0], upper[1]] = sums[:, d:] / rows[:, None]
-    second = second + np.triu(second, 1).transpose(0, 2, 1)
-    covariance: NDArray[np.float64] = second - mean[:, :, None] * mean[:, None, :]
-    return covariance
+    """Each part's covariances of its standardised values, the upper triangle (diagonal
+    included) row by row, as its sums keep them."""
+    upper = _triangle(mean.shape[1], 0)
+    # + 0.0: a product sum of -0.0 is a covariance of 0.0, as in the symmetric matrix.
+    second = sums[:, mean.shape[1] :] / rows[:, None] + 0.0
+    covariances: NDArray[np.float64] = second - mean[:, upper[0]] * mean[:, upper[1]]
+    return covariances
 
 
 def _inverses(
@@ -643,15 +643,15 @@ def _mahalanobis(
 
 
 def _correlation(
-    profiles: Sequence[JointProfile], rows: NDArray[np.int64], covariance: NDArray[np.float64]
+    profiles: Sequence[JointProfile], rows: NDArray[np.int64], covariances: NDArray[np.float64]
 ) -> list[JointMeasure]:
-    upper = _triangle(covariance.shape[1], 1)
-    spread = np.sqrt(np.clip(np.diagonal(covariance, axis1=1, axis2=2), 0.0, None))
+    upper = _triangle(profiles[0].size, 1)
+    diagonal, pairs_at = _split_triangle(profiles[0].size)
+    spread = np.sqrt(np.clip(covariances[:, diagonal], 0.0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
-        window = covariance / (spread[:, :, None] * spread[:, None, :])
-    window = np.where(np.isfinite(window), window, 0.0)  # a constant feature correlates with none
+        moved = covariances[:, pairs_at] / (spread[:, upper[0]] * spread[:, upper[1]])
+    moved = np.where(np.isfinite(moved), moved, 0.0)  # a constant feature correlates with none
     reference = np.stack([profile.correlation for profile in profiles])[:, upper[0], upper[1]]
-    moved = window[:, upper[0], upper[1]]
     references = np.array([profile.rows for profile in profiles])
     error = np.sqrt(1.0 / (rows - 3) + 1.0 / (references - 3))
     z = np.abs(_fisher(moved) - _fisher(reference)) / error[:, None]
@@ -675,7 +675,8 @@ def _correlation(
     change = np.abs(moved - reference).max(axis=1)
     top = largest(z, ATTRIBUTED)
     firsts, seconds = upper[0][top].tolist(), upper[1][top].tolist()
-    picked = [np.take_along_axis(values, top, 1).tolist() for values in (reference, moved, z)]
+    row = np.arange(len(profiles))[:, None]
+    picked = [values[row, top].tolist() for values in (reference, moved, z)]
     return [
         JointMeasure(
             "correlation",
@@ -712,16 +713,15 @@ def largest(values: NDArray[np.float64], count: int) -> NDArray[np.intp]:
     cut = np.partition(values, size - count, axis=1)[:, size - count, None]
     above = values > cut
     tied = values == cut
-    room = count - above.sum(axis=1, keepdims=True)
+    room = count - np.count_nonzero(above, axis=1, keepdims=True)
     keep = above | (tied & (np.cumsum(tied, axis=1) <= room))
-    counted = keep.sum(axis=1)
-    chosen = np.zeros((values.shape[0], count), dtype=np.intp)
-    whole = counted == count
-    chosen[whole] = np.nonzero(keep[whole])[1].reshape(-1, count)
-    order = np.argsort(-np.take_along_axis(values, chosen, 1), axis=1, kind="stable")
-    ranked: NDArray[np.intp] = np.take_along_axis(chosen, order, 1)
-    for row in np.flatnonzero(~whole).tolist():  # NaN, which the partition put last: sorted
-        ranked[row] = np.argsort(-values[row], kind="stable")[:count]
+    whole = np.count_nonzero(keep, axis=1) == count
+    keep[~whole] = np.arange(size) < count  # NaN, which the partition put last: sorted below
+    chosen = np.nonzero(keep)[1].reshape(-1, count)
+    row = np.arange(values.shape[0])[:, None]
+    ranked: NDArray[np.intp] = chosen[row, np.argsort(-values[row, chosen], axis=1, kind="stable")]
+    for nan in np.flatnonzero(~whole).tolist():
+        ranked[nan] = np.argsort(-values[nan], kind="stable")[:count]
     return ranked
 
 
@@ -734,3 +734,14 @@ def _triangle(size: int, diagonal: int) -> tuple[NDArray[np.intp], NDArray[np.in
     rows.flags.writeable = False
     columns.flags.writeable = False
     return rows, columns
+
+
+@functools.lru_cache(maxsize=16)
+def _split_triangle(size: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Where the diagonal and where the pairs (in ``_triangle(size, 1)`` order) sit among
+    ``_triangle(size, 0)``'s positions, computed once per size."""
+    rows, columns = _triangle(size, 0)
+    diagonal, pairs = np.flatnonzero(rows == columns), np.flatnonzero(rows != columns)
+    diagonal.flags.writeable = False
+    pairs.flags.writeable = False
+    return diagonal, pairs
