@@ -26,8 +26,9 @@ It runs once per closed window, and most of its arrays are a signal's 50 bins, w
 numpy call costs more in overhead than in arithmetic. So what depends only on the
 reference is computed once per layout (:class:`_Reference`), the numeric signals of every
 part are stacked and compared in one call per statistic (``detectors.stats``' row-wise
-forms), and each result is made once, as its score is, then marked if it drifted: a
-segmented window (twenty segments and the whole model) or a wide one makes thousands.
+forms), and so are their joint measures (``detectors.multivariate.joint_measures_of_all``),
+and each result is made once, as its score is, then marked if it drifted: a segmented
+window (twenty segments and the whole model) or a wide one makes thousands.
 """
 
 from __future__ import annotations

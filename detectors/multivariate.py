@@ -541,11 +541,11 @@ def joint_measures_of_all(
     their ``sums``; none for a part below 4 rows (Fisher's z needs more than 3, and a
     covariance of so few says nothing).
 
-    Parts of one feature count and null grid are measured together in ``(parts, d, d)``
-    arrays: one by one, a segmented window's 21 parts of 20 features made 21 times the
-    same 40 numpy calls on arrays too small to outweigh a call (3 ms a window). Each
-    part's floats are still its own alone: the stacked operations are elementwise, or
-    LAPACK and BLAS run matrix by matrix.
+    Parts of one feature count and null grid are measured together, their arrays stacked
+    (``(parts, d, d)`` correlations): one by one, a segmented window's 21 parts of 20
+    features made 21 times the same 40 numpy calls on arrays too small to outweigh a call
+    (2 ms a window, against 0.7). Each part's floats are still its own alone: the stacked
+    operations are elementwise, or LAPACK and BLAS run matrix by matrix.
     """
     found: list[list[JointMeasure]] = [[] for _ in profiles]
     groups: dict[tuple[Any, ...], list[int]] = {}
