@@ -171,12 +171,14 @@ class LogSf:
 
 def _null_levels(
     nulls: Sequence[NullCalibration], method: str, rows: NDArray[np.int64]
-) -> NDArray[np.float64]:
+) -> list[float]:
     """Each part's no-drift level at its ``rows``, interpolated in ``log n`` (flat past the
     calibrated sizes); the nulls share their sizes."""
-    at = np.array([math.log(n) for n in rows.tolist()])
-    levels = np.stack([null.levels[method] for null in nulls])
-    return _interp(at, np.repeat(np.log(nulls[0].sizes)[None, :], len(nulls), axis=0), levels)
+    sizes = np.log(nulls[0].sizes)
+    return [
+        float(np.interp(math.log(n), sizes, null.levels[method]))
+        for null, n in zip(nulls, rows.tolist(), strict=True)
+    ]
 
 
 def _null_p_values(
@@ -188,60 +190,49 @@ def _null_p_values(
 ) -> list[float]:
     """Each part's calibrated p-value of its standardised statistic: log p at the two
     calibrated sizes around its ``rows``, interpolated in ``log n``; the nulls share their
-    sizes and window count."""
-    sizes, first = nulls[0].sizes, nulls[0]
-    logs = np.array([math.log(size) for size in sizes.tolist()])
+    sizes and window count.
+
+    Part by part, as ``np.interp`` takes one set of points: for a window's 21 parts that
+    costs no more than interpolating them all in numpy, and far less for one.
+    """
+    sizes = nulls[0].sizes
+    logs = [math.log(size) for size in sizes.tolist()]
     at = np.clip(np.array([math.log(n) for n in rows.tolist()]), logs[0], logs[-1])
-    upper = np.minimum(np.searchsorted(np.log(sizes), at), sizes.size - 1)
-    lower = np.maximum(upper - 1, 0)
-    tails = np.stack([null.tails[method] for null in nulls])
-    part = np.arange(len(nulls))
-    ends = _tail_log_p(
-        np.concatenate([tails[part, lower], tails[part, upper]]),
-        first.ranks(),
-        first.windows,
-        np.concatenate([statistics, statistics]),
-        [*log_sfs, *log_sfs],
-    ).reshape(2, -1)
-    x0, x1 = logs[lower], logs[upper]
-    with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 where both sizes are one
-        weight = (at - x0) / (x1 - x0)
-    log_p = np.where(lower == upper, ends[0], ends[0] + weight * (ends[1] - ends[0]))
-    return [min(1.0, math.exp(value)) for value in log_p.tolist()]
+    uppers = np.minimum(np.searchsorted(np.log(sizes), at), sizes.size - 1).tolist()
+    ranks = nulls[0].ranks()
+    log_p = np.log(np.minimum(1.0, (ranks + 1.0) / (nulls[0].windows + 1.0)))
+    p_values = []
+    for null, x, upper, t, log_sf in zip(
+        nulls, at.tolist(), uppers, statistics.tolist(), log_sfs, strict=True
+    ):
+        lower = max(upper - 1, 0)
+        tails = null.tails[method]
+        ends = [_tail_log_p(tails[k], log_p, t, log_sf) for k in (lower, upper)]
+        if lower == upper:
+            p_values.append(min(1.0, math.exp(ends[0])))
+            continue
+        x0, x1 = logs[lower], logs[upper]
+        weight = (x - x0) / (x1 - x0)
+        p_values.append(min(1.0, math.exp(ends[0] + weight * (ends[1] - ends[0]))))
+    return p_values
 
 
 def _tail_log_p(
-    tails: NDArray[np.float64],
-    ranks: NDArray[np.float64],
-    windows: int,
-    t: NDArray[np.float64],
-    log_sfs: Sequence[LogSf],
-) -> NDArray[np.float64]:
-    """log of ``(1 + #{null >= t}) / (B + 1)`` of each row's ``t`` from its stored order
-    statistics.
-
-    Between them, log p is linear in ``t``. Past the 5th largest (whose rank is
-    steadier than the largest's) it follows normal theory's tail (:func:`_normal_tail`).
-    """
-    log_p = np.log(np.minimum(1.0, (ranks + 1.0) / (windows + 1.0)))
-    anchor = TAIL_RANKS.index(5)
-    below = t < tails[:, anchor]
-    out = np.empty(t.size)
-    # Interpolated in increasing x: order statistics from the smallest up.
-    order = tails[below, ::-1]
-    out[below] = _interp(t[below], order, np.repeat(log_p[None, ::-1], order.shape[0], axis=0))
-    for row in np.flatnonzero(~below).tolist():
-        out[row] = _normal_tail(tails[row], log_p, float(t[row]), log_sfs[row])
-    return out
-
-
-def _normal_tail(
     tail: NDArray[np.float64], log_p: NDArray[np.float64], t: float, log_sf: LogSf
 ) -> float:
-    """Past the 5th largest null value: ``p_5 (sf(t) / sf(t_5))^beta``, with ``beta`` the
-    empirical tail's slope against normal theory's (least squares over ranks 10 to 100,
-    through rank 5), in [0.25, 1]: never a lighter tail than normal theory's."""
+    """log of ``(1 + #{null >= t}) / (B + 1)`` from the stored order statistics (``log_p``:
+    their ranks' log p).
+
+    Between them, log p is linear in ``t``. Past the 5th largest (whose rank is
+    steadier than the largest's) it follows normal theory's tail,
+    ``p_5 (sf(t) / sf(t_5))^beta``, with ``beta`` the empirical tail's slope
+    against normal theory's (least squares over ranks 10 to 100, through rank
+    5), in [0.25, 1]: never a lighter tail than normal theory's.
+    """
     anchor = TAIL_RANKS.index(5)
+    if t < tail[anchor]:
+        # np.interp wants increasing x: order statistics from the smallest up.
+        return float(np.interp(t, tail[::-1], log_p[::-1]))
     base = log_sf(float(tail[anchor]))
     fit = slice(anchor + 1, TAIL_RANKS.index(100) + 1)
     x = np.array([log_sf(float(v)) for v in tail[fit]]) - base
@@ -253,31 +244,6 @@ def _normal_tail(
     if not math.isfinite(gain):
         gain = -1e300
     return float(log_p[anchor]) + beta * min(gain, 0.0)
-
-
-def _interp(
-    x: NDArray[np.float64], xp: NDArray[np.float64], fp: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """``np.interp(x[i], xp[i], fp[i])`` for every row ``i`` at once (``xp`` increasing),
-    float for float: its formula, its ends (``fp``'s first and last values), its ties (the
-    last ``xp`` at or below ``x``) and its NaN fallbacks. ``np.interp`` takes one ``xp``; a
-    window's parts have one each."""
-    last = xp.shape[1] - 1
-    row = np.arange(x.size)
-    at = np.count_nonzero(xp <= x[:, None], axis=1) - 1
-    j = np.minimum(np.maximum(at, 0), max(last - 1, 0))
-    right = np.minimum(j + 1, last)
-    x0, x1, y0, y1 = xp[row, j], xp[row, right], fp[row, j], fp[row, right]
-    with np.errstate(all="ignore"):
-        slope = (y1 - y0) / (x1 - x0)
-        value = slope * (x - x0) + y0
-        if np.isnan(value).any():  # from the other end, else the flat value
-            value = np.where(np.isnan(value), slope * (x - x1) + y1, value)
-            value = np.where(np.isnan(value) & (y0 == y1), y0, value)
-    exact = (at != j) | (x0 == x)  # outside the points (their end), or on one: its value
-    value = np.where(exact, fp[row, np.minimum(np.maximum(at, 0), last)], value)
-    out: NDArray[np.float64] = np.where(np.isnan(x), x, value)
-    return out
 
 
 class Contributor(NamedTuple):
@@ -613,7 +579,7 @@ def _mahalanobis(
     nulls = [profile.null for profile in profiles if profile.null is not None]
     if nulls:
         p_values = _null_p_values(nulls, "mahalanobis", rows, statistic, log_sfs)
-        levels = _null_levels(nulls, "mahalanobis", rows)
+        levels = np.array(_null_levels(nulls, "mahalanobis", rows))
     else:
         p_values = [
             math.exp(log_sf(t)) for log_sf, t in zip(log_sfs, statistic.tolist(), strict=True)
@@ -623,7 +589,8 @@ def _mahalanobis(
     with np.errstate(divide="ignore", invalid="ignore"):
         shares = np.where(squared[:, None] > 0, mean * weighted / squared[:, None], 0.0)
     top = np.argsort(-shares, axis=1, kind="stable")[:, :ATTRIBUTED]
-    picked = [np.take_along_axis(values, top, 1).tolist() for values in (mean, shares)]
+    row = np.arange(len(profiles))[:, None]
+    picked = [values[row, top].tolist() for values in (mean, shares)]
     return [
         JointMeasure(
             "mahalanobis",
@@ -671,7 +638,7 @@ def _correlation(
     else:
         log_sfs = [log_sf] * len(profiles)
         p_values = _null_p_values(nulls, "correlation", rows, statistic, log_sfs)
-        levels = _null_levels(nulls, "correlation", rows).tolist()
+        levels = _null_levels(nulls, "correlation", rows)
     change = np.abs(moved - reference).max(axis=1)
     top = largest(z, ATTRIBUTED)
     firsts, seconds = upper[0][top].tolist(), upper[1][top].tolist()

@@ -24,7 +24,6 @@ from detectors.methods import (
 from detectors.multivariate import (
     JointMeasure,
     JointProfile,
-    _interp,
     build_joint_profile,
     joint_measures,
     joint_measures_of_all,
@@ -158,18 +157,6 @@ def test_an_unknown_method_is_refused_once_a_part_has_rows_to_measure() -> None:
     rows, sums = _window(profile, _rows(rng, 50, 2, 0.0))
     with pytest.raises(ValueError, match="energy"):
         joint_measures_of_all([profile], [rows], [sums], ["energy"])
-
-
-def test_the_row_interpolation_is_numpys_interp_float_for_float() -> None:
-    """Ties among the points, values on them and past both ends, and NaN."""
-    rng = np.random.default_rng(34)
-    xp = np.sort(rng.integers(0, 8, size=(300, 11)).astype(np.float64) / 3.0, axis=1)
-    fp = -np.sort(rng.exponential(size=(300, 11)), axis=1)
-    x = rng.choice(np.concatenate([xp.ravel(), [-1.0, 4.0, np.nan]]), size=300)
-    x[::7] = rng.uniform(-0.5, 3.0, size=x[::7].size)
-    got = _interp(x, xp, fp)
-    expected = [np.interp(x[i], xp[i], fp[i]) for i in range(x.size)]
-    assert [v.hex() for v in got.tolist()] == [float(v).hex() for v in expected]
 
 
 def test_the_joint_results_of_a_segmented_window_are_each_parts_own_in_part_order() -> None:
