@@ -2,7 +2,8 @@
 
 Run::
 
-    .venv/bin/python benchmarks/segments.py [--events N] [--warmup W] [--profile FILE]
+    .venv/bin/python benchmarks/segments.py [--events N] [--warmup W] [--window-events E]
+        [--profile FILE]
 
 The script starts its own Tansu broker and two redis-servers
 (``monitor.tooling.embedded``), writes ``benchmarks/throughput.py``'s reference (20k
@@ -10,7 +11,9 @@ events, seed 1) and produces its stream (seed 2: 20 numeric and 3 categorical fe
 a numeric score, a ``segment`` tag of 20 uniform values) into one one-partition topic.
 Two daemons read it, each with its own redis-server and consumer group, with
 ``throughput.py``'s settings (batches of 5,000, count windows of 5,000, so a window
-closes in every batch):
+closes in every batch: the harshest case for segments, whose cost is mostly in
+judging and recording a window's 21 parts; ``--window-events`` sets another size,
+and windows of ``k`` batches divide that cost by ``k``):
 
 ``unsegmented``
     The model as ``throughput.py``'s e2e runs it.
@@ -71,6 +74,7 @@ if __package__ in (None, ""):  # run as a script: the repository root is not on 
 from benchmarks.labels import NESTED, STEPS, Run, Runner, print_profile, step_in_turn
 from benchmarks.throughput import (
     DLQ_TOPIC,
+    WINDOW_EVENTS,
     bench_config,
     blas_line,
     delete_topic,
@@ -130,6 +134,7 @@ def measure_segment_ratio(
     events: int = 250_000,
     warmup: int = 50_000,
     *,
+    window_events: int = WINDOW_EVENTS,
     profile: Path | None = None,
     say: Any = print,
 ) -> SegmentRatio:
@@ -142,7 +147,13 @@ def measure_segment_ratio(
         broker.create_topics([topic, DLQ_TOPIC], partitions=1)
         stack.callback(delete_topic, broker, topic)
         servers = [stack.enter_context(RedisServer()) for _ in range(2)]
-        bench = partial(bench_config, broker, reference=reference, batch_size=BATCH_SIZE)
+        bench = partial(
+            bench_config,
+            broker,
+            reference=reference,
+            batch_size=BATCH_SIZE,
+            window_events=window_events,
+        )
         configs = [
             for_topic(bench(server.url, segmented=by), topic, 0)
             for server, by in zip(servers, (False, True), strict=True)
@@ -177,6 +188,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=250_000)
     parser.add_argument("--warmup", type=int, default=50_000, help="events not timed")
+    parser.add_argument(
+        "--window-events",
+        type=int,
+        default=WINDOW_EVENTS,
+        help="events per count window (default: a window closing in every batch)",
+    )
     parser.add_argument("--profile", type=Path, help="cProfile the segmented run into FILE")
     args = parser.parse_args(argv)
     if not 0 <= args.warmup < args.events:
@@ -184,7 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging("text", "WARNING")
     logging.getLogger("monitor.tooling.embedded").setLevel(logging.ERROR)
     print(blas_line(limit_blas_threads()))
-    result = measure_segment_ratio(args.events, args.warmup, profile=args.profile)
+    result = measure_segment_ratio(
+        args.events, args.warmup, window_events=args.window_events, profile=args.profile
+    )
     segmented = result.segmented
     batch_ms = segmented.seconds / max(segmented.batches, 1) * 1000
     print(

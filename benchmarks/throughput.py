@@ -431,14 +431,15 @@ def bench_config(
     batch_size: int,
     *,
     segmented: bool = False,
+    window_events: int = WINDOW_EVENTS,
 ) -> Config:
-    """The daemon's config: one model, count windows of 5000, fresh group and key prefix;
-    ``segmented``: the model segmented by :data:`SEGMENT_KEY` (e2e_segmented's).
+    """The daemon's config: one model, count windows of ``window_events``, fresh group and
+    key prefix; ``segmented``: the model segmented by :data:`SEGMENT_KEY` (e2e_segmented's).
 
     Each round uses it through :func:`for_topic`, which names the round's topic.
     """
     run = ("segmented-" if segmented else "") + uuid.uuid4().hex[:8]
-    model = model_config(reference)
+    model = {**model_config(reference), "window": {"events": window_events}}
     if segmented:
         model["segments"] = [SEGMENT_KEY]
     return parse_config(
