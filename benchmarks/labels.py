@@ -320,6 +320,14 @@ class Run:
     def ms_per_batch(self, step: str) -> float:
         return self.steps.get(step, 0.0) / max(self.batches, 1) * 1000
 
+    def share_of(self, base: Run, saved_ms_per_batch: float = 0.0) -> float:
+        """This run's rate over ``base``'s, had each of its batches taken
+        ``saved_ms_per_batch`` less (NaN when nothing would be left, or ``base`` ran none)."""
+        seconds = self.seconds - saved_ms_per_batch / 1000 * self.batches
+        if seconds <= 0 or not base.rate:
+            return float("nan")
+        return self.predictions / seconds / base.rate
+
 
 @dataclass(frozen=True, slots=True)
 class LabelRatio:
@@ -328,8 +336,7 @@ class LabelRatio:
 
     @property
     def ratio(self) -> float:
-        base = self.predictions_only.rate
-        return self.labelled.rate / base if base else float("nan")
+        return self.labelled.share_of(self.predictions_only)
 
     def join_bound(self) -> tuple[float, float]:
         """(ms of join work per labelled batch, the ratio the labelled run would reach if
@@ -337,10 +344,7 @@ class LabelRatio:
         labelled, plain = self.labelled, self.predictions_only
         apply_share = max(labelled.ms_per_batch("apply") - plain.ms_per_batch("apply"), 0.0)
         join_ms = sum(labelled.ms_per_batch(step) for step in JOIN_STEPS) + apply_share
-        seconds = labelled.seconds - join_ms / 1000 * labelled.batches
-        if seconds <= 0 or not plain.rate:
-            return join_ms, float("nan")
-        return join_ms, labelled.predictions / seconds / plain.rate
+        return join_ms, labelled.share_of(plain, join_ms)
 
 
 def server_stats(admin: redis.Redis) -> dict[str, tuple[int, int]]:

@@ -84,10 +84,12 @@ from benchmarks.throughput import (
     write_reference,
 )
 from monitor.blas_threads import limit_blas_threads
+from monitor.config import KafkaConfig
 from monitor.logs import configure_logging
 from monitor.tooling.embedded import KafkaBroker, RedisServer
 
-BATCH_SIZE = 5_000
+BATCH_SIZE = KafkaConfig().batch_size
+"""The daemon's default, as ``throughput.py`` and ``labels.py`` run it."""
 
 #: ``benchmarks/labels.py``'s steps, with the window's evaluation split in four.
 SEGMENT_STEPS = (
@@ -113,8 +115,7 @@ class SegmentRatio:
 
     @property
     def ratio(self) -> float:
-        base = self.unsegmented.rate
-        return self.segmented.rate / base if base else float("nan")
+        return self.segmented.share_of(self.unsegmented)
 
     def extra_ms(self, steps: Sequence[str]) -> float:
         """The segmented run's milliseconds per batch in ``steps`` beyond the other's."""
@@ -123,11 +124,7 @@ class SegmentRatio:
     def counting_bound(self) -> float:
         """The ratio if judging and recording the segments cost nothing: the segmented
         batches less their extra ``evaluate`` time (see the module's docstring, "Bound")."""
-        segmented = self.segmented
-        seconds = segmented.seconds - self.extra_ms(("evaluate",)) / 1000 * segmented.batches
-        if seconds <= 0 or not self.unsegmented.rate:
-            return float("nan")
-        return segmented.predictions / seconds / self.unsegmented.rate
+        return self.segmented.share_of(self.unsegmented, self.extra_ms(("evaluate",)))
 
 
 def measure_segment_ratio(
