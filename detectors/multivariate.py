@@ -490,13 +490,6 @@ class JointMeasure(NamedTuple):
     attribution: tuple[Contributor, ...] = ()
 
 
-def joint_measures(
-    profile: JointProfile, rows: int, sums: NDArray[np.float64], methods: Sequence[str]
-) -> list[JointMeasure]:
-    """:func:`joint_measures_of_all` of one window part."""
-    return joint_measures_of_all([profile], [rows], [sums], methods)[0]
-
-
 def joint_measures_of_all(
     profiles: Sequence[JointProfile],
     rows: Sequence[int],

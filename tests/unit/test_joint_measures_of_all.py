@@ -25,7 +25,6 @@ from detectors.multivariate import (
     JointMeasure,
     JointProfile,
     build_joint_profile,
-    joint_measures,
     joint_measures_of_all,
     joint_sums,
 )
@@ -82,7 +81,7 @@ def _together_and_alone(
         profiles, [rows for rows, _ in windows], [sums for _, sums in windows], methods
     )
     alone = [
-        joint_measures(profile, rows, sums, methods)
+        joint_measures_of_all([profile], [rows], [sums], methods)[0]
         for profile, (rows, sums) in zip(profiles, windows, strict=True)
     ]
     return together, alone
@@ -191,10 +190,10 @@ def test_the_joint_results_of_a_segmented_window_are_each_parts_own_in_part_orde
     for part in parts:
         where = part.layout.joint
         assert where is not None
-        measures = joint_measures(
-            where.profile,
-            int(part.counts.ints[where.rows]),
-            part.counts.floats[where.sums],
+        (measures,) = joint_measures_of_all(
+            [where.profile],
+            [int(part.counts.ints[where.rows])],
+            [part.counts.floats[where.sums]],
             MULTIVARIATE_METHODS,
         )
         expected.extend((part.segment, m) for m in measures)

@@ -27,7 +27,7 @@ from detectors.methods import (
 from detectors.multivariate import (
     JointProfile,
     build_joint_profile,
-    joint_measures,
+    joint_measures_of_all,
     joint_sums,
     largest,
 )
@@ -75,7 +75,7 @@ def _profile(rows: NDArray[np.float64]) -> ReferenceProfile:
 
 def _measures(profile: JointProfile, window: NDArray[np.float64]) -> dict[str, tuple[float, ...]]:
     rows, sums = joint_sums(profile, _columns(window), slice(None))
-    found = joint_measures(profile, rows, sums, MULTIVARIATE_METHODS)
+    (found,) = joint_measures_of_all([profile], [rows], [sums], MULTIVARIATE_METHODS)
     return {m.method: (m.score, m.p_value, m.statistic) for m in found}
 
 
@@ -175,8 +175,8 @@ def test_on_normal_data_calibrated_and_normal_theory_p_values_agree(
             rows, sums = joint_sums(calibrated, window, slice(None))
             pairs.append(
                 (
-                    joint_measures(analytic, rows, sums, [method])[0].p_value,
-                    joint_measures(calibrated, rows, sums, [method])[0].p_value,
+                    joint_measures_of_all([analytic], [rows], [sums], [method])[0][0].p_value,
+                    joint_measures_of_all([calibrated], [rows], [sums], [method])[0][0].p_value,
                 )
             )
     normal, calibrated_p = np.log10(np.array(pairs)).T
