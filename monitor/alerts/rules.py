@@ -146,9 +146,7 @@ class Observation:
     def breaching(self) -> bool:
         if self._breaching is None:
             levels = self.rule.thresholds
-            self._breaching = any(
-                r.drifted and r.score >= _warn(r, levels) for _, r, _ in self._judged
-            )
+            self._breaching = any(_breaches(r, levels) for _, r, _ in self._judged)
         return self._breaching
 
     @property
@@ -164,7 +162,7 @@ class Observation:
     def severity(self) -> Literal["warning", "critical"]:
         levels = self.rule.thresholds
         for _, r, _ in self._judged:
-            if r.drifted and r.score >= _warn(r, levels) and r.score >= _critical(r, levels):
+            if _breaches(r, levels) and r.score >= _critical(r, levels):
                 return "critical"
         return "warning"
 
@@ -188,6 +186,12 @@ def _warn(result: SignalResult, thresholds: Mapping[str, Levels]) -> float:
     return result.warn if levels is None or levels.warn is None else levels.warn
 
 
+def _breaches(result: SignalResult, thresholds: Mapping[str, Levels]) -> bool:
+    """Whether a rule counts ``result`` against its alert: its test drifted, and its score
+    reaches the rule's warn level."""
+    return result.drifted and result.score >= _warn(result, thresholds)
+
+
 def _critical(result: SignalResult, thresholds: Mapping[str, Levels]) -> float:
     levels = thresholds.get(result.method)
     return result.critical if levels is None or levels.critical is None else levels.critical
@@ -204,7 +208,7 @@ def judge(result: SignalResult, rule: AlertRuleConfig, kind: str) -> Evidence:
         p_value=result.p_value,
         warn=warn,
         critical=_critical(result, rule.thresholds),
-        breaching=result.drifted and result.score >= warn,
+        breaching=_breaches(result, rule.thresholds),
         attribution=result.attribution,
         values=result.values,
         estimate=result.estimate,
