@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain
+from operator import itemgetter
 from typing import Any, Final, Literal, get_args
 
 import msgspec
@@ -121,7 +122,7 @@ class ModelColumns:
         index = rows.tolist()
 
         def picked(values: list[Any]) -> list[Any]:
-            return [values[i] for i in index] if values else []
+            return take(values, index) if values else []
 
         return ModelColumns(
             model=self.model if model is None else model,
@@ -136,6 +137,14 @@ class ModelColumns:
             model_versions=picked(self.model_versions),
             positions=self.positions[rows] if self.positions.size else self.positions,
         )
+
+
+def take(values: Sequence[Any], rows: Sequence[int]) -> list[Any]:
+    """``values`` at ``rows``, in that order, gathered in C (one ``itemgetter`` call)
+    rather than by a Python loop: a batch's list columns have thousands of rows."""
+    if len(rows) > 1:
+        return list(itemgetter(*rows)(values))
+    return [values[row] for row in rows]
 
 
 @dataclass(slots=True)

@@ -32,7 +32,7 @@ from detectors.quality import EMPTY
 from monitor import bulk_json
 from monitor.batch_data import JoinPlan, JoinView, KeyedPredictions
 from monitor.config import ModelConfig
-from monitor.decode import ModelColumns
+from monitor.decode import ModelColumns, take
 from monitor.labels.decode import Label
 from monitor.labels.quality_inputs import count_pairs
 
@@ -162,7 +162,7 @@ def plan_joins(
                 continue
             early.append(row)
             found_labels.append(stored)
-        plan.delete_labels = _take(event_ids, early)
+        plan.delete_labels = take(event_ids, early)
     stored_predictions = _decoded(view.predictions_for_labels, _PREDICTIONS)
     entries: list[_WaitingPrediction] = []  # waiting predictions taken
     prediction_rows: list[int] = []  # each label-side pair's prediction: a row, or an entry
@@ -189,27 +189,27 @@ def plan_joins(
     windows = predictions.windows + entry_windows
     values = predictions.predictions + entry_values
     times = predictions.ts + entry_times
-    plan.pair_predictions = _take(values, early) + _take(values, prediction_rows)
-    plan.pair_labels = [found.label for found in found_labels] + _take(label_values, label_rows)
+    plan.pair_predictions = take(values, early) + take(values, prediction_rows)
+    plan.pair_labels = [found.label for found in found_labels] + take(label_values, label_rows)
     plan.label_lags = [
-        *map(operator.sub, [float(found.ts) for found in found_labels], _take(times, early)),
-        *map(operator.sub, _take(label_ts, label_rows), _take(times, prediction_rows)),
+        *map(operator.sub, [float(found.ts) for found in found_labels], take(times, early)),
+        *map(operator.sub, take(label_ts, label_rows), take(times, prediction_rows)),
     ]
     plan.pair_from_labels_topic = [False] * len(early) + [True] * len(label_rows)
-    plan.pair_positions = _take(predictions.positions, early) + _take(label_positions, label_rows)
+    plan.pair_positions = take(predictions.positions, early) + take(label_positions, label_rows)
     if entry_streams or any(predictions.streams):
         streams = predictions.streams + (entry_streams or [""] * len(entries))
-        pair_streams = _take(predictions.streams, early) + _take(streams, prediction_rows)
+        pair_streams = take(predictions.streams, early) + take(streams, prediction_rows)
         plan.pair_streams = [stream or own for stream in pair_streams]
     else:  # the usual model, not monitored per version: every pair is its own
         plan.pair_streams = [own] * (len(early) + len(prediction_rows))
-    pair_windows = _take(windows, early) + _take(windows, prediction_rows)
+    pair_windows = take(windows, early) + take(windows, prediction_rows)
     plan.store_labels = dict(
         zip(
-            _take(label_ids, unmatched),
+            take(label_ids, unmatched),
             map(
                 bulk_json.encode_text,
-                zip(_take(label_values, unmatched), _take(label_ts, unmatched), strict=True),
+                zip(take(label_values, unmatched), take(label_ts, unmatched), strict=True),
             ),
             strict=True,
         )
@@ -248,20 +248,13 @@ def _columns(
     )
 
 
-def _take(values: list[Any], rows: list[int]) -> list[Any]:
-    """``values`` at ``rows``, gathered in C rather than a Python loop."""
-    if len(rows) > 1:
-        return list(operator.itemgetter(*rows)(values))
-    return [values[row] for row in rows]
-
-
 def _entries(predictions: KeyedPredictions, waiting: Mapping[str, int]) -> dict[str, str]:
     """The waiting predictions' entries (JSON texts) by id, encoded in C-level maps."""
     rows = list(waiting.values())
-    columns = [_take(column, rows) for column in (
+    columns = [take(column, rows) for column in (
         predictions.windows, predictions.predictions, predictions.ts
     )]  # fmt: skip
-    streams = _take(predictions.streams, rows)
+    streams = take(predictions.streams, rows)
     if any(streams):
         entries = [
             [window, prediction, ts, stream] if stream else [window, prediction, ts]

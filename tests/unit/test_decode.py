@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.config import Config, parse_config
-from monitor.decode import DEAD_LETTER_REASONS, DecodedBatch, EventDecoder
+from monitor.decode import DEAD_LETTER_REASONS, DecodedBatch, EventDecoder, take
 from monitor.origins import Origins
 
 MESSAGE_TIME_BASE = 1_000.0
@@ -651,3 +651,9 @@ def test_event_time_in_milliseconds_is_dead_lettered_as_an_invalid_timestamp() -
     batch = _decode([_encode(_fraud(ts=1_764_182_400_250))])
     assert _reasons(batch) == [(0, "invalid_timestamp")]
     assert "milliseconds" in batch.dead_letters[0].detail
+
+
+@pytest.mark.parametrize("rows", [[], [2], [3, 0, 3, 1]])
+def test_take_gives_a_lists_rows_in_their_order_repeats_included(rows: list[int]) -> None:
+    values = ["a", None, 7, {"x": 1}]
+    assert take(values, rows) == [values[row] for row in rows]
